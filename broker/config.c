@@ -1,0 +1,152 @@
+/* config — ketend's settings. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONFIG_LINE_MAX 1024
+
+void config_defaults(config_t *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->log_level = LOG_INFO;
+  cfg->max_frame_bytes = 1048576;
+  cfg->heartbeat_ivl_ms = 5000;
+  cfg->heartbeat_timeout_ms = 15000;
+  cfg->send_hwm = 10000;
+  cfg->registry_poll_ms = 1000;
+}
+
+static int s_int(const char *value, long min, long max, long *out) {
+  char *end = NULL;
+  errno = 0;
+  long v = strtol(value, &end, 10);
+  if (errno || end == value || *end != '\0' || v < min || v > max)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int s_copy(char *dst, size_t cap, const char *value) {
+  size_t n = strlen(value);
+  if (n == 0 || n >= cap)
+    return -1;
+  memcpy(dst, value, n + 1);
+  return 0;
+}
+
+int config_set(config_t *cfg, const char *key, const char *value, char *err,
+               size_t errlen) {
+  long v = 0;
+  int rc = 0;
+  if (strcmp(key, "endpoint") == 0) {
+    if (cfg->n_endpoints >= CONFIG_MAX_ENDPOINTS) {
+      snprintf(err, errlen, "at most %d endpoints", CONFIG_MAX_ENDPOINTS);
+      return -1;
+    }
+    if (strncmp(value, "tcp://", 6) != 0 && strncmp(value, "ipc://", 6) != 0) {
+      snprintf(err, errlen, "endpoint '%s' must start with tcp:// or ipc://",
+               value);
+      return -1;
+    }
+    rc = s_copy(cfg->endpoints[cfg->n_endpoints], CONFIG_ENDPOINT_MAX, value);
+    if (rc == 0)
+      cfg->n_endpoints++;
+  } else if (strcmp(key, "key_file") == 0) {
+    rc = s_copy(cfg->key_file, sizeof cfg->key_file, value);
+  } else if (strcmp(key, "store") == 0) {
+    rc = s_copy(cfg->store, sizeof cfg->store, value);
+  } else if (strcmp(key, "pid_file") == 0) {
+    rc = s_copy(cfg->pid_file, sizeof cfg->pid_file, value);
+  } else if (strcmp(key, "log_level") == 0) {
+    rc = log_level_parse(value, &cfg->log_level);
+  } else if (strcmp(key, "max_frame_bytes") == 0) {
+    rc = s_int(value, 4096, 64L * 1024 * 1024, &v);
+    cfg->max_frame_bytes = (uint32_t)v;
+  } else if (strcmp(key, "heartbeat_ivl_ms") == 0) {
+    rc = s_int(value, 100, 600000, &v);
+    cfg->heartbeat_ivl_ms = (int)v;
+  } else if (strcmp(key, "heartbeat_timeout_ms") == 0) {
+    rc = s_int(value, 300, 3600000, &v);
+    cfg->heartbeat_timeout_ms = (int)v;
+  } else if (strcmp(key, "send_hwm") == 0) {
+    rc = s_int(value, 10, 10000000, &v);
+    cfg->send_hwm = (int)v;
+  } else if (strcmp(key, "registry_poll_ms") == 0) {
+    rc = s_int(value, 0, 3600000, &v);
+    cfg->registry_poll_ms = (int)v;
+  } else {
+    snprintf(err, errlen, "unknown setting '%s'", key);
+    return -1;
+  }
+  if (rc != 0)
+    snprintf(err, errlen, "bad value '%s' for setting '%s'", value, key);
+  return rc;
+}
+
+static char *s_trim(char *s) {
+  while (isspace((unsigned char)*s))
+    s++;
+  char *end = s + strlen(s);
+  while (end > s && isspace((unsigned char)end[-1]))
+    *--end = '\0';
+  return s;
+}
+
+int config_load_file(config_t *cfg, const char *path, char *err,
+                     size_t errlen) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    snprintf(err, errlen, "cannot read config file %s: %s", path,
+             strerror(errno));
+    return -1;
+  }
+  char line[CONFIG_LINE_MAX];
+  int lineno = 0, rc = 0;
+  while (rc == 0 && fgets(line, sizeof line, f)) {
+    lineno++;
+    if (!strchr(line, '\n') && !feof(f)) {
+      snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+      rc = -1;
+      break;
+    }
+    char *hash = strchr(line, '#');
+    if (hash)
+      *hash = '\0';
+    char *text = s_trim(line);
+    if (*text == '\0')
+      continue;
+    char *eq = strchr(text, '=');
+    if (!eq) {
+      snprintf(err, errlen, "%s:%d: expected 'key = value'", path, lineno);
+      rc = -1;
+      break;
+    }
+    *eq = '\0';
+    char reason[256];
+    if (config_set(cfg, s_trim(text), s_trim(eq + 1), reason, sizeof reason)) {
+      snprintf(err, errlen, "%s:%d: %s", path, lineno, reason);
+      rc = -1;
+    }
+  }
+  fclose(f);
+  return rc;
+}
+
+int config_check(const config_t *cfg, char *err, size_t errlen) {
+  if (cfg->n_endpoints == 0)
+    snprintf(err, errlen, "no endpoint configured (endpoint = tcp://...)");
+  else if (!cfg->key_file[0])
+    snprintf(err, errlen, "no key_file configured: ketend never serves "
+                          "without its CURVE key");
+  else if (!cfg->store[0])
+    snprintf(err, errlen, "no store configured");
+  else if (cfg->heartbeat_timeout_ms < 2 * cfg->heartbeat_ivl_ms)
+    snprintf(err, errlen,
+             "heartbeat_timeout_ms must be at least twice heartbeat_ivl_ms");
+  else
+    return 0;
+  return -1;
+}

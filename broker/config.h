@@ -1,0 +1,44 @@
+/* config — ketend's settings: defaults, the config file, command-line
+ * overrides, and the check that refuses to start on anything doubtful. */
+#ifndef KETEND_CONFIG_H
+#define KETEND_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+#define CONFIG_MAX_ENDPOINTS 8
+#define CONFIG_PATH_MAX 512
+#define CONFIG_ENDPOINT_MAX 256
+
+typedef struct {
+  char endpoints[CONFIG_MAX_ENDPOINTS][CONFIG_ENDPOINT_MAX];
+  int n_endpoints;
+  char key_file[CONFIG_PATH_MAX];   /* broker's secret key file (keten keygen) */
+  char store[CONFIG_PATH_MAX];      /* SQLite database path */
+  char pid_file[CONFIG_PATH_MAX];   /* optional */
+  log_level_t log_level;
+  uint32_t max_frame_bytes;         /* larger frames get ERROR_TOO_LARGE */
+  int heartbeat_ivl_ms;             /* ZMTP PING interval */
+  int heartbeat_timeout_ms;         /* peer is dead after this much silence */
+  int send_hwm;                     /* per-peer outbound queue, messages */
+  int registry_poll_ms;             /* how often the store is checked for registry edits */
+} config_t;
+
+/* Fills cfg with the documented defaults (no endpoints, no key, no store). */
+void config_defaults(config_t *cfg);
+
+/* Sets one setting by its config-file name. Returns 0, or -1 with a reason
+ * in err. "endpoint" appends; the others replace. */
+int config_set(config_t *cfg, const char *key, const char *value, char *err,
+               size_t errlen);
+
+/* Reads "key = value" lines from path ('#' starts a comment). An unknown
+ * key, a bad value or an unreadable file is an error naming the line. */
+int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen);
+
+/* Checks cfg is complete and consistent enough to serve. */
+int config_check(const config_t *cfg, char *err, size_t errlen);
+
+#endif

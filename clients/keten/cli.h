@@ -1,0 +1,57 @@
+/* cli — what the keten subcommands share: exit codes, the connection
+ * options, and the entry point of each subcommand. */
+#ifndef KETEN_CLI_H
+#define KETEN_CLI_H
+
+#include "keten.h"
+
+/* Exit codes of the keten command (documented in docs/operations.md). */
+enum {
+  CLI_EXIT_OK = 0,
+  CLI_EXIT_REFUSED = 1,   /* the broker answered with an ERROR */
+  CLI_EXIT_USAGE = 2,     /* bad command line */
+  CLI_EXIT_CONNECT = 3,   /* no connection: timeout, refused key, transport */
+  CLI_EXIT_LOCAL = 4      /* a local file, key or store failed */
+};
+
+/* Connection settings common to every subcommand that talks to ketend.
+ * Defaults come from KETEN_ENDPOINT, KETEN_KEYS and KETEN_BROKER_KEY. */
+typedef struct {
+  const char *endpoint;
+  const char *keys_path;
+  const char *broker_key_path;
+  int timeout_ms;
+} cli_conn_t;
+
+/* Fills conn from the environment. */
+void cli_conn_defaults(cli_conn_t *conn);
+
+/* Handles a connection option (the long options listed by
+ * CLI_CONN_OPTIONS); returns 1 if c was one. */
+int cli_conn_option(cli_conn_t *conn, int c, const char *arg);
+
+/* getopt_long entries for the connection options. */
+#define CLI_CONN_OPTIONS                                                    \
+  {"endpoint", required_argument, NULL, 'e'},                               \
+  {"keys", required_argument, NULL, 'k'},                                   \
+  {"broker-key", required_argument, NULL, 'b'},                             \
+  {"timeout", required_argument, NULL, 'T'}
+#define CLI_CONN_SHORT "e:k:b:T:"
+#define CLI_CONN_HELP                                                       \
+  "  -e, --endpoint URL      broker endpoint (env KETEN_ENDPOINT)\n"        \
+  "  -k, --keys FILE         your secret key file (env KETEN_KEYS)\n"       \
+  "  -b, --broker-key FILE   the broker's public key file (env KETEN_BROKER_KEY)\n" \
+  "  -T, --timeout MS        per-attempt reply timeout (default 5000)\n"
+
+/* Loads the keys and opens a client. On failure prints why and returns
+ * NULL with *exit_code set. */
+keten_client_t *cli_connect(const cli_conn_t *conn, int *exit_code);
+
+/* Maps a libketen error to the command's exit code. */
+int cli_exit_for(keten_err_t err);
+
+int cmd_keygen(int argc, char **argv);
+int cmd_ping(int argc, char **argv);
+int cmd_admin(int argc, char **argv);
+
+#endif

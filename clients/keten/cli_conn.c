@@ -1,0 +1,80 @@
+/* cli_conn — the connection options and client set-up of the subcommands. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+
+void cli_conn_defaults(cli_conn_t *conn) {
+  conn->endpoint = getenv("KETEN_ENDPOINT");
+  conn->keys_path = getenv("KETEN_KEYS");
+  conn->broker_key_path = getenv("KETEN_BROKER_KEY");
+  conn->timeout_ms = 5000;
+}
+
+int cli_conn_option(cli_conn_t *conn, int c, const char *arg) {
+  switch (c) {
+  case 'e': conn->endpoint = arg; return 1;
+  case 'k': conn->keys_path = arg; return 1;
+  case 'b': conn->broker_key_path = arg; return 1;
+  case 'T': conn->timeout_ms = atoi(arg); return 1;
+  default: return 0;
+  }
+}
+
+int cli_exit_for(keten_err_t err) {
+  switch (err) {
+  case KETEN_OK: return CLI_EXIT_OK;
+  case KETEN_ERR_REMOTE: return CLI_EXIT_REFUSED;
+  case KETEN_ERR_INVALID: return CLI_EXIT_USAGE;
+  case KETEN_ERR_IO:
+  case KETEN_ERR_FORMAT:
+  case KETEN_ERR_PERMISSIONS:
+  case KETEN_ERR_NOMEM: return CLI_EXIT_LOCAL;
+  default: return CLI_EXIT_CONNECT;
+  }
+}
+
+keten_client_t *cli_connect(const cli_conn_t *conn, int *exit_code) {
+  if (!conn->endpoint || !conn->keys_path || !conn->broker_key_path) {
+    fprintf(stderr, "keten: --endpoint, --keys and --broker-key are required "
+                    "(or KETEN_ENDPOINT, KETEN_KEYS, KETEN_BROKER_KEY)\n");
+    *exit_code = CLI_EXIT_USAGE;
+    return NULL;
+  }
+  if (conn->timeout_ms <= 0) {
+    fprintf(stderr, "keten: --timeout must be a positive number of ms\n");
+    *exit_code = CLI_EXIT_USAGE;
+    return NULL;
+  }
+  keten_keys_t keys, broker;
+  keten_err_t rc = keten_keys_load(conn->keys_path, &keys);
+  if (rc == KETEN_OK && !keys.has_secret)
+    rc = KETEN_ERR_FORMAT;
+  if (rc != KETEN_OK) {
+    fprintf(stderr, "keten: %s: %s\n", conn->keys_path, keten_strerror(rc));
+    *exit_code = cli_exit_for(rc);
+    return NULL;
+  }
+  rc = keten_keys_load(conn->broker_key_path, &broker);
+  if (rc != KETEN_OK) {
+    fprintf(stderr, "keten: %s: %s\n", conn->broker_key_path,
+            keten_strerror(rc));
+    keten_keys_wipe(&keys);
+    *exit_code = cli_exit_for(rc);
+    return NULL;
+  }
+  keten_client_config_t cfg = {.endpoint = conn->endpoint,
+                               .keys = &keys,
+                               .broker_key = broker.transport_pk,
+                               .timeout_ms = conn->timeout_ms};
+  char err[256];
+  keten_client_t *client = keten_client_new(&cfg, err, sizeof err);
+  keten_keys_wipe(&keys);
+  keten_keys_wipe(&broker);
+  if (!client) {
+    fprintf(stderr, "keten: %s\n", err);
+    *exit_code = CLI_EXIT_CONNECT;
+  }
+  return client;
+}

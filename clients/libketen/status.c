@@ -1,0 +1,36 @@
+/* status — names for libketen's error values, roles and wire error codes. */
+#include "envelope.h"
+#include "keten.h"
+#include "roles.h"
+
+const char *keten_strerror(keten_err_t err) {
+  switch (err) {
+  case KETEN_OK: return "ok";
+  case KETEN_ERR_INVALID: return "invalid argument";
+  case KETEN_ERR_IO: return "file input/output failed";
+  case KETEN_ERR_FORMAT: return "malformed key file";
+  case KETEN_ERR_PERMISSIONS: return "secret key file is readable by others";
+  case KETEN_ERR_NOMEM: return "out of memory";
+  case KETEN_ERR_TRANSPORT: return "transport failure";
+  case KETEN_ERR_AUTH: return "refused by the broker at the handshake";
+  case KETEN_ERR_TIMEOUT: return "timed out";
+  case KETEN_ERR_PROTOCOL: return "protocol violation";
+  case KETEN_ERR_REMOTE: return "the broker replied with an error";
+  }
+  return "unknown error";
+}
+
+const char *keten_role_name(int role) {
+  const char *name = roles_name(role);
+  return name ? name : "UNKNOWN";
+}
+
+int keten_role_from_name(const char *name) {
+  return name ? roles_from_name(name) : 0;
+}
+
+const char *keten_error_code_name(int code) {
+  return envelope_error_name((Keten__ErrorCode)code);
+}
+
+const char *keten_version(void) { return KETEN_VERSION; }

@@ -1,0 +1,179 @@
+/* envelope — decode, validate and build keten Envelopes. */
+#include "envelope.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void s_fail(envelope_error_t *err, Keten__ErrorCode code,
+                   const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void s_fail(envelope_error_t *err, Keten__ErrorCode code,
+                   const char *fmt, ...) {
+  if (!err)
+    return;
+  err->code = code;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err->reason, sizeof err->reason, fmt, ap);
+  va_end(ap);
+}
+
+Keten__Envelope *envelope_decode(const uint8_t *frame, size_t len,
+                                 size_t max_frame, envelope_error_t *err) {
+  if (len > max_frame) {
+    s_fail(err, KETEN__ERROR_CODE__ERROR_TOO_LARGE,
+           "frame of %zu bytes exceeds the limit of %zu bytes", len, max_frame);
+    return NULL;
+  }
+  if (len == 0) {
+    s_fail(err, KETEN__ERROR_CODE__ERROR_MALFORMED, "empty frame");
+    return NULL;
+  }
+  Keten__Envelope *env = keten__envelope__unpack(NULL, len, frame);
+  if (!env)
+    s_fail(err, KETEN__ERROR_CODE__ERROR_MALFORMED,
+           "frame is not a decodable Envelope");
+  return env;
+}
+
+static int s_printable(const char *s, size_t max) {
+  size_t n = 0;
+  for (; s[n]; n++) {
+    if (n >= max)
+      return 0;
+    unsigned char c = (unsigned char)s[n];
+    if (c < 0x20 || c > 0x7e)
+      return 0;
+  }
+  return 1;
+}
+
+/* Text for display (UTF-8 allowed) without control characters. */
+static int s_displayable(const char *s, size_t max) {
+  size_t n = 0;
+  for (; s[n]; n++) {
+    unsigned char c = (unsigned char)s[n];
+    if (n >= max || c < 0x20 || c == 0x7f)
+      return 0;
+  }
+  return 1;
+}
+
+static int s_check_len(const ProtobufCBinaryData *b, size_t want,
+                       int optional, const char *name,
+                       envelope_error_t *err) {
+  if (b->len == want || (optional && b->len == 0))
+    return 0;
+  s_fail(err, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+         "%s must be %s%zu bytes, got %zu", name, optional ? "empty or " : "",
+         want, b->len);
+  return -1;
+}
+
+int envelope_validate(const Keten__Envelope *env, envelope_error_t *err) {
+  if (env->version != ENVELOPE_PROTOCOL_VERSION) {
+    s_fail(err, KETEN__ERROR_CODE__ERROR_UNSUPPORTED_VERSION,
+           "protocol version %u is not supported (this broker speaks %u)",
+           env->version, ENVELOPE_PROTOCOL_VERSION);
+    return -1;
+  }
+  if (s_check_len(&env->message_id, ENVELOPE_MESSAGE_ID_BYTES, 0,
+                  "message_id", err) ||
+      s_check_len(&env->correlation_id, ENVELOPE_MESSAGE_ID_BYTES, 1,
+                  "correlation_id", err) ||
+      s_check_len(&env->trace_id, ENVELOPE_TRACE_ID_BYTES, 0, "trace_id",
+                  err) ||
+      s_check_len(&env->operation_id, ENVELOPE_OPERATION_ID_BYTES, 0,
+                  "operation_id", err) ||
+      s_check_len(&env->parent_operation_id, ENVELOPE_OPERATION_ID_BYTES, 1,
+                  "parent_operation_id", err))
+    return -1;
+
+  switch (env->body_case) {
+  case KETEN__ENVELOPE__BODY_HELLO:
+    if (!s_printable(env->hello->software, ENVELOPE_MAX_SOFTWARE)) {
+      s_fail(err, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+             "hello.software must be at most %u printable ASCII bytes",
+             ENVELOPE_MAX_SOFTWARE);
+      return -1;
+    }
+    break;
+  case KETEN__ENVELOPE__BODY_ERROR:
+    if (!s_printable(env->error->reason, ENVELOPE_MAX_REASON)) {
+      s_fail(err, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+             "error.reason must be at most %u printable ASCII bytes",
+             ENVELOPE_MAX_REASON);
+      return -1;
+    }
+    break;
+  case KETEN__ENVELOPE__BODY_WELCOME:
+    if (!s_printable(env->welcome->participant_id, 64) ||
+        !s_displayable(env->welcome->display_name, 128) ||
+        !s_printable(env->welcome->broker_version, 32)) {
+      s_fail(err, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+             "welcome strings must be printable within their bounds");
+      return -1;
+    }
+    break;
+  default:
+    break; /* bodies without bounded fields, or unset: the dispatcher decides */
+  }
+  return 0;
+}
+
+void envelope_free(Keten__Envelope *env) {
+  if (env)
+    keten__envelope__free_unpacked(env, NULL);
+}
+
+void envelope_init(Keten__Envelope *env, envelope_ids_t *ids,
+                   const Keten__Envelope *request) {
+  keten__envelope__init(env);
+  env->version = ENVELOPE_PROTOCOL_VERSION;
+  randombytes_buf(ids->message_id, sizeof ids->message_id);
+  randombytes_buf(ids->operation_id, sizeof ids->operation_id);
+  env->message_id.data = ids->message_id;
+  env->message_id.len = sizeof ids->message_id;
+  env->operation_id.data = ids->operation_id;
+  env->operation_id.len = sizeof ids->operation_id;
+  if (request && request->trace_id.len == sizeof ids->trace_id)
+    memcpy(ids->trace_id, request->trace_id.data, sizeof ids->trace_id);
+  else
+    randombytes_buf(ids->trace_id, sizeof ids->trace_id);
+  env->trace_id.data = ids->trace_id;
+  env->trace_id.len = sizeof ids->trace_id;
+  if (request && envelope_has_message_id(request)) {
+    memcpy(ids->correlation_id, request->message_id.data,
+           sizeof ids->correlation_id);
+    env->correlation_id.data = ids->correlation_id;
+    env->correlation_id.len = sizeof ids->correlation_id;
+    if (request->operation_id.len == ENVELOPE_OPERATION_ID_BYTES) {
+      /* The request's operation is the parent of the reply's. */
+      env->parent_operation_id.data = request->operation_id.data;
+      env->parent_operation_id.len = request->operation_id.len;
+    }
+  }
+}
+
+uint8_t *envelope_pack(const Keten__Envelope *env, size_t *len) {
+  size_t n = keten__envelope__get_packed_size(env);
+  uint8_t *buf = malloc(n ? n : 1);
+  if (!buf)
+    return NULL;
+  *len = keten__envelope__pack(env, buf);
+  return buf;
+}
+
+int envelope_has_message_id(const Keten__Envelope *env) {
+  return env && env->message_id.len == ENVELOPE_MESSAGE_ID_BYTES;
+}
+
+const char *envelope_error_name(Keten__ErrorCode code) {
+  const ProtobufCEnumValue *v =
+      protobuf_c_enum_descriptor_get_value(&keten__error_code__descriptor,
+                                           (int)code);
+  return v ? v->name : "ERROR_UNKNOWN";
+}
