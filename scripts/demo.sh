@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds keten, and runs ketend on the embedded
+# SQLite store with a demo chain: COA, a gemeente, a volunteer organisation
+# and a care partner, each with its own generated keys, each pinging
+# through the broker; and a stranger's key being refused.
+#
+#   scripts/demo.sh          run the demo, then keep ketend serving (Ctrl-C stops it)
+#   scripts/demo.sh --once   run the demo and stop
+#
+# Environment: KETEN_DEMO_DIR (default ./demo), KETEN_DEMO_PORT (default 7600),
+# KETEN_BUILD_DIR (use an existing build instead of building ./build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+
+once=0
+[ "${1:-}" = "--once" ] && once=1
+
+if [ -z "${KETEN_BUILD_DIR:-}" ]; then
+  bash scripts/install-deps.sh
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build -j"$(nproc)" --target ketend keten
+  build="$top/build"
+else
+  build="$KETEN_BUILD_DIR"
+fi
+ketend="$build/broker/ketend"
+keten="$build/clients/keten/keten"
+
+dir="${KETEN_DEMO_DIR:-$top/demo}"
+port="${KETEN_DEMO_PORT:-7600}"
+rm -rf "$dir"
+mkdir -p "$dir/keys"
+endpoint="tcp://127.0.0.1:$port"
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "keys for the broker and four partners (keten keygen)"
+for id in broker coa gemeente:0716 vwn:zeeland ggz:zeeland stranger; do
+  "$keten" keygen --id "$id" --out "$dir/keys" >/dev/null
+done
+ls -l "$dir/keys"
+
+say "registry (keten admin participant add)"
+store="$dir/keten.db"
+"$keten" admin participant add --store "$store" --id coa --role COA \
+  --name "Centraal Orgaan opvang asielzoekers" --keys "$dir/keys/coa.pub"
+"$keten" admin participant add --store "$store" --id gemeente:0716 --role GEMEENTE \
+  --name "Gemeente Tholen" --keys "$dir/keys/gemeente_0716.pub"
+"$keten" admin participant add --store "$store" --id vwn:zeeland --role VOLUNTEER \
+  --name "VluchtelingenWerk Zeeland" --keys "$dir/keys/vwn_zeeland.pub"
+"$keten" admin participant add --store "$store" --id ggz:zeeland --role CARE \
+  --name "GGZ Zeeland (fictief)" --keys "$dir/keys/ggz_zeeland.pub"
+"$keten" admin participant list --store "$store"
+
+say "ketend on $endpoint and ipc://$dir/ketend.sock"
+"$ketend" --endpoint "$endpoint" --endpoint "ipc://$dir/ketend.sock" \
+  --key-file "$dir/keys/broker.key" --store "$store" \
+  --pid-file "$dir/ketend.pid" 2>"$dir/ketend.log" &
+pid=$!
+cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+trap cleanup EXIT
+for _ in $(seq 100); do
+  grep -q "broker: ready" "$dir/ketend.log" 2>/dev/null && break
+  if ! kill -0 "$pid" 2>/dev/null; then cat "$dir/ketend.log"; exit 1; fi
+  sleep 0.05
+done
+
+say "each partner pings through the broker (keten ping)"
+for key in coa gemeente_0716 vwn_zeeland ggz_zeeland; do
+  "$keten" ping --endpoint "$endpoint" --keys "$dir/keys/$key.key" \
+    --broker-key "$dir/keys/broker.pub" --count 2 --size 1024
+done
+"$keten" ping --endpoint "ipc://$dir/ketend.sock" --keys "$dir/keys/coa.key" \
+  --broker-key "$dir/keys/broker.pub"
+
+say "an unregistered key is refused at the CURVE handshake"
+set +e
+"$keten" ping --endpoint "$endpoint" --keys "$dir/keys/stranger.key" \
+  --broker-key "$dir/keys/broker.pub" --timeout 2000
+rc=$?
+set -e
+echo "keten ping exited with $rc (3 = no connection)"
+[ "$rc" -eq 3 ] || { echo "demo: the stranger was not refused" >&2; exit 1; }
+
+say "broker log"
+cat "$dir/ketend.log"
+
+if [ "$once" -eq 1 ]; then
+  say "demo done"
+  exit 0
+fi
+say "ketend keeps serving on $endpoint (pid $pid); Ctrl-C stops it"
+echo "try: $keten ping -e $endpoint -k $dir/keys/coa.key -b $dir/keys/broker.pub"
+tail -n 0 -f "$dir/ketend.log" &
+tailpid=$!
+trap 'kill $tailpid 2>/dev/null; cleanup' EXIT
+wait "$pid"

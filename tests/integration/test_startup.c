@@ -1,0 +1,100 @@
+/* ketend fails closed at start-up: no key, an empty registry, or a setting
+ * it does not understand stops it with a clear message and exit status 2. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "store.h"
+
+static int s_setup(void **state) {
+  harness_t *h = harness_new(1);
+  *state = h;
+  return h ? 0 : -1;
+}
+
+static int s_teardown(void **state) {
+  harness_t *h = *state;
+  harness_destroy(&h);
+  return 0;
+}
+
+static void test_missing_key_file_stops_it(void **state) {
+  harness_t *h = *state;
+  const char *argv[] = {"--endpoint", h->endpoint, "--key-file",
+                        "/nonexistent/broker.key", "--store", h->store, NULL};
+  assert_int_equal(harness_run_ketend(h, argv), 2);
+  assert_int_equal(harness_log_count(h, "cannot load the broker's secret key"), 1);
+  assert_int_equal(harness_log_count(h, "broker: ready"), 0);
+}
+
+static void test_public_key_file_is_not_enough(void **state) {
+  harness_t *h = *state;
+  char pub[400];
+  snprintf(pub, sizeof pub, "%s/broker.pub", h->dir);
+  assert_int_equal(keten_keys_save(&h->broker, NULL, pub, 0), KETEN_OK);
+  const char *argv[] = {"--endpoint", h->endpoint, "--key-file", pub,
+                        "--store", h->store, NULL};
+  assert_int_equal(harness_run_ketend(h, argv), 2);
+  assert_int_equal(harness_log_count(h, "holds no secret keys"), 1);
+}
+
+static void test_empty_registry_stops_it(void **state) {
+  harness_t *h = *state;
+  char empty[400];
+  snprintf(empty, sizeof empty, "%s/empty.db", h->dir);
+  const char *argv[] = {"--endpoint", h->endpoint, "--key-file", h->key_file,
+                        "--store", empty, NULL};
+  assert_int_equal(harness_run_ketend(h, argv), 2);
+  assert_int_equal(harness_log_count(h, "participant registry"), 1);
+  assert_int_equal(harness_log_count(h, "is empty"), 1);
+}
+
+static void test_unknown_setting_stops_it(void **state) {
+  harness_t *h = *state;
+  char conf[400];
+  snprintf(conf, sizeof conf, "%s/ketend.conf", h->dir);
+  FILE *f = fopen(conf, "w");
+  assert_non_null(f);
+  fprintf(f, "# test\nendpoint = %s\nkey_file = %s\nstore = %s\n"
+             "curve = off\n", h->endpoint, h->key_file, h->store);
+  fclose(f);
+  const char *argv[] = {"--config", conf, NULL};
+  assert_int_equal(harness_run_ketend(h, argv), 2);
+  assert_int_equal(harness_log_count(h, "ketend.conf:5: unknown setting 'curve'"), 1);
+}
+
+static void test_world_readable_secret_key_stops_it(void **state) {
+  harness_t *h = *state;
+  assert_int_equal(chmod(h->key_file, 0644), 0);
+  const char *argv[] = {"--endpoint", h->endpoint, "--key-file", h->key_file,
+                        "--store", h->store, NULL};
+  assert_int_equal(harness_run_ketend(h, argv), 2);
+  assert_int_equal(harness_log_count(h, "readable by others"), 1);
+}
+
+static void test_check_config_accepts_a_good_config(void **state) {
+  harness_t *h = *state;
+  const char *argv[] = {"--endpoint", h->endpoint, "--key-file", h->key_file,
+                        "--store", h->store, "--check-config", NULL};
+  assert_int_equal(harness_run_ketend(h, argv), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_missing_key_file_stops_it, s_setup, s_teardown),
+      cmocka_unit_test_setup_teardown(test_public_key_file_is_not_enough, s_setup, s_teardown),
+      cmocka_unit_test_setup_teardown(test_empty_registry_stops_it, s_setup, s_teardown),
+      cmocka_unit_test_setup_teardown(test_unknown_setting_stops_it, s_setup, s_teardown),
+      cmocka_unit_test_setup_teardown(test_world_readable_secret_key_stops_it, s_setup, s_teardown),
+      cmocka_unit_test_setup_teardown(test_check_config_accepts_a_good_config, s_setup, s_teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,130 @@
+/* Unit tests of ketend's configuration: defaults, file, overrides, checks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char s_path[64];
+
+static const char *s_write(const char *text) {
+  snprintf(s_path, sizeof s_path, "/tmp/keten-conf-XXXXXX");
+  int fd = mkstemp(s_path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+  return s_path;
+}
+
+static void test_defaults_need_endpoint_key_store(void **state) {
+  (void)state;
+  config_t c;
+  char err[256];
+  config_defaults(&c);
+  assert_int_equal(c.max_frame_bytes, 1048576);
+  assert_int_equal(c.log_level, LOG_INFO);
+  assert_int_equal(config_check(&c, err, sizeof err), -1);
+  assert_non_null(strstr(err, "endpoint"));
+  assert_int_equal(config_set(&c, "endpoint", "tcp://127.0.0.1:7600", err, sizeof err), 0);
+  assert_int_equal(config_check(&c, err, sizeof err), -1);
+  assert_non_null(strstr(err, "key_file"));
+  assert_int_equal(config_set(&c, "key_file", "/k", err, sizeof err), 0);
+  assert_int_equal(config_check(&c, err, sizeof err), -1);
+  assert_int_equal(config_set(&c, "store", "/s.db", err, sizeof err), 0);
+  assert_int_equal(config_check(&c, err, sizeof err), 0);
+}
+
+static void test_file(void **state) {
+  (void)state;
+  config_t c;
+  char err[256];
+  config_defaults(&c);
+  const char *path = s_write(
+      "# ketend\n\n"
+      "endpoint = tcp://0.0.0.0:7600   # public\n"
+      "endpoint=ipc:///run/keten/ketend.sock\n"
+      "key_file = /etc/keten/broker.key\n"
+      "store = /var/lib/keten/keten.db\n"
+      "log_level = debug\n"
+      "max_frame_bytes = 65536\n"
+      "heartbeat_ivl_ms = 1000\n"
+      "heartbeat_timeout_ms = 3000\n"
+      "send_hwm = 500\n"
+      "registry_poll_ms = 0\n");
+  assert_int_equal(config_load_file(&c, path, err, sizeof err), 0);
+  unlink(path);
+  assert_int_equal(c.n_endpoints, 2);
+  assert_string_equal(c.endpoints[1], "ipc:///run/keten/ketend.sock");
+  assert_string_equal(c.key_file, "/etc/keten/broker.key");
+  assert_int_equal(c.log_level, LOG_DEBUG);
+  assert_int_equal(c.max_frame_bytes, 65536);
+  assert_int_equal(c.heartbeat_timeout_ms, 3000);
+  assert_int_equal(c.send_hwm, 500);
+  assert_int_equal(c.registry_poll_ms, 0);
+  assert_int_equal(config_check(&c, err, sizeof err), 0);
+}
+
+static void test_file_errors_name_the_line(void **state) {
+  (void)state;
+  config_t c;
+  char err[256];
+  struct {
+    const char *text, *expect;
+  } cases[] = {
+      {"store = /x\ncurve = off\n", ":2: unknown setting 'curve'"},
+      {"endpoint = udp://x\n", ":1: endpoint 'udp://x' must start"},
+      {"max_frame_bytes = 12\n", ":1: bad value '12'"},
+      {"max_frame_bytes = 1e6\n", ":1: bad value"},
+      {"log_level = loud\n", ":1: bad value 'loud'"},
+      {"just words\n", ":1: expected 'key = value'"},
+      {"store =\n", ":1: bad value ''"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    config_defaults(&c);
+    const char *path = s_write(cases[i].text);
+    assert_int_equal(config_load_file(&c, path, err, sizeof err), -1);
+    unlink(path);
+    if (!strstr(err, cases[i].expect))
+      fail_msg("case %zu: '%s' does not contain '%s'", i, err, cases[i].expect);
+  }
+  config_defaults(&c);
+  assert_int_equal(config_load_file(&c, "/nonexistent/ketend.conf", err, sizeof err), -1);
+  assert_non_null(strstr(err, "cannot read"));
+}
+
+static void test_limits(void **state) {
+  (void)state;
+  config_t c;
+  char err[256];
+  config_defaults(&c);
+  for (int i = 0; i < CONFIG_MAX_ENDPOINTS; i++)
+    assert_int_equal(config_set(&c, "endpoint", "tcp://127.0.0.1:1", err, sizeof err), 0);
+  assert_int_equal(config_set(&c, "endpoint", "tcp://127.0.0.1:1", err, sizeof err), -1);
+  char longpath[CONFIG_PATH_MAX + 10];
+  memset(longpath, 'x', sizeof longpath - 1);
+  longpath[sizeof longpath - 1] = '\0';
+  assert_int_equal(config_set(&c, "store", longpath, err, sizeof err), -1);
+  assert_int_equal(config_set(&c, "key_file", "/k", err, sizeof err), 0);
+  assert_int_equal(config_set(&c, "store", "/s", err, sizeof err), 0);
+  assert_int_equal(config_set(&c, "heartbeat_ivl_ms", "10000", err, sizeof err), 0);
+  assert_int_equal(config_set(&c, "heartbeat_timeout_ms", "15000", err, sizeof err), 0);
+  assert_int_equal(config_check(&c, err, sizeof err), -1);
+  assert_non_null(strstr(err, "twice"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_defaults_need_endpoint_key_store),
+      cmocka_unit_test(test_file),
+      cmocka_unit_test(test_file_errors_name_the_line),
+      cmocka_unit_test(test_limits),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
