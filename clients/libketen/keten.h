@@ -33,7 +33,8 @@ typedef enum {
   KETEN_ERR_AUTH,      /* the broker refused our transport key at the handshake */
   KETEN_ERR_TIMEOUT,   /* no reply within the timeout, after all retries */
   KETEN_ERR_PROTOCOL,  /* the broker sent something this library cannot accept */
-  KETEN_ERR_REMOTE     /* the broker replied with an ERROR; see keten_client_remote_code() */
+  KETEN_ERR_REMOTE,    /* the broker replied with an ERROR; see keten_client_remote_code() */
+  KETEN_ERR_CRYPTO     /* a signature, wrap or ciphertext did not verify: tampered or not for us */
 } keten_err_t;
 
 /* Returns a static, human-readable name for err. */
@@ -119,6 +120,146 @@ const char *keten_client_error(const keten_client_t *client);
 
 /* The keten.ErrorCode of the last KETEN_ERR_REMOTE, or 0. */
 int keten_client_remote_code(const keten_client_t *client);
+
+/* ---- subjects ------------------------------------------------------------ */
+
+#define KETEN_SUBJECT_BYTES 32
+#define KETEN_CHAIN_KEY_BYTES 32
+#define KETEN_CONSENT_ID_BYTES 16
+
+/* Draws a new chain key: the secret the chain's participants share (and
+ * the broker never has) to derive subject pseudonyms. */
+keten_err_t keten_chain_key_generate(uint8_t key[KETEN_CHAIN_KEY_BYTES]);
+
+/* Writes the chain key file (mode 0600; "keten-chain-key 1" and hex). */
+keten_err_t keten_chain_key_save(const uint8_t key[KETEN_CHAIN_KEY_BYTES],
+                                 const char *path, int overwrite);
+
+/* Reads a chain key file; refuses one readable by group or others. */
+keten_err_t keten_chain_key_load(const char *path,
+                                 uint8_t key[KETEN_CHAIN_KEY_BYTES]);
+
+/* Derives the subject pseudonym of a V-nummer: keyed BLAKE2b-256 with the
+ * chain key over the canonical string of the V-nummer (docs/protocol.md).
+ * Spaces, dots and dashes are ignored; what remains must be 10 digits,
+ * else KETEN_ERR_INVALID. The V-nummer itself never leaves the caller. */
+keten_err_t keten_subject_id(const uint8_t chain_key[KETEN_CHAIN_KEY_BYTES],
+                             const char *v_nummer,
+                             uint8_t subject[KETEN_SUBJECT_BYTES]);
+
+/* ---- sections --------------------------------------------------------------- */
+
+/* Section kinds, purposes and bases are the numbers of keten.proto's
+ * SectionKind, Purpose and Basis; these name them ("HEALTH", "ZORG",
+ * "LEGAL_DUTY") and back (case-insensitive; 0 if unknown). */
+const char *keten_section_kind_name(int kind);
+int keten_section_kind_from_name(const char *name);
+const char *keten_purpose_name(int purpose);
+int keten_purpose_from_name(const char *name);
+const char *keten_basis_name(int basis);
+int keten_basis_from_name(const char *name);
+
+/* What a section's ciphertext is bound to. */
+typedef struct {
+  uint8_t subject[KETEN_SUBJECT_BYTES];
+  int kind;
+  char author[KETEN_ID_MAX + 1];
+  uint64_t version;
+  uint64_t created_at_ms;
+} keten_section_header_t;
+
+/* An opened (verified and decrypted) section. */
+typedef struct {
+  keten_section_header_t header;
+  char *json;                    /* plaintext, NUL-terminated; owned */
+  size_t json_len;
+} keten_section_t;
+
+/* Frees n sections returned by the library and their plaintexts (wiped). */
+void keten_sections_free(keten_section_t *sections, size_t n);
+
+/* The outcome of a put. */
+typedef struct {
+  uint64_t version;              /* the version stored */
+  size_t n_queued;               /* recipients the section was queued for */
+  char queued[16][KETEN_ID_MAX + 1];  /* the first 16 of them */
+} keten_put_result_t;
+
+/* Seals json (len bytes, a JSON document) as a new version of section kind
+ * of subject, to ourselves and to every recipient the broker says holds
+ * consent now (PREPARE), and stores it (PUT). Returns only once the broker
+ * replied that the section is durable. */
+keten_err_t keten_client_put(keten_client_t *client,
+                             const uint8_t subject[KETEN_SUBJECT_BYTES],
+                             int kind, const char *json, size_t len,
+                             keten_put_result_t *result);
+
+/* Fetches every section of subject the caller may read (latest version per
+ * kind and author), verifies each author's signature and opens it.
+ * *sections (free with keten_sections_free) gets *n entries. */
+keten_err_t keten_client_fetch(keten_client_t *client,
+                               const uint8_t subject[KETEN_SUBJECT_BYTES],
+                               keten_section_t **sections, size_t *n);
+
+/* ---- consent ------------------------------------------------------------------ */
+
+typedef struct {
+  uint8_t consent_id[KETEN_CONSENT_ID_BYTES];
+  uint8_t subject[KETEN_SUBJECT_BYTES];
+  char recorded_by[KETEN_ID_MAX + 1];
+  char recipient[KETEN_ID_MAX + 1];
+  uint64_t sections;             /* bit set: bit n is section kind n */
+  int purpose;
+  int basis;
+  char legal_reference[257];     /* required for basis LEGAL_DUTY */
+  char evidence_ref[257];
+  uint64_t valid_from_ms;
+  uint64_t valid_until_ms;
+  uint64_t recorded_at_ms;
+  /* filled by keten_client_consent_list() */
+  int revoked;
+  uint64_t revoked_at_ms;
+  char revoked_by[KETEN_ID_MAX + 1];
+} keten_consent_t;
+
+/* Records consent: fills consent_id (random), recorded_by (us) and
+ * recorded_at_ms (now), signs it with our signing key and sends it. */
+keten_err_t keten_client_consent_grant(keten_client_t *client,
+                                       keten_consent_t *consent);
+
+/* Records the revocation of a consent, signed by us, on the person's behalf. */
+keten_err_t keten_client_consent_revoke(keten_client_t *client,
+                                        const uint8_t consent_id[KETEN_CONSENT_ID_BYTES],
+                                        const uint8_t subject[KETEN_SUBJECT_BYTES],
+                                        const char *reason);
+
+/* Lists the consents of subject that we recorded or receive.
+ * *list (free with free()) gets *n entries. */
+keten_err_t keten_client_consent_list(keten_client_t *client,
+                                      const uint8_t subject[KETEN_SUBJECT_BYTES],
+                                      keten_consent_t **list, size_t *n);
+
+/* ---- deliveries --------------------------------------------------------------- */
+
+/* Called for each delivery, in seq order. section is NULL when the
+ * delivery could not be opened (status says why; it is acked and skipped
+ * so that one bad section cannot block the mailbox). Return 0 once the
+ * section is safely stored; non-zero stops: it and later ones are not
+ * acked and come again. Duplicates (same subject, kind, author, version)
+ * already handed over by this client are not passed again. */
+typedef int (*keten_delivery_fn)(const keten_section_t *section, uint64_t seq,
+                                 keten_err_t status, void *arg);
+
+/* Starts delivery of our mailbox on this connection with a window of
+ * credit deliveries (1..1024); resumes after the last acked seq. */
+keten_err_t keten_client_subscribe(keten_client_t *client, uint32_t credit);
+
+/* Waits up to timeout_ms for deliveries, hands each to fn, and acks
+ * cumulatively up to the last one fn accepted. *handled (may be NULL)
+ * gets the number passed to fn. Returns KETEN_OK also when none came. */
+keten_err_t keten_client_poll(keten_client_t *client, int timeout_ms,
+                              keten_delivery_fn fn, void *arg,
+                              size_t *handled);
 
 /* Returns the name of a keten.Role number ("GEMEENTE", ...) or "UNKNOWN". */
 const char *keten_role_name(int role);

@@ -16,6 +16,7 @@ const char *keten_strerror(keten_err_t err) {
   case KETEN_ERR_TIMEOUT: return "timed out";
   case KETEN_ERR_PROTOCOL: return "protocol violation";
   case KETEN_ERR_REMOTE: return "the broker replied with an error";
+  case KETEN_ERR_CRYPTO: return "cryptographic check failed";
   }
   return "unknown error";
 }

@@ -1,0 +1,220 @@
+/* canon — canonical byte strings of signed records, and their signatures. */
+#include "canon.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void canon_init(canon_t *c) { memset(c, 0, sizeof *c); }
+
+void canon_free(canon_t *c) {
+  free(c->data);
+  memset(c, 0, sizeof *c);
+}
+
+static void s_append(canon_t *c, const void *data, size_t len) {
+  if (c->oom)
+    return;
+  if (c->len + len > c->cap) {
+    size_t cap = c->cap ? c->cap : 256;
+    while (cap < c->len + len)
+      cap *= 2;
+    uint8_t *grown = realloc(c->data, cap);
+    if (!grown) {
+      c->oom = 1;
+      return;
+    }
+    c->data = grown;
+    c->cap = cap;
+  }
+  if (len)
+    memcpy(c->data + c->len, data, len);
+  c->len += len;
+}
+
+void canon_bytes(canon_t *c, const void *data, size_t len) {
+  uint8_t be[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16),
+                   (uint8_t)(len >> 8), (uint8_t)len};
+  s_append(c, be, 4);
+  s_append(c, data, len);
+}
+
+void canon_str(canon_t *c, const char *s) {
+  canon_bytes(c, s ? s : "", s ? strlen(s) : 0);
+}
+
+void canon_u64(canon_t *c, uint64_t v) {
+  uint8_t be[8];
+  for (int i = 7; i >= 0; i--, v >>= 8)
+    be[i] = (uint8_t)v;
+  canon_bytes(c, be, 8);
+}
+
+int canon_section_header(canon_t *c, const Keten__SectionHeader *h) {
+  canon_str(c, CANON_TAG_SECTION);
+  canon_bytes(c, h->subject.data, h->subject.len);
+  canon_u64(c, (uint64_t)h->kind);
+  canon_str(c, h->author);
+  canon_u64(c, h->version);
+  canon_u64(c, h->created_at_ms);
+  return c->oom ? -1 : 0;
+}
+
+int canon_section_signed(canon_t *c, const Keten__SealedSection *s) {
+  canon_t header;
+  canon_init(&header);
+  if (!s->header || canon_section_header(&header, s->header) != 0) {
+    canon_free(&header);
+    return -1;
+  }
+  canon_str(c, CANON_TAG_SECTION_SIG);
+  canon_bytes(c, header.data, header.len);
+  canon_bytes(c, s->nonce.data, s->nonce.len);
+  canon_bytes(c, s->ciphertext.data, s->ciphertext.len);
+  canon_free(&header);
+  return c->oom ? -1 : 0;
+}
+
+uint64_t canon_section_bits(const Keten__SectionKind *kinds, size_t n) {
+  uint64_t bits = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!canon_kind_name((int)kinds[i]))
+      return 0;
+    bits |= UINT64_C(1) << kinds[i];
+  }
+  return bits;
+}
+
+int canon_consent(canon_t *c, const Keten__Consent *k) {
+  canon_str(c, CANON_TAG_CONSENT);
+  canon_bytes(c, k->consent_id.data, k->consent_id.len);
+  canon_bytes(c, k->subject.data, k->subject.len);
+  canon_str(c, k->recorded_by);
+  canon_str(c, k->recipient);
+  canon_u64(c, canon_section_bits(k->sections, k->n_sections));
+  canon_u64(c, (uint64_t)k->purpose);
+  canon_u64(c, (uint64_t)k->basis);
+  canon_str(c, k->legal_reference);
+  canon_u64(c, k->valid_from_ms);
+  canon_u64(c, k->valid_until_ms);
+  canon_str(c, k->evidence_ref);
+  canon_u64(c, k->recorded_at_ms);
+  return c->oom ? -1 : 0;
+}
+
+int canon_revocation(canon_t *c, const Keten__Revocation *r) {
+  canon_str(c, CANON_TAG_REVOCATION);
+  canon_bytes(c, r->consent_id.data, r->consent_id.len);
+  canon_bytes(c, r->subject.data, r->subject.len);
+  canon_str(c, r->recorded_by);
+  canon_u64(c, r->revoked_at_ms);
+  canon_str(c, r->reason);
+  return c->oom ? -1 : 0;
+}
+
+static int s_verify(canon_t *c, int built, const ProtobufCBinaryData *sig,
+                    const uint8_t pk[32]) {
+  int rc = -1;
+  if (built == 0 && sig->len == CANON_SIGNATURE_BYTES)
+    rc = crypto_sign_verify_detached(sig->data, c->data, c->len, pk) == 0
+             ? 0
+             : -1;
+  canon_free(c);
+  return rc;
+}
+
+int canon_verify_section(const Keten__SealedSection *s, const uint8_t pk[32]) {
+  canon_t c;
+  canon_init(&c);
+  return s_verify(&c, canon_section_signed(&c, s), &s->signature, pk);
+}
+
+int canon_verify_consent(const Keten__Consent *k, const uint8_t pk[32]) {
+  canon_t c;
+  canon_init(&c);
+  return s_verify(&c, canon_consent(&c, k), &k->signature, pk);
+}
+
+int canon_verify_revocation(const Keten__Revocation *r, const uint8_t pk[32]) {
+  canon_t c;
+  canon_init(&c);
+  return s_verify(&c, canon_revocation(&c, r), &r->signature, pk);
+}
+
+static int s_sign(canon_t *c, int built, const uint8_t sk[64],
+                  uint8_t sig[64]) {
+  int rc = -1;
+  if (built == 0)
+    rc = crypto_sign_detached(sig, NULL, c->data, c->len, sk);
+  canon_free(c);
+  return rc;
+}
+
+int canon_sign_section(const Keten__SealedSection *s, const uint8_t sk[64],
+                       uint8_t sig[64]) {
+  canon_t c;
+  canon_init(&c);
+  return s_sign(&c, canon_section_signed(&c, s), sk, sig);
+}
+
+int canon_sign_consent(const Keten__Consent *k, const uint8_t sk[64],
+                       uint8_t sig[64]) {
+  canon_t c;
+  canon_init(&c);
+  return s_sign(&c, canon_consent(&c, k), sk, sig);
+}
+
+int canon_sign_revocation(const Keten__Revocation *r, const uint8_t sk[64],
+                          uint8_t sig[64]) {
+  canon_t c;
+  canon_init(&c);
+  return s_sign(&c, canon_revocation(&c, r), sk, sig);
+}
+
+/* Enum names from the generated descriptors, without their prefix. */
+static const char *s_enum_name(const ProtobufCEnumDescriptor *d, int v,
+                               const char *prefix) {
+  if (v == 0)
+    return NULL;
+  const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, v);
+  return ev ? ev->name + strlen(prefix) : NULL;
+}
+
+static int s_enum_value(const ProtobufCEnumDescriptor *d, const char *name,
+                        const char *prefix) {
+  char full[48];
+  size_t plen = strlen(prefix);
+  if (!name || strlen(name) + plen >= sizeof full)
+    return 0;
+  if (strncasecmp(name, prefix, plen) == 0)
+    snprintf(full, sizeof full, "%s", name);
+  else
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+  for (char *p = full; *p; p++)
+    *p = (char)toupper((unsigned char)*p);
+  const ProtobufCEnumValue *ev =
+      protobuf_c_enum_descriptor_get_value_by_name(d, full);
+  return ev ? ev->value : 0;
+}
+
+const char *canon_kind_name(int kind) {
+  return s_enum_name(&keten__section_kind__descriptor, kind, "SECTION_");
+}
+int canon_kind_from_name(const char *name) {
+  return s_enum_value(&keten__section_kind__descriptor, name, "SECTION_");
+}
+const char *canon_purpose_name(int purpose) {
+  return s_enum_name(&keten__purpose__descriptor, purpose, "PURPOSE_");
+}
+int canon_purpose_from_name(const char *name) {
+  return s_enum_value(&keten__purpose__descriptor, name, "PURPOSE_");
+}
+const char *canon_basis_name(int basis) {
+  return s_enum_name(&keten__basis__descriptor, basis, "BASIS_");
+}
+int canon_basis_from_name(const char *name) {
+  return s_enum_value(&keten__basis__descriptor, name, "BASIS_");
+}

@@ -1,0 +1,88 @@
+/* canon — the canonical byte strings that keten signs and binds, and the
+ * signature checks over them. Pure code shared by broker and clients.
+ *
+ * Every string is a sequence of fields, each field written as a 4-byte
+ * big-endian length followed by that many bytes; integers are fields of 8
+ * bytes, big-endian. The first field is a domain tag such as
+ * "keten/section/v1", so a signature over one kind of record can never be
+ * taken for another. docs/protocol.md specifies each string, with test
+ * vectors. Never sign "whatever the protobuf encoder produced".
+ */
+#ifndef KETEN_CANON_H
+#define KETEN_CANON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keten.pb-c.h"
+
+#define CANON_TAG_SUBJECT "keten/subject/v1"
+#define CANON_TAG_SECTION "keten/section/v1"
+#define CANON_TAG_SECTION_SIG "keten/section-sig/v1"
+#define CANON_TAG_CONSENT "keten/consent/v1"
+#define CANON_TAG_REVOCATION "keten/revocation/v1"
+
+#define CANON_SUBJECT_BYTES 32
+#define CANON_NONCE_BYTES 24
+#define CANON_SIGNATURE_BYTES 64
+#define CANON_KEY_BYTES 32
+#define CANON_WRAP_BYTES 80       /* crypto_box_SEALBYTES + 32 */
+#define CANON_CONSENT_ID_BYTES 16
+#define CANON_MAX_WRAPS 64
+#define CANON_MAX_TEXT 256        /* legal_reference, evidence_ref, reason */
+
+/* A growing byte string; data is malloc'd (free with canon_free). On
+ * allocation failure, oom is set and later appends do nothing. */
+typedef struct {
+  uint8_t *data;
+  size_t len, cap;
+  int oom;
+} canon_t;
+
+void canon_init(canon_t *c);
+void canon_free(canon_t *c);
+void canon_bytes(canon_t *c, const void *data, size_t len);
+void canon_str(canon_t *c, const char *s);
+void canon_u64(canon_t *c, uint64_t v);
+
+/* The AEAD associated data of a section: its header's canonical string. */
+int canon_section_header(canon_t *c, const Keten__SectionHeader *h);
+
+/* What the author signs: tag, header string, nonce and ciphertext. */
+int canon_section_signed(canon_t *c, const Keten__SealedSection *s);
+
+/* What the recorder of a consent signs (sections as a bit set, so their
+ * order and repetition do not matter). */
+int canon_consent(canon_t *c, const Keten__Consent *k);
+
+/* What the recorder of a revocation signs. */
+int canon_revocation(canon_t *c, const Keten__Revocation *r);
+
+/* Bit set of section kinds (bit n = kind n); 0 if any kind is invalid. */
+uint64_t canon_section_bits(const Keten__SectionKind *kinds, size_t n);
+
+/* Signature checks with the signer's Ed25519 public key: 0 if valid. */
+int canon_verify_section(const Keten__SealedSection *s, const uint8_t pk[32]);
+int canon_verify_consent(const Keten__Consent *k, const uint8_t pk[32]);
+int canon_verify_revocation(const Keten__Revocation *r, const uint8_t pk[32]);
+
+/* Signing with an Ed25519 secret key (64 bytes): writes 64 bytes to sig.
+ * Return 0, or -1 when out of memory. */
+int canon_sign_section(const Keten__SealedSection *s, const uint8_t sk[64],
+                       uint8_t sig[64]);
+int canon_sign_consent(const Keten__Consent *k, const uint8_t sk[64],
+                       uint8_t sig[64]);
+int canon_sign_revocation(const Keten__Revocation *r, const uint8_t sk[64],
+                          uint8_t sig[64]);
+
+/* Name of a section kind without prefix ("HEALTH"), or NULL. */
+const char *canon_kind_name(int kind);
+/* Kind number for "HEALTH"/"health"/"SECTION_HEALTH", or 0. */
+int canon_kind_from_name(const char *name);
+/* Same for purposes ("ZORG") and bases ("LEGAL_DUTY"). */
+const char *canon_purpose_name(int purpose);
+int canon_purpose_from_name(const char *name);
+const char *canon_basis_name(int basis);
+int canon_basis_from_name(const char *name);
+
+#endif
