@@ -1,53 +1,37 @@
-/* broker — ketend's event loop and request dispatch. */
+/* broker — ketend's event loop: transport, group commit, outbox, dispatch. */
 #include "broker.h"
 
 #include <errno.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <zmq.h>
 
-#include "envelope.h"
-#include "keten.h"
+#include "broker_internal.h"
+#include "canon.h"
 #include "log.h"
-#include "registry.h"
 #include "roles.h"
-#include "store.h"
-#include "zap.h"
 
-/* Requests handled before the loop looks at ZAP and timers again. */
+/* Requests handled in one batch (one transaction, one fsync). */
 #define BROKER_BATCH 256
 /* Log lines about bad frames allowed per second before suppression. */
 #define BROKER_BAD_LOG_PER_SEC 10
+/* How often timers (ack timeouts, expiry, checkpoints) run. */
+#define BROKER_TICK_MS 100
 
-struct broker {
-  config_t cfg;
-  void *ctx;
-  void *router;
-  void *zap;
-  store_t *store;
-  registry_t *registry;
-  keten_keys_t keys;
-  int64_t data_version;
-  int64_t next_poll_ms;
-  zap_stats_t zap_stats;
-  uint64_t requests, error_replies, dropped_replies;
-  int64_t bad_log_second;
-  unsigned bad_log_count, bad_log_suppressed;
-};
-
-static int64_t s_mono_ms(void) {
+int64_t broker_mono_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static uint64_t s_wall_ms(void) {
+int64_t broker_wall_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int broker_reload_registry(broker_t *b) {
@@ -175,6 +159,10 @@ void broker_destroy(broker_t **bp) {
     zmq_close(b->zap);
   if (b->ctx)
     zmq_ctx_term(b->ctx);
+  for (size_t i = 0; i < b->n_out; i++)
+    free(b->outbox[i].frame);
+  free(b->outbox);
+  free(b->sessions);
   registry_destroy(&b->registry);
   store_close(&b->store);
   keten_keys_wipe(&b->keys);
@@ -182,11 +170,79 @@ void broker_destroy(broker_t **bp) {
   *bp = NULL;
 }
 
+
+/* ---- outbox ------------------------------------------------------------- */
+
+static outbox_item_t *s_outbox_add(broker_t *b, const uint8_t *rid,
+                                   size_t rid_len, const Keten__Envelope *env) {
+  if (rid_len > BROKER_RID_MAX)
+    return NULL;
+  if (b->n_out == b->cap_out) {
+    size_t cap = b->cap_out ? 2 * b->cap_out : 64;
+    outbox_item_t *grown = realloc(b->outbox, cap * sizeof *grown);
+    if (!grown)
+      return NULL;
+    b->outbox = grown;
+    b->cap_out = cap;
+  }
+  size_t len = 0;
+  uint8_t *frame = envelope_pack(env, &len);
+  if (!frame)
+    return NULL;
+  outbox_item_t *o = &b->outbox[b->n_out++];
+  memset(o, 0, sizeof *o);
+  memcpy(o->rid, rid, rid_len);
+  o->rid_len = rid_len;
+  o->frame = frame;
+  o->len = len;
+  return o;
+}
+
+int broker_push(broker_t *b, const uint8_t *rid, size_t rid_len,
+                const Keten__Envelope *env) {
+  return s_outbox_add(b, rid, rid_len, env) ? 0 : -1;
+}
+
+void broker_reply(request_t *r, Keten__Envelope__BodyCase body_case,
+                  void *body) {
+  Keten__Envelope reply;
+  envelope_ids_t ids;
+  envelope_init(&reply, &ids, r->req);
+  reply.body_case = body_case;
+  switch (body_case) {
+  case KETEN__ENVELOPE__BODY_WELCOME: reply.welcome = body; break;
+  case KETEN__ENVELOPE__BODY_PONG: reply.pong = body; break;
+  case KETEN__ENVELOPE__BODY_ERROR: reply.error = body; break;
+  case KETEN__ENVELOPE__BODY_PREPARED: reply.prepared = body; break;
+  case KETEN__ENVELOPE__BODY_STORED: reply.stored = body; break;
+  case KETEN__ENVELOPE__BODY_FETCHED: reply.fetched = body; break;
+  case KETEN__ENVELOPE__BODY_CONSENTS: reply.consents = body; break;
+  case KETEN__ENVELOPE__BODY_OK: reply.ok = body; break;
+  case KETEN__ENVELOPE__BODY_SUBSCRIBED: reply.subscribed = body; break;
+  default:
+    log_msg(LOG_ERROR, "request", "reply of unexpected body %d", body_case);
+    return;
+  }
+  outbox_item_t *o = s_outbox_add(r->b, r->rid, r->rid_len, &reply);
+  if (!o) {
+    r->b->dropped_replies++;
+    log_msg(LOG_ERROR, "request", "out of memory queueing a reply");
+    return;
+  }
+  o->is_reply = 1;
+  if (r->req && envelope_has_message_id(r->req) &&
+      r->req->trace_id.len == ENVELOPE_TRACE_ID_BYTES) {
+    memcpy(o->message_id, r->req->message_id.data, ENVELOPE_MESSAGE_ID_BYTES);
+    memcpy(o->trace_id, r->req->trace_id.data, ENVELOPE_TRACE_ID_BYTES);
+    o->has_request_ids = 1;
+  }
+}
+
 /* Logs a rejected frame, at most BROKER_BAD_LOG_PER_SEC lines a second, so
  * a flood of garbage cannot flood the log. */
 static void s_log_rejected(broker_t *b, const char *who, Keten__ErrorCode code,
                            const char *reason) {
-  int64_t second = s_mono_ms() / 1000;
+  int64_t second = broker_mono_ms() / 1000;
   if (second != b->bad_log_second) {
     if (b->bad_log_suppressed)
       log_msg(LOG_WARN, "request", "%u more rejected frames not logged",
@@ -202,119 +258,220 @@ static void s_log_rejected(broker_t *b, const char *who, Keten__ErrorCode code,
     b->bad_log_suppressed++;
 }
 
-/* Sends reply to the peer with routing id rid. Never blocks: a peer whose
- * queue is full loses this reply (and is counted) rather than stalling
- * everyone else. */
-static void s_send(broker_t *b, zmq_msg_t *rid, const Keten__Envelope *reply) {
-  zmq_msg_t out;
-  size_t len = keten__envelope__get_packed_size(reply);
-  if (zmq_msg_init_size(&out, len) != 0)
-    return;
-  keten__envelope__pack(reply, zmq_msg_data(&out));
-  zmq_msg_t id;
-  zmq_msg_init(&id);
-  zmq_msg_copy(&id, rid);
-  if (zmq_msg_send(&id, b->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-    b->dropped_replies++;
-    log_msg(LOG_DEBUG, "request", "reply dropped: %s",
-            zmq_strerror(zmq_errno()));
-    zmq_msg_close(&id);
-    zmq_msg_close(&out);
-    return;
-  }
-  if (zmq_msg_send(&out, b->router, ZMQ_DONTWAIT) < 0) {
-    b->dropped_replies++;
-    zmq_msg_close(&out);
-  }
-}
-
-static void s_send_error(broker_t *b, zmq_msg_t *rid,
-                         const Keten__Envelope *request, const char *who,
-                         Keten__ErrorCode code, const char *reason) {
-  Keten__Envelope reply;
-  envelope_ids_t ids;
+void broker_reply_error(request_t *r, Keten__ErrorCode code, const char *fmt,
+                        ...) {
+  char reason[ENVELOPE_MAX_REASON];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(reason, sizeof reason, fmt, ap);
+  va_end(ap);
   Keten__Error error = KETEN__ERROR__INIT;
-  envelope_init(&reply, &ids, request);
   error.code = code;
-  error.reason = (char *)reason;
-  reply.body_case = KETEN__ENVELOPE__BODY_ERROR;
-  reply.error = &error;
-  b->error_replies++;
-  s_log_rejected(b, who, code, reason);
-  s_send(b, rid, &reply);
+  error.reason = reason;
+  r->b->error_replies++;
+  s_log_rejected(r->b, r->who ? r->who->id : "a peer", code, reason);
+  broker_reply(r, KETEN__ENVELOPE__BODY_ERROR, &error);
 }
 
-static void s_handle_hello(broker_t *b, zmq_msg_t *rid,
-                           const Keten__Envelope *req,
-                           const participant_t *who) {
-  Keten__Envelope reply;
-  envelope_ids_t ids;
+/* Sends the outbox. Never blocks: a peer whose queue is full loses that
+ * frame (and is counted) rather than stalling everyone else; a lost
+ * delivery is resent after the ack timeout. */
+static void s_outbox_flush(broker_t *b) {
+  for (size_t i = 0; i < b->n_out; i++) {
+    outbox_item_t *o = &b->outbox[i];
+    if (zmq_send(b->router, o->rid, o->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(b->router, o->frame, o->len, ZMQ_DONTWAIT) < 0) {
+      b->dropped_replies++;
+      if (zmq_errno() == EHOSTUNREACH)
+        delivery_drop_rid(b, o->rid, o->rid_len);
+      log_msg(LOG_DEBUG, "request", "frame dropped: %s",
+              zmq_strerror(zmq_errno()));
+    }
+    free(o->frame);
+  }
+  b->n_out = 0;
+}
+
+/* After a failed commit nothing in the batch happened: replies become
+ * ERROR_INTERNAL (the request may be retried) and deliveries are dropped. */
+static void s_outbox_fail(broker_t *b) {
+  size_t kept = 0;
+  for (size_t i = 0; i < b->n_out; i++) {
+    outbox_item_t o = b->outbox[i];
+    free(o.frame);
+    if (!o.is_reply)
+      continue;
+    Keten__Envelope reply, req;
+    envelope_ids_t ids;
+    Keten__Error error = KETEN__ERROR__INIT;
+    keten__envelope__init(&req);
+    if (o.has_request_ids) {
+      req.message_id.data = o.message_id;
+      req.message_id.len = ENVELOPE_MESSAGE_ID_BYTES;
+      req.trace_id.data = o.trace_id;
+      req.trace_id.len = ENVELOPE_TRACE_ID_BYTES;
+    }
+    envelope_init(&reply, &ids, o.has_request_ids ? &req : NULL);
+    error.code = KETEN__ERROR_CODE__ERROR_INTERNAL;
+    error.reason = "the broker could not make this durable; retry";
+    reply.body_case = KETEN__ENVELOPE__BODY_ERROR;
+    reply.error = &error;
+    o.frame = envelope_pack(&reply, &o.len);
+    if (o.frame)
+      b->outbox[kept++] = o;
+  }
+  b->n_out = kept;
+  delivery_rewind_all(b);
+}
+
+/* ---- audit ----------------------------------------------------------------- */
+
+void broker_audit_init(audit_entry_t *e, const request_t *r, const char *name,
+                       int status) {
+  memset(e, 0, sizeof *e);
+  snprintf(e->name, sizeof e->name, "%s", name);
+  e->status = status;
+  randombytes_buf(e->operation_id, sizeof e->operation_id);
+  e->end_ms = broker_wall_ms();
+  e->start_ms = r ? r->now_ms : e->end_ms;
+  snprintf(e->actor, sizeof e->actor, "%s", r && r->who ? r->who->id : "ketend");
+  const Keten__Envelope *q = r ? r->req : NULL;
+  if (q && q->trace_id.len == ENVELOPE_TRACE_ID_BYTES) {
+    memcpy(e->trace_id, q->trace_id.data, 16);
+    memcpy(e->foreign_trace_id, q->trace_id.data, 16);
+  } else {
+    randombytes_buf(e->trace_id, sizeof e->trace_id);
+  }
+  if (q && q->operation_id.len == ENVELOPE_OPERATION_ID_BYTES) {
+    memcpy(e->parent_operation_id, q->operation_id.data, 8);
+    memcpy(e->foreign_operation_id, q->operation_id.data, 8);
+  }
+}
+
+int broker_audit(broker_t *b, audit_entry_t *e) {
+  if (store_audit_append(b->store, e) != 0) {
+    log_msg(LOG_ERROR, "audit", "cannot append audit entry: %s",
+            store_error(b->store));
+    return -1;
+  }
+  return 0;
+}
+
+/* Signs a checkpoint of the chain head when enough happened since the last. */
+static void s_checkpoint(broker_t *b, int64_t mono_now, int force) {
+  uint64_t seq;
+  uint8_t head[AUDIT_HASH_BYTES];
+  if (store_audit_head(b->store, &seq, head) != 0 || seq == b->checkpoint_seq)
+    return;
+  if (!force && seq - b->checkpoint_seq < (uint64_t)b->cfg.checkpoint_every &&
+      mono_now - b->checkpoint_ms < b->cfg.checkpoint_interval_ms)
+    return;
+  uint8_t msg[128], sig[64];
+  int64_t at = broker_wall_ms();
+  size_t len = audit_checkpoint_bytes(seq, head, at, msg, sizeof msg);
+  crypto_sign_detached(sig, NULL, msg, len, b->keys.signing_sk);
+  if (store_audit_checkpoint_put(b->store, seq, head, at, sig) == 0) {
+    b->checkpoint_seq = seq;
+    b->checkpoint_ms = mono_now;
+  }
+}
+
+/* ---- requests ----------------------------------------------------------------- */
+
+static void s_handle_hello(request_t *r) {
   Keten__Welcome w = KETEN__WELCOME__INIT;
-  envelope_init(&reply, &ids, req);
   w.broker_version = KETEN_VERSION;
   w.protocol_version = ENVELOPE_PROTOCOL_VERSION;
-  w.participant_id = (char *)who->id;
-  w.role = (Keten__Role)who->role;
-  w.display_name = (char *)who->display_name;
-  w.max_frame_bytes = b->cfg.max_frame_bytes;
-  w.server_time_ms = s_wall_ms();
-  reply.body_case = KETEN__ENVELOPE__BODY_WELCOME;
-  reply.welcome = &w;
-  log_msg(LOG_INFO, "request", "hello from %s (%s) running %s", who->id,
-          roles_name(who->role), req->hello->software[0] ? req->hello->software : "-");
-  s_send(b, rid, &reply);
+  w.participant_id = (char *)r->who->id;
+  w.role = (Keten__Role)r->who->role;
+  w.display_name = (char *)r->who->display_name;
+  w.max_frame_bytes = r->b->cfg.max_frame_bytes;
+  w.server_time_ms = (uint64_t)broker_wall_ms();
+  log_msg(LOG_INFO, "request", "hello from %s (%s) running %s", r->who->id,
+          roles_name(r->who->role),
+          r->req->hello->software[0] ? r->req->hello->software : "-");
+  broker_reply(r, KETEN__ENVELOPE__BODY_WELCOME, &w);
 }
 
-static void s_handle_ping(broker_t *b, zmq_msg_t *rid,
-                          const Keten__Envelope *req) {
-  Keten__Envelope reply;
-  envelope_ids_t ids;
+static void s_handle_ping(request_t *r) {
   Keten__Pong pong = KETEN__PONG__INIT;
-  envelope_init(&reply, &ids, req);
-  pong.payload = req->ping->payload;
-  pong.server_time_ms = s_wall_ms();
-  reply.body_case = KETEN__ENVELOPE__BODY_PONG;
-  reply.pong = &pong;
-  s_send(b, rid, &reply);
+  pong.payload = r->req->ping->payload;
+  pong.server_time_ms = (uint64_t)broker_wall_ms();
+  broker_reply(r, KETEN__ENVELOPE__BODY_PONG, &pong);
+}
+
+/* Runs a handler that touches the store inside its own savepoint, so a
+ * failure undoes only this request's changes. */
+static void s_run_stored(request_t *r, int (*handler)(request_t *)) {
+  broker_t *b = r->b;
+  size_t out_before = b->n_out;
+  if (store_savepoint(b->store) != 0) {
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INTERNAL,
+                       "the store is unavailable; retry");
+    return;
+  }
+  if (handler(r) == 0) {
+    store_savepoint_release(b->store);
+    return;
+  }
+  store_savepoint_rollback(b->store);
+  for (size_t i = out_before; i < b->n_out; i++)
+    free(b->outbox[i].frame);
+  b->n_out = out_before;
+  broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INTERNAL,
+                     "the broker failed to handle this request; retry");
 }
 
 /* Handles one request frame from the participant behind User-Id. */
-static void s_dispatch(broker_t *b, zmq_msg_t *rid, zmq_msg_t *frame) {
+static void s_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
+                       zmq_msg_t *frame) {
   const char *user_id = zmq_msg_gets(frame, "User-Id");
   uint8_t key[PARTICIPANT_KEY_BYTES];
-  const participant_t *who = NULL;
+  request_t r = {.b = b, .rid = rid, .rid_len = rid_len,
+                 .now_ms = broker_wall_ms()};
   if (zap_user_id_key(user_id, key) == 0)
-    who = registry_find_transport(b->registry, key);
+    r.who = registry_find_transport(b->registry, key);
   envelope_error_t e;
   Keten__Envelope *req = envelope_decode(zmq_msg_data(frame),
                                          zmq_msg_size(frame),
                                          b->cfg.max_frame_bytes, &e);
   b->requests++;
-  if (!who) {
+  if (req && envelope_has_message_id(req))
+    r.req = req; /* so that even an error correlates */
+  if (!r.who) {
     /* Admitted earlier, removed from the registry since. */
-    s_send_error(b, rid, req, "a removed participant",
-                 KETEN__ERROR_CODE__ERROR_UNAUTHENTICATED,
-                 "your transport key is no longer in the registry");
-  } else if (!req) {
-    s_send_error(b, rid, NULL, who->id, e.code, e.reason);
-  } else if (envelope_validate(req, &e) != 0) {
-    s_send_error(b, rid, envelope_has_message_id(req) ? req : NULL, who->id,
-                 e.code, e.reason);
+    broker_reply_error(&r, KETEN__ERROR_CODE__ERROR_UNAUTHENTICATED,
+                       "your transport key is no longer in the registry");
+  } else if (!req || envelope_validate(req, &e) != 0) {
+    broker_reply_error(&r, e.code, "%s", e.reason);
   } else {
+    r.req = req;
     switch (req->body_case) {
-    case KETEN__ENVELOPE__BODY_HELLO:
-      s_handle_hello(b, rid, req, who);
+    case KETEN__ENVELOPE__BODY_HELLO: s_handle_hello(&r); break;
+    case KETEN__ENVELOPE__BODY_PING: s_handle_ping(&r); break;
+    case KETEN__ENVELOPE__BODY_PREPARE: s_run_stored(&r, handle_prepare); break;
+    case KETEN__ENVELOPE__BODY_PUT: s_run_stored(&r, handle_put); break;
+    case KETEN__ENVELOPE__BODY_FETCH: s_run_stored(&r, handle_fetch); break;
+    case KETEN__ENVELOPE__BODY_CONSENT_GRANT:
+      s_run_stored(&r, handle_consent_grant);
       break;
-    case KETEN__ENVELOPE__BODY_PING:
-      s_handle_ping(b, rid, req);
+    case KETEN__ENVELOPE__BODY_CONSENT_REVOKE:
+      s_run_stored(&r, handle_consent_revoke);
       break;
+    case KETEN__ENVELOPE__BODY_CONSENT_LIST:
+      s_run_stored(&r, handle_consent_list);
+      break;
+    case KETEN__ENVELOPE__BODY_SUBSCRIBE:
+      s_run_stored(&r, handle_subscribe);
+      break;
+    case KETEN__ENVELOPE__BODY_ACK: s_run_stored(&r, handle_ack); break;
     case KETEN__ENVELOPE__BODY__NOT_SET:
-      s_send_error(b, rid, req, who->id, KETEN__ERROR_CODE__ERROR_UNKNOWN_BODY,
-                   "the envelope has no body this broker knows");
+      broker_reply_error(&r, KETEN__ERROR_CODE__ERROR_UNKNOWN_BODY,
+                         "the envelope has no body this broker knows");
       break;
     default:
-      s_send_error(b, rid, req, who->id, KETEN__ERROR_CODE__ERROR_UNKNOWN_BODY,
-                   "this body is not a request the broker accepts");
+      broker_reply_error(&r, KETEN__ERROR_CODE__ERROR_UNKNOWN_BODY,
+                         "this body is not a request the broker accepts");
       break;
     }
   }
@@ -324,34 +481,34 @@ static void s_dispatch(broker_t *b, zmq_msg_t *rid, zmq_msg_t *frame) {
 /* Receives and handles one message from the ROUTER. Returns 0 when none
  * was waiting, 1 otherwise. */
 static int s_handle_router(broker_t *b) {
-  zmq_msg_t rid, frame;
-  zmq_msg_init(&rid);
-  if (zmq_msg_recv(&rid, b->router, ZMQ_DONTWAIT) < 0) {
-    zmq_msg_close(&rid);
+  uint8_t rid[BROKER_RID_MAX];
+  int rid_len = zmq_recv(b->router, rid, sizeof rid, ZMQ_DONTWAIT);
+  if (rid_len < 0)
     return 0;
-  }
-  if (!zmq_msg_more(&rid)) { /* cannot happen on ROUTER; be safe */
-    zmq_msg_close(&rid);
-    return 1;
-  }
+  int more = 0;
+  size_t sz = sizeof more;
+  zmq_getsockopt(b->router, ZMQ_RCVMORE, &more, &sz);
+  if (!more || rid_len > (int)sizeof rid)
+    return 1; /* cannot happen on ROUTER; be safe */
+  zmq_msg_t frame;
   zmq_msg_init(&frame);
   zmq_msg_recv(&frame, b->router, 0);
   if (zmq_msg_more(&frame)) {
     /* keten is one frame per message: drain the rest and refuse. */
-    int more = 1;
-    while (more) {
+    int again = 1;
+    while (again) {
       zmq_msg_t extra;
       zmq_msg_init(&extra);
-      more = zmq_msg_recv(&extra, b->router, 0) >= 0 && zmq_msg_more(&extra);
+      again = zmq_msg_recv(&extra, b->router, 0) >= 0 && zmq_msg_more(&extra);
       zmq_msg_close(&extra);
     }
-    s_send_error(b, &rid, NULL, "a peer", KETEN__ERROR_CODE__ERROR_MALFORMED,
-                 "a keten message is exactly one frame");
+    request_t r = {.b = b, .rid = rid, .rid_len = (size_t)rid_len};
+    broker_reply_error(&r, KETEN__ERROR_CODE__ERROR_MALFORMED,
+                       "a keten message is exactly one frame");
   } else {
-    s_dispatch(b, &rid, &frame);
+    s_dispatch(b, rid, (size_t)rid_len, &frame);
   }
   zmq_msg_close(&frame);
-  zmq_msg_close(&rid);
   return 1;
 }
 
@@ -366,13 +523,67 @@ static void s_poll_registry(broker_t *b, int64_t now) {
   }
 }
 
+/* Audits a refused handshake, in its own small transaction. */
+static void s_audit_auth_refused(broker_t *b) {
+  audit_entry_t e;
+  broker_audit_init(&e, NULL, "keten.auth.refused", AUDIT_STATUS_ERROR);
+  snprintf(e.detail, sizeof e.detail,
+           "CURVE handshake refused: transport key not in the registry");
+  if (store_begin(b->store) != 0)
+    return;
+  if (broker_audit(b, &e) != 0 || store_commit(b->store) != 0)
+    store_rollback(b->store);
+}
+
+/* One batch: requests, expiry, deliveries and checkpoints in one
+ * transaction; the frames leave only once it is durable (group commit). */
+static void s_batch(broker_t *b, int router_ready, int64_t mono_now) {
+  if (store_begin(b->store) != 0) {
+    log_msg(LOG_ERROR, "store", "cannot begin a transaction: %s",
+            store_error(b->store));
+    return;
+  }
+  if (router_ready)
+    for (int i = 0; i < BROKER_BATCH && s_handle_router(b); i++)
+      ;
+  if (mono_now >= b->next_sweep_ms) {
+    b->next_sweep_ms = mono_now + 1000;
+    if (store_savepoint(b->store) == 0) {
+      if (consent_sweep_expired(b, broker_wall_ms()) == 0)
+        store_savepoint_release(b->store);
+      else
+        store_savepoint_rollback(b->store);
+    }
+  }
+  if (store_savepoint(b->store) == 0) {
+    if (delivery_pump(b, mono_now) == 0) {
+      store_savepoint_release(b->store);
+    } else {
+      store_savepoint_rollback(b->store);
+      delivery_rewind_all(b);
+    }
+  }
+  s_checkpoint(b, mono_now, 0);
+  if (store_commit(b->store) != 0) {
+    log_msg(LOG_ERROR, "store", "commit failed, batch undone: %s",
+            store_error(b->store));
+    store_rollback(b->store);
+    s_outbox_fail(b);
+  }
+  s_outbox_flush(b);
+}
+
 int broker_run(broker_t *b, volatile sig_atomic_t *stop,
                volatile sig_atomic_t *reload) {
-  b->next_poll_ms = s_mono_ms() + b->cfg.registry_poll_ms;
+  int64_t now = broker_mono_ms();
+  b->next_poll_ms = now + b->cfg.registry_poll_ms;
+  b->checkpoint_ms = now;
+  int64_t next_tick = now;
   while (!*stop) {
     zmq_pollitem_t items[] = {{b->zap, 0, ZMQ_POLLIN, 0},
                               {b->router, 0, ZMQ_POLLIN, 0}};
-    int rc = zmq_poll(items, 2, 1000);
+    long wait = (long)(next_tick - broker_mono_ms());
+    int rc = zmq_poll(items, 2, wait < 0 ? 0 : wait);
     if (rc < 0 && zmq_errno() != EINTR) {
       log_msg(LOG_ERROR, "broker", "poll failed: %s", zmq_strerror(zmq_errno()));
       return -1;
@@ -382,17 +593,28 @@ int broker_run(broker_t *b, volatile sig_atomic_t *stop,
       log_msg(LOG_INFO, "registry", "reload requested");
       broker_reload_registry(b);
     }
-    if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
-      zap_handle(b->zap, b->registry, &b->zap_stats);
-    if (rc > 0 && (items[1].revents & ZMQ_POLLIN))
-      for (int i = 0; i < BROKER_BATCH && s_handle_router(b); i++)
-        ;
-    s_poll_registry(b, s_mono_ms());
+    if (rc > 0 && (items[0].revents & ZMQ_POLLIN) &&
+        zap_handle(b->zap, b->registry, &b->zap_stats) == 0)
+      s_audit_auth_refused(b);
+    now = broker_mono_ms();
+    int router_ready = rc > 0 && (items[1].revents & ZMQ_POLLIN);
+    if (router_ready || now >= next_tick) {
+      s_batch(b, router_ready, now);
+      if (now >= next_tick)
+        next_tick = now + BROKER_TICK_MS;
+    }
+    s_poll_registry(b, now);
+  }
+  if (store_begin(b->store) == 0) {
+    s_checkpoint(b, broker_mono_ms(), 1);
+    if (store_commit(b->store) != 0)
+      store_rollback(b->store);
   }
   log_msg(LOG_INFO, "broker",
-          "stopping: %llu requests, %llu error replies, %llu dropped replies, "
-          "%llu connections admitted, %llu refused",
+          "stopping: %llu requests, %llu error replies, %llu deliveries, "
+          "%llu dropped frames, %llu connections admitted, %llu refused",
           (unsigned long long)b->requests, (unsigned long long)b->error_replies,
+          (unsigned long long)b->deliveries,
           (unsigned long long)b->dropped_replies,
           (unsigned long long)b->zap_stats.admitted,
           (unsigned long long)b->zap_stats.refused);

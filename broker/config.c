@@ -17,6 +17,9 @@ void config_defaults(config_t *cfg) {
   cfg->heartbeat_timeout_ms = 15000;
   cfg->send_hwm = 10000;
   cfg->registry_poll_ms = 1000;
+  cfg->ack_timeout_ms = 30000;
+  cfg->checkpoint_every = 1000;
+  cfg->checkpoint_interval_ms = 60000;
 }
 
 static int s_int(const char *value, long min, long max, long *out) {
@@ -77,6 +80,15 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err,
   } else if (strcmp(key, "registry_poll_ms") == 0) {
     rc = s_int(value, 0, 3600000, &v);
     cfg->registry_poll_ms = (int)v;
+  } else if (strcmp(key, "ack_timeout_ms") == 0) {
+    rc = s_int(value, 100, 3600000, &v);
+    cfg->ack_timeout_ms = (int)v;
+  } else if (strcmp(key, "checkpoint_every") == 0) {
+    rc = s_int(value, 1, 100000000, &v);
+    cfg->checkpoint_every = (int)v;
+  } else if (strcmp(key, "checkpoint_interval_ms") == 0) {
+    rc = s_int(value, 100, 86400000, &v);
+    cfg->checkpoint_interval_ms = (int)v;
   } else {
     snprintf(err, errlen, "unknown setting '%s'", key);
     return -1;

@@ -24,6 +24,9 @@ typedef struct {
   int heartbeat_timeout_ms;         /* peer is dead after this much silence */
   int send_hwm;                     /* per-peer outbound queue, messages */
   int registry_poll_ms;             /* how often the store is checked for registry edits */
+  int ack_timeout_ms;               /* unacked deliveries are resent after this */
+  int checkpoint_every;             /* sign an audit checkpoint every N entries */
+  int checkpoint_interval_ms;       /* ... and at least this often when the log grew */
 } config_t;
 
 /* Fills cfg with the documented defaults (no endpoints, no key, no store). */

@@ -37,6 +37,7 @@ static void s_usage(FILE *out) {
           "  -p, --pid-file FILE       write the process id to FILE\n"
           "  -l, --log-level LEVEL     error, warn, info (default) or debug\n"
           "  -m, --max-frame-bytes N   largest accepted frame (default 1048576)\n"
+          "  -a, --ack-timeout-ms N    resend unacked deliveries after N ms (default 30000)\n"
           "  -t, --check-config        check the settings and exit\n"
           "  -V, --version             print the version and exit\n"
           "  -h, --help                print this help and exit\n"
@@ -62,6 +63,7 @@ int main(int argc, char **argv) {
       {"pid-file", required_argument, NULL, 'p'},
       {"log-level", required_argument, NULL, 'l'},
       {"max-frame-bytes", required_argument, NULL, 'm'},
+      {"ack-timeout-ms", required_argument, NULL, 'a'},
       {"check-config", no_argument, NULL, 't'},
       {"version", no_argument, NULL, 'V'},
       {"help", no_argument, NULL, 'h'},
@@ -74,7 +76,7 @@ int main(int argc, char **argv) {
   int n_overrides = 0, check_only = 0, endpoints_given = 0;
   const char *config_path = NULL;
   int c;
-  while ((c = getopt_long(argc, argv, "c:e:k:s:p:l:m:tVh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "c:e:k:s:p:l:m:a:tVh", opts, NULL)) != -1) {
     const char *key = NULL;
     switch (c) {
     case 'c': config_path = optarg; break;
@@ -84,6 +86,7 @@ int main(int argc, char **argv) {
     case 'p': key = "pid_file"; break;
     case 'l': key = "log_level"; break;
     case 'm': key = "max_frame_bytes"; break;
+    case 'a': key = "ack_timeout_ms"; break;
     case 't': check_only = 1; break;
     case 'V': printf("ketend %s\n", KETEN_VERSION); return 0;
     case 'h': s_usage(stdout); return 0;

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "audit.h"
+#include "consent.h"
 #include "participant.h"
 
 typedef struct store store_t;
@@ -47,5 +49,155 @@ int store_participant_each(store_t *store, store_participant_fn fn, void *arg,
 /* A number that changes whenever another connection (e.g. `keten admin`)
  * committed to the store. Returns -1 on error. */
 int64_t store_data_version(store_t *store);
+
+/* ---- transactions -------------------------------------------------------- */
+
+/* The broker's group commit: one transaction around a batch of requests,
+ * a savepoint around each request so one failure undoes only its own
+ * changes. store_commit() returns 0 only once the batch is durable. */
+int store_begin(store_t *store);
+int store_commit(store_t *store);
+void store_rollback(store_t *store);
+int store_savepoint(store_t *store);
+void store_savepoint_release(store_t *store);
+void store_savepoint_rollback(store_t *store);
+
+/* Records (sender, message_id). Returns 0 if new, 1 if already seen
+ * (a replay), -1 on error. */
+int store_message_seen(store_t *store, const char *sender,
+                       const uint8_t message_id[16], int64_t now_ms);
+
+/* ---- consents --------------------------------------------------------------- */
+
+/* Stores a verified consent and its signed record (the packed Consent).
+ * Returns 0, 1 if its consent_id exists already, -1 on error. */
+int store_consent_put(store_t *store, const consent_t *c,
+                      const uint8_t *record, size_t record_len);
+
+/* Loads consent id into out. Returns 1 if found, 0 if not, -1 on error. */
+int store_consent_get(store_t *store, const uint8_t id[CONSENT_ID_BYTES],
+                      consent_t *out);
+
+/* Marks consent id revoked, keeping the signed revocation record. */
+int store_consent_revoke(store_t *store, const uint8_t id[CONSENT_ID_BYTES],
+                         int64_t revoked_at_ms, const char *revoked_by,
+                         const uint8_t *record, size_t record_len);
+
+/* All consents of subject (revoked and expired included), for the policy.
+ * *list is malloc'd (free()), *n its length. */
+int store_consents_of_subject(store_t *store,
+                              const uint8_t subject[CONSENT_SUBJECT_BYTES],
+                              consent_t **list, size_t *n);
+
+/* Calls fn with each consent of subject and its signed records (the
+ * revocation record is NULL/0 if not revoked). */
+typedef int (*store_consent_record_fn)(const consent_t *c,
+                                       const uint8_t *record, size_t len,
+                                       const uint8_t *revocation,
+                                       size_t revocation_len,
+                                       const char *revoked_by, void *arg);
+int store_consent_records(store_t *store,
+                          const uint8_t subject[CONSENT_SUBJECT_BYTES],
+                          store_consent_record_fn fn, void *arg);
+
+/* Up to max consents whose validity ended by now_ms and whose expiry has
+ * not been processed; *list malloc'd. */
+int store_consents_expired(store_t *store, int64_t now_ms, size_t max,
+                           consent_t **list, size_t *n);
+
+/* Marks the expiry of consent id processed. */
+int store_consent_mark_expired(store_t *store,
+                               const uint8_t id[CONSENT_ID_BYTES]);
+
+/* ---- sections, wraps, mailboxes ------------------------------------------- */
+
+typedef struct {
+  int64_t id;
+  uint8_t subject[32];
+  int kind;
+  char author[PARTICIPANT_ID_MAX + 1];
+  uint64_t version;
+  int64_t created_at_ms;
+  const uint8_t *nonce, *ciphertext, *signature;   /* valid during a callback */
+  size_t nonce_len, ciphertext_len, signature_len;
+  const uint8_t *wrap;                            /* the reader's, or NULL */
+  size_t wrap_len;
+} store_section_t;
+
+/* The highest stored version of (subject, kind, author), 0 if none. */
+int store_section_latest_version(store_t *store, const uint8_t subject[32],
+                                 int kind, const char *author,
+                                 uint64_t *version);
+
+/* Returns 1 if any section of subject is stored, 0 if none, -1 on error. */
+int store_subject_known(store_t *store, const uint8_t subject[32]);
+
+/* Stores a section (its wraps separately); *id gets its row id. */
+int store_section_put(store_t *store, const store_section_t *s, int64_t *id);
+
+/* Stores recipient's wrap of section id. */
+int store_wrap_put(store_t *store, int64_t section_id, const char *recipient,
+                   const uint8_t *wrap, size_t len);
+
+/* Appends section id to recipient's mailbox; *seq gets its sequence. */
+int store_mailbox_push(store_t *store, const char *recipient,
+                       int64_t section_id, uint64_t *seq);
+
+/* The latest version of each (kind, author) of subject, with reader's wrap
+ * of that version when it has one. fn returning non-zero stops. */
+typedef int (*store_section_fn)(const store_section_t *s, uint64_t seq,
+                                void *arg);
+int store_sections_latest(store_t *store, const uint8_t subject[32],
+                          const char *reader, store_section_fn fn, void *arg);
+
+/* Mailbox entries of recipient after seq after_seq, at most max, in seq
+ * order, each with recipient's wrap. */
+int store_mailbox_read(store_t *store, const char *recipient,
+                       uint64_t after_seq, size_t max, store_section_fn fn,
+                       void *arg);
+
+/* Acked and newest seq of recipient's mailbox (0, 0 when empty). */
+int store_mailbox_state(store_t *store, const char *recipient,
+                        uint64_t *acked_seq, uint64_t *head_seq);
+
+/* Drops recipient's entries up to seq and records seq as acked. */
+int store_mailbox_ack(store_t *store, const char *recipient, uint64_t seq);
+
+/* Removes recipient's wraps of subject's sections of kind written by
+ * others, and its pending deliveries of them. Counts what it removed. */
+int store_revoke_access(store_t *store, const char *recipient,
+                        const uint8_t subject[32], int kind,
+                        int64_t *wraps_removed, int64_t *pending_removed);
+
+/* ---- audit ----------------------------------------------------------------- */
+
+/* Appends e to the chain: sets e->seq, e->prev_hash and e->hash. */
+int store_audit_append(store_t *store, audit_entry_t *e);
+
+/* The newest entry's seq and hash (0 and zeros for an empty log). */
+int store_audit_head(store_t *store, uint64_t *seq,
+                     uint8_t hash[AUDIT_HASH_BYTES]);
+
+/* Calls fn for each entry in seq order; fn returning non-zero stops. */
+typedef int (*store_audit_fn)(const audit_entry_t *e, void *arg);
+int store_audit_each(store_t *store, store_audit_fn fn, void *arg);
+
+/* Entries about subject in seq order. */
+int store_audit_of_subject(store_t *store, const uint8_t subject[32],
+                           store_audit_fn fn, void *arg);
+
+/* Stores a signed checkpoint of the chain. */
+int store_audit_checkpoint_put(store_t *store, uint64_t seq,
+                               const uint8_t head[AUDIT_HASH_BYTES],
+                               int64_t at_ms, const uint8_t signature[64]);
+
+typedef int (*store_checkpoint_fn)(uint64_t seq,
+                                   const uint8_t head[AUDIT_HASH_BYTES],
+                                   int64_t at_ms, const uint8_t signature[64],
+                                   void *arg);
+int store_audit_checkpoints(store_t *store, store_checkpoint_fn fn, void *arg);
+
+/* The last error message of the store (for logs). */
+const char *store_error(store_t *store);
 
 #endif

@@ -12,9 +12,24 @@
 
 #include "store.h"
 
+/* Prepared statements, made once and reused (the hot paths run many
+ * times per batch). */
+enum {
+  ST_MSG_SEEN, ST_CONSENT_PUT, ST_CONSENT_GET, ST_CONSENT_REVOKE,
+  ST_CONSENTS_SUBJECT, ST_CONSENT_RECORDS, ST_CONSENTS_EXPIRED,
+  ST_CONSENT_EXPIRED_DONE, ST_SECTION_LATEST_VERSION, ST_SUBJECT_KNOWN,
+  ST_SECTION_PUT, ST_WRAP_PUT, ST_MAILBOX_STATE, ST_MAILBOX_STATE_INIT,
+  ST_MAILBOX_HEAD_BUMP, ST_MAILBOX_PUSH, ST_SECTIONS_LATEST, ST_MAILBOX_READ,
+  ST_MAILBOX_ACK_DELETE, ST_MAILBOX_ACK_STATE, ST_REVOKE_PENDING,
+  ST_REVOKE_WRAPS, ST_AUDIT_HEAD, ST_AUDIT_PUT, ST_AUDIT_EACH,
+  ST_AUDIT_SUBJECT, ST_CHECKPOINT_PUT, ST_CHECKPOINTS,
+  ST_COUNT
+};
+
 struct store {
   sqlite3 *db;
   int schema_version;
+  sqlite3_stmt *stmts[ST_COUNT];
 };
 
 /* Migration N (1-based) takes the schema from version N-1 to N. */
@@ -28,6 +43,91 @@ static const char *const s_migrations[] = {
     "  signing_pk BLOB NOT NULL CHECK (length(signing_pk) = 32),"
     "  sealing_pk BLOB NOT NULL CHECK (length(sealing_pk) = 32),"
     "  added_at_ms INTEGER NOT NULL"
+    ") STRICT;",
+    /* 2: consents, sealed sections, key wraps, mailboxes, replay guard,
+     * and the audit chain */
+    "CREATE TABLE consent ("
+    "  consent_id BLOB PRIMARY KEY CHECK (length(consent_id) = 16),"
+    "  subject BLOB NOT NULL CHECK (length(subject) = 32),"
+    "  recorded_by TEXT NOT NULL,"
+    "  recipient TEXT NOT NULL,"
+    "  sections INTEGER NOT NULL,"
+    "  purpose INTEGER NOT NULL,"
+    "  basis INTEGER NOT NULL,"
+    "  valid_from_ms INTEGER NOT NULL,"
+    "  valid_until_ms INTEGER NOT NULL,"
+    "  record BLOB NOT NULL,"
+    "  revoked_at_ms INTEGER,"
+    "  revoked_by TEXT,"
+    "  revocation BLOB,"
+    "  expiry_done INTEGER NOT NULL DEFAULT 0"
+    ") STRICT;"
+    "CREATE INDEX consent_by_subject ON consent (subject, recipient);"
+    "CREATE INDEX consent_by_expiry ON consent (valid_until_ms)"
+    "  WHERE revoked_at_ms IS NULL AND expiry_done = 0;"
+    "CREATE TABLE section ("
+    "  id INTEGER PRIMARY KEY,"
+    "  subject BLOB NOT NULL CHECK (length(subject) = 32),"
+    "  kind INTEGER NOT NULL,"
+    "  author TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  nonce BLOB NOT NULL,"
+    "  ciphertext BLOB NOT NULL,"
+    "  signature BLOB NOT NULL,"
+    "  UNIQUE (subject, kind, author, version)"
+    ") STRICT;"
+    "CREATE TABLE wrap ("
+    "  section_id INTEGER NOT NULL REFERENCES section (id) ON DELETE CASCADE,"
+    "  recipient TEXT NOT NULL,"
+    "  wrap BLOB NOT NULL,"
+    "  PRIMARY KEY (section_id, recipient)"
+    ") STRICT, WITHOUT ROWID;"
+    "CREATE TABLE mailbox ("
+    "  recipient TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  section_id INTEGER NOT NULL REFERENCES section (id) ON DELETE CASCADE,"
+    "  PRIMARY KEY (recipient, seq)"
+    ") STRICT, WITHOUT ROWID;"
+    "CREATE INDEX mailbox_by_section ON mailbox (section_id);"
+    "CREATE TABLE mailbox_state ("
+    "  recipient TEXT PRIMARY KEY,"
+    "  head_seq INTEGER NOT NULL,"
+    "  acked_seq INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE TABLE seen_message ("
+    "  sender TEXT NOT NULL,"
+    "  message_id BLOB NOT NULL,"
+    "  at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (sender, message_id)"
+    ") STRICT, WITHOUT ROWID;"
+    "CREATE TABLE audit ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  trace_id BLOB NOT NULL,"
+    "  operation_id BLOB NOT NULL,"
+    "  parent_operation_id BLOB NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  start_ms INTEGER NOT NULL,"
+    "  end_ms INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  counterparty TEXT NOT NULL,"
+    "  subject BLOB NOT NULL,"
+    "  kind INTEGER NOT NULL,"
+    "  consent_id BLOB NOT NULL,"
+    "  purpose INTEGER NOT NULL,"
+    "  foreign_trace_id BLOB NOT NULL,"
+    "  foreign_operation_id BLOB NOT NULL,"
+    "  detail TEXT NOT NULL,"
+    "  prev_hash BLOB NOT NULL,"
+    "  hash BLOB NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX audit_by_subject ON audit (subject);"
+    "CREATE TABLE audit_checkpoint ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  head_hash BLOB NOT NULL,"
+    "  at_ms INTEGER NOT NULL,"
+    "  signature BLOB NOT NULL"
     ") STRICT;",
 };
 #define STORE_SCHEMA_LATEST ((int)(sizeof s_migrations / sizeof s_migrations[0]))
@@ -131,6 +231,8 @@ store_t *store_open(const char *path, char *err, size_t errlen) {
 void store_close(store_t **store) {
   if (!store || !*store)
     return;
+  for (int i = 0; i < ST_COUNT; i++)
+    sqlite3_finalize((*store)->stmts[i]);
   sqlite3_close_v2((*store)->db);
   free(*store);
   *store = NULL;
@@ -231,4 +333,618 @@ int store_participant_each(store_t *s, store_participant_fn fn, void *arg,
 int64_t store_data_version(store_t *s) {
   int64_t v = -1;
   return s_pragma_int(s, "PRAGMA data_version", &v) == 0 ? v : -1;
+}
+
+/* ---- shared helpers ------------------------------------------------------ */
+
+const char *store_error(store_t *s) { return sqlite3_errmsg(s->db); }
+
+/* The cached statement id, reset and unbound, prepared on first use. */
+static sqlite3_stmt *s_stmt(store_t *s, int id, const char *sql) {
+  sqlite3_stmt *st = s->stmts[id];
+  if (st) {
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+  }
+  if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                         &s->stmts[id], NULL) != SQLITE_OK)
+    return NULL;
+  return s->stmts[id];
+}
+
+/* Steps a statement that returns no rows; leaves it reset. */
+static int s_done(sqlite3_stmt *st) {
+  int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+  if (st)
+    sqlite3_reset(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void s_blob(sqlite3_stmt *st, int col, uint8_t *dst, size_t len) {
+  memset(dst, 0, len);
+  if ((size_t)sqlite3_column_bytes(st, col) == len)
+    memcpy(dst, sqlite3_column_blob(st, col), len);
+}
+
+static void s_text(sqlite3_stmt *st, int col, char *dst, size_t cap) {
+  const unsigned char *t = sqlite3_column_text(st, col);
+  snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+/* ---- transactions --------------------------------------------------------- */
+
+int store_begin(store_t *s) { return s_exec(s, "BEGIN", NULL, 0); }
+int store_commit(store_t *s) { return s_exec(s, "COMMIT", NULL, 0); }
+void store_rollback(store_t *s) { s_exec(s, "ROLLBACK", NULL, 0); }
+int store_savepoint(store_t *s) { return s_exec(s, "SAVEPOINT req", NULL, 0); }
+void store_savepoint_release(store_t *s) { s_exec(s, "RELEASE req", NULL, 0); }
+void store_savepoint_rollback(store_t *s) {
+  s_exec(s, "ROLLBACK TO req; RELEASE req", NULL, 0);
+}
+
+int store_message_seen(store_t *s, const char *sender,
+                       const uint8_t message_id[16], int64_t now_ms) {
+  sqlite3_stmt *st = s_stmt(s, ST_MSG_SEEN,
+                            "INSERT OR IGNORE INTO seen_message "
+                            "(sender, message_id, at_ms) VALUES (?, ?, ?)");
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, sender, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, message_id, 16, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, now_ms);
+  if (s_done(st) != 0)
+    return -1;
+  return sqlite3_changes(s->db) == 0 ? 1 : 0;
+}
+
+/* ---- consents --------------------------------------------------------------- */
+
+#define CONSENT_COLUMNS                                                       \
+  "consent_id, subject, recorded_by, recipient, sections, purpose, basis, " \
+  "valid_from_ms, valid_until_ms, revoked_at_ms"
+
+static void s_consent_row(sqlite3_stmt *st, consent_t *c) {
+  memset(c, 0, sizeof *c);
+  s_blob(st, 0, c->consent_id, CONSENT_ID_BYTES);
+  s_blob(st, 1, c->subject, CONSENT_SUBJECT_BYTES);
+  s_text(st, 2, c->recorded_by, sizeof c->recorded_by);
+  s_text(st, 3, c->recipient, sizeof c->recipient);
+  c->sections = (uint64_t)sqlite3_column_int64(st, 4);
+  c->purpose = sqlite3_column_int(st, 5);
+  c->basis = sqlite3_column_int(st, 6);
+  c->valid_from_ms = sqlite3_column_int64(st, 7);
+  c->valid_until_ms = sqlite3_column_int64(st, 8);
+  c->revoked = sqlite3_column_type(st, 9) != SQLITE_NULL;
+  c->revoked_at_ms = c->revoked ? sqlite3_column_int64(st, 9) : 0;
+}
+
+int store_consent_put(store_t *s, const consent_t *c, const uint8_t *record,
+                      size_t record_len) {
+  sqlite3_stmt *st = s_stmt(
+      s, ST_CONSENT_PUT,
+      "INSERT OR IGNORE INTO consent (consent_id, subject, recorded_by, "
+      "recipient, sections, purpose, basis, valid_from_ms, valid_until_ms, "
+      "record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!st)
+    return -1;
+  sqlite3_bind_blob(st, 1, c->consent_id, CONSENT_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, c->subject, CONSENT_SUBJECT_BYTES, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, c->recorded_by, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, c->recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 5, (sqlite3_int64)c->sections);
+  sqlite3_bind_int(st, 6, c->purpose);
+  sqlite3_bind_int(st, 7, c->basis);
+  sqlite3_bind_int64(st, 8, c->valid_from_ms);
+  sqlite3_bind_int64(st, 9, c->valid_until_ms);
+  sqlite3_bind_blob(st, 10, record, (int)record_len, SQLITE_STATIC);
+  if (s_done(st) != 0)
+    return -1;
+  return sqlite3_changes(s->db) == 0 ? 1 : 0;
+}
+
+int store_consent_get(store_t *s, const uint8_t id[CONSENT_ID_BYTES],
+                      consent_t *out) {
+  sqlite3_stmt *st =
+      s_stmt(s, ST_CONSENT_GET,
+             "SELECT " CONSENT_COLUMNS " FROM consent WHERE consent_id = ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_blob(st, 1, id, CONSENT_ID_BYTES, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    s_consent_row(st, out);
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_consent_revoke(store_t *s, const uint8_t id[CONSENT_ID_BYTES],
+                         int64_t revoked_at_ms, const char *revoked_by,
+                         const uint8_t *record, size_t record_len) {
+  sqlite3_stmt *st = s_stmt(s, ST_CONSENT_REVOKE,
+                            "UPDATE consent SET revoked_at_ms = ?, "
+                            "revoked_by = ?, revocation = ? "
+                            "WHERE consent_id = ? AND revoked_at_ms IS NULL");
+  if (!st)
+    return -1;
+  sqlite3_bind_int64(st, 1, revoked_at_ms);
+  sqlite3_bind_text(st, 2, revoked_by, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 3, record, (int)record_len, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 4, id, CONSENT_ID_BYTES, SQLITE_STATIC);
+  if (s_done(st) != 0)
+    return -1;
+  return sqlite3_changes(s->db) == 1 ? 0 : -1;
+}
+
+/* Collects the rows of st into a malloc'd consent array. */
+static int s_consent_list(sqlite3_stmt *st, consent_t **list, size_t *n) {
+  size_t cap = 8, count = 0;
+  consent_t *out = malloc(cap * sizeof *out);
+  int rc;
+  while (out && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (count == cap) {
+      consent_t *grown = realloc(out, 2 * cap * sizeof *out);
+      if (!grown) {
+        free(out);
+        out = NULL;
+        break;
+      }
+      out = grown;
+      cap *= 2;
+    }
+    s_consent_row(st, &out[count++]);
+  }
+  sqlite3_reset(st);
+  if (!out || rc != SQLITE_DONE) {
+    free(out);
+    return -1;
+  }
+  *list = out;
+  *n = count;
+  return 0;
+}
+
+int store_consents_of_subject(store_t *s,
+                              const uint8_t subject[CONSENT_SUBJECT_BYTES],
+                              consent_t **list, size_t *n) {
+  sqlite3_stmt *st =
+      s_stmt(s, ST_CONSENTS_SUBJECT,
+             "SELECT " CONSENT_COLUMNS " FROM consent WHERE subject = ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_blob(st, 1, subject, CONSENT_SUBJECT_BYTES, SQLITE_STATIC);
+  return s_consent_list(st, list, n);
+}
+
+int store_consent_records(store_t *s,
+                          const uint8_t subject[CONSENT_SUBJECT_BYTES],
+                          store_consent_record_fn fn, void *arg) {
+  sqlite3_stmt *st = s_stmt(s, ST_CONSENT_RECORDS,
+                            "SELECT " CONSENT_COLUMNS ", record, revocation, "
+                            "revoked_by FROM consent WHERE subject = ? "
+                            "ORDER BY valid_from_ms, consent_id");
+  if (!st)
+    return -1;
+  sqlite3_bind_blob(st, 1, subject, CONSENT_SUBJECT_BYTES, SQLITE_STATIC);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    consent_t c;
+    s_consent_row(st, &c);
+    char by[PARTICIPANT_ID_MAX + 1];
+    s_text(st, 12, by, sizeof by);
+    if (fn(&c, sqlite3_column_blob(st, 10),
+           (size_t)sqlite3_column_bytes(st, 10), sqlite3_column_blob(st, 11),
+           (size_t)sqlite3_column_bytes(st, 11), by, arg) != 0) {
+      rc = SQLITE_DONE;
+      break;
+    }
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_consents_expired(store_t *s, int64_t now_ms, size_t max,
+                           consent_t **list, size_t *n) {
+  sqlite3_stmt *st = s_stmt(
+      s, ST_CONSENTS_EXPIRED,
+      "SELECT " CONSENT_COLUMNS " FROM consent WHERE valid_until_ms <= ? "
+      "AND revoked_at_ms IS NULL AND expiry_done = 0 "
+      "ORDER BY valid_until_ms LIMIT ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_int64(st, 1, now_ms);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+  return s_consent_list(st, list, n);
+}
+
+int store_consent_mark_expired(store_t *s, const uint8_t id[CONSENT_ID_BYTES]) {
+  sqlite3_stmt *st =
+      s_stmt(s, ST_CONSENT_EXPIRED_DONE,
+             "UPDATE consent SET expiry_done = 1 WHERE consent_id = ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_blob(st, 1, id, CONSENT_ID_BYTES, SQLITE_STATIC);
+  return s_done(st);
+}
+
+/* ---- sections, wraps, mailboxes ------------------------------------------- */
+
+int store_section_latest_version(store_t *s, const uint8_t subject[32],
+                                 int kind, const char *author,
+                                 uint64_t *version) {
+  sqlite3_stmt *st = s_stmt(s, ST_SECTION_LATEST_VERSION,
+                            "SELECT max(version) FROM section WHERE subject = ? "
+                            "AND kind = ? AND author = ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_blob(st, 1, subject, 32, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, kind);
+  sqlite3_bind_text(st, 3, author, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  *version = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int store_subject_known(store_t *s, const uint8_t subject[32]) {
+  sqlite3_stmt *st = s_stmt(s, ST_SUBJECT_KNOWN,
+                            "SELECT 1 FROM section WHERE subject = ? LIMIT 1");
+  if (!st)
+    return -1;
+  sqlite3_bind_blob(st, 1, subject, 32, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_section_put(store_t *s, const store_section_t *sec, int64_t *id) {
+  sqlite3_stmt *st = s_stmt(
+      s, ST_SECTION_PUT,
+      "INSERT INTO section (subject, kind, author, version, created_at_ms, "
+      "nonce, ciphertext, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!st)
+    return -1;
+  sqlite3_bind_blob(st, 1, sec->subject, 32, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, sec->kind);
+  sqlite3_bind_text(st, 3, sec->author, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, (sqlite3_int64)sec->version);
+  sqlite3_bind_int64(st, 5, sec->created_at_ms);
+  sqlite3_bind_blob(st, 6, sec->nonce, (int)sec->nonce_len, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 7, sec->ciphertext, (int)sec->ciphertext_len,
+                    SQLITE_STATIC);
+  sqlite3_bind_blob(st, 8, sec->signature, (int)sec->signature_len,
+                    SQLITE_STATIC);
+  if (s_done(st) != 0)
+    return -1;
+  *id = sqlite3_last_insert_rowid(s->db);
+  return 0;
+}
+
+int store_wrap_put(store_t *s, int64_t section_id, const char *recipient,
+                   const uint8_t *wrap, size_t len) {
+  sqlite3_stmt *st = s_stmt(s, ST_WRAP_PUT,
+                            "INSERT OR REPLACE INTO wrap (section_id, "
+                            "recipient, wrap) VALUES (?, ?, ?)");
+  if (!st)
+    return -1;
+  sqlite3_bind_int64(st, 1, section_id);
+  sqlite3_bind_text(st, 2, recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 3, wrap, (int)len, SQLITE_STATIC);
+  return s_done(st);
+}
+
+int store_mailbox_state(store_t *s, const char *recipient, uint64_t *acked_seq,
+                        uint64_t *head_seq) {
+  sqlite3_stmt *st = s_stmt(s, ST_MAILBOX_STATE,
+                            "SELECT acked_seq, head_seq FROM mailbox_state "
+                            "WHERE recipient = ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, recipient, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  *acked_seq = *head_seq = 0;
+  if (rc == SQLITE_ROW) {
+    *acked_seq = (uint64_t)sqlite3_column_int64(st, 0);
+    *head_seq = (uint64_t)sqlite3_column_int64(st, 1);
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_mailbox_push(store_t *s, const char *recipient, int64_t section_id,
+                       uint64_t *seq) {
+  sqlite3_stmt *init = s_stmt(s, ST_MAILBOX_STATE_INIT,
+                              "INSERT OR IGNORE INTO mailbox_state "
+                              "(recipient, head_seq, acked_seq) VALUES (?, 0, 0)");
+  if (!init)
+    return -1;
+  sqlite3_bind_text(init, 1, recipient, -1, SQLITE_STATIC);
+  if (s_done(init) != 0)
+    return -1;
+  sqlite3_stmt *bump = s_stmt(s, ST_MAILBOX_HEAD_BUMP,
+                              "UPDATE mailbox_state SET head_seq = head_seq + 1 "
+                              "WHERE recipient = ? RETURNING head_seq");
+  if (!bump)
+    return -1;
+  sqlite3_bind_text(bump, 1, recipient, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(bump);
+  if (rc == SQLITE_ROW)
+    *seq = (uint64_t)sqlite3_column_int64(bump, 0);
+  while (rc == SQLITE_ROW)
+    rc = sqlite3_step(bump);
+  sqlite3_reset(bump);
+  if (rc != SQLITE_DONE)
+    return -1;
+  sqlite3_stmt *st = s_stmt(s, ST_MAILBOX_PUSH,
+                            "INSERT INTO mailbox (recipient, seq, section_id) "
+                            "VALUES (?, ?, ?)");
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)*seq);
+  sqlite3_bind_int64(st, 3, section_id);
+  return s_done(st);
+}
+
+#define SECTION_COLUMNS                                                       \
+  "s.id, s.subject, s.kind, s.author, s.version, s.created_at_ms, s.nonce, " \
+  "s.ciphertext, s.signature, w.wrap"
+
+static int s_section_rows(sqlite3_stmt *st, int seq_col, store_section_fn fn,
+                          void *arg) {
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    store_section_t sec;
+    memset(&sec, 0, sizeof sec);
+    sec.id = sqlite3_column_int64(st, 0);
+    s_blob(st, 1, sec.subject, 32);
+    sec.kind = sqlite3_column_int(st, 2);
+    s_text(st, 3, sec.author, sizeof sec.author);
+    sec.version = (uint64_t)sqlite3_column_int64(st, 4);
+    sec.created_at_ms = sqlite3_column_int64(st, 5);
+    sec.nonce = sqlite3_column_blob(st, 6);
+    sec.nonce_len = (size_t)sqlite3_column_bytes(st, 6);
+    sec.ciphertext = sqlite3_column_blob(st, 7);
+    sec.ciphertext_len = (size_t)sqlite3_column_bytes(st, 7);
+    sec.signature = sqlite3_column_blob(st, 8);
+    sec.signature_len = (size_t)sqlite3_column_bytes(st, 8);
+    if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
+      sec.wrap = sqlite3_column_blob(st, 9);
+      sec.wrap_len = (size_t)sqlite3_column_bytes(st, 9);
+    }
+    uint64_t seq = seq_col >= 0 ? (uint64_t)sqlite3_column_int64(st, seq_col) : 0;
+    if (fn(&sec, seq, arg) != 0) {
+      rc = SQLITE_DONE;
+      break;
+    }
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_sections_latest(store_t *s, const uint8_t subject[32],
+                          const char *reader, store_section_fn fn, void *arg) {
+  sqlite3_stmt *st = s_stmt(
+      s, ST_SECTIONS_LATEST,
+      "SELECT " SECTION_COLUMNS " FROM section s "
+      "LEFT JOIN wrap w ON w.section_id = s.id AND w.recipient = ?2 "
+      "WHERE s.subject = ?1 AND s.version = (SELECT max(version) FROM "
+      "section l WHERE l.subject = s.subject AND l.kind = s.kind AND "
+      "l.author = s.author) ORDER BY s.kind, s.author");
+  if (!st)
+    return -1;
+  sqlite3_bind_blob(st, 1, subject, 32, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, reader, -1, SQLITE_STATIC);
+  return s_section_rows(st, -1, fn, arg);
+}
+
+int store_mailbox_read(store_t *s, const char *recipient, uint64_t after_seq,
+                       size_t max, store_section_fn fn, void *arg) {
+  sqlite3_stmt *st = s_stmt(
+      s, ST_MAILBOX_READ,
+      "SELECT " SECTION_COLUMNS ", m.seq FROM mailbox m "
+      "JOIN section s ON s.id = m.section_id "
+      "LEFT JOIN wrap w ON w.section_id = s.id AND w.recipient = m.recipient "
+      "WHERE m.recipient = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3");
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)after_seq);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+  return s_section_rows(st, 10, fn, arg);
+}
+
+int store_mailbox_ack(store_t *s, const char *recipient, uint64_t seq) {
+  sqlite3_stmt *del = s_stmt(s, ST_MAILBOX_ACK_DELETE,
+                             "DELETE FROM mailbox WHERE recipient = ? AND seq <= ?");
+  if (!del)
+    return -1;
+  sqlite3_bind_text(del, 1, recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(del, 2, (sqlite3_int64)seq);
+  if (s_done(del) != 0)
+    return -1;
+  sqlite3_stmt *st = s_stmt(s, ST_MAILBOX_ACK_STATE,
+                            "UPDATE mailbox_state SET acked_seq = max(acked_seq, ?) "
+                            "WHERE recipient = ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+  sqlite3_bind_text(st, 2, recipient, -1, SQLITE_STATIC);
+  return s_done(st);
+}
+
+int store_revoke_access(store_t *s, const char *recipient,
+                        const uint8_t subject[32], int kind,
+                        int64_t *wraps_removed, int64_t *pending_removed) {
+  sqlite3_stmt *pend = s_stmt(
+      s, ST_REVOKE_PENDING,
+      "DELETE FROM mailbox WHERE recipient = ?1 AND section_id IN (SELECT id "
+      "FROM section WHERE subject = ?2 AND kind = ?3 AND author <> ?1)");
+  if (!pend)
+    return -1;
+  sqlite3_bind_text(pend, 1, recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(pend, 2, subject, 32, SQLITE_STATIC);
+  sqlite3_bind_int(pend, 3, kind);
+  if (s_done(pend) != 0)
+    return -1;
+  *pending_removed = sqlite3_changes(s->db);
+  sqlite3_stmt *wr = s_stmt(
+      s, ST_REVOKE_WRAPS,
+      "DELETE FROM wrap WHERE recipient = ?1 AND section_id IN (SELECT id "
+      "FROM section WHERE subject = ?2 AND kind = ?3 AND author <> ?1)");
+  if (!wr)
+    return -1;
+  sqlite3_bind_text(wr, 1, recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(wr, 2, subject, 32, SQLITE_STATIC);
+  sqlite3_bind_int(wr, 3, kind);
+  if (s_done(wr) != 0)
+    return -1;
+  *wraps_removed = sqlite3_changes(s->db);
+  return 0;
+}
+
+/* ---- audit ----------------------------------------------------------------- */
+
+int store_audit_head(store_t *s, uint64_t *seq, uint8_t hash[AUDIT_HASH_BYTES]) {
+  sqlite3_stmt *st = s_stmt(s, ST_AUDIT_HEAD,
+                            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+  if (!st)
+    return -1;
+  int rc = sqlite3_step(st);
+  *seq = 0;
+  memset(hash, 0, AUDIT_HASH_BYTES);
+  if (rc == SQLITE_ROW) {
+    *seq = (uint64_t)sqlite3_column_int64(st, 0);
+    s_blob(st, 1, hash, AUDIT_HASH_BYTES);
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_audit_append(store_t *s, audit_entry_t *e) {
+  uint64_t head_seq;
+  uint8_t head[AUDIT_HASH_BYTES];
+  if (store_audit_head(s, &head_seq, head) != 0)
+    return -1;
+  e->seq = head_seq + 1;
+  audit_chain(e, head);
+  sqlite3_stmt *st = s_stmt(
+      s, ST_AUDIT_PUT,
+      "INSERT INTO audit (seq, trace_id, operation_id, parent_operation_id, "
+      "name, status, start_ms, end_ms, actor, counterparty, subject, kind, "
+      "consent_id, purpose, foreign_trace_id, foreign_operation_id, detail, "
+      "prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  if (!st)
+    return -1;
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)e->seq);
+  sqlite3_bind_blob(st, 2, e->trace_id, 16, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 3, e->operation_id, 8, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 4, e->parent_operation_id, 8, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, e->name, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 6, e->status);
+  sqlite3_bind_int64(st, 7, e->start_ms);
+  sqlite3_bind_int64(st, 8, e->end_ms);
+  sqlite3_bind_text(st, 9, e->actor, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 10, e->counterparty, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 11, e->subject, 32, SQLITE_STATIC);
+  sqlite3_bind_int(st, 12, e->kind);
+  sqlite3_bind_blob(st, 13, e->consent_id, 16, SQLITE_STATIC);
+  sqlite3_bind_int(st, 14, e->purpose);
+  sqlite3_bind_blob(st, 15, e->foreign_trace_id, 16, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 16, e->foreign_operation_id, 8, SQLITE_STATIC);
+  sqlite3_bind_text(st, 17, e->detail, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 18, e->prev_hash, AUDIT_HASH_BYTES, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 19, e->hash, AUDIT_HASH_BYTES, SQLITE_STATIC);
+  return s_done(st);
+}
+
+static int s_audit_rows(sqlite3_stmt *st, store_audit_fn fn, void *arg) {
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    audit_entry_t e;
+    memset(&e, 0, sizeof e);
+    e.seq = (uint64_t)sqlite3_column_int64(st, 0);
+    s_blob(st, 1, e.trace_id, 16);
+    s_blob(st, 2, e.operation_id, 8);
+    s_blob(st, 3, e.parent_operation_id, 8);
+    s_text(st, 4, e.name, sizeof e.name);
+    e.status = sqlite3_column_int(st, 5);
+    e.start_ms = sqlite3_column_int64(st, 6);
+    e.end_ms = sqlite3_column_int64(st, 7);
+    s_text(st, 8, e.actor, sizeof e.actor);
+    s_text(st, 9, e.counterparty, sizeof e.counterparty);
+    s_blob(st, 10, e.subject, 32);
+    e.kind = sqlite3_column_int(st, 11);
+    s_blob(st, 12, e.consent_id, 16);
+    e.purpose = sqlite3_column_int(st, 13);
+    s_blob(st, 14, e.foreign_trace_id, 16);
+    s_blob(st, 15, e.foreign_operation_id, 8);
+    s_text(st, 16, e.detail, sizeof e.detail);
+    s_blob(st, 17, e.prev_hash, AUDIT_HASH_BYTES);
+    s_blob(st, 18, e.hash, AUDIT_HASH_BYTES);
+    if (fn(&e, arg) != 0) {
+      rc = SQLITE_DONE;
+      break;
+    }
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+#define AUDIT_COLUMNS                                                         \
+  "seq, trace_id, operation_id, parent_operation_id, name, status, "        \
+  "start_ms, end_ms, actor, counterparty, subject, kind, consent_id, "      \
+  "purpose, foreign_trace_id, foreign_operation_id, detail, prev_hash, hash"
+
+int store_audit_each(store_t *s, store_audit_fn fn, void *arg) {
+  sqlite3_stmt *st = s_stmt(s, ST_AUDIT_EACH,
+                            "SELECT " AUDIT_COLUMNS " FROM audit ORDER BY seq");
+  return st ? s_audit_rows(st, fn, arg) : -1;
+}
+
+int store_audit_of_subject(store_t *s, const uint8_t subject[32],
+                           store_audit_fn fn, void *arg) {
+  sqlite3_stmt *st = s_stmt(s, ST_AUDIT_SUBJECT,
+                            "SELECT " AUDIT_COLUMNS " FROM audit "
+                            "WHERE subject = ? ORDER BY seq");
+  if (!st)
+    return -1;
+  sqlite3_bind_blob(st, 1, subject, 32, SQLITE_STATIC);
+  return s_audit_rows(st, fn, arg);
+}
+
+int store_audit_checkpoint_put(store_t *s, uint64_t seq,
+                               const uint8_t head[AUDIT_HASH_BYTES],
+                               int64_t at_ms, const uint8_t signature[64]) {
+  sqlite3_stmt *st = s_stmt(s, ST_CHECKPOINT_PUT,
+                            "INSERT OR REPLACE INTO audit_checkpoint "
+                            "(seq, head_hash, at_ms, signature) VALUES (?, ?, ?, ?)");
+  if (!st)
+    return -1;
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+  sqlite3_bind_blob(st, 2, head, AUDIT_HASH_BYTES, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, at_ms);
+  sqlite3_bind_blob(st, 4, signature, 64, SQLITE_STATIC);
+  return s_done(st);
+}
+
+int store_audit_checkpoints(store_t *s, store_checkpoint_fn fn, void *arg) {
+  sqlite3_stmt *st = s_stmt(s, ST_CHECKPOINTS,
+                            "SELECT seq, head_hash, at_ms, signature FROM "
+                            "audit_checkpoint ORDER BY seq");
+  if (!st)
+    return -1;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    uint8_t head[AUDIT_HASH_BYTES], sig[64];
+    s_blob(st, 1, head, AUDIT_HASH_BYTES);
+    s_blob(st, 3, sig, 64);
+    if (fn((uint64_t)sqlite3_column_int64(st, 0), head,
+           sqlite3_column_int64(st, 2), sig, arg) != 0) {
+      rc = SQLITE_DONE;
+      break;
+    }
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? 0 : -1;
 }

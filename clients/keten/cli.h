@@ -3,6 +3,8 @@
 #ifndef KETEN_CLI_H
 #define KETEN_CLI_H
 
+#include <stdint.h>
+
 #include "keten.h"
 
 /* Exit codes of the keten command (documented in docs/operations.md). */
@@ -50,8 +52,24 @@ keten_client_t *cli_connect(const cli_conn_t *conn, int *exit_code);
 /* Maps a libketen error to the command's exit code. */
 int cli_exit_for(keten_err_t err);
 
+/* Reads a subject argument: 64 hex digits (a pseudonym), or a V-nummer
+ * turned into its pseudonym with the chain key file at chain_key_path (or
+ * KETEN_CHAIN_KEY). Prints why and returns -1 on failure. */
+int cli_subject(const char *arg, const char *chain_key_path,
+                uint8_t subject[KETEN_SUBJECT_BYTES]);
+
+/* Parses a positive decimal number bounded by max; -1 on junk. */
+long cli_number(const char *arg, long max);
+
 int cmd_keygen(int argc, char **argv);
 int cmd_ping(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
+int cmd_subject(int argc, char **argv);
+int cmd_chainkey(int argc, char **argv);
+int cmd_put(int argc, char **argv);
+int cmd_fetch(int argc, char **argv);
+int cmd_listen(int argc, char **argv);
+int cmd_consent(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 #endif

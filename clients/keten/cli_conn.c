@@ -1,5 +1,8 @@
 /* cli_conn — the connection options and client set-up of the subcommands. */
+#include <errno.h>
 #include <getopt.h>
+#include <sodium.h>
+#include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -17,7 +20,7 @@ int cli_conn_option(cli_conn_t *conn, int c, const char *arg) {
   case 'e': conn->endpoint = arg; return 1;
   case 'k': conn->keys_path = arg; return 1;
   case 'b': conn->broker_key_path = arg; return 1;
-  case 'T': conn->timeout_ms = atoi(arg); return 1;
+  case 'T': conn->timeout_ms = (int)cli_number(arg, 3600000); return 1;
   default: return 0;
   }
 }
@@ -77,4 +80,43 @@ keten_client_t *cli_connect(const cli_conn_t *conn, int *exit_code) {
     *exit_code = CLI_EXIT_CONNECT;
   }
   return client;
+}
+
+long cli_number(const char *arg, long max) {
+  char *end = NULL;
+  errno = 0;
+  long v = strtol(arg, &end, 10);
+  if (errno || end == arg || *end != '\0' || v < 0 || v > max)
+    return -1;
+  return v;
+}
+
+int cli_subject(const char *arg, const char *chain_key_path,
+                uint8_t subject[KETEN_SUBJECT_BYTES]) {
+  size_t got = 0;
+  if (strlen(arg) == 2 * KETEN_SUBJECT_BYTES &&
+      sodium_hex2bin(subject, KETEN_SUBJECT_BYTES, arg, strlen(arg), NULL,
+                     &got, NULL) == 0 &&
+      got == KETEN_SUBJECT_BYTES)
+    return 0;
+  if (!chain_key_path)
+    chain_key_path = getenv("KETEN_CHAIN_KEY");
+  if (!chain_key_path) {
+    fprintf(stderr, "keten: '%s' is not a 64-hex subject; to use a V-nummer "
+                    "give --chain-key FILE (or KETEN_CHAIN_KEY)\n", arg);
+    return -1;
+  }
+  uint8_t key[KETEN_CHAIN_KEY_BYTES];
+  keten_err_t rc = keten_chain_key_load(chain_key_path, key);
+  if (rc != KETEN_OK) {
+    fprintf(stderr, "keten: %s: %s\n", chain_key_path, keten_strerror(rc));
+    return -1;
+  }
+  rc = keten_subject_id(key, arg, subject);
+  sodium_memzero(key, sizeof key);
+  if (rc != KETEN_OK) {
+    fprintf(stderr, "keten: not a V-nummer (10 digits) nor a 64-hex subject\n");
+    return -1;
+  }
+  return 0;
 }

@@ -10,7 +10,14 @@ static void s_usage(FILE *out) {
           "\n"
           "commands:\n"
           "  keygen       make a participant's transport, signing and sealing key pairs\n"
+          "  chainkey     make the chain key the partners share for subject pseudonyms\n"
+          "  subject      print the pseudonym of a V-nummer\n"
           "  ping         check the connection to ketend and who it thinks you are\n"
+          "  consent      grant, revoke or list consents of a subject\n"
+          "  put          seal and store a section of a subject's profile\n"
+          "  fetch        fetch and open the sections of a subject you may read\n"
+          "  listen       receive deliveries, write them out, acknowledge them\n"
+          "  audit        verify the audit chain; a subject's access report (on the store)\n"
           "  admin        operator commands on the broker's store (participant add|list|remove)\n"
           "\n"
           "Run 'keten COMMAND --help' for the options of a command.\n"
@@ -39,6 +46,20 @@ int main(int argc, char **argv) {
     return cmd_ping(argc - 1, argv + 1);
   if (strcmp(cmd, "admin") == 0)
     return cmd_admin(argc - 1, argv + 1);
+  if (strcmp(cmd, "subject") == 0)
+    return cmd_subject(argc - 1, argv + 1);
+  if (strcmp(cmd, "chainkey") == 0)
+    return cmd_chainkey(argc - 1, argv + 1);
+  if (strcmp(cmd, "put") == 0)
+    return cmd_put(argc - 1, argv + 1);
+  if (strcmp(cmd, "fetch") == 0)
+    return cmd_fetch(argc - 1, argv + 1);
+  if (strcmp(cmd, "listen") == 0)
+    return cmd_listen(argc - 1, argv + 1);
+  if (strcmp(cmd, "consent") == 0)
+    return cmd_consent(argc - 1, argv + 1);
+  if (strcmp(cmd, "audit") == 0)
+    return cmd_audit(argc - 1, argv + 1);
   fprintf(stderr, "keten: unknown command '%s'\n", cmd);
   s_usage(stderr);
   return CLI_EXIT_USAGE;

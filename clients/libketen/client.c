@@ -10,10 +10,14 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "canon.h"
 #include "envelope.h"
 #include "keten.h"
+#include "seal.h"
 
-#define CLIENT_MAX_REPLY (4 * ENVELOPE_DEFAULT_MAX_FRAME)
+#define CLIENT_MAX_REPLY (64u * 1024u * 1024u + 65536u)
+#define CLIENT_DEDUP 1024
+#define CLIENT_MAX_PENDING 4096
 
 struct keten_client {
   void *ctx;
@@ -27,6 +31,17 @@ struct keten_client {
       heartbeat_ivl_ms;
   char error[320];
   int remote_code;
+  /* who the broker knows us as (from WELCOME, fetched once) */
+  char self_id[KETEN_ID_MAX + 1];
+  /* deliveries that arrived while waiting for a reply */
+  Keten__Envelope **pending;
+  size_t n_pending;
+  /* subscription, renewed after every (re)connection */
+  uint32_t credit;
+  int resubscribe;
+  /* (subject, kind, author, version) already handed to the application */
+  uint8_t seen[CLIENT_DEDUP][16];
+  size_t n_seen, seen_next;
 };
 
 static void s_error(keten_client_t *c, const char *fmt, ...)
@@ -48,6 +63,7 @@ static int64_t s_now_ms(void) {
 static void s_close_socket(keten_client_t *c) {
   if (c->sock)
     zmq_close(c->sock);
+  c->sock = NULL;
   if (c->monitor)
     zmq_close(c->monitor);
   c->sock = c->monitor = NULL;
@@ -83,7 +99,8 @@ static keten_err_t s_open_socket(keten_client_t *c) {
                      KETEN_KEY_BYTES) ||
       zmq_socket_monitor(c->sock, mon_ep,
                          ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-                             ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0)
+                             ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                             ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0)
     goto fail;
   c->monitor = zmq_socket(c->ctx, ZMQ_PAIR);
   if (!c->monitor ||
@@ -144,9 +161,17 @@ void keten_client_destroy(keten_client_t **client) {
   if (!client || !*client)
     return;
   keten_client_t *c = *client;
+  if (c->sock) {
+    /* Give a last one-way frame (an ack) a moment to leave. */
+    int linger = 200;
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
+  }
   s_close_socket(c);
   if (c->ctx)
     zmq_ctx_term(c->ctx);
+  for (size_t i = 0; i < c->n_pending; i++)
+    envelope_free(c->pending[i]);
+  free(c->pending);
   keten_keys_wipe(&c->keys);
   free(c);
   *client = NULL;
@@ -172,6 +197,8 @@ static int s_monitor_refused(keten_client_t *c, uint32_t *status) {
     memcpy(status, d + 2, sizeof *status);
     refused = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
               event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED && c->credit)
+      c->resubscribe = 1; /* a new connection has no subscription yet */
   }
   /* Drain the rest of the event (its endpoint frame). */
   while (zmq_msg_more(&m) && zmq_msg_recv(&m, c->monitor, ZMQ_DONTWAIT) >= 0)
@@ -221,9 +248,28 @@ static keten_err_t s_await(keten_client_t *c, const uint8_t *msg_id,
     zmq_msg_close(&m);
     if (!env)
       continue; /* not ours to answer; a broken frame is ignored */
-    if (env->correlation_id.len == ENVELOPE_MESSAGE_ID_BYTES &&
-        memcmp(env->correlation_id.data, msg_id, ENVELOPE_MESSAGE_ID_BYTES) ==
-            0) {
+    if (env->body_case == KETEN__ENVELOPE__BODY_DELIVER &&
+        env->correlation_id.len == 0) {
+      if (c->n_pending < CLIENT_MAX_PENDING) {
+        Keten__Envelope **grown =
+            realloc(c->pending, (c->n_pending + 1) * sizeof *grown);
+        if (grown) {
+          c->pending = grown;
+          c->pending[c->n_pending++] = env;
+          continue;
+        }
+      }
+      envelope_free(env); /* dropped: unacked, so the broker resends it */
+      continue;
+    }
+    /* An ERROR without correlation answers a frame the broker could not
+     * read (too large, undecodable): with one request in flight, ours. */
+    int uncorrelated_error = env->body_case == KETEN__ENVELOPE__BODY_ERROR &&
+                             env->correlation_id.len == 0;
+    if (uncorrelated_error ||
+        (env->correlation_id.len == ENVELOPE_MESSAGE_ID_BYTES &&
+         memcmp(env->correlation_id.data, msg_id, ENVELOPE_MESSAGE_ID_BYTES) ==
+             0)) {
       if (envelope_validate(env, &e) != 0) {
         s_error(c, "invalid reply from broker: %s", e.reason);
         envelope_free(env);
@@ -348,4 +394,481 @@ keten_err_t keten_client_ping(keten_client_t *c, const void *payload,
     *rtt_us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 +
               (t1.tv_nsec - t0.tv_nsec) / 1000;
   return rc;
+}
+
+/* ---- identity ----------------------------------------------------------- */
+
+/* Learns (once) the participant id the broker knows us by. */
+static keten_err_t s_self(keten_client_t *c) {
+  if (c->self_id[0])
+    return KETEN_OK;
+  keten_welcome_t w;
+  keten_err_t rc = keten_client_hello(c, &w);
+  if (rc == KETEN_OK)
+    snprintf(c->self_id, sizeof c->self_id, "%s", w.participant_id);
+  return rc;
+}
+
+static uint64_t s_wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Sends a request with body set by the caller and returns the reply,
+ * which must be of type want. */
+static keten_err_t s_call(keten_client_t *c, Keten__Envelope *req,
+                          Keten__Envelope__BodyCase want,
+                          Keten__Envelope **reply) {
+  keten_err_t rc = s_request(c, req, reply);
+  if (rc == KETEN_OK)
+    rc = s_expect(c, *reply, want);
+  return rc;
+}
+
+/* ---- sections ------------------------------------------------------------- */
+
+/* Wipes and frees the plaintext of one section held by value. */
+static void s_section_clear(keten_section_t *s) {
+  if (s->json) {
+    sodium_memzero(s->json, s->json_len);
+    free(s->json);
+  }
+  s->json = NULL;
+  s->json_len = 0;
+}
+
+keten_err_t keten_client_put(keten_client_t *c,
+                             const uint8_t subject[KETEN_SUBJECT_BYTES],
+                             int kind, const char *json, size_t len,
+                             keten_put_result_t *result) {
+  if (!c || !subject || !json || !canon_kind_name(kind) ||
+      len > SEAL_MAX_PLAINTEXT)
+    return KETEN_ERR_INVALID;
+  keten_err_t rc = s_self(c);
+  if (rc != KETEN_OK)
+    return rc;
+  /* PREPARE: who holds consent now, and which version is next. */
+  Keten__Envelope req;
+  envelope_ids_t ids;
+  Keten__PrepareRequest prep = KETEN__PREPARE_REQUEST__INIT;
+  prep.subject.data = (uint8_t *)subject;
+  prep.subject.len = KETEN_SUBJECT_BYTES;
+  prep.kind = (Keten__SectionKind)kind;
+  envelope_init(&req, &ids, NULL);
+  req.body_case = KETEN__ENVELOPE__BODY_PREPARE;
+  req.prepare = &prep;
+  Keten__Envelope *reply = NULL;
+  if ((rc = s_call(c, &req, KETEN__ENVELOPE__BODY_PREPARED, &reply)) != KETEN_OK)
+    return rc;
+  const Keten__PrepareReply *pr = reply->prepared;
+  size_t n = pr->n_recipients;
+  seal_recipient_t *recips = calloc(n ? n : 1, sizeof *recips);
+  if (!recips) {
+    envelope_free(reply);
+    return KETEN_ERR_NOMEM;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (pr->recipients[i]->sealing_key.len != KETEN_KEY_BYTES ||
+        strlen(pr->recipients[i]->participant_id) > KETEN_ID_MAX)
+      continue;
+    recips[k].participant_id = pr->recipients[i]->participant_id;
+    recips[k].sealing_key = pr->recipients[i]->sealing_key.data;
+    k++;
+  }
+  keten_section_header_t h;
+  memset(&h, 0, sizeof h);
+  memcpy(h.subject, subject, KETEN_SUBJECT_BYTES);
+  h.kind = kind;
+  snprintf(h.author, sizeof h.author, "%s", c->self_id);
+  h.version = pr->next_version ? pr->next_version : 1;
+  h.created_at_ms = s_wall_ms();
+  Keten__SealedSection *sealed =
+      seal_section(&h, json, len, &c->keys, recips, k, &rc);
+  free(recips);
+  envelope_free(reply);
+  if (!sealed) {
+    s_error(c, "cannot seal the section: %s", keten_strerror(rc));
+    return rc;
+  }
+  /* PUT: stored and queued once the broker says so. */
+  Keten__PutRequest put = KETEN__PUT_REQUEST__INIT;
+  put.section = sealed;
+  envelope_init(&req, &ids, NULL);
+  req.body_case = KETEN__ENVELOPE__BODY_PUT;
+  req.put = &put;
+  reply = NULL;
+  rc = s_call(c, &req, KETEN__ENVELOPE__BODY_STORED, &reply);
+  seal_section_free(sealed);
+  if (rc != KETEN_OK)
+    return rc;
+  if (result) {
+    memset(result, 0, sizeof *result);
+    result->version = reply->stored->version;
+    result->n_queued = reply->stored->n_queued_for;
+    for (size_t i = 0; i < reply->stored->n_queued_for && i < 16; i++)
+      snprintf(result->queued[i], sizeof result->queued[i], "%s",
+               reply->stored->queued_for[i]);
+  }
+  envelope_free(reply);
+  return KETEN_OK;
+}
+
+/* Opens one section copy for us. */
+static keten_err_t s_open_copy(keten_client_t *c, const Keten__SectionCopy *copy,
+                               keten_section_t *out) {
+  char why[200] = "";
+  if (!copy || !copy->section ||
+      copy->author_signing_key.len != KETEN_KEY_BYTES) {
+    s_error(c, "a section arrived without its author's key");
+    return KETEN_ERR_PROTOCOL;
+  }
+  keten_err_t rc = seal_open(copy->section, copy->author_signing_key.data,
+                             c->self_id, &c->keys, out, why, sizeof why);
+  if (rc != KETEN_OK)
+    s_error(c, "cannot open a section: %s", why);
+  return rc;
+}
+
+keten_err_t keten_client_fetch(keten_client_t *c,
+                               const uint8_t subject[KETEN_SUBJECT_BYTES],
+                               keten_section_t **sections, size_t *n) {
+  if (!c || !subject || !sections || !n)
+    return KETEN_ERR_INVALID;
+  *sections = NULL;
+  *n = 0;
+  keten_err_t rc = s_self(c);
+  if (rc != KETEN_OK)
+    return rc;
+  Keten__Envelope req;
+  envelope_ids_t ids;
+  Keten__FetchRequest f = KETEN__FETCH_REQUEST__INIT;
+  f.subject.data = (uint8_t *)subject;
+  f.subject.len = KETEN_SUBJECT_BYTES;
+  envelope_init(&req, &ids, NULL);
+  req.body_case = KETEN__ENVELOPE__BODY_FETCH;
+  req.fetch = &f;
+  Keten__Envelope *reply = NULL;
+  if ((rc = s_call(c, &req, KETEN__ENVELOPE__BODY_FETCHED, &reply)) != KETEN_OK)
+    return rc;
+  size_t count = reply->fetched->n_sections;
+  keten_section_t *out = calloc(count ? count : 1, sizeof *out);
+  if (!out) {
+    envelope_free(reply);
+    return KETEN_ERR_NOMEM;
+  }
+  size_t opened = 0;
+  for (; opened < count; opened++)
+    if ((rc = s_open_copy(c, reply->fetched->sections[opened], &out[opened])) !=
+        KETEN_OK)
+      break;
+  envelope_free(reply);
+  if (rc != KETEN_OK) {
+    keten_sections_free(out, opened);
+    return rc;
+  }
+  *sections = out;
+  *n = count;
+  return KETEN_OK;
+}
+
+/* ---- consent ---------------------------------------------------------------- */
+
+keten_err_t keten_client_consent_grant(keten_client_t *c,
+                                       keten_consent_t *consent) {
+  if (!c || !consent)
+    return KETEN_ERR_INVALID;
+  keten_err_t rc = s_self(c);
+  if (rc != KETEN_OK)
+    return rc;
+  Keten__SectionKind kinds[64];
+  size_t n_kinds = 0;
+  for (int k = 1; k < 64; k++)
+    if (consent->sections & (UINT64_C(1) << k))
+      kinds[n_kinds++] = (Keten__SectionKind)k;
+  randombytes_buf(consent->consent_id, sizeof consent->consent_id);
+  snprintf(consent->recorded_by, sizeof consent->recorded_by, "%s", c->self_id);
+  consent->recorded_at_ms = s_wall_ms();
+  Keten__Consent k = KETEN__CONSENT__INIT;
+  k.consent_id.data = consent->consent_id;
+  k.consent_id.len = KETEN_CONSENT_ID_BYTES;
+  k.subject.data = consent->subject;
+  k.subject.len = KETEN_SUBJECT_BYTES;
+  k.recorded_by = consent->recorded_by;
+  k.recipient = consent->recipient;
+  k.sections = kinds;
+  k.n_sections = n_kinds;
+  k.purpose = (Keten__Purpose)consent->purpose;
+  k.basis = (Keten__Basis)consent->basis;
+  k.legal_reference = consent->legal_reference;
+  k.valid_from_ms = consent->valid_from_ms;
+  k.valid_until_ms = consent->valid_until_ms;
+  k.evidence_ref = consent->evidence_ref;
+  k.recorded_at_ms = consent->recorded_at_ms;
+  uint8_t sig[64];
+  if (canon_sign_consent(&k, c->keys.signing_sk, sig) != 0)
+    return KETEN_ERR_NOMEM;
+  k.signature.data = sig;
+  k.signature.len = sizeof sig;
+  Keten__ConsentGrant grant = KETEN__CONSENT_GRANT__INIT;
+  grant.consent = &k;
+  Keten__Envelope req;
+  envelope_ids_t ids;
+  envelope_init(&req, &ids, NULL);
+  req.body_case = KETEN__ENVELOPE__BODY_CONSENT_GRANT;
+  req.consent_grant = &grant;
+  Keten__Envelope *reply = NULL;
+  rc = s_call(c, &req, KETEN__ENVELOPE__BODY_OK, &reply);
+  if (rc == KETEN_OK)
+    envelope_free(reply);
+  return rc;
+}
+
+keten_err_t keten_client_consent_revoke(
+    keten_client_t *c, const uint8_t consent_id[KETEN_CONSENT_ID_BYTES],
+    const uint8_t subject[KETEN_SUBJECT_BYTES], const char *reason) {
+  if (!c || !consent_id || !subject)
+    return KETEN_ERR_INVALID;
+  keten_err_t rc = s_self(c);
+  if (rc != KETEN_OK)
+    return rc;
+  Keten__Revocation v = KETEN__REVOCATION__INIT;
+  v.consent_id.data = (uint8_t *)consent_id;
+  v.consent_id.len = KETEN_CONSENT_ID_BYTES;
+  v.subject.data = (uint8_t *)subject;
+  v.subject.len = KETEN_SUBJECT_BYTES;
+  v.recorded_by = c->self_id;
+  v.revoked_at_ms = s_wall_ms();
+  v.reason = (char *)(reason ? reason : "");
+  uint8_t sig[64];
+  if (canon_sign_revocation(&v, c->keys.signing_sk, sig) != 0)
+    return KETEN_ERR_NOMEM;
+  v.signature.data = sig;
+  v.signature.len = sizeof sig;
+  Keten__ConsentRevoke rev = KETEN__CONSENT_REVOKE__INIT;
+  rev.revocation = &v;
+  Keten__Envelope req;
+  envelope_ids_t ids;
+  envelope_init(&req, &ids, NULL);
+  req.body_case = KETEN__ENVELOPE__BODY_CONSENT_REVOKE;
+  req.consent_revoke = &rev;
+  Keten__Envelope *reply = NULL;
+  rc = s_call(c, &req, KETEN__ENVELOPE__BODY_OK, &reply);
+  if (rc == KETEN_OK)
+    envelope_free(reply);
+  return rc;
+}
+
+keten_err_t keten_client_consent_list(keten_client_t *c,
+                                      const uint8_t subject[KETEN_SUBJECT_BYTES],
+                                      keten_consent_t **list, size_t *n) {
+  if (!c || !subject || !list || !n)
+    return KETEN_ERR_INVALID;
+  *list = NULL;
+  *n = 0;
+  Keten__ConsentListRequest q = KETEN__CONSENT_LIST_REQUEST__INIT;
+  q.subject.data = (uint8_t *)subject;
+  q.subject.len = KETEN_SUBJECT_BYTES;
+  Keten__Envelope req;
+  envelope_ids_t ids;
+  envelope_init(&req, &ids, NULL);
+  req.body_case = KETEN__ENVELOPE__BODY_CONSENT_LIST;
+  req.consent_list = &q;
+  Keten__Envelope *reply = NULL;
+  keten_err_t rc = s_call(c, &req, KETEN__ENVELOPE__BODY_CONSENTS, &reply);
+  if (rc != KETEN_OK)
+    return rc;
+  size_t count = reply->consents->n_consents;
+  keten_consent_t *out = calloc(count ? count : 1, sizeof *out);
+  if (!out) {
+    envelope_free(reply);
+    return KETEN_ERR_NOMEM;
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < count; i++) {
+    const Keten__ConsentStatus *st = reply->consents->consents[i];
+    const Keten__Consent *k = st->consent;
+    if (!k || k->consent_id.len != KETEN_CONSENT_ID_BYTES ||
+        k->subject.len != KETEN_SUBJECT_BYTES)
+      continue;
+    keten_consent_t *o = &out[kept++];
+    memcpy(o->consent_id, k->consent_id.data, KETEN_CONSENT_ID_BYTES);
+    memcpy(o->subject, k->subject.data, KETEN_SUBJECT_BYTES);
+    snprintf(o->recorded_by, sizeof o->recorded_by, "%s", k->recorded_by);
+    snprintf(o->recipient, sizeof o->recipient, "%s", k->recipient);
+    o->sections = canon_section_bits(k->sections, k->n_sections);
+    o->purpose = (int)k->purpose;
+    o->basis = (int)k->basis;
+    snprintf(o->legal_reference, sizeof o->legal_reference, "%s",
+             k->legal_reference);
+    snprintf(o->evidence_ref, sizeof o->evidence_ref, "%s", k->evidence_ref);
+    o->valid_from_ms = k->valid_from_ms;
+    o->valid_until_ms = k->valid_until_ms;
+    o->recorded_at_ms = k->recorded_at_ms;
+    o->revoked = st->revoked;
+    o->revoked_at_ms = st->revoked_at_ms;
+    snprintf(o->revoked_by, sizeof o->revoked_by, "%s", st->revoked_by);
+  }
+  envelope_free(reply);
+  *list = out;
+  *n = kept;
+  return KETEN_OK;
+}
+
+/* ---- deliveries ------------------------------------------------------------- */
+
+static keten_err_t s_send_subscribe(keten_client_t *c) {
+  Keten__Subscribe sub = KETEN__SUBSCRIBE__INIT;
+  sub.credit = c->credit;
+  Keten__Envelope req;
+  envelope_ids_t ids;
+  envelope_init(&req, &ids, NULL);
+  req.body_case = KETEN__ENVELOPE__BODY_SUBSCRIBE;
+  req.subscribe = &sub;
+  Keten__Envelope *reply = NULL;
+  c->resubscribe = 0;
+  keten_err_t rc = s_call(c, &req, KETEN__ENVELOPE__BODY_SUBSCRIBED, &reply);
+  if (rc == KETEN_OK)
+    envelope_free(reply);
+  return rc;
+}
+
+keten_err_t keten_client_subscribe(keten_client_t *c, uint32_t credit) {
+  if (!c || credit < 1 || credit > 1024)
+    return KETEN_ERR_INVALID;
+  keten_err_t rc = s_self(c);
+  if (rc != KETEN_OK)
+    return rc;
+  c->credit = credit;
+  return s_send_subscribe(c);
+}
+
+/* Returns 1 if header h was handed over before; remembers it otherwise. */
+static int s_seen_before(keten_client_t *c, const keten_section_header_t *h) {
+  uint8_t key[16];
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, NULL, 0, sizeof key);
+  crypto_generichash_update(&st, h->subject, sizeof h->subject);
+  uint64_t kv[2] = {(uint64_t)h->kind, h->version};
+  crypto_generichash_update(&st, (const uint8_t *)kv, sizeof kv);
+  crypto_generichash_update(&st, (const uint8_t *)h->author, strlen(h->author));
+  crypto_generichash_final(&st, key, sizeof key);
+  for (size_t i = 0; i < c->n_seen; i++)
+    if (memcmp(c->seen[i], key, sizeof key) == 0)
+      return 1;
+  memcpy(c->seen[c->seen_next], key, sizeof key);
+  c->seen_next = (c->seen_next + 1) % CLIENT_DEDUP;
+  if (c->n_seen < CLIENT_DEDUP)
+    c->n_seen++;
+  return 0;
+}
+
+static void s_send_ack(keten_client_t *c, uint64_t seq) {
+  Keten__Ack ack = KETEN__ACK__INIT;
+  ack.seq = seq;
+  Keten__Envelope req;
+  envelope_ids_t ids;
+  envelope_init(&req, &ids, NULL);
+  req.body_case = KETEN__ENVELOPE__BODY_ACK;
+  req.ack = &ack;
+  size_t len;
+  uint8_t *frame = envelope_pack(&req, &len);
+  if (frame && c->sock)
+    zmq_send(c->sock, frame, len, ZMQ_DONTWAIT);
+  free(frame);
+}
+
+/* Hands the items of one DELIVER frame to fn; acks what fn accepted.
+ * Returns 1 when fn asked to stop. */
+static int s_deliver(keten_client_t *c, const Keten__Deliver *d,
+                     keten_delivery_fn fn, void *arg, size_t *handled) {
+  uint64_t accepted = 0;
+  int stop = 0;
+  for (size_t i = 0; i < d->n_items && !stop; i++) {
+    const Keten__Delivery *item = d->items[i];
+    keten_section_t sec;
+    memset(&sec, 0, sizeof sec);
+    keten_err_t rc = s_open_copy(c, item->section, &sec);
+    if (rc == KETEN_OK && s_seen_before(c, &sec.header)) {
+      accepted = item->seq; /* a redelivery we already handed over */
+    } else if (fn(rc == KETEN_OK ? &sec : NULL, item->seq, rc, arg) == 0) {
+      accepted = item->seq;
+      if (handled)
+        (*handled)++;
+    } else {
+      stop = 1;
+    }
+    if (rc == KETEN_OK)
+      s_section_clear(&sec);
+  }
+  if (accepted)
+    s_send_ack(c, accepted);
+  return stop;
+}
+
+keten_err_t keten_client_poll(keten_client_t *c, int timeout_ms,
+                              keten_delivery_fn fn, void *arg,
+                              size_t *handled) {
+  if (!c || !fn || !c->credit)
+    return KETEN_ERR_INVALID;
+  if (handled)
+    *handled = 0;
+  int64_t deadline = s_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+  for (;;) {
+    if (c->resubscribe) {
+      keten_err_t rc = s_send_subscribe(c);
+      if (rc != KETEN_OK)
+        return rc;
+    }
+    if (c->n_pending) {
+      Keten__Envelope *env = c->pending[0];
+      memmove(c->pending, c->pending + 1, --c->n_pending * sizeof *c->pending);
+      int stop = s_deliver(c, env->deliver, fn, arg, handled);
+      envelope_free(env);
+      if (stop)
+        return KETEN_OK;
+      continue;
+    }
+    if (!c->sock && s_open_socket(c) == KETEN_OK)
+      c->resubscribe = 1;
+    int64_t left = deadline - s_now_ms();
+    if (left <= 0 || !c->sock)
+      return KETEN_OK;
+    zmq_pollitem_t items[] = {{c->sock, 0, ZMQ_POLLIN, 0},
+                              {c->monitor, 0, ZMQ_POLLIN, 0}};
+    int rc = zmq_poll(items, 2, (long)left);
+    if (rc < 0 && zmq_errno() != EINTR) {
+      s_error(c, "poll failed: %s", zmq_strerror(zmq_errno()));
+      return KETEN_ERR_TRANSPORT;
+    }
+    if (rc > 0 && (items[1].revents & ZMQ_POLLIN)) {
+      uint32_t status = 0;
+      if (s_monitor_refused(c, &status)) {
+        s_error(c, "the broker refused our transport key");
+        return KETEN_ERR_AUTH;
+      }
+    }
+    if (rc > 0 && (items[0].revents & ZMQ_POLLIN)) {
+      zmq_msg_t m;
+      zmq_msg_init(&m);
+      if (zmq_msg_recv(&m, c->sock, ZMQ_DONTWAIT) >= 0) {
+        Keten__Envelope *env = envelope_decode(
+            zmq_msg_data(&m), zmq_msg_size(&m), CLIENT_MAX_REPLY, NULL);
+        if (env && env->body_case == KETEN__ENVELOPE__BODY_DELIVER) {
+          int stop = s_deliver(c, env->deliver, fn, arg, handled);
+          envelope_free(env);
+          zmq_msg_close(&m);
+          if (stop)
+            return KETEN_OK;
+          continue;
+        }
+        if (env && env->body_case == KETEN__ENVELOPE__BODY_ERROR)
+          s_error(c, "%s: %s", envelope_error_name(env->error->code),
+                  env->error->reason);
+        envelope_free(env);
+      }
+      zmq_msg_close(&m);
+    }
+  }
 }

@@ -1,0 +1,140 @@
+/* broker_internal — what ketend's request handlers share with the event
+ * loop: the broker's state, the outbox of frames that leave only after the
+ * batch they belong to is durable, and the audit helper. Not a public API. */
+#ifndef KETEND_BROKER_INTERNAL_H
+#define KETEND_BROKER_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "audit.h"
+#include "broker.h"
+#include "envelope.h"
+#include "keten.h"
+#include "registry.h"
+#include "store.h"
+#include "zap.h"
+
+#define BROKER_RID_MAX 256
+
+/* A frame waiting for the batch's commit. */
+typedef struct {
+  uint8_t rid[BROKER_RID_MAX];
+  size_t rid_len;
+  uint8_t *frame;
+  size_t len;
+  int is_reply;                           /* else an unsolicited delivery */
+  uint8_t message_id[ENVELOPE_MESSAGE_ID_BYTES]; /* of the request, if any */
+  uint8_t trace_id[ENVELOPE_TRACE_ID_BYTES];
+  int has_request_ids;
+} outbox_item_t;
+
+/* One participant's delivery subscription on one connection. */
+typedef struct {
+  char participant[PARTICIPANT_ID_MAX + 1];
+  uint8_t rid[BROKER_RID_MAX];
+  size_t rid_len;
+  uint32_t credit;                        /* window: deliveries in flight */
+  uint64_t acked;                         /* acked seq, as stored */
+  uint64_t sent;                          /* highest seq handed to the socket */
+  int64_t last_progress_ms;               /* last send or ack (monotonic) */
+  int wake;                               /* look at the mailbox again */
+} session_t;
+
+struct broker {
+  config_t cfg;
+  void *ctx;
+  void *router;
+  void *zap;
+  store_t *store;
+  registry_t *registry;
+  keten_keys_t keys;
+  int64_t data_version;
+  int64_t next_poll_ms;
+  zap_stats_t zap_stats;
+  uint64_t requests, error_replies, dropped_replies, deliveries;
+  int64_t bad_log_second;
+  unsigned bad_log_count, bad_log_suppressed;
+  outbox_item_t *outbox;
+  size_t n_out, cap_out;
+  session_t *sessions;
+  size_t n_sessions, cap_sessions;
+  uint64_t checkpoint_seq;                /* last signed checkpoint */
+  int64_t checkpoint_ms;
+  int64_t next_sweep_ms;
+};
+
+/* The request being handled. */
+typedef struct {
+  broker_t *b;
+  const uint8_t *rid;
+  size_t rid_len;
+  const Keten__Envelope *req;
+  const participant_t *who;
+  int64_t now_ms;                         /* wall clock at receipt */
+} request_t;
+
+int64_t broker_wall_ms(void);
+int64_t broker_mono_ms(void);
+
+/* Queues the reply to r: body of type body_case (the oneof member given
+ * by body). Envelope ids are filled here. */
+void broker_reply(request_t *r, Keten__Envelope__BodyCase body_case,
+                  void *body);
+
+/* Queues an ERROR reply to r. */
+void broker_reply_error(request_t *r, Keten__ErrorCode code, const char *fmt,
+                        ...) __attribute__((format(printf, 3, 4)));
+
+/* Queues an unsolicited frame (a delivery) to rid. */
+int broker_push(broker_t *b, const uint8_t *rid, size_t rid_len,
+                const Keten__Envelope *env);
+
+/* Starts an entry with name and status and the request's trace context
+ * (r may be NULL for the broker's own operations). */
+void broker_audit_init(audit_entry_t *e, const request_t *r, const char *name,
+                       int status);
+
+/* Appends e to the audit chain in the current transaction. */
+int broker_audit(broker_t *b, audit_entry_t *e);
+
+/* Handlers: return 0 when the request's changes (and audit entries) may
+ * commit, -1 on an internal failure (changes undone, ERROR_INTERNAL sent). */
+int handle_prepare(request_t *r);
+int handle_put(request_t *r);
+int handle_fetch(request_t *r);
+int handle_consent_grant(request_t *r);
+int handle_consent_revoke(request_t *r);
+int handle_consent_list(request_t *r);
+int handle_subscribe(request_t *r);
+int handle_ack(request_t *r);
+
+/* Removes recipient's access that consent c gave, for the kinds no other
+ * active consent still covers, and audits it. */
+int consent_purge_access(broker_t *b, const request_t *r, const consent_t *c,
+                         int64_t now_ms);
+
+/* Processes consents whose validity ended (expiry), up to a bound. */
+int consent_sweep_expired(broker_t *b, int64_t now_ms);
+
+/* A deep copy of a stored section carrying only reader's wrap and the
+ * author's signing key (free with handle_section_copy_free). */
+Keten__SectionCopy *handle_section_copy(const store_section_t *sec,
+                                        const char *reader,
+                                        const uint8_t author_key[32]);
+void handle_section_copy_free(Keten__SectionCopy *copy);
+
+/* Marks participant's session (if any) to look at its mailbox again. */
+void delivery_wake(broker_t *b, const char *participant);
+
+/* Pushes waiting deliveries to the sessions that have room, and rewinds
+ * those whose acks are overdue. Runs inside the batch transaction. */
+int delivery_pump(broker_t *b, int64_t mono_now);
+
+/* Forgets the session on rid (its peer is gone). */
+void delivery_drop_rid(broker_t *b, const uint8_t *rid, size_t rid_len);
+
+/* After a failed commit: every session resends from its acked seq. */
+void delivery_rewind_all(broker_t *b);
+
+#endif

@@ -1,0 +1,274 @@
+/* delivery — durable mailboxes pushed to subscribed clients.
+ *
+ * Each recipient has a mailbox (in the store) with a monotonic seq. A
+ * client SUBSCRIBEs with a credit window; the broker pushes DELIVER frames
+ * (several entries each) while fewer than `credit` are unacked; the client
+ * ACKs cumulatively. After ack_timeout_ms without progress, or on a new
+ * SUBSCRIBE (reconnect), delivery resumes after the last acked seq.
+ * Sending never blocks: a slow client only fills its own window. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker_internal.h"
+#include "consent.h"
+#include "log.h"
+
+#define DELIVERY_MAX_CREDIT 1024
+#define DELIVERY_MAX_PER_FRAME 64
+#define DELIVERY_FRAME_BUDGET (512 * 1024)
+
+static session_t *s_find(broker_t *b, const char *participant) {
+  for (size_t i = 0; i < b->n_sessions; i++)
+    if (strcmp(b->sessions[i].participant, participant) == 0)
+      return &b->sessions[i];
+  return NULL;
+}
+
+void delivery_wake(broker_t *b, const char *participant) {
+  session_t *s = s_find(b, participant);
+  if (s)
+    s->wake = 1;
+}
+
+void delivery_drop_rid(broker_t *b, const uint8_t *rid, size_t rid_len) {
+  for (size_t i = 0; i < b->n_sessions; i++) {
+    session_t *s = &b->sessions[i];
+    if (s->rid_len == rid_len && memcmp(s->rid, rid, rid_len) == 0) {
+      log_msg(LOG_INFO, "delivery", "%s disconnected; its mailbox waits",
+              s->participant);
+      b->sessions[i] = b->sessions[--b->n_sessions];
+      return;
+    }
+  }
+}
+
+void delivery_rewind_all(broker_t *b) {
+  for (size_t i = 0; i < b->n_sessions; i++) {
+    b->sessions[i].sent = b->sessions[i].acked;
+    b->sessions[i].wake = 1;
+  }
+}
+
+int handle_subscribe(request_t *r) {
+  broker_t *b = r->b;
+  uint32_t credit = r->req->subscribe->credit;
+  if (credit < 1 || credit > DELIVERY_MAX_CREDIT) {
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                       "credit must be 1..%d", DELIVERY_MAX_CREDIT);
+    return 0;
+  }
+  uint64_t acked = 0, head = 0;
+  if (store_mailbox_state(b->store, r->who->id, &acked, &head) != 0)
+    return -1;
+  session_t *s = s_find(b, r->who->id);
+  if (!s) {
+    if (b->n_sessions == b->cap_sessions) {
+      size_t cap = b->cap_sessions ? 2 * b->cap_sessions : 16;
+      session_t *grown = realloc(b->sessions, cap * sizeof *grown);
+      if (!grown)
+        return -1;
+      b->sessions = grown;
+      b->cap_sessions = cap;
+    }
+    s = &b->sessions[b->n_sessions++];
+  }
+  /* A new subscription replaces an older one of the same participant:
+   * the newest connection is the one that is alive. */
+  memset(s, 0, sizeof *s);
+  snprintf(s->participant, sizeof s->participant, "%s", r->who->id);
+  memcpy(s->rid, r->rid, r->rid_len);
+  s->rid_len = r->rid_len;
+  s->credit = credit;
+  s->acked = s->sent = acked;
+  s->last_progress_ms = broker_mono_ms();
+  s->wake = 1;
+  log_msg(LOG_INFO, "delivery",
+          "%s subscribed (credit %u): acked %llu, head %llu", r->who->id,
+          credit, (unsigned long long)acked, (unsigned long long)head);
+  Keten__Subscribed reply = KETEN__SUBSCRIBED__INIT;
+  reply.acked_seq = acked;
+  reply.head_seq = head;
+  broker_reply(r, KETEN__ENVELOPE__BODY_SUBSCRIBED, &reply);
+  return 0;
+}
+
+int handle_ack(request_t *r) {
+  broker_t *b = r->b;
+  const Keten__Ack *a = r->req->ack;
+  session_t *s = s_find(b, r->who->id);
+  if (!s || s->rid_len != r->rid_len || memcmp(s->rid, r->rid, r->rid_len)) {
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                       "no subscription on this connection to acknowledge");
+    return 0;
+  }
+  if (a->seq > s->sent) {
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                       "ack of seq %llu beyond the last delivered %llu",
+                       (unsigned long long)a->seq, (unsigned long long)s->sent);
+    return 0;
+  }
+  if (a->credit > DELIVERY_MAX_CREDIT) {
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                       "credit must be at most %d", DELIVERY_MAX_CREDIT);
+    return 0;
+  }
+  if (a->credit)
+    s->credit = a->credit;
+  s->wake = 1;
+  if (a->seq <= s->acked)
+    return 0; /* a duplicate ack changes nothing */
+  if (store_mailbox_ack(b->store, r->who->id, a->seq) != 0)
+    return -1;
+  audit_entry_t e;
+  broker_audit_init(&e, r, "keten.delivery.ack", AUDIT_STATUS_OK);
+  snprintf(e.detail, sizeof e.detail, "acknowledged seq %llu..%llu",
+           (unsigned long long)s->acked + 1, (unsigned long long)a->seq);
+  if (broker_audit(b, &e) != 0)
+    return -1;
+  s->acked = a->seq;
+  s->last_progress_ms = broker_mono_ms();
+  return 0;
+}
+
+typedef struct {
+  broker_t *b;
+  session_t *s;
+  consent_t *consents;      /* of the current subject */
+  size_t n_consents;
+  uint8_t subject[32];
+  int have_subject;
+  Keten__Delivery **items;
+  size_t n, bytes;
+  uint64_t last_seq;
+  int failed;
+} s_pump_t;
+
+static int s_pump_one(const store_section_t *sec, uint64_t seq, void *arg) {
+  s_pump_t *p = arg;
+  p->last_seq = seq;
+  if (!p->have_subject || memcmp(p->subject, sec->subject, 32) != 0) {
+    free(p->consents);
+    p->consents = NULL;
+    p->n_consents = 0;
+    if (store_consents_of_subject(p->b->store, sec->subject, &p->consents,
+                                  &p->n_consents) != 0) {
+      p->failed = 1;
+      return 1;
+    }
+    memcpy(p->subject, sec->subject, 32);
+    p->have_subject = 1;
+  }
+  consent_decision_t d =
+      consent_allows(p->consents, p->n_consents, p->s->participant,
+                     sec->subject, sec->kind, sec->author, broker_wall_ms());
+  const participant_t *author = registry_find_id(p->b->registry, sec->author);
+  audit_entry_t e;
+  broker_audit_init(&e, NULL, "keten.section.deliver", AUDIT_STATUS_OK);
+  snprintf(e.actor, sizeof e.actor, "%s", sec->author);
+  snprintf(e.counterparty, sizeof e.counterparty, "%s", p->s->participant);
+  memcpy(e.subject, sec->subject, 32);
+  e.kind = sec->kind;
+  if (d.consent) {
+    memcpy(e.consent_id, d.consent->consent_id, CONSENT_ID_BYTES);
+    e.purpose = d.consent->purpose;
+  }
+  Keten__SectionCopy *copy = NULL;
+  if (d.verdict == CONSENT_DENIED || !sec->wrap || !author) {
+    /* Consent ended after queueing (its purge is on the way): skip the
+     * entry; the client's next ack moves past it. */
+    e.status = AUDIT_STATUS_ERROR;
+    snprintf(e.detail, sizeof e.detail, "not delivered: %s",
+             d.verdict == CONSENT_DENIED ? d.reason : "no key wrap or author");
+    if (broker_audit(p->b, &e) != 0) {
+      p->failed = 1;
+      return 1;
+    }
+    return 0;
+  }
+  snprintf(e.detail, sizeof e.detail, "delivered seq %llu",
+           (unsigned long long)seq);
+  copy = handle_section_copy(sec, p->s->participant, author->signing_pk);
+  Keten__Delivery *item = calloc(1, sizeof *item);
+  if (!copy || !item || broker_audit(p->b, &e) != 0) {
+    handle_section_copy_free(copy);
+    free(item);
+    p->failed = 1;
+    return 1;
+  }
+  keten__delivery__init(item);
+  item->seq = seq;
+  item->section = copy;
+  p->items[p->n++] = item;
+  p->bytes += sec->ciphertext_len;
+  return p->bytes >= DELIVERY_FRAME_BUDGET ? 1 : 0;
+}
+
+/* Sends the next frame of deliveries to s. Returns the number of
+ * mailbox entries consumed (0 when none waits), -1 on failure. */
+static int s_pump_session(broker_t *b, session_t *s) {
+  uint64_t inflight = s->sent - s->acked;
+  if (inflight >= s->credit)
+    return 0;
+  size_t room = (size_t)(s->credit - inflight);
+  if (room > DELIVERY_MAX_PER_FRAME)
+    room = DELIVERY_MAX_PER_FRAME;
+  Keten__Delivery *items[DELIVERY_MAX_PER_FRAME];
+  s_pump_t p = {.b = b, .s = s, .items = items};
+  int rc = store_mailbox_read(b->store, s->participant, s->sent, room,
+                              s_pump_one, &p);
+  int consumed = -1;
+  if (rc == 0 && !p.failed) {
+    consumed = p.last_seq > s->sent ? (int)(p.last_seq - s->sent) : 0;
+    if (p.n) {
+      Keten__Envelope env;
+      envelope_ids_t ids;
+      Keten__Deliver deliver = KETEN__DELIVER__INIT;
+      envelope_init(&env, &ids, NULL);
+      deliver.items = items;
+      deliver.n_items = p.n;
+      env.body_case = KETEN__ENVELOPE__BODY_DELIVER;
+      env.deliver = &deliver;
+      if (broker_push(b, s->rid, s->rid_len, &env) != 0)
+        consumed = -1;
+      else
+        b->deliveries += p.n;
+    }
+    if (consumed > 0) {
+      s->sent = p.last_seq;
+      s->last_progress_ms = broker_mono_ms();
+    }
+  }
+  for (size_t i = 0; i < p.n; i++) {
+    handle_section_copy_free(items[i]->section);
+    free(items[i]);
+  }
+  free(p.consents);
+  return consumed;
+}
+
+int delivery_pump(broker_t *b, int64_t mono_now) {
+  for (size_t i = 0; i < b->n_sessions; i++) {
+    session_t *s = &b->sessions[i];
+    if (s->sent > s->acked &&
+        mono_now - s->last_progress_ms >= b->cfg.ack_timeout_ms) {
+      log_msg(LOG_INFO, "delivery",
+              "%s did not ack seq %llu..%llu in time; resending",
+              s->participant, (unsigned long long)s->acked + 1,
+              (unsigned long long)s->sent);
+      s->sent = s->acked;
+      s->last_progress_ms = mono_now;
+      s->wake = 1;
+    }
+    if (!s->wake)
+      continue;
+    s->wake = 0;
+    /* Fill the window, a frame at a time. */
+    int n;
+    while ((n = s_pump_session(b, s)) > 0)
+      ;
+    if (n < 0)
+      return -1;
+  }
+  return 0;
+}

@@ -1,0 +1,442 @@
+/* handle_section — PREPARE, PUT and FETCH of sealed profile sections.
+ *
+ * The broker never sees plaintext: it checks the author is the sender,
+ * verifies the author's signature over the canonical string, stores the
+ * ciphertext and the key wraps of recipients the consent rule allows, and
+ * hands each reader only its own wrap. Every disclosure and every denial
+ * is audited in the same transaction. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker_internal.h"
+#include "canon.h"
+#include "consent.h"
+#include "log.h"
+
+static int s_check_subject(request_t *r, const ProtobufCBinaryData *subject) {
+  if (subject->len == CANON_SUBJECT_BYTES)
+    return 0;
+  broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                     "subject must be %d bytes", CANON_SUBJECT_BYTES);
+  return -1;
+}
+
+static int s_check_kind(request_t *r, int kind) {
+  if (canon_kind_name(kind))
+    return 0;
+  broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                     "unknown section kind %d", kind);
+  return -1;
+}
+
+/* Audits a decision about section (subject, kind, author) for a party. */
+static int s_audit_decision(request_t *r, const char *name, int status,
+                            const uint8_t *subject, int kind,
+                            const char *counterparty,
+                            const consent_decision_t *d, const char *detail) {
+  audit_entry_t e;
+  broker_audit_init(&e, r, name, status);
+  memcpy(e.subject, subject, CANON_SUBJECT_BYTES);
+  e.kind = kind;
+  snprintf(e.counterparty, sizeof e.counterparty, "%s", counterparty);
+  if (d && d->consent) {
+    memcpy(e.consent_id, d->consent->consent_id, CONSENT_ID_BYTES);
+    e.purpose = d->consent->purpose;
+  }
+  snprintf(e.detail, sizeof e.detail, "%s", detail);
+  return broker_audit(r->b, &e);
+}
+
+/* ---- PREPARE ---------------------------------------------------------------- */
+
+int handle_prepare(request_t *r) {
+  const Keten__PrepareRequest *p = r->req->prepare;
+  if (s_check_subject(r, &p->subject) || s_check_kind(r, p->kind))
+    return 0;
+  consent_t *list = NULL;
+  size_t n = 0;
+  uint64_t latest = 0;
+  if (store_consents_of_subject(r->b->store, p->subject.data, &list, &n) != 0 ||
+      store_section_latest_version(r->b->store, p->subject.data, p->kind,
+                                   r->who->id, &latest) != 0) {
+    free(list);
+    return -1;
+  }
+  Keten__Recipient *recips = calloc(n ? n : 1, sizeof *recips);
+  Keten__Recipient **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+  size_t count = 0;
+  for (size_t i = 0; recips && ptrs && i < n; i++) {
+    const consent_t *c = &list[i];
+    if (strcmp(c->recipient, r->who->id) == 0)
+      continue;
+    int dup = 0;
+    for (size_t j = 0; j < count; j++)
+      dup |= strcmp(ptrs[j]->participant_id, c->recipient) == 0;
+    if (dup)
+      continue;
+    consent_decision_t d = consent_allows(list, n, c->recipient,
+                                          p->subject.data, p->kind, r->who->id,
+                                          r->now_ms);
+    const participant_t *who = registry_find_id(r->b->registry, c->recipient);
+    if (d.verdict != CONSENT_ALLOWED || !who)
+      continue;
+    keten__recipient__init(&recips[count]);
+    recips[count].participant_id = (char *)who->id;
+    recips[count].sealing_key.data = (uint8_t *)who->sealing_pk;
+    recips[count].sealing_key.len = PARTICIPANT_KEY_BYTES;
+    recips[count].consent_id.data = (uint8_t *)d.consent->consent_id;
+    recips[count].consent_id.len = CONSENT_ID_BYTES;
+    ptrs[count] = &recips[count];
+    count++;
+  }
+  int rc = 0;
+  if (!recips || !ptrs) {
+    rc = -1;
+  } else {
+    Keten__PrepareReply reply = KETEN__PREPARE_REPLY__INIT;
+    reply.recipients = ptrs;
+    reply.n_recipients = count;
+    reply.next_version = latest + 1;
+    broker_reply(r, KETEN__ENVELOPE__BODY_PREPARED, &reply);
+  }
+  free(ptrs);
+  free(recips);
+  free(list);
+  return rc;
+}
+
+/* ---- PUT ---------------------------------------------------------------------- */
+
+/* Checks the shape of a sealed section; replies and returns -1 if bad. */
+static int s_check_section(request_t *r, const Keten__SealedSection *s) {
+  const Keten__SectionHeader *h = s ? s->header : NULL;
+  const char *why = NULL;
+  if (!h)
+    why = "section and its header are required";
+  else if (h->subject.len != CANON_SUBJECT_BYTES)
+    why = "header.subject must be 32 bytes";
+  else if (!canon_kind_name(h->kind))
+    why = "header.kind is not a known section kind";
+  else if (!participant_valid_id(h->author))
+    why = "header.author is not a participant id";
+  else if (h->version < 1 || h->version > INT64_MAX)
+    why = "header.version must be at least 1";
+  else if (s->nonce.len != CANON_NONCE_BYTES)
+    why = "nonce must be 24 bytes";
+  else if (s->signature.len != CANON_SIGNATURE_BYTES)
+    why = "signature must be 64 bytes";
+  else if (s->ciphertext.len < 16)
+    why = "ciphertext is shorter than its authentication tag";
+  else if (s->n_wraps < 1 || s->n_wraps > CANON_MAX_WRAPS)
+    why = "between 1 and 64 key wraps are required";
+  for (size_t i = 0; !why && i < s->n_wraps; i++) {
+    if (s->wraps[i]->wrap.len != CANON_WRAP_BYTES)
+      why = "every wrap must be 80 bytes";
+    else if (!participant_valid_id(s->wraps[i]->recipient))
+      why = "a wrap's recipient is not a participant id";
+    for (size_t j = 0; !why && j < i; j++)
+      if (strcmp(s->wraps[i]->recipient, s->wraps[j]->recipient) == 0)
+        why = "two wraps for the same recipient";
+  }
+  if (!why)
+    return 0;
+  broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD, "%s", why);
+  return -1;
+}
+
+int handle_put(request_t *r) {
+  broker_t *b = r->b;
+  const Keten__SealedSection *s = r->req->put->section;
+  if (s_check_section(r, s) != 0)
+    return 0;
+  const Keten__SectionHeader *h = s->header;
+  const uint8_t *subject = h->subject.data;
+  if (strcmp(h->author, r->who->id) != 0) {
+    if (s_audit_decision(r, "keten.section.put", AUDIT_STATUS_ERROR, subject,
+                         h->kind, h->author, NULL,
+                         "refused: the sender is not the section's author"))
+      return -1;
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_AUTHOR,
+                       "you are %s; the header names %s as author", r->who->id,
+                       h->author);
+    return 0;
+  }
+  int seen = store_message_seen(b->store, r->who->id, r->req->message_id.data,
+                                r->now_ms);
+  if (seen < 0)
+    return -1;
+  if (seen) {
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_REPLAYED,
+                       "this message_id was already processed");
+    return 0;
+  }
+  if (canon_verify_section(s, r->who->signing_pk) != 0) {
+    if (s_audit_decision(r, "keten.section.put", AUDIT_STATUS_ERROR, subject,
+                         h->kind, r->who->id, NULL,
+                         "refused: signature does not verify"))
+      return -1;
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_BAD_SIGNATURE,
+                       "the section's signature does not verify against "
+                       "your registered signing key");
+    return 0;
+  }
+  const Keten__KeyWrap *own = NULL;
+  for (size_t i = 0; i < s->n_wraps; i++)
+    if (strcmp(s->wraps[i]->recipient, r->who->id) == 0)
+      own = s->wraps[i];
+  if (!own) {
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                       "the author's own key wrap is missing");
+    return 0;
+  }
+  uint64_t latest = 0;
+  if (store_section_latest_version(b->store, subject, h->kind, h->author,
+                                   &latest) != 0)
+    return -1;
+  if (h->version <= latest) {
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_CONFLICT,
+                       "version %llu is not newer than the stored %llu",
+                       (unsigned long long)h->version,
+                       (unsigned long long)latest);
+    return 0;
+  }
+
+  consent_t *list = NULL;
+  size_t n = 0;
+  if (store_consents_of_subject(b->store, subject, &list, &n) != 0)
+    return -1;
+  store_section_t row;
+  memset(&row, 0, sizeof row);
+  memcpy(row.subject, subject, CANON_SUBJECT_BYTES);
+  row.kind = h->kind;
+  snprintf(row.author, sizeof row.author, "%s", h->author);
+  row.version = h->version;
+  row.created_at_ms = (int64_t)h->created_at_ms;
+  row.nonce = s->nonce.data;
+  row.nonce_len = s->nonce.len;
+  row.ciphertext = s->ciphertext.data;
+  row.ciphertext_len = s->ciphertext.len;
+  row.signature = s->signature.data;
+  row.signature_len = s->signature.len;
+  int64_t id = 0;
+  char **queued = calloc(s->n_wraps, sizeof *queued);
+  char **refused = calloc(s->n_wraps, sizeof *refused);
+  size_t n_queued = 0, n_refused = 0;
+  int rc = -1;
+  if (!queued || !refused || store_section_put(b->store, &row, &id) != 0 ||
+      store_wrap_put(b->store, id, own->recipient, own->wrap.data,
+                     own->wrap.len) != 0 ||
+      s_audit_decision(r, "keten.section.put", AUDIT_STATUS_OK, subject,
+                       h->kind, "", NULL, "stored"))
+    goto done;
+  for (size_t i = 0; i < s->n_wraps; i++) {
+    const Keten__KeyWrap *w = s->wraps[i];
+    if (w == own)
+      continue;
+    const participant_t *to = registry_find_id(b->registry, w->recipient);
+    consent_decision_t d = consent_allows(list, n, w->recipient, subject,
+                                          h->kind, h->author, r->now_ms);
+    if (!to) {
+      d.verdict = CONSENT_DENIED;
+      d.reason = "recipient is not a registered participant";
+    }
+    if (d.verdict == CONSENT_DENIED) {
+      refused[n_refused++] = w->recipient;
+      if (s_audit_decision(r, "keten.section.deny", AUDIT_STATUS_ERROR,
+                           subject, h->kind, w->recipient, &d, d.reason))
+        goto done;
+      continue;
+    }
+    uint64_t seq = 0;
+    if (store_wrap_put(b->store, id, w->recipient, w->wrap.data,
+                       w->wrap.len) != 0 ||
+        store_mailbox_push(b->store, w->recipient, id, &seq) != 0 ||
+        s_audit_decision(r, "keten.section.queue", AUDIT_STATUS_OK, subject,
+                         h->kind, w->recipient, &d, "queued for delivery"))
+      goto done;
+    queued[n_queued++] = w->recipient;
+    delivery_wake(b, w->recipient);
+  }
+  Keten__PutReply reply = KETEN__PUT_REPLY__INIT;
+  reply.version = h->version;
+  reply.queued_for = queued;
+  reply.n_queued_for = n_queued;
+  reply.refused_for = refused;
+  reply.n_refused_for = n_refused;
+  broker_reply(r, KETEN__ENVELOPE__BODY_STORED, &reply);
+  rc = 0;
+done:
+  free(queued);
+  free(refused);
+  free(list);
+  return rc;
+}
+
+/* ---- FETCH ---------------------------------------------------------------------- */
+
+typedef struct {
+  request_t *r;
+  const consent_t *consents;
+  size_t n_consents;
+  Keten__SectionCopy **copies;
+  size_t n_copies, cap;
+  size_t denied;
+  int failed;
+} s_fetch_t;
+
+/* Deep-copies a stored section (its memory lives only in the callback). */
+static Keten__SectionCopy *s_copy(const store_section_t *sec,
+                                  const char *reader,
+                                  const uint8_t author_key[32]) {
+  struct {
+    Keten__SectionCopy copy;
+    Keten__SealedSection section;
+    Keten__SectionHeader header;
+    Keten__KeyWrap wrap;
+    Keten__KeyWrap *wraps[1];
+    uint8_t subject[32], nonce[24], signature[64], wrapbytes[80], key[32];
+    char author[PARTICIPANT_ID_MAX + 1], reader[PARTICIPANT_ID_MAX + 1];
+  } *m = calloc(1, sizeof *m);
+  uint8_t *ct = malloc(sec->ciphertext_len ? sec->ciphertext_len : 1);
+  if (!m || !ct || sec->nonce_len != 24 || sec->signature_len != 64 ||
+      sec->wrap_len != 80) {
+    free(m);
+    free(ct);
+    return NULL;
+  }
+  keten__section_copy__init(&m->copy);
+  keten__sealed_section__init(&m->section);
+  keten__section_header__init(&m->header);
+  keten__key_wrap__init(&m->wrap);
+  memcpy(m->subject, sec->subject, 32);
+  memcpy(m->nonce, sec->nonce, 24);
+  memcpy(m->signature, sec->signature, 64);
+  memcpy(m->wrapbytes, sec->wrap, 80);
+  memcpy(m->key, author_key, 32);
+  memcpy(ct, sec->ciphertext, sec->ciphertext_len);
+  snprintf(m->author, sizeof m->author, "%s", sec->author);
+  snprintf(m->reader, sizeof m->reader, "%s", reader);
+  m->header.subject.data = m->subject;
+  m->header.subject.len = 32;
+  m->header.kind = (Keten__SectionKind)sec->kind;
+  m->header.author = m->author;
+  m->header.version = sec->version;
+  m->header.created_at_ms = (uint64_t)sec->created_at_ms;
+  m->wrap.recipient = m->reader;
+  m->wrap.wrap.data = m->wrapbytes;
+  m->wrap.wrap.len = 80;
+  m->wraps[0] = &m->wrap;
+  m->section.header = &m->header;
+  m->section.nonce.data = m->nonce;
+  m->section.nonce.len = 24;
+  m->section.ciphertext.data = ct;
+  m->section.ciphertext.len = sec->ciphertext_len;
+  m->section.signature.data = m->signature;
+  m->section.signature.len = 64;
+  m->section.wraps = m->wraps;
+  m->section.n_wraps = 1;
+  m->copy.section = &m->section;
+  m->copy.author_signing_key.data = m->key;
+  m->copy.author_signing_key.len = 32;
+  return &m->copy; /* first member: freeing it frees the block */
+}
+
+Keten__SectionCopy *handle_section_copy(const store_section_t *sec,
+                                        const char *reader,
+                                        const uint8_t author_key[32]) {
+  return s_copy(sec, reader, author_key);
+}
+
+void handle_section_copy_free(Keten__SectionCopy *copy) {
+  if (!copy)
+    return;
+  free(copy->section->ciphertext.data);
+  free(copy);
+}
+
+static int s_fetch_one(const store_section_t *sec, uint64_t seq, void *arg) {
+  (void)seq;
+  s_fetch_t *f = arg;
+  request_t *r = f->r;
+  consent_decision_t d =
+      consent_allows(f->consents, f->n_consents, r->who->id, sec->subject,
+                     sec->kind, sec->author, r->now_ms);
+  const participant_t *author = registry_find_id(r->b->registry, sec->author);
+  const char *why = d.reason;
+  if (d.verdict != CONSENT_DENIED && !sec->wrap)
+    why = "no key wrap for this reader: the section was sealed before the "
+          "consent; the author must re-seal it";
+  else if (d.verdict != CONSENT_DENIED && !author)
+    why = "the author is no longer registered";
+  if (d.verdict == CONSENT_DENIED || !sec->wrap || !author) {
+    f->denied++;
+    if (s_audit_decision(r, "keten.section.fetch.deny", AUDIT_STATUS_ERROR,
+                         sec->subject, sec->kind, sec->author, &d, why)) {
+      f->failed = 1;
+      return 1;
+    }
+    return 0;
+  }
+  if (f->n_copies == f->cap) {
+    size_t cap = f->cap ? 2 * f->cap : 16;
+    Keten__SectionCopy **grown = realloc(f->copies, cap * sizeof *grown);
+    if (!grown) {
+      f->failed = 1;
+      return 1;
+    }
+    f->copies = grown;
+    f->cap = cap;
+  }
+  Keten__SectionCopy *copy = s_copy(sec, r->who->id, author->signing_pk);
+  if (!copy ||
+      s_audit_decision(r, "keten.section.fetch", AUDIT_STATUS_OK, sec->subject,
+                       sec->kind, sec->author, &d,
+                       d.verdict == CONSENT_ALLOWED_AUTHOR ? "disclosed to its author"
+                                                           : "disclosed")) {
+    handle_section_copy_free(copy);
+    f->failed = 1;
+    return 1;
+  }
+  f->copies[f->n_copies++] = copy;
+  return 0;
+}
+
+int handle_fetch(request_t *r) {
+  const ProtobufCBinaryData *subject = &r->req->fetch->subject;
+  if (s_check_subject(r, subject))
+    return 0;
+  int known = store_subject_known(r->b->store, subject->data);
+  if (known < 0)
+    return -1;
+  if (!known) {
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_FOUND,
+                       "no section of this subject is stored");
+    return 0;
+  }
+  consent_t *list = NULL;
+  size_t n = 0;
+  if (store_consents_of_subject(r->b->store, subject->data, &list, &n) != 0)
+    return -1;
+  s_fetch_t f = {.r = r, .consents = list, .n_consents = n};
+  int rc = store_sections_latest(r->b->store, subject->data, r->who->id,
+                                 s_fetch_one, &f);
+  if (rc != 0 || f.failed) {
+    rc = -1;
+  } else if (f.n_copies == 0) {
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_FORBIDDEN,
+                       "no section of this subject may be disclosed to you "
+                       "(%zu refused; the refusal is audited)",
+                       f.denied);
+  } else {
+    Keten__FetchReply reply = KETEN__FETCH_REPLY__INIT;
+    reply.sections = f.copies;
+    reply.n_sections = f.n_copies;
+    broker_reply(r, KETEN__ENVELOPE__BODY_FETCHED, &reply);
+  }
+  for (size_t i = 0; i < f.n_copies; i++)
+    handle_section_copy_free(f.copies[i]);
+  free(f.copies);
+  free(list);
+  return rc;
+}
