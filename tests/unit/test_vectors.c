@@ -1,0 +1,462 @@
+/* The test vectors of docs/test-vectors.md, recomputed.
+ *
+ * Every hex literal below is also printed in docs/test-vectors.md, and
+ * test_document checks that it still is; this test is what keeps that
+ * document honest. If a literal here has to change, the wire format has
+ * changed: bump the domain tag and update the document in the same commit.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canon.h"
+#include "keten.h"
+#include "seal.h"
+
+/* ---- the vectors (docs/test-vectors.md) ---------------------------------- */
+
+#define V_SIGNING_PK                                                           \
+  "79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664"
+#define V_SEALING_PK                                                           \
+  "5869aff450549732cbaaed5e5df9b30a6da31cb0e5742bad5ad4a1a768f1a67b"
+#define V_SUBJECT_CANON                                                        \
+  "000000106b6574656e2f7375626a6563742f76310000000a32393331383437353630"
+#define V_SUBJECT                                                              \
+  "d14a317edd560fa82bdc24368bf7dfb1b8f8d31ad2e9c76aecaf4bb55ba71777"
+#define V_HEADER_CANON                                                         \
+  "000000106b6574656e2f73656374696f6e2f763100000020d14a317edd560fa82bdc2436"   \
+  "8bf7dfb1b8f8d31ad2e9c76aecaf4bb55ba717770000000800000000000000030000000"    \
+  "3636f61000000080000000000000001000000080000019e70448800"
+#define V_SIG_STRING_LEN 211
+#define V_SIG_STRING_BLAKE2B                                                   \
+  "662ab36e4399f7e5fd1c4765fb92c9deb86f63c1e64d21193f598ecf7bfd418f"
+#define V_CIPHERTEXT                                                           \
+  "de7ca30016506e9c8066541a79e97eea5381e1ce147a1ff853418f234b58b4a067bfaaa5"   \
+  "186c6d535229c2167428b048ef9a065c"
+#define V_SIGNATURE                                                            \
+  "d9c0f064cc87b30d809711aa8aeed021e72575df7f7ee3252e5b16b62f1bc8d7495f0d40"   \
+  "174856a0824aba739201032727b00466c9a101858652feed2e217406"
+#define V_WRAP                                                                 \
+  "eff07fe7349717ce021c52141b9b279fbf4a34da0ea6c278daf13e8097e4591923552d8f"   \
+  "18d4f3c22e81dd6a1bf8675b0b8e7d76aebf5af2d549a69e00827d9935b2e72b940d8115"   \
+  "e22c673ace0af50b"
+#define V_CONSENT_CANON                                                        \
+  "000000106b6574656e2f636f6e73656e742f763100000010101112131415161718191a1b"   \
+  "1c1d1e1f00000020d14a317edd560fa82bdc24368bf7dfb1b8f8d31ad2e9c76aecaf4bb5"   \
+  "5ba7177700000003636f610000000b67677a3a7a65656c616e6400000008000000000000"   \
+  "040800000008000000000000000400000008000000000000000100000000000000080000"   \
+  "019e7044880000000008000001a5c7f5b40000000015636f612d666f726d2d323032362d"   \
+  "303631312d3138000000080000019e70448800"
+#define V_CONSENT_SIG                                                          \
+  "d5910db8d59a59d74edc573c093179d579dc84d36a90e5eb2712d8682b95835c32df7886"   \
+  "a13edc5f5565e4d91a5c551ee8b948c0a54c512d98279c4cd35d1f06"
+#define V_REVOCATION_CANON                                                     \
+  "000000136b6574656e2f7265766f636174696f6e2f763100000010101112131415161718"   \
+  "191a1b1c1d1e1f00000020d14a317edd560fa82bdc24368bf7dfb1b8f8d31ad2e9c76aec"   \
+  "af4bb55ba7177700000003636f6100000008000001a0c4506c000000001b696e67657472"   \
+  "6f6b6b656e20646f6f7220626574726f6b6b656e65"
+#define V_REVOCATION_SIG                                                       \
+  "07aab0a7fbab624de9c809baaf693b967fd2ee3411bbcb2cd6f20a39eb4262c2eb0742b5"   \
+  "5c2c6c6f89c46b83b7ab219dbd094a6166da0b0b95d59a5b4e955b05"
+
+/* ---- the inputs ---------------------------------------------------------- */
+
+#define V_NUMMER "2931847560"
+#define V_PLAINTEXT "{\"text\":\"Ik was apotheker in Homs.\"}"
+#define V_CREATED_AT UINT64_C(1780000000000)
+#define V_VALID_UNTIL UINT64_C(1811536000000)
+#define V_REVOKED_AT UINT64_C(1790000000000)
+#define V_EVIDENCE "coa-form-2026-0611-18"
+#define V_REASON "ingetrokken door betrokkene"
+
+typedef struct {
+  keten_keys_t coa;       /* signing seed 01..20, sealing secret 21..40 */
+  uint8_t chain_key[32];  /* 00..1f */
+  uint8_t data_key[32];   /* 42 * 32 */
+  uint8_t nonce[24];      /* 24 * 24 */
+  uint8_t consent_id[16]; /* 10..1f */
+  keten_section_header_t header;
+} s_inputs_t;
+
+static void s_inputs(s_inputs_t *in) {
+  memset(in, 0, sizeof *in);
+  uint8_t seed[32];
+  for (int i = 0; i < 32; i++) {
+    seed[i] = (uint8_t)(0x01 + i);
+    in->chain_key[i] = (uint8_t)i;
+    in->coa.sealing_sk[i] = (uint8_t)(0x21 + i);
+  }
+  for (int i = 0; i < 16; i++)
+    in->consent_id[i] = (uint8_t)(0x10 + i);
+  memset(in->data_key, 0x42, sizeof in->data_key);
+  memset(in->nonce, 0x24, sizeof in->nonce);
+  snprintf(in->coa.id, sizeof in->coa.id, "coa");
+  assert_int_equal(
+      crypto_sign_seed_keypair(in->coa.signing_pk, in->coa.signing_sk, seed),
+      0);
+  assert_int_equal(
+      crypto_scalarmult_base(in->coa.sealing_pk, in->coa.sealing_sk), 0);
+  in->coa.has_secret = 1;
+
+  assert_int_equal(
+      keten_subject_id(in->chain_key, V_NUMMER, in->header.subject), KETEN_OK);
+  in->header.kind = KETEN__SECTION_KIND__SECTION_STORY;
+  snprintf(in->header.author, sizeof in->header.author, "coa");
+  in->header.version = 1;
+  in->header.created_at_ms = V_CREATED_AT;
+}
+
+/* Asserts that len bytes at got are the hex string want. */
+static void s_hex_is(const char *what, const void *got, size_t len,
+                     const char *want) {
+  char *hex = malloc(2 * len + 1);
+  assert_non_null(hex);
+  sodium_bin2hex(hex, 2 * len + 1, got, len);
+  if (strcmp(hex, want) != 0) {
+    print_error("%s\n  got  %s\n  want %s\n", what, hex, want);
+    free(hex);
+    fail();
+  }
+  free(hex);
+}
+
+/* Decodes a hex literal into a new buffer. */
+static uint8_t *s_unhex(const char *hex, size_t *len) {
+  size_t cap = strlen(hex) / 2;
+  uint8_t *bin = malloc(cap);
+  assert_non_null(bin);
+  assert_int_equal(sodium_hex2bin(bin, cap, hex, strlen(hex), NULL, len, NULL),
+                   0);
+  assert_int_equal(*len, cap);
+  return bin;
+}
+
+/* ---- keys and subject ---------------------------------------------------- */
+
+static void test_keys(void **state) {
+  (void)state;
+  s_inputs_t in;
+  s_inputs(&in);
+  s_hex_is("signing public key", in.coa.signing_pk, 32, V_SIGNING_PK);
+  s_hex_is("sealing public key", in.coa.sealing_pk, 32, V_SEALING_PK);
+  keten_keys_wipe(&in.coa);
+}
+
+static void test_subject(void **state) {
+  (void)state;
+  s_inputs_t in;
+  s_inputs(&in);
+  canon_t c;
+  canon_init(&c);
+  canon_str(&c, CANON_TAG_SUBJECT);
+  canon_str(&c, V_NUMMER);
+  s_hex_is("subject canonical string", c.data, c.len, V_SUBJECT_CANON);
+  /* the subject id is the keyed hash of exactly that string */
+  uint8_t subject[32];
+  crypto_generichash(subject, 32, c.data, c.len, in.chain_key, 32);
+  canon_free(&c);
+  s_hex_is("subject (hash of the canonical string)", subject, 32, V_SUBJECT);
+  s_hex_is("subject (keten_subject_id)", in.header.subject, 32, V_SUBJECT);
+  assert_int_equal(keten_subject_id(in.chain_key, "29 3184 7560", subject),
+                   KETEN_OK);
+  s_hex_is("subject of a spaced V-nummer", subject, 32, V_SUBJECT);
+  keten_keys_wipe(&in.coa);
+}
+
+/* ---- section ------------------------------------------------------------- */
+
+static void test_section(void **state) {
+  (void)state;
+  s_inputs_t in;
+  s_inputs(&in);
+  keten_err_t err;
+  Keten__SealedSection *s =
+      seal_section_with(&in.header, V_PLAINTEXT, strlen(V_PLAINTEXT), &in.coa,
+                        NULL, 0, in.data_key, in.nonce, &err);
+  assert_non_null(s);
+  assert_int_equal(err, KETEN_OK);
+
+  canon_t c;
+  canon_init(&c);
+  assert_int_equal(canon_section_header(&c, s->header), 0);
+  s_hex_is("header canonical string (AEAD associated data)", c.data, c.len,
+           V_HEADER_CANON);
+  canon_free(&c);
+
+  s_hex_is("nonce", s->nonce.data, s->nonce.len,
+           "242424242424242424242424242424242424242424242424");
+  s_hex_is("ciphertext", s->ciphertext.data, s->ciphertext.len, V_CIPHERTEXT);
+
+  canon_init(&c);
+  assert_int_equal(canon_section_signed(&c, s), 0);
+  assert_int_equal(c.len, V_SIG_STRING_LEN);
+  uint8_t hash[32];
+  crypto_generichash(hash, 32, c.data, c.len, NULL, 0);
+  s_hex_is("BLAKE2b-256 of the section-sig string", hash, 32,
+           V_SIG_STRING_BLAKE2B);
+  canon_free(&c);
+
+  s_hex_is("section signature", s->signature.data, s->signature.len,
+           V_SIGNATURE);
+  assert_int_equal(canon_verify_section(s, in.coa.signing_pk), 0);
+
+  /* the wrap is randomised, but it opens to the data key */
+  assert_int_equal(s->n_wraps, 1);
+  assert_string_equal(s->wraps[0]->recipient, "coa");
+  uint8_t key[32];
+  assert_int_equal(crypto_box_seal_open(key, s->wraps[0]->wrap.data, 80,
+                                        in.coa.sealing_pk, in.coa.sealing_sk),
+                   0);
+  assert_memory_equal(key, in.data_key, 32);
+  seal_section_free(s);
+  keten_keys_wipe(&in.coa);
+}
+
+/* A section assembled from the literals alone opens: what a client in
+ * another language receives, it can check against this. */
+static void test_open_literals(void **state) {
+  (void)state;
+  s_inputs_t in;
+  s_inputs(&in);
+  size_t subject_len, ct_len, sig_len, wrap_len;
+  uint8_t *subject = s_unhex(V_SUBJECT, &subject_len);
+  uint8_t *ct = s_unhex(V_CIPHERTEXT, &ct_len);
+  uint8_t *sig = s_unhex(V_SIGNATURE, &sig_len);
+  uint8_t *wrap = s_unhex(V_WRAP, &wrap_len);
+  assert_int_equal(wrap_len, 80);
+
+  /* the literal wrap: crypto_box_seal of the data key to coa's sealing key */
+  uint8_t key[32];
+  assert_int_equal(crypto_box_seal_open(key, wrap, wrap_len, in.coa.sealing_pk,
+                                        in.coa.sealing_sk),
+                   0);
+  assert_memory_equal(key, in.data_key, 32);
+
+  Keten__SectionHeader h = KETEN__SECTION_HEADER__INIT;
+  h.subject.data = subject;
+  h.subject.len = subject_len;
+  h.kind = KETEN__SECTION_KIND__SECTION_STORY;
+  h.author = (char *)"coa";
+  h.version = 1;
+  h.created_at_ms = V_CREATED_AT;
+  Keten__KeyWrap w = KETEN__KEY_WRAP__INIT;
+  w.recipient = (char *)"coa";
+  w.wrap.data = wrap;
+  w.wrap.len = wrap_len;
+  Keten__KeyWrap *wraps[1] = {&w};
+  Keten__SealedSection s = KETEN__SEALED_SECTION__INIT;
+  s.header = &h;
+  s.nonce.data = in.nonce;
+  s.nonce.len = sizeof in.nonce;
+  s.ciphertext.data = ct;
+  s.ciphertext.len = ct_len;
+  s.signature.data = sig;
+  s.signature.len = sig_len;
+  s.wraps = wraps;
+  s.n_wraps = 1;
+
+  uint8_t pk[32];
+  size_t pk_len;
+  assert_int_equal(sodium_hex2bin(pk, sizeof pk, V_SIGNING_PK,
+                                  strlen(V_SIGNING_PK), NULL, &pk_len, NULL),
+                   0);
+  keten_section_t *out = calloc(1, sizeof *out);
+  char why[128];
+  assert_int_equal(seal_open(&s, pk, "coa", &in.coa, out, why, sizeof why),
+                   KETEN_OK);
+  assert_int_equal(out->json_len, strlen(V_PLAINTEXT));
+  assert_string_equal(out->json, V_PLAINTEXT);
+  keten_sections_free(out, 1);
+  free(subject);
+  free(ct);
+  free(sig);
+  free(wrap);
+  keten_keys_wipe(&in.coa);
+}
+
+/* ---- consent and revocation ---------------------------------------------- */
+
+static void s_consent(s_inputs_t *in, Keten__Consent *k,
+                      Keten__SectionKind *kinds, size_t n) {
+  keten__consent__init(k);
+  k->consent_id.data = in->consent_id;
+  k->consent_id.len = sizeof in->consent_id;
+  k->subject.data = in->header.subject;
+  k->subject.len = sizeof in->header.subject;
+  k->recorded_by = (char *)"coa";
+  k->recipient = (char *)"ggz:zeeland";
+  k->sections = kinds;
+  k->n_sections = n;
+  k->purpose = KETEN__PURPOSE__PURPOSE_ZORG;
+  k->basis = KETEN__BASIS__BASIS_CONSENT;
+  k->legal_reference = (char *)"";
+  k->valid_from_ms = V_CREATED_AT;
+  k->valid_until_ms = V_VALID_UNTIL;
+  k->evidence_ref = (char *)V_EVIDENCE;
+  k->recorded_at_ms = V_CREATED_AT;
+}
+
+static void test_consent(void **state) {
+  (void)state;
+  s_inputs_t in;
+  s_inputs(&in);
+  Keten__SectionKind kinds[] = {KETEN__SECTION_KIND__SECTION_STORY,
+                                KETEN__SECTION_KIND__SECTION_HEALTH};
+  Keten__Consent k;
+  s_consent(&in, &k, kinds, 2);
+  canon_t c;
+  canon_init(&c);
+  assert_int_equal(canon_consent(&c, &k), 0);
+  s_hex_is("consent canonical string", c.data, c.len, V_CONSENT_CANON);
+  canon_free(&c);
+  uint8_t sig[64];
+  assert_int_equal(canon_sign_consent(&k, in.coa.signing_sk, sig), 0);
+  s_hex_is("consent signature", sig, 64, V_CONSENT_SIG);
+  k.signature.data = sig;
+  k.signature.len = 64;
+  assert_int_equal(canon_verify_consent(&k, in.coa.signing_pk), 0);
+
+  /* sections are a set: order and repetition do not change the string */
+  Keten__SectionKind shuffled[] = {KETEN__SECTION_KIND__SECTION_HEALTH,
+                                   KETEN__SECTION_KIND__SECTION_STORY,
+                                   KETEN__SECTION_KIND__SECTION_HEALTH};
+  s_consent(&in, &k, shuffled, 3);
+  canon_init(&c);
+  assert_int_equal(canon_consent(&c, &k), 0);
+  s_hex_is("consent canonical string, sections shuffled", c.data, c.len,
+           V_CONSENT_CANON);
+  canon_free(&c);
+  keten_keys_wipe(&in.coa);
+}
+
+static void test_revocation(void **state) {
+  (void)state;
+  s_inputs_t in;
+  s_inputs(&in);
+  Keten__Revocation r = KETEN__REVOCATION__INIT;
+  r.consent_id.data = in.consent_id;
+  r.consent_id.len = sizeof in.consent_id;
+  r.subject.data = in.header.subject;
+  r.subject.len = sizeof in.header.subject;
+  r.recorded_by = (char *)"coa";
+  r.revoked_at_ms = V_REVOKED_AT;
+  r.reason = (char *)V_REASON;
+  canon_t c;
+  canon_init(&c);
+  assert_int_equal(canon_revocation(&c, &r), 0);
+  s_hex_is("revocation canonical string", c.data, c.len, V_REVOCATION_CANON);
+  canon_free(&c);
+  uint8_t sig[64];
+  assert_int_equal(canon_sign_revocation(&r, in.coa.signing_sk, sig), 0);
+  s_hex_is("revocation signature", sig, 64, V_REVOCATION_SIG);
+  r.signature.data = sig;
+  r.signature.len = 64;
+  assert_int_equal(canon_verify_revocation(&r, in.coa.signing_pk), 0);
+  keten_keys_wipe(&in.coa);
+}
+
+/* ---- the document -------------------------------------------------------- */
+
+static int s_is_hex(const char *p, size_t n) {
+  if (n == 0)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+      return 0;
+  return 1;
+}
+
+/* Every vector must appear in docs/test-vectors.md as one code block whose
+ * lines begin with hex: either the value itself (possibly over several
+ * lines), or a field-by-field dump "<length> <value>  <label>". */
+static void test_document(void **state) {
+  (void)state;
+  const char *path = KETEN_SOURCE_DIR "/docs/test-vectors.md";
+  FILE *fp = fopen(path, "r");
+  if (!fp)
+    fail_msg("cannot read %s", path);
+  char *blocks[64] = {0};
+  size_t n_blocks = 0;
+  char line[1024];
+  char *cur = NULL;
+  size_t cur_len = 0;
+  int in_block = 0;
+  while (fgets(line, sizeof line, fp)) {
+    if (strncmp(line, "```", 3) == 0) {
+      if (in_block && cur && cur_len && n_blocks < 64)
+        blocks[n_blocks++] = cur;
+      else
+        free(cur);
+      cur = NULL;
+      cur_len = 0;
+      in_block = !in_block;
+      continue;
+    }
+    if (!in_block)
+      continue;
+    /* up to two leading hex words: length prefix and value */
+    const char *p = line;
+    for (int word = 0; word < 2; word++) {
+      size_t n = strcspn(p, " \n");
+      if (!s_is_hex(p, n))
+        break;
+      char *grown = realloc(cur, cur_len + n + 1);
+      assert_non_null(grown);
+      cur = grown;
+      memcpy(cur + cur_len, p, n);
+      cur_len += n;
+      cur[cur_len] = '\0';
+      p += n;
+      if (*p != ' ')
+        break;
+      p++;
+    }
+  }
+  free(cur);
+  fclose(fp);
+
+  const char *const vectors[] = {
+      V_SIGNING_PK,
+      V_SEALING_PK,
+      V_SUBJECT_CANON,
+      V_SUBJECT,
+      V_HEADER_CANON,
+      V_CIPHERTEXT,
+      V_SIG_STRING_BLAKE2B,
+      V_SIGNATURE,
+      V_WRAP,
+      V_CONSENT_CANON,
+      V_CONSENT_SIG,
+      V_REVOCATION_CANON,
+      V_REVOCATION_SIG,
+  };
+  for (size_t v = 0; v < sizeof vectors / sizeof vectors[0]; v++) {
+    size_t b;
+    for (b = 0; b < n_blocks; b++)
+      if (strcmp(blocks[b], vectors[v]) == 0)
+        break;
+    if (b == n_blocks)
+      fail_msg("vector %zu (%.16s...) is not in %s", v, vectors[v], path);
+  }
+  for (size_t b = 0; b < n_blocks; b++)
+    free(blocks[b]);
+}
+
+int main(void) {
+  if (sodium_init() < 0)
+    return 1;
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_keys),     cmocka_unit_test(test_subject),
+      cmocka_unit_test(test_section),  cmocka_unit_test(test_open_literals),
+      cmocka_unit_test(test_consent),  cmocka_unit_test(test_revocation),
+      cmocka_unit_test(test_document),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
