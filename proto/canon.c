@@ -11,6 +11,9 @@
 void canon_init(canon_t *c) { memset(c, 0, sizeof *c); }
 
 void canon_free(canon_t *c) {
+  /* Canonical strings can hold a V-nummer (subject derivation): wipe. */
+  if (c->data)
+    sodium_memzero(c->data, c->cap);
   free(c->data);
   memset(c, 0, sizeof *c);
 }
@@ -22,10 +25,16 @@ static void s_append(canon_t *c, const void *data, size_t len) {
     size_t cap = c->cap ? c->cap : 256;
     while (cap < c->len + len)
       cap *= 2;
-    uint8_t *grown = realloc(c->data, cap);
+    /* Not realloc: it could leave an unwiped copy behind. */
+    uint8_t *grown = malloc(cap);
     if (!grown) {
       c->oom = 1;
       return;
+    }
+    if (c->data) {
+      memcpy(grown, c->data, c->len);
+      sodium_memzero(c->data, c->cap);
+      free(c->data);
     }
     c->data = grown;
     c->cap = cap;
@@ -89,12 +98,15 @@ uint64_t canon_section_bits(const Keten__SectionKind *kinds, size_t n) {
 }
 
 int canon_consent(canon_t *c, const Keten__Consent *k) {
+  uint64_t bits = canon_section_bits(k->sections, k->n_sections);
+  if (bits == 0)
+    return -1; /* no or an unknown section kind: nothing to sign */
   canon_str(c, CANON_TAG_CONSENT);
   canon_bytes(c, k->consent_id.data, k->consent_id.len);
   canon_bytes(c, k->subject.data, k->subject.len);
   canon_str(c, k->recorded_by);
   canon_str(c, k->recipient);
-  canon_u64(c, canon_section_bits(k->sections, k->n_sections));
+  canon_u64(c, bits);
   canon_u64(c, (uint64_t)k->purpose);
   canon_u64(c, (uint64_t)k->basis);
   canon_str(c, k->legal_reference);

@@ -2,7 +2,9 @@
 # Installs what is needed, builds keten, and runs ketend on the embedded
 # SQLite store with a demo chain: COA, a gemeente, a volunteer organisation
 # and a care partner, each with its own generated keys, each pinging
-# through the broker; and a stranger's key being refused.
+# through the broker; a stranger's key being refused; COA's sealed intake
+# sections travelling to the consented gemeente and being refused to the
+# volunteer without consent; the person's access report; the audit chain.
 #
 #   scripts/demo.sh          run the demo, then keep ketend serving (Ctrl-C stops it)
 #   scripts/demo.sh --once   run the demo and stop
@@ -83,8 +85,44 @@ set -e
 echo "keten ping exited with $rc (3 = no connection)"
 [ "$rc" -eq 3 ] || { echo "demo: the stranger was not refused" >&2; exit 1; }
 
+say "a section travels from COA to the gemeente; a partner without consent is refused"
+export KETEN_ENDPOINT="$endpoint" KETEN_BROKER_KEY="$dir/keys/broker.pub"
+export KETEN_CHAIN_KEY="$dir/keys/chain.key"
+data="$top/scripts/demo-data"
+"$keten" chainkey --out "$KETEN_CHAIN_KEY"
+vnr=2931847560   # fictional V-nummer of the example person, Amira
+echo "subject pseudonym of V-nummer $vnr: $("$keten" subject "$vnr")"
+as() { local who=$1; shift; KETEN_KEYS="$dir/keys/$who.key" "$keten" "$@"; }
+echo "COA records the person's consents (signed):"
+as coa consent grant "$vnr" --to gemeente:0716 --purpose INBURGERING \
+  --sections IDENTITY,STORY,LANGUAGE --evidence coa-form-2026-0611-17 --days 730
+as coa consent grant "$vnr" --to ggz:zeeland --purpose ZORG \
+  --sections IDENTITY,STORY,HEALTH --evidence coa-form-2026-0611-18
+echo "COA seals and stores its intake sections:"
+for kind in IDENTITY STORY LANGUAGE HEALTH; do
+  lower=$(echo "$kind" | tr 'A-Z' 'a-z')
+  as coa put "$vnr" "$kind" "$data/coa-$lower.json"
+done
+echo "the gemeente receives its deliveries (files written and fsynced, then acked):"
+mkdir -p "$dir/inbox-gemeente"
+as gemeente_0716 listen --dir "$dir/inbox-gemeente" --count 3 --idle 5000
+ls "$dir/inbox-gemeente"
+echo "the gemeente fetches the profile (never HEALTH: no consent for it):"
+as gemeente_0716 fetch "$vnr" | grep -E '"(kind|author|version)"'
+echo "the volunteer has no consent: its fetch is refused and audited"
+set +e
+as vwn_zeeland fetch "$vnr"
+rc=$?
+set -e
+echo "keten fetch exited with $rc (1 = refused by the broker)"
+[ "$rc" -eq 1 ] || { echo "demo: the volunteer was not refused" >&2; exit 1; }
+
 say "broker log"
 cat "$dir/ketend.log"
+
+say "the person's access report and the audit chain (keten audit, on the store)"
+"$keten" audit subject --store "$store" "$vnr"
+"$keten" audit verify --store "$store" --broker-key "$dir/keys/broker.pub"
 
 if [ "$once" -eq 1 ]; then
   say "demo done"

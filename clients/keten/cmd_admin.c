@@ -9,6 +9,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "participant.h"
@@ -133,6 +134,12 @@ int cmd_admin(int argc, char **argv) {
   }
 
   char err[512];
+  /* Only `add` may create a store: a mistyped path must not silently
+   * become a new, empty registry. */
+  if (!is_add && access(store_path, F_OK) != 0) {
+    fprintf(stderr, "keten admin: no store at %s\n", store_path);
+    return CLI_EXIT_LOCAL;
+  }
   store_t *store = store_open(store_path, err, sizeof err);
   if (!store) {
     fprintf(stderr, "keten admin: %s\n", err);
@@ -142,7 +149,7 @@ int cmd_admin(int argc, char **argv) {
   if (is_add) {
     if (store_participant_add(store, &p, err, sizeof err) != 0) {
       fprintf(stderr, "keten admin: %s\n", err);
-      rc = CLI_EXIT_REFUSED;
+      rc = strstr(err, "already registered") ? CLI_EXIT_REFUSED : CLI_EXIT_LOCAL;
     } else {
       printf("added %s (%s)\n", p.id, roles_name(p.role));
     }

@@ -8,6 +8,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "audit.h"
 #include "canon.h"
@@ -229,6 +230,10 @@ int cmd_audit(int argc, char **argv) {
   if (is_subject && cli_subject(argv[1 + optind], chain, subject) != 0)
     return CLI_EXIT_USAGE;
   char err[512];
+  if (access(store_path, F_OK) != 0) {
+    fprintf(stderr, "keten audit: no store at %s\n", store_path);
+    return CLI_EXIT_LOCAL;
+  }
   store_t *store = store_open(store_path, err, sizeof err);
   if (!store) {
     fprintf(stderr, "keten audit: %s\n", err);

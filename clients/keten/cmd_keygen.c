@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "participant.h"
 
 static void s_usage(FILE *out) {
   fprintf(out,
@@ -12,7 +13,7 @@ static void s_usage(FILE *out) {
           "Makes the transport (CurveZMQ), signing (Ed25519) and sealing (X25519)\n"
           "key pairs of one participant and writes DIR/NAME.key (secret, mode 0600)\n"
           "and DIR/NAME.pub (public, for the operator's registry), where NAME is ID\n"
-          "with ':' replaced by '_'.\n"
+          "with ':' replaced by '_'. Existing files are never half-replaced.\n"
           "\n"
           "  -i, --id ID       participant id, e.g. coa, gemeente:0716, vwn:zeeland\n"
           "  -o, --out DIR     directory to write to (default .)\n"
@@ -38,8 +39,14 @@ int cmd_keygen(int argc, char **argv) {
     default: s_usage(stderr); return CLI_EXIT_USAGE;
     }
   }
-  if (!id || optind != argc || strlen(id) > KETEN_ID_MAX) {
+  if (!id || optind != argc) {
     s_usage(stderr);
+    return CLI_EXIT_USAGE;
+  }
+  if (!participant_valid_id(id)) {
+    fprintf(stderr, "keten keygen: invalid participant id '%s' (lower-case "
+                    "[a-z0-9-] segments joined by ':', at most 64 bytes)\n",
+            id);
     return CLI_EXIT_USAGE;
   }
   char name[KETEN_ID_MAX + 1];

@@ -35,8 +35,8 @@ int cmd_ping(int argc, char **argv) {
     if (cli_conn_option(&conn, c, optarg))
       continue;
     switch (c) {
-    case 'c': count = strtol(optarg, NULL, 10); break;
-    case 's': size = strtol(optarg, NULL, 10); break;
+    case 'c': count = cli_number(optarg, 1000000); break;
+    case 's': size = cli_number(optarg, 1000000); break;
     case 'h': s_usage(stdout); return CLI_EXIT_OK;
     default: s_usage(stderr); return CLI_EXIT_USAGE;
     }

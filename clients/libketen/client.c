@@ -431,7 +431,7 @@ static keten_err_t s_call(keten_client_t *c, Keten__Envelope *req,
 /* Wipes and frees the plaintext of one section held by value. */
 static void s_section_clear(keten_section_t *s) {
   if (s->json) {
-    sodium_memzero(s->json, s->json_len);
+    sodium_memzero(s->json, s->json_len + 1);
     free(s->json);
   }
   s->json = NULL;
@@ -470,9 +470,14 @@ keten_err_t keten_client_put(keten_client_t *c,
   }
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
-    if (pr->recipients[i]->sealing_key.len != KETEN_KEY_BYTES ||
-        strlen(pr->recipients[i]->participant_id) > KETEN_ID_MAX)
-      continue;
+    const char *id = pr->recipients[i]->participant_id;
+    int dup = !id[0] || strlen(id) > KETEN_ID_MAX ||
+              strcmp(id, c->self_id) == 0 ||
+              pr->recipients[i]->sealing_key.len != KETEN_KEY_BYTES;
+    for (size_t j = 0; !dup && j < k; j++)
+      dup = strcmp(recips[j].participant_id, id) == 0;
+    if (dup)
+      continue; /* ourselves, a repeat or a malformed entry */
     recips[k].participant_id = pr->recipients[i]->participant_id;
     recips[k].sealing_key = pr->recipients[i]->sealing_key.data;
     k++;

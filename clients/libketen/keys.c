@@ -63,9 +63,15 @@ static void s_put_hex(char *buf, size_t cap, size_t *off, const char *name,
 static keten_err_t s_write_file(const char *path, const char *text,
                                 mode_t mode, int overwrite) {
   int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (overwrite ? O_TRUNC : O_EXCL);
-  int fd = open(path, flags, mode);
+  int fd = open(path, flags | O_NOFOLLOW, mode);
   if (fd < 0)
     return KETEN_ERR_IO;
+  /* Tighten the mode before any byte is written (an existing file keeps
+   * its old mode through O_TRUNC). */
+  if (fchmod(fd, mode) != 0) {
+    close(fd);
+    return KETEN_ERR_IO;
+  }
   size_t len = strlen(text), done = 0;
   while (done < len) {
     ssize_t n = write(fd, text + done, len - done);
@@ -101,8 +107,12 @@ keten_err_t keten_keys_save(const keten_keys_t *keys, const char *secret_path,
   s_put_hex(buf, sizeof buf, &off, "sealing-public", keys->sealing_pk,
             KETEN_KEY_BYTES);
   keten_err_t rc = KETEN_OK;
-  if (public_path)
-    rc = s_write_file(public_path, buf, 0644, overwrite);
+  /* Without overwrite, refuse before writing anything, so that a failure
+   * never leaves a new public file beside an old secret one. */
+  if (!overwrite && ((secret_path && access(secret_path, F_OK) == 0) ||
+                     (public_path && access(public_path, F_OK) == 0)))
+    rc = KETEN_ERR_IO;
+  size_t public_len = off;
   if (rc == KETEN_OK && secret_path) {
     s_put_hex(buf, sizeof buf, &off, "transport-secret", keys->transport_sk,
               KETEN_KEY_BYTES);
@@ -111,6 +121,10 @@ keten_err_t keten_keys_save(const keten_keys_t *keys, const char *secret_path,
     s_put_hex(buf, sizeof buf, &off, "sealing-secret", keys->sealing_sk,
               KETEN_KEY_BYTES);
     rc = s_write_file(secret_path, buf, 0600, overwrite);
+  }
+  if (rc == KETEN_OK && public_path) {
+    buf[public_len] = '\0';
+    rc = s_write_file(public_path, buf, 0644, overwrite);
   }
   sodium_memzero(buf, sizeof buf);
   return rc;

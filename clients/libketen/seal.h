@@ -51,7 +51,8 @@ void seal_section_free(Keten__SealedSection *s);
 /* Opens s for reader (participant id reader_id, secret keys in reader):
  * checks the header's shape, verifies the signature with the author's
  * Ed25519 key, unseals the reader's wrap and decrypts. Fills out (free
- * its json with keten_sections_free(out, 1)). Returns KETEN_ERR_CRYPTO
+ * its json by wiping json_len + 1 bytes and free(); keten_sections_free()
+ * is for arrays the library allocated). Returns KETEN_ERR_CRYPTO
  * when anything does not verify (signature, wrap, ciphertext, header
  * shape) or there is no wrap for reader_id, with a reason in why. */
 keten_err_t seal_open(const Keten__SealedSection *s,
