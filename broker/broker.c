@@ -21,6 +21,10 @@
 #define BROKER_BAD_LOG_PER_SEC 10
 /* How often timers (ack timeouts, expiry, checkpoints) run. */
 #define BROKER_TICK_MS 100
+/* How long a message id is remembered against replays. Past it, a replay
+ * still fails on its content: a PUT's version is no longer newer, a
+ * consent_id exists, a consent is already revoked. */
+#define BROKER_REPLAY_WINDOW_MS (24LL * 3600 * 1000)
 
 int64_t broker_mono_ms(void) {
   struct timespec ts;
@@ -549,7 +553,9 @@ static void s_batch(broker_t *b, int router_ready, int64_t mono_now) {
   if (mono_now >= b->next_sweep_ms) {
     b->next_sweep_ms = mono_now + 1000;
     if (store_savepoint(b->store) == 0) {
-      if (consent_sweep_expired(b, broker_wall_ms()) == 0)
+      int64_t wall = broker_wall_ms();
+      if (consent_sweep_expired(b, wall) == 0 &&
+          store_message_prune(b->store, wall - BROKER_REPLAY_WINDOW_MS) == 0)
         store_savepoint_release(b->store);
       else
         store_savepoint_rollback(b->store);

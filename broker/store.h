@@ -67,6 +67,9 @@ void store_savepoint_rollback(store_t *store);
 int store_message_seen(store_t *store, const char *sender,
                        const uint8_t message_id[16], int64_t now_ms);
 
+/* Forgets message ids recorded before before_ms (the replay window). */
+int store_message_prune(store_t *store, int64_t before_ms);
+
 /* ---- consents --------------------------------------------------------------- */
 
 /* Stores a verified consent and its signed record (the packed Consent).

@@ -15,7 +15,7 @@
 /* Prepared statements, made once and reused (the hot paths run many
  * times per batch). */
 enum {
-  ST_MSG_SEEN, ST_CONSENT_PUT, ST_CONSENT_GET, ST_CONSENT_REVOKE,
+  ST_MSG_SEEN, ST_MSG_PRUNE, ST_CONSENT_PUT, ST_CONSENT_GET, ST_CONSENT_REVOKE,
   ST_CONSENTS_SUBJECT, ST_CONSENT_RECORDS, ST_CONSENTS_EXPIRED,
   ST_CONSENT_EXPIRED_DONE, ST_SECTION_LATEST_VERSION, ST_SUBJECT_KNOWN,
   ST_SECTION_PUT, ST_WRAP_PUT, ST_MAILBOX_STATE, ST_MAILBOX_STATE_INIT,
@@ -101,6 +101,7 @@ static const char *const s_migrations[] = {
     "  at_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (sender, message_id)"
     ") STRICT, WITHOUT ROWID;"
+    "CREATE INDEX seen_message_by_time ON seen_message (at_ms);"
     "CREATE TABLE audit ("
     "  seq INTEGER PRIMARY KEY,"
     "  trace_id BLOB NOT NULL,"
@@ -396,6 +397,15 @@ int store_message_seen(store_t *s, const char *sender,
   if (s_done(st) != 0)
     return -1;
   return sqlite3_changes(s->db) == 0 ? 1 : 0;
+}
+
+int store_message_prune(store_t *s, int64_t before_ms) {
+  sqlite3_stmt *st = s_stmt(s, ST_MSG_PRUNE,
+                            "DELETE FROM seen_message WHERE at_ms < ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_int64(st, 1, before_ms);
+  return s_done(st);
 }
 
 /* ---- consents --------------------------------------------------------------- */
