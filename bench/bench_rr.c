@@ -1,0 +1,1450 @@
+/* keten-bench — the baseline request/reply benchmark (issue 2, item 7).
+ *
+ * One run measures two sides, taking turns in rounds (bare, ketend, ketend,
+ * bare, ...), with the same client pattern (N threads, each its own ZeroMQ
+ * context and one CURVE DEALER, each a closed loop with one request
+ * outstanding):
+ *
+ *   bare    a forked child process running a bare CURVE ROUTER that echoes
+ *           every body back unchanged, with a minimal ZAP handler admitting
+ *           the one client key: the ceiling of ZeroMQ + CurveZMQ here;
+ *   ketend  the real ketend binary, started in a temporary directory with a
+ *           fresh broker key and a registry holding the client's key, driven
+ *           with keten_client_ping() (PING/PONG with the same body).
+ *
+ * It prints requests/s, p50/p99 latency, CPU per request and the throughput
+ * ratio ketend/bare as a table and as one RESULT line. Children and the
+ * temporary directory are removed on every exit path, a watchdog bounds
+ * the run, and traffic stays on 127.0.0.1 or ipc://. See bench/README.md.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+#include <arpa/inet.h>
+
+#include "keten.h"
+#include "participant.h"
+#include "store.h"
+
+#ifndef KETEN_BENCH_KETEND
+#define KETEN_BENCH_KETEND "ketend"
+#endif
+
+#define BENCH_PARTICIPANT "bench"
+#define BENCH_MAX_CLIENTS 256
+#define BENCH_MAX_BODY (512 * 1024)
+/* Socket settings both servers share (ketend's defaults). */
+#define BENCH_HWM 10000
+#define BENCH_HEARTBEAT_IVL_MS 5000
+#define BENCH_HEARTBEAT_TIMEOUT_MS 15000
+#define BENCH_MAX_FRAME 1048576
+/* How long a server may take to start serving. */
+#define BENCH_START_TIMEOUT_MS 10000
+
+enum { SIDE_BARE = 0, SIDE_KETEND = 1, SIDES = 2 };
+static const char *const s_side_name[SIDES] = {"bare CURVE echo",
+                                               "ketend PING/PONG"};
+static const char *const s_side_key[SIDES] = {"bare", "ketend"};
+
+typedef struct {
+  int clients, rounds;
+  double duration_s, warmup_s;
+  size_t size;
+  const char *ketend;
+  int ipc;
+  int timeout_ms;
+  int run[SIDES];
+  const char *ketend_log_level;
+  int keep_tmp, quiet;
+} opts_t;
+
+/* ---- cleanup, also from signal handlers ---------------------------------- */
+
+static volatile sig_atomic_t g_child[SIDES]; /* pid of each side's server, or 0 */
+static char g_tmpdir[160];
+static int g_keep_tmp;
+/* Files the run may create in g_tmpdir, fixed before any of them exists so
+ * that a signal handler can unlink them without allocating. */
+static const char *const s_tmp_names[] = {
+    "ketend.key", "ketend.pub", "registry.db", "registry.db-wal",
+    "registry.db-shm", "registry.db-journal", "ketend.log", "echo.sock",
+    "ketend.sock"};
+#define TMP_FILES (sizeof s_tmp_names / sizeof s_tmp_names[0])
+static char g_tmp_paths[TMP_FILES][224];
+
+static void s_remove_tmp_signal_safe(void) {
+  if (!g_tmpdir[0] || g_keep_tmp)
+    return;
+  for (size_t i = 0; i < TMP_FILES; i++)
+    if (g_tmp_paths[i][0])
+      unlink(g_tmp_paths[i]);
+  rmdir(g_tmpdir);
+}
+
+static void s_on_fatal_signal(int sig) {
+  for (int i = 0; i < SIDES; i++) {
+    pid_t pid = (pid_t)g_child[i];
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, NULL, 0);
+      g_child[i] = 0;
+    }
+  }
+  s_remove_tmp_signal_safe();
+  static const char watchdog[] =
+      "keten-bench: watchdog expired: servers killed, temporary files removed\n";
+  static const char stopped[] =
+      "keten-bench: interrupted: servers killed, temporary files removed\n";
+  ssize_t w = sig == SIGALRM ? write(2, watchdog, sizeof watchdog - 1)
+                             : write(2, stopped, sizeof stopped - 1);
+  (void)w;
+  _exit(sig == SIGALRM ? 1 : 128 + sig);
+}
+
+static int64_t s_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void s_sleep_until(int64_t t_ns) {
+  struct timespec ts = {.tv_sec = (time_t)(t_ns / 1000000000),
+                        .tv_nsec = (long)(t_ns % 1000000000)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+    ;
+}
+
+static void s_sleep_ms(int ms) { s_sleep_until(s_now_ns() + (int64_t)ms * 1000000); }
+
+/* Stops the server of side with SIGTERM, then SIGKILL after grace_ms.
+ * Returns its wait status, or -1 when there was none. */
+static int s_stop_child(int side, int grace_ms) {
+  pid_t pid = (pid_t)g_child[side];
+  int status = 0;
+  if (pid <= 0)
+    return -1;
+  kill(pid, SIGTERM);
+  int64_t deadline = s_now_ns() + (int64_t)grace_ms * 1000000;
+  for (;;) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid || (r < 0 && errno == ECHILD))
+      break;
+    if (s_now_ns() >= deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      status = -2; /* had to be killed */
+      break;
+    }
+    s_sleep_ms(10);
+  }
+  g_child[side] = 0;
+  return status;
+}
+
+/* atexit: whatever path main() leaves by, no server outlives it and the
+ * temporary directory goes. */
+static void s_cleanup(void) {
+  for (int i = 0; i < SIDES; i++)
+    s_stop_child(i, 3000);
+  if (!g_tmpdir[0])
+    return;
+  if (g_keep_tmp) {
+    fprintf(stderr, "keten-bench: kept %s\n", g_tmpdir);
+    return;
+  }
+  DIR *d = opendir(g_tmpdir);
+  if (d) {
+    struct dirent *e;
+    char path[512];
+    while ((e = readdir(d)) != NULL) {
+      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+        continue;
+      snprintf(path, sizeof path, "%s/%s", g_tmpdir, e->d_name);
+      unlink(path);
+    }
+    closedir(d);
+  }
+  if (rmdir(g_tmpdir) != 0)
+    fprintf(stderr, "keten-bench: could not remove %s: %s\n", g_tmpdir,
+            strerror(errno));
+  g_tmpdir[0] = '\0';
+}
+
+/* In a forked child: die with the parent (Linux), even if the parent is
+ * killed with SIGKILL and cannot clean up. */
+static void s_die_with_parent(pid_t parent) {
+#ifdef __linux__
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+  if (getppid() != parent)
+    _exit(1);
+}
+
+static const char *s_tmp_path(const char *name) {
+  for (size_t i = 0; i < TMP_FILES; i++)
+    if (!strcmp(s_tmp_names[i], name))
+      return g_tmp_paths[i];
+  return "";
+}
+
+/* Prints the last lines of the file at path to stderr, indented. */
+static void s_print_tail(const char *path, int lines) {
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return;
+  char buf[8192];
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  long from = size > (long)sizeof buf - 1 ? size - (long)sizeof buf + 1 : 0;
+  fseek(f, from, SEEK_SET);
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  if (n == 0) {
+    fprintf(stderr, "(%s is empty)\n", path);
+    return;
+  }
+  size_t start = n;
+  int seen = 0;
+  while (start > 0) {
+    if (buf[start - 1] == '\n' && start != n && ++seen >= lines)
+      break;
+    start--;
+  }
+  fprintf(stderr, "---- last lines of %s ----\n%s", path, buf + start);
+  if (n && buf[n - 1] != '\n')
+    fputc('\n', stderr);
+  fprintf(stderr, "----\n");
+}
+
+/* ---- CPU accounting ------------------------------------------------------- */
+
+typedef struct {
+  long long server_ticks;  /* utime + stime of the server process */
+  long long machine_busy;  /* non-idle ticks of all CPUs */
+  int64_t self_ns;         /* CPU time of this process (the clients) */
+  int ok;
+} cpu_sample_t;
+
+static long long s_proc_ticks(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+  unsigned long long ut = 0, st = 0;
+  if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                   &ut, &st) != 2)
+    return -1;
+  return (long long)(ut + st);
+}
+
+static long long s_machine_busy_ticks(void) {
+  FILE *f = fopen("/proc/stat", "r");
+  if (!f)
+    return -1;
+  unsigned long long v[8] = {0};
+  int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+                   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+  fclose(f);
+  if (got < 4)
+    return -1;
+  /* user nice system idle iowait irq softirq steal: all but idle, iowait */
+  return (long long)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
+}
+
+static void s_cpu_sample(pid_t server, cpu_sample_t *s) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  s->self_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  s->server_ticks = s_proc_ticks(server);
+  s->machine_busy = s_machine_busy_ticks();
+  s->ok = s->server_ticks >= 0 && s->machine_busy >= 0;
+}
+
+/* ---- the bare CURVE echo server (forked child) ---------------------------- */
+
+static volatile sig_atomic_t g_echo_stop;
+
+static void s_echo_on_stop(int sig) {
+  (void)sig;
+  g_echo_stop = 1;
+}
+
+static int s_setint(void *sock, int opt, int value) {
+  return zmq_setsockopt(sock, opt, &value, sizeof value);
+}
+
+/* Answers one ZAP request (RFC 27): admits CURVE clients with the key
+ * allowed, and no one else. */
+static void s_echo_zap(void *zap, const uint8_t allowed[KETEN_KEY_BYTES]) {
+  uint8_t frame[7][256];
+  size_t len[7] = {0};
+  int n = 0, more = 1;
+  while (more) {
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, zap, 0) < 0) {
+      zmq_msg_close(&m);
+      return;
+    }
+    more = zmq_msg_more(&m);
+    if (n < 7) {
+      len[n] = zmq_msg_size(&m) < sizeof frame[n] ? zmq_msg_size(&m)
+                                                  : sizeof frame[n];
+      memcpy(frame[n], zmq_msg_data(&m), len[n]);
+    }
+    n++;
+    zmq_msg_close(&m);
+  }
+  int ok = n == 7 && len[5] == 5 && memcmp(frame[5], "CURVE", 5) == 0 &&
+           len[6] == KETEN_KEY_BYTES &&
+           memcmp(frame[6], allowed, KETEN_KEY_BYTES) == 0;
+  char user[2 * KETEN_KEY_BYTES + 1] = "";
+  if (ok)
+    sodium_bin2hex(user, sizeof user, frame[6], KETEN_KEY_BYTES);
+  const char *status = ok ? "200" : "400", *text = ok ? "OK" : "not admitted";
+  zmq_send(zap, "1.0", 3, ZMQ_SNDMORE);
+  zmq_send(zap, frame[1], n > 1 ? len[1] : 0, ZMQ_SNDMORE);
+  zmq_send(zap, status, 3, ZMQ_SNDMORE);
+  zmq_send(zap, text, strlen(text), ZMQ_SNDMORE);
+  zmq_send(zap, user, strlen(user), ZMQ_SNDMORE);
+  zmq_send(zap, "", 0, 0);
+}
+
+/* Echoes up to 256 waiting messages. Same batching as ketend's loop. */
+static void s_echo_batch(void *router) {
+  for (int i = 0; i < 256; i++) {
+    zmq_msg_t rid, body;
+    zmq_msg_init(&rid);
+    if (zmq_msg_recv(&rid, router, ZMQ_DONTWAIT) < 0) {
+      zmq_msg_close(&rid);
+      return;
+    }
+    zmq_msg_init(&body);
+    if (!zmq_msg_more(&rid) || zmq_msg_recv(&body, router, 0) < 0 ||
+        zmq_msg_more(&body)) {
+      /* not a one-frame request: drain and ignore */
+      while (zmq_msg_more(&body) && zmq_msg_recv(&body, router, 0) >= 0)
+        ;
+      zmq_msg_close(&body);
+      zmq_msg_close(&rid);
+      continue;
+    }
+    if (zmq_msg_send(&rid, router, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+      zmq_msg_close(&rid);
+      zmq_msg_close(&body);
+      continue;
+    }
+    if (zmq_msg_send(&body, router, ZMQ_DONTWAIT) < 0)
+      zmq_msg_close(&body);
+  }
+}
+
+/* The child's whole life. Reports "ok ENDPOINT" or "error REASON" on fd. */
+static void s_echo_child(int fd, const char *bind_ep, const keten_keys_t *server,
+                         const uint8_t client_pk[KETEN_KEY_BYTES]) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sigemptyset(&sa.sa_mask);
+  sa.sa_handler = s_echo_on_stop; /* no SA_RESTART: zmq_poll sees EINTR */
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sa.sa_handler = SIG_DFL;
+  sigaction(SIGALRM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+
+  char line[400];
+  int64_t max_msg = 2 * (int64_t)BENCH_MAX_FRAME + 65536;
+  void *ctx = zmq_ctx_new();
+  void *zap = ctx ? zmq_socket(ctx, ZMQ_REP) : NULL;
+  void *router = ctx ? zmq_socket(ctx, ZMQ_ROUTER) : NULL;
+  /* ZAP first: a CURVE server without a handler would admit anyone. */
+  if (!zap || !router || s_setint(zap, ZMQ_LINGER, 0) ||
+      zmq_bind(zap, "inproc://zeromq.zap.01") ||
+      s_setint(router, ZMQ_CURVE_SERVER, 1) ||
+      zmq_setsockopt(router, ZMQ_CURVE_SECRETKEY, server->transport_sk,
+                     KETEN_KEY_BYTES) ||
+      zmq_setsockopt(router, ZMQ_ZAP_DOMAIN, "bench", 5) ||
+      zmq_setsockopt(router, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg) ||
+      s_setint(router, ZMQ_ROUTER_MANDATORY, 1) ||
+      s_setint(router, ZMQ_SNDHWM, BENCH_HWM) ||
+      s_setint(router, ZMQ_RCVHWM, BENCH_HWM) ||
+      s_setint(router, ZMQ_LINGER, 0) ||
+      s_setint(router, ZMQ_HEARTBEAT_IVL, BENCH_HEARTBEAT_IVL_MS) ||
+      s_setint(router, ZMQ_HEARTBEAT_TIMEOUT, BENCH_HEARTBEAT_TIMEOUT_MS) ||
+      s_setint(router, ZMQ_HEARTBEAT_TTL, BENCH_HEARTBEAT_TIMEOUT_MS) ||
+      zmq_bind(router, bind_ep)) {
+    snprintf(line, sizeof line, "error %s: %s\n", bind_ep,
+             zmq_strerror(zmq_errno()));
+    ssize_t w = write(fd, line, strlen(line));
+    (void)w;
+    _exit(1);
+  }
+  char ep[300];
+  size_t eplen = sizeof ep;
+  zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, ep, &eplen);
+  snprintf(line, sizeof line, "ok %s\n", ep);
+  ssize_t w = write(fd, line, strlen(line));
+  (void)w;
+  close(fd);
+
+  while (!g_echo_stop) {
+    zmq_pollitem_t items[] = {{zap, 0, ZMQ_POLLIN, 0},
+                              {router, 0, ZMQ_POLLIN, 0}};
+    int rc = zmq_poll(items, 2, 1000);
+    if (rc < 0) {
+      if (zmq_errno() == EINTR)
+        continue;
+      break;
+    }
+    if (items[0].revents & ZMQ_POLLIN)
+      s_echo_zap(zap, client_pk);
+    if (items[1].revents & ZMQ_POLLIN)
+      s_echo_batch(router);
+  }
+  zmq_close(router);
+  zmq_close(zap);
+  zmq_ctx_term(ctx);
+  _exit(0);
+}
+
+/* Reads one line from fd within timeout_ms. Returns 0, or -1. */
+static int s_read_line(int fd, char *buf, size_t cap, int timeout_ms) {
+  size_t n = 0;
+  int64_t deadline = s_now_ns() + (int64_t)timeout_ms * 1000000;
+  while (n + 1 < cap && !memchr(buf, '\n', n)) {
+    int left = (int)((deadline - s_now_ns()) / 1000000);
+    if (left <= 0)
+      break;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int r = poll(&pfd, 1, left);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    ssize_t k = read(fd, buf + n, cap - 1 - n);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      break;
+    n += (size_t)k;
+  }
+  buf[n] = '\0';
+  char *nl = strchr(buf, '\n');
+  if (!nl)
+    return -1;
+  *nl = '\0';
+  return 0;
+}
+
+static int s_start_echo(const opts_t *o, const keten_keys_t *server,
+                        const keten_keys_t *client, char *endpoint,
+                        size_t cap, char *err, size_t errlen) {
+  char bind_ep[300];
+  if (o->ipc)
+    snprintf(bind_ep, sizeof bind_ep, "ipc://%s", s_tmp_path("echo.sock"));
+  else
+    snprintf(bind_ep, sizeof bind_ep, "tcp://127.0.0.1:*");
+  int p[2];
+  if (pipe(p) != 0) {
+    snprintf(err, errlen, "pipe: %s", strerror(errno));
+    return -1;
+  }
+  fflush(NULL);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    snprintf(err, errlen, "fork: %s", strerror(errno));
+    close(p[0]);
+    close(p[1]);
+    return -1;
+  }
+  if (pid == 0) {
+    close(p[0]);
+    s_die_with_parent(parent);
+    s_echo_child(p[1], bind_ep, server, client->transport_pk);
+  }
+  g_child[SIDE_BARE] = pid;
+  close(p[1]);
+  char line[400];
+  int rc = s_read_line(p[0], line, sizeof line, BENCH_START_TIMEOUT_MS);
+  close(p[0]);
+  if (rc != 0 || strncmp(line, "ok ", 3) != 0) {
+    snprintf(err, errlen, "the echo server did not start: %s",
+             rc == 0 ? line : "no answer");
+    s_stop_child(SIDE_BARE, 1000);
+    return -1;
+  }
+  snprintf(endpoint, cap, "%s", line + 3);
+  return 0;
+}
+
+/* ---- ketend ------------------------------------------------------------- */
+
+/* A free TCP port on 127.0.0.1 (the kernel's choice), or -1. */
+static int s_free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    return -1;
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t alen = sizeof a;
+  int port = -1;
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+      getsockname(fd, (struct sockaddr *)&a, &alen) == 0)
+    port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+/* Writes the broker's key files and a registry holding the client. */
+static int s_prepare_ketend(const keten_keys_t *server,
+                            const keten_keys_t *client, char *err,
+                            size_t errlen) {
+  keten_err_t krc = keten_keys_save(server, s_tmp_path("ketend.key"),
+                                    s_tmp_path("ketend.pub"), 0);
+  if (krc != KETEN_OK) {
+    snprintf(err, errlen, "cannot write the broker's key files: %s",
+             keten_strerror(krc));
+    return -1;
+  }
+  char reason[300];
+  store_t *store = store_open(s_tmp_path("registry.db"), reason, sizeof reason);
+  if (!store) {
+    snprintf(err, errlen, "cannot create the registry: %s", reason);
+    return -1;
+  }
+  participant_t p;
+  memset(&p, 0, sizeof p);
+  snprintf(p.id, sizeof p.id, "%s", BENCH_PARTICIPANT);
+  p.role = keten_role_from_name("VOLUNTEER");
+  snprintf(p.display_name, sizeof p.display_name, "keten-bench client");
+  memcpy(p.transport_pk, client->transport_pk, PARTICIPANT_KEY_BYTES);
+  memcpy(p.signing_pk, client->signing_pk, PARTICIPANT_KEY_BYTES);
+  memcpy(p.sealing_pk, client->sealing_pk, PARTICIPANT_KEY_BYTES);
+  int rc = store_participant_add(store, &p, reason, sizeof reason);
+  store_close(&store);
+  if (rc != 0) {
+    snprintf(err, errlen, "cannot register the client: %s", reason);
+    return -1;
+  }
+  return 0;
+}
+
+static int s_spawn_ketend(const opts_t *o, const char *endpoint, char *err,
+                          size_t errlen) {
+  int logfd = open(s_tmp_path("ketend.log"),
+                   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (logfd < 0) {
+    snprintf(err, errlen, "cannot create ketend.log: %s", strerror(errno));
+    return -1;
+  }
+  char a_bin[512], a_ep[300], a_key[300], a_store[300], a_level[16];
+  snprintf(a_bin, sizeof a_bin, "%s", o->ketend);
+  snprintf(a_ep, sizeof a_ep, "%s", endpoint);
+  snprintf(a_key, sizeof a_key, "%s", s_tmp_path("ketend.key"));
+  snprintf(a_store, sizeof a_store, "%s", s_tmp_path("registry.db"));
+  snprintf(a_level, sizeof a_level, "%s", o->ketend_log_level);
+  char o_ep[] = "--endpoint", o_key[] = "--key-file", o_store[] = "--store",
+       o_level[] = "--log-level";
+  char *argv[] = {a_bin, o_ep, a_ep, o_key, a_key, o_store, a_store,
+                  o_level, a_level, NULL};
+  fflush(NULL);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    snprintf(err, errlen, "fork: %s", strerror(errno));
+    close(logfd);
+    return -1;
+  }
+  if (pid == 0) {
+    s_die_with_parent(parent);
+    int nul = open("/dev/null", O_RDONLY);
+    if (nul >= 0)
+      dup2(nul, 0);
+    dup2(logfd, 1);
+    dup2(logfd, 2);
+    execv(a_bin, argv);
+    static const char msg[] = "keten-bench: cannot execute ketend\n";
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+    _exit(127);
+  }
+  close(logfd);
+  g_child[SIDE_KETEND] = pid;
+  return 0;
+}
+
+/* Waits until ketend answers HELLO for the bench participant. */
+static int s_wait_ketend(const char *endpoint, const keten_keys_t *client,
+                         const keten_keys_t *server, char *err,
+                         size_t errlen) {
+  keten_client_config_t cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.endpoint = endpoint;
+  cfg.keys = client;
+  cfg.broker_key = server->transport_pk;
+  cfg.timeout_ms = 250;
+  cfg.retries = -1;
+  char reason[300];
+  keten_client_t *c = keten_client_new(&cfg, reason, sizeof reason);
+  if (!c) {
+    snprintf(err, errlen, "keten_client_new: %s", reason);
+    return -1;
+  }
+  int64_t deadline = s_now_ns() + (int64_t)BENCH_START_TIMEOUT_MS * 1000000;
+  int rc = -1;
+  for (;;) {
+    int status;
+    pid_t pid = (pid_t)g_child[SIDE_KETEND];
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      g_child[SIDE_KETEND] = 0;
+      snprintf(err, errlen, "ketend exited before serving (%s %d)",
+               WIFEXITED(status) ? "exit status" : "signal",
+               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+      break;
+    }
+    keten_welcome_t w;
+    keten_err_t krc = keten_client_hello(c, &w);
+    if (krc == KETEN_OK) {
+      if (strcmp(w.participant_id, BENCH_PARTICIPANT) == 0)
+        rc = 0;
+      else
+        snprintf(err, errlen, "ketend welcomed us as '%s', not '%s'",
+                 w.participant_id, BENCH_PARTICIPANT);
+      break;
+    }
+    if (krc != KETEN_ERR_TIMEOUT) {
+      snprintf(err, errlen, "HELLO failed: %s: %s", keten_strerror(krc),
+               keten_client_error(c));
+      break;
+    }
+    if (s_now_ns() >= deadline) {
+      snprintf(err, errlen, "ketend did not answer HELLO within %d ms",
+               BENCH_START_TIMEOUT_MS);
+      break;
+    }
+  }
+  keten_client_destroy(&c);
+  return rc;
+}
+
+/* The summary line ketend logs when it stops, if any. */
+static void s_ketend_summary(char *out, size_t cap) {
+  out[0] = '\0';
+  FILE *f = fopen(s_tmp_path("ketend.log"), "r");
+  if (!f)
+    return;
+  char line[1024];
+  while (fgets(line, sizeof line, f)) {
+    const char *p = strstr(line, "stopping: ");
+    if (p) {
+      snprintf(out, cap, "%s", p);
+      out[strcspn(out, "\n")] = '\0';
+    }
+  }
+  fclose(f);
+}
+
+/* ---- the clients -------------------------------------------------------- */
+
+typedef struct {
+  int64_t *v;
+  size_t n, cap;
+} samples_t;
+
+static int s_samples_push(samples_t *s, int64_t x) {
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? 2 * s->cap : 65536;
+    int64_t *grown = realloc(s->v, cap * sizeof *grown);
+    if (!grown)
+      return -1;
+    s->v = grown;
+    s->cap = cap;
+  }
+  s->v[s->n++] = x;
+  return 0;
+}
+
+typedef struct {
+  const opts_t *o;
+  int side;
+  char endpoint[300];
+  const keten_keys_t *client;
+  const uint8_t *server_pk;
+  pthread_barrier_t ready, go;
+  int cancel;                        /* written before `go`, read after */
+  int64_t warm_end_ns, measure_end_ns;
+} bench_t;
+
+typedef struct {
+  bench_t *b;
+  pthread_t thread;
+  int ready_ok;
+  samples_t lat;                     /* ns, requests inside the window */
+  uint64_t errors;
+  char error[400];
+} worker_t;
+
+typedef struct {
+  void *ctx, *sock;                  /* bare */
+  keten_client_t *client;            /* ketend */
+  uint8_t *payload, *reply;
+  size_t size;
+} conn_t;
+
+/* A DEALER set up as libketen sets up its own (CURVE client, heartbeats,
+ * reply size cap, linger 0), in a context of its own like each
+ * keten_client_t, so both sides have one I/O thread per client. */
+static int s_bare_open(bench_t *b, conn_t *c, char *err, size_t errlen) {
+  int64_t max_msg = 4 * (int64_t)BENCH_MAX_FRAME;
+  c->ctx = zmq_ctx_new();
+  c->sock = c->ctx ? zmq_socket(c->ctx, ZMQ_DEALER) : NULL;
+  if (!c->sock || s_setint(c->sock, ZMQ_LINGER, 0) ||
+      zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg) ||
+      s_setint(c->sock, ZMQ_HEARTBEAT_IVL, BENCH_HEARTBEAT_IVL_MS) ||
+      s_setint(c->sock, ZMQ_HEARTBEAT_TIMEOUT, 3 * BENCH_HEARTBEAT_IVL_MS) ||
+      s_setint(c->sock, ZMQ_HEARTBEAT_TTL, 3 * BENCH_HEARTBEAT_IVL_MS) ||
+      s_setint(c->sock, ZMQ_RCVTIMEO, b->o->timeout_ms) ||
+      s_setint(c->sock, ZMQ_SNDTIMEO, b->o->timeout_ms) ||
+      zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, b->server_pk,
+                     KETEN_KEY_BYTES) ||
+      zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, b->client->transport_pk,
+                     KETEN_KEY_BYTES) ||
+      zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, b->client->transport_sk,
+                     KETEN_KEY_BYTES) ||
+      zmq_connect(c->sock, b->endpoint)) {
+    snprintf(err, errlen, "cannot open a DEALER to %s: %s", b->endpoint,
+             zmq_strerror(zmq_errno()));
+    return -1;
+  }
+  return 0;
+}
+
+static int s_bare_request(bench_t *b, conn_t *c, char *err, size_t errlen) {
+  if (zmq_send(c->sock, c->payload, c->size, 0) != (int)c->size) {
+    snprintf(err, errlen, "send failed: %s", zmq_strerror(zmq_errno()));
+    return -1;
+  }
+  int n = zmq_recv(c->sock, c->reply, c->size + 1, 0);
+  if (n < 0) {
+    snprintf(err, errlen, "no echo within %d ms: %s", b->o->timeout_ms,
+             zmq_strerror(zmq_errno()));
+    return -1;
+  }
+  if ((size_t)n != c->size || memcmp(c->reply, c->payload, c->size) != 0) {
+    snprintf(err, errlen, "the echo differs from the request");
+    return -1;
+  }
+  return 0;
+}
+
+static int s_ketend_open(bench_t *b, conn_t *c, char *err, size_t errlen) {
+  keten_client_config_t cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.endpoint = b->endpoint;
+  cfg.keys = b->client;
+  cfg.broker_key = b->server_pk;
+  cfg.timeout_ms = b->o->timeout_ms;
+  cfg.retries = -1; /* a lost reply is an error here, not a retry */
+  char reason[300];
+  c->client = keten_client_new(&cfg, reason, sizeof reason);
+  if (!c->client) {
+    snprintf(err, errlen, "keten_client_new: %s", reason);
+    return -1;
+  }
+  keten_welcome_t w;
+  keten_err_t rc = keten_client_hello(c->client, &w);
+  if (rc != KETEN_OK) {
+    snprintf(err, errlen, "HELLO: %s: %s", keten_strerror(rc),
+             keten_client_error(c->client));
+    return -1;
+  }
+  return 0;
+}
+
+static int s_ketend_request(bench_t *b, conn_t *c, char *err, size_t errlen) {
+  (void)b;
+  keten_err_t rc = keten_client_ping(c->client, c->payload, c->size, NULL);
+  if (rc != KETEN_OK) {
+    snprintf(err, errlen, "PING: %s: %s", keten_strerror(rc),
+             keten_client_error(c->client));
+    return -1;
+  }
+  return 0;
+}
+
+static void s_conn_close(conn_t *c) {
+  if (c->sock)
+    zmq_close(c->sock);
+  if (c->ctx)
+    zmq_ctx_term(c->ctx);
+  keten_client_destroy(&c->client);
+  free(c->payload);
+  free(c->reply);
+  memset(c, 0, sizeof *c);
+}
+
+static void *s_worker(void *arg) {
+  worker_t *w = arg;
+  bench_t *b = w->b;
+  int bare = b->side == SIDE_BARE;
+  conn_t c;
+  memset(&c, 0, sizeof c);
+  c.size = b->o->size;
+  c.payload = malloc(c.size);
+  c.reply = malloc(c.size + 1);
+  int ok = c.payload && c.reply;
+  if (!ok) {
+    snprintf(w->error, sizeof w->error, "out of memory");
+  } else {
+    randombytes_buf(c.payload, c.size);
+    /* Connect and complete one request before the clock starts. */
+    ok = (bare ? s_bare_open(b, &c, w->error, sizeof w->error)
+               : s_ketend_open(b, &c, w->error, sizeof w->error)) == 0 &&
+         (bare ? s_bare_request(b, &c, w->error, sizeof w->error)
+               : s_ketend_request(b, &c, w->error, sizeof w->error)) == 0;
+  }
+  w->ready_ok = ok;
+  pthread_barrier_wait(&b->ready);
+  pthread_barrier_wait(&b->go);
+  while (ok && !b->cancel) {
+    int64_t t0 = s_now_ns();
+    if (t0 >= b->measure_end_ns)
+      break;
+    int rc = bare ? s_bare_request(b, &c, w->error, sizeof w->error)
+                  : s_ketend_request(b, &c, w->error, sizeof w->error);
+    int64_t t1 = s_now_ns();
+    if (rc != 0) {
+      w->errors++;
+      break; /* the run is invalid; stop rather than wait out timeouts */
+    }
+    if (t0 >= b->warm_end_ns && t1 <= b->measure_end_ns &&
+        s_samples_push(&w->lat, t1 - t0) != 0) {
+      snprintf(w->error, sizeof w->error, "out of memory for samples");
+      w->errors++;
+      break;
+    }
+  }
+  s_conn_close(&c);
+  return NULL;
+}
+
+#define BENCH_MAX_ROUNDS 20
+
+/* One side's measurements, accumulated over its rounds. */
+typedef struct {
+  int ran, failed;
+  samples_t lat;                       /* ns, every round */
+  double window_s;                     /* measured seconds, every round */
+  double server_s, client_s, machine_s; /* CPU seconds inside the windows */
+  int cpu_ok;
+  int rounds;
+  double round_rps[BENCH_MAX_ROUNDS];
+  /* the figures, filled by s_finish() */
+  int ok;
+  uint64_t requests;
+  double rps, p50_us, p99_us, mean_us, max_us;
+  double server_cpu_us, client_cpu_us; /* per request; < 0 when unknown */
+  double other_load;                   /* cores used by other processes; < 0 unknown */
+  char error[480];
+  char note[480];
+} result_t;
+
+static int s_cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of sorted v[n], in microseconds. */
+static double s_pct_us(const int64_t *v, size_t n, double p) {
+  size_t rank = (size_t)(p * (double)n + 0.999999);
+  if (rank < 1)
+    rank = 1;
+  if (rank > n)
+    rank = n;
+  return (double)v[rank - 1] / 1000.0;
+}
+
+/* Runs one round of one side: connect every client, warm up, measure
+ * slice_s seconds, disconnect. Adds to r; returns -1 (reason in r->error)
+ * when a client failed. */
+static int s_run_slice(bench_t *b, pid_t server, double slice_s, result_t *r) {
+  const opts_t *o = b->o;
+  int n = o->clients;
+  worker_t *w = calloc((size_t)n, sizeof *w);
+  if (!w || pthread_barrier_init(&b->ready, NULL, (unsigned)n + 1) ||
+      pthread_barrier_init(&b->go, NULL, (unsigned)n + 1)) {
+    snprintf(r->error, sizeof r->error, "out of memory");
+    free(w);
+    return -1;
+  }
+  for (int i = 0; i < n; i++) {
+    w[i].b = b;
+    if (pthread_create(&w[i].thread, NULL, s_worker, &w[i]) != 0) {
+      /* The threads already started wait at the barrier for ever: end the
+       * process (atexit stops the servers and removes the files). */
+      fprintf(stderr, "keten-bench: cannot start client thread %d\n", i);
+      exit(1);
+    }
+  }
+  pthread_barrier_wait(&b->ready);
+  for (int i = 0; i < n && !b->cancel; i++)
+    if (!w[i].ready_ok) {
+      b->cancel = 1;
+      snprintf(r->error, sizeof r->error, "client %d could not connect: %s", i,
+               w[i].error);
+    }
+  b->warm_end_ns = s_now_ns() + (int64_t)(o->warmup_s * 1e9);
+  b->measure_end_ns = b->warm_end_ns + (int64_t)(slice_s * 1e9);
+  pthread_barrier_wait(&b->go);
+  cpu_sample_t c0 = {0}, c1 = {0};
+  if (!b->cancel) {
+    s_sleep_until(b->warm_end_ns);
+    s_cpu_sample(server, &c0);
+    s_sleep_until(b->measure_end_ns);
+    s_cpu_sample(server, &c1);
+  }
+  size_t total = 0;
+  uint64_t errors = 0;
+  for (int i = 0; i < n; i++) {
+    pthread_join(w[i].thread, NULL);
+    total += w[i].lat.n;
+    errors += w[i].errors;
+    if (w[i].errors && !r->error[0])
+      snprintf(r->error, sizeof r->error, "client %d: %s", i, w[i].error);
+  }
+  pthread_barrier_destroy(&b->ready);
+  pthread_barrier_destroy(&b->go);
+  int rc = 0;
+  for (int i = 0; i < n; i++) {
+    for (size_t k = 0; k < w[i].lat.n && rc == 0; k++)
+      if (s_samples_push(&r->lat, w[i].lat.v[k]) != 0) {
+        snprintf(r->error, sizeof r->error, "out of memory for samples");
+        rc = -1;
+      }
+    free(w[i].lat.v);
+  }
+  free(w);
+  if (rc == 0 && (b->cancel || errors || total == 0)) {
+    if (!r->error[0])
+      snprintf(r->error, sizeof r->error, "no request completed");
+    rc = -1;
+  }
+  if (rc != 0)
+    return -1;
+  r->window_s += slice_s;
+  if (r->rounds < BENCH_MAX_ROUNDS)
+    r->round_rps[r->rounds] = (double)total / slice_s;
+  r->rounds++;
+  long hz = sysconf(_SC_CLK_TCK);
+  if (c0.ok && c1.ok && hz > 0 && (r->rounds == 1 || r->cpu_ok)) {
+    r->server_s += (double)(c1.server_ticks - c0.server_ticks) / (double)hz;
+    r->client_s += (double)(c1.self_ns - c0.self_ns) / 1e9;
+    r->machine_s += (double)(c1.machine_busy - c0.machine_busy) / (double)hz;
+    r->cpu_ok = 1;
+  } else {
+    r->cpu_ok = 0;
+  }
+  return 0;
+}
+
+/* Turns the accumulated samples into the figures. */
+static void s_finish(result_t *r) {
+  size_t n = r->lat.n;
+  if (!r->ran || r->failed || n == 0 || r->window_s <= 0) {
+    if (r->ran && !r->error[0])
+      snprintf(r->error, sizeof r->error, "no request completed");
+    return;
+  }
+  qsort(r->lat.v, n, sizeof *r->lat.v, s_cmp_i64);
+  double sum = 0;
+  for (size_t i = 0; i < n; i++)
+    sum += (double)r->lat.v[i];
+  r->requests = n;
+  r->rps = (double)n / r->window_s;
+  r->p50_us = s_pct_us(r->lat.v, n, 0.50);
+  r->p99_us = s_pct_us(r->lat.v, n, 0.99);
+  r->mean_us = sum / (double)n / 1000.0;
+  r->max_us = (double)r->lat.v[n - 1] / 1000.0;
+  r->server_cpu_us = r->client_cpu_us = r->other_load = -1;
+  if (r->cpu_ok) {
+    r->server_cpu_us = r->server_s * 1e6 / (double)n;
+    r->client_cpu_us = r->client_s * 1e6 / (double)n;
+    r->other_load = (r->machine_s - r->server_s - r->client_s) / r->window_s;
+    if (r->other_load < 0)
+      r->other_load = 0; /* tick granularity */
+  }
+  r->ok = 1;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+static void s_usage(FILE *out) {
+  fprintf(out,
+          "usage: keten-bench [options]\n"
+          "\n"
+          "Measures request/reply over CurveZMQ on this machine, in one run:\n"
+          "  bare    a bare ZeroMQ CURVE DEALER->ROUTER echo server (forked child,\n"
+          "          minimal ZAP handler admitting one key): the ceiling;\n"
+          "  ketend  the real ketend, with a fresh key and registry in a\n"
+          "          temporary directory, driven with keten_client_ping().\n"
+          "Both use the same clients: N threads, each with its own connection and\n"
+          "one request outstanding. The sides take turns in rounds (bare, ketend,\n"
+          "ketend, bare, ...) so that a change in the machine's other load hits\n"
+          "both alike. Prints requests/s, p50/p99 latency and the throughput ratio\n"
+          "ketend/bare (issue target: >= 0.7), then one RESULT line.\n"
+          "\n"
+          "  -c, --clients N          concurrent clients (default 4)\n"
+          "  -d, --duration SEC       measured seconds per side, over all rounds (default 3)\n"
+          "  -r, --rounds N           rounds per side (default 3)\n"
+          "  -w, --warmup SEC         unmeasured warm-up before each round (default 0.5)\n"
+          "  -s, --size BYTES         request body size (default 1024)\n"
+          "  -t, --transport KIND     tcp (127.0.0.1, default) or ipc\n"
+          "  -k, --ketend PATH        the ketend binary (default %s)\n"
+          "  -o, --only SIDE          run only bare or only ketend\n"
+          "  -T, --timeout-ms MS      a request without a reply this long fails the run\n"
+          "                           (default 2000)\n"
+          "  -l, --ketend-log-level L ketend's --log-level (default info)\n"
+          "      --keep-tmp           keep the temporary directory (keys, registry, log)\n"
+          "  -q, --quiet              no progress lines on stderr\n"
+          "  -h, --help               print this help\n"
+          "\n"
+          "Exit status: 0 every side asked for was measured, 1 a side failed,\n"
+          "2 usage error. The ratio never affects the exit status.\n",
+          KETEN_BENCH_KETEND);
+}
+
+static int s_parse_double(const char *s, double min, double max, double *out) {
+  char *end = NULL;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !(v >= min && v <= max))
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int s_parse_opts(int argc, char **argv, opts_t *o) {
+  static const struct option opts[] = {
+      {"clients", required_argument, NULL, 'c'},
+      {"duration", required_argument, NULL, 'd'},
+      {"rounds", required_argument, NULL, 'r'},
+      {"warmup", required_argument, NULL, 'w'},
+      {"size", required_argument, NULL, 's'},
+      {"transport", required_argument, NULL, 't'},
+      {"ketend", required_argument, NULL, 'k'},
+      {"only", required_argument, NULL, 'o'},
+      {"timeout-ms", required_argument, NULL, 'T'},
+      {"ketend-log-level", required_argument, NULL, 'l'},
+      {"keep-tmp", no_argument, NULL, 'K'},
+      {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  memset(o, 0, sizeof *o);
+  o->clients = 4;
+  o->duration_s = 3;
+  o->rounds = 3;
+  o->warmup_s = 0.5;
+  o->size = 1024;
+  o->ketend = KETEN_BENCH_KETEND;
+  o->timeout_ms = 2000;
+  o->run[SIDE_BARE] = o->run[SIDE_KETEND] = 1;
+  o->ketend_log_level = "info";
+  int c;
+  double v;
+  while ((c = getopt_long(argc, argv, "c:d:r:w:s:t:k:o:T:l:qh", opts,
+                          NULL)) != -1) {
+    switch (c) {
+    case 'c':
+      if (s_parse_double(optarg, 1, BENCH_MAX_CLIENTS, &v) || v != (int)v) {
+        fprintf(stderr, "keten-bench: --clients must be 1..%d\n",
+                BENCH_MAX_CLIENTS);
+        return 2;
+      }
+      o->clients = (int)v;
+      break;
+    case 'd':
+      if (s_parse_double(optarg, 0.1, 600, &o->duration_s)) {
+        fprintf(stderr, "keten-bench: --duration must be 0.1..600 seconds\n");
+        return 2;
+      }
+      break;
+    case 'r':
+      if (s_parse_double(optarg, 1, BENCH_MAX_ROUNDS, &v) || v != (int)v) {
+        fprintf(stderr, "keten-bench: --rounds must be 1..%d\n",
+                BENCH_MAX_ROUNDS);
+        return 2;
+      }
+      o->rounds = (int)v;
+      break;
+    case 'w':
+      if (s_parse_double(optarg, 0, 60, &o->warmup_s)) {
+        fprintf(stderr, "keten-bench: --warmup must be 0..60 seconds\n");
+        return 2;
+      }
+      break;
+    case 's':
+      if (s_parse_double(optarg, 1, BENCH_MAX_BODY, &v) || v != (size_t)v) {
+        fprintf(stderr, "keten-bench: --size must be 1..%d bytes\n",
+                BENCH_MAX_BODY);
+        return 2;
+      }
+      o->size = (size_t)v;
+      break;
+    case 't':
+      if (strcmp(optarg, "tcp") && strcmp(optarg, "ipc")) {
+        fprintf(stderr, "keten-bench: --transport is tcp or ipc\n");
+        return 2;
+      }
+      o->ipc = !strcmp(optarg, "ipc");
+      break;
+    case 'k': o->ketend = optarg; break;
+    case 'o':
+      if (strcmp(optarg, "bare") && strcmp(optarg, "ketend")) {
+        fprintf(stderr, "keten-bench: --only is bare or ketend\n");
+        return 2;
+      }
+      o->run[SIDE_BARE] = !strcmp(optarg, "bare");
+      o->run[SIDE_KETEND] = !o->run[SIDE_BARE];
+      break;
+    case 'T':
+      if (s_parse_double(optarg, 100, 60000, &v) || v != (int)v) {
+        fprintf(stderr, "keten-bench: --timeout-ms must be 100..60000\n");
+        return 2;
+      }
+      o->timeout_ms = (int)v;
+      break;
+    case 'l': o->ketend_log_level = optarg; break;
+    case 'K': o->keep_tmp = 1; break;
+    case 'q': o->quiet = 1; break;
+    case 'h': s_usage(stdout); return 1;
+    default: s_usage(stderr); return 2;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "keten-bench: unexpected argument '%s'\n", argv[optind]);
+    return 2;
+  }
+  if (o->duration_s / o->rounds < 0.1) {
+    fprintf(stderr, "keten-bench: each round must measure at least 0.1 s "
+                    "(--duration / --rounds)\n");
+    return 2;
+  }
+  return 0;
+}
+
+static void s_progress(const opts_t *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void s_progress(const opts_t *o, const char *fmt, ...) {
+  if (o->quiet)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("keten-bench: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+static int s_make_tmpdir(char *err, size_t errlen) {
+  const char *base = getenv("TMPDIR");
+  if (!base || !*base)
+    base = "/tmp";
+  /* ipc:// paths must fit a sockaddr_un: keep the directory short. */
+  if (strlen(base) > 60)
+    base = "/tmp";
+  snprintf(g_tmpdir, sizeof g_tmpdir, "%s/keten-bench.XXXXXX", base);
+  if (!mkdtemp(g_tmpdir)) {
+    snprintf(err, errlen, "mkdtemp %s: %s", g_tmpdir, strerror(errno));
+    g_tmpdir[0] = '\0';
+    return -1;
+  }
+  for (size_t i = 0; i < TMP_FILES; i++)
+    snprintf(g_tmp_paths[i], sizeof g_tmp_paths[i], "%s/%s", g_tmpdir,
+             s_tmp_names[i]);
+  return 0;
+}
+
+static const char *s_exit_text(int status, char *buf, size_t cap) {
+  if (status == -2)
+    snprintf(buf, cap, "did not stop on SIGTERM; killed");
+  else if (status < 0)
+    snprintf(buf, cap, "already gone");
+  else if (WIFEXITED(status))
+    snprintf(buf, cap, "exit status %d", WEXITSTATUS(status));
+  else
+    snprintf(buf, cap, "killed by signal %d", WTERMSIG(status));
+  return buf;
+}
+
+static void s_print_num(double v, int width, int prec) {
+  if (v < 0)
+    printf(" %*s", width, "-");
+  else
+    printf(" %*.*f", width, prec, v);
+}
+
+static void s_print_report(const opts_t *o, const result_t r[SIDES]) {
+  double slice = o->duration_s / o->rounds;
+  printf("\nketen-bench %s: request/reply, %d clients x 1 outstanding, "
+         "%zu-byte bodies, %s\n",
+         KETEN_VERSION, o->clients, o->size,
+         o->ipc ? "ipc" : "tcp 127.0.0.1");
+  printf("%d rounds per side, taking turns; each round %.2f s warm-up + "
+         "%.2f s measured\n\n",
+         o->rounds, o->warmup_s, slice);
+  printf("%-18s %9s %10s %8s %8s %8s %8s %9s %9s %7s\n", "side", "requests",
+         "req/s", "p50 us", "p99 us", "mean us", "max us", "srvCPU/r",
+         "cliCPU/r", "other");
+  for (int s = 0; s < SIDES; s++) {
+    if (!r[s].ran)
+      continue;
+    printf("%-18s", s_side_name[s]);
+    if (!r[s].ok) {
+      printf(" FAILED: %s\n", r[s].error);
+      continue;
+    }
+    printf(" %9" PRIu64, r[s].requests);
+    s_print_num(r[s].rps, 10, 1);
+    s_print_num(r[s].p50_us, 8, 1);
+    s_print_num(r[s].p99_us, 8, 1);
+    s_print_num(r[s].mean_us, 8, 1);
+    s_print_num(r[s].max_us, 8, 0);
+    s_print_num(r[s].server_cpu_us, 9, 1);
+    s_print_num(r[s].client_cpu_us, 9, 1);
+    s_print_num(r[s].other_load, 7, 2);
+    printf("\n");
+  }
+  printf("\nsrvCPU/r, cliCPU/r: CPU microseconds per request in the server "
+         "process and in the\nclient process; other: cores kept busy by other "
+         "processes during the windows.\n");
+  for (int s = 0; s < SIDES; s++) {
+    if (!r[s].ok)
+      continue;
+    printf("%s req/s per round:", s_side_key[s]);
+    for (int i = 0; i < r[s].rounds && i < BENCH_MAX_ROUNDS; i++)
+      printf(" %.0f", r[s].round_rps[i]);
+    printf("\n");
+  }
+  for (int s = 0; s < SIDES; s++)
+    if (r[s].note[0])
+      printf("%s: %s\n", s_side_key[s], r[s].note);
+  int both = r[SIDE_BARE].ok && r[SIDE_KETEND].ok;
+  double ratio = both ? r[SIDE_KETEND].rps / r[SIDE_BARE].rps : -1;
+  if (both)
+    printf("\nthroughput ratio ketend/bare: %.3f (issue target >= 0.70: %s)\n",
+           ratio, ratio >= 0.70 ? "met" : "not met");
+
+  printf("\nRESULT transport=%s clients=%d size=%zu rounds=%d warmup_s=%.2f "
+         "duration_s=%.2f",
+         o->ipc ? "ipc" : "tcp", o->clients, o->size, o->rounds, o->warmup_s,
+         o->duration_s);
+  for (int s = 0; s < SIDES; s++) {
+    if (!r[s].ran)
+      continue;
+    const char *k = s_side_key[s];
+    if (!r[s].ok) {
+      printf(" %s_ok=0", k);
+      continue;
+    }
+    printf(" %s_ok=1 %s_requests=%" PRIu64 " %s_rps=%.1f %s_p50_us=%.1f "
+           "%s_p99_us=%.1f %s_mean_us=%.1f %s_server_cpu_us=%.1f "
+           "%s_client_cpu_us=%.1f %s_other_load=%.2f %s_rps_rounds=",
+           k, k, r[s].requests, k, r[s].rps, k, r[s].p50_us, k, r[s].p99_us, k,
+           r[s].mean_us, k, r[s].server_cpu_us, k, r[s].client_cpu_us, k,
+           r[s].other_load, k);
+    for (int i = 0; i < r[s].rounds && i < BENCH_MAX_ROUNDS; i++)
+      printf("%s%.0f", i ? "," : "", r[s].round_rps[i]);
+  }
+  if (both)
+    printf(" ratio=%.3f", ratio);
+  else
+    printf(" ratio=na");
+  printf("\n");
+  fflush(stdout);
+}
+
+int main(int argc, char **argv) {
+  opts_t o;
+  int prc = s_parse_opts(argc, argv, &o);
+  if (prc)
+    return prc == 1 ? 0 : 2;
+  g_keep_tmp = o.keep_tmp;
+  if (o.run[SIDE_KETEND] && access(o.ketend, X_OK) != 0) {
+    fprintf(stderr,
+            "keten-bench: cannot execute ketend at %s: %s (build it, or pass "
+            "--ketend PATH)\n",
+            o.ketend, strerror(errno));
+    return 2;
+  }
+  if (sodium_init() < 0) {
+    fprintf(stderr, "keten-bench: libsodium failed to initialise\n");
+    return 1;
+  }
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sigemptyset(&sa.sa_mask);
+  sa.sa_handler = s_on_fatal_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  sigaction(SIGALRM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  /* Watchdog: whatever hangs, the run ends. Servers start and stop within
+   * BENCH_START_TIMEOUT_MS each; a round connects (one request, timeout),
+   * warms up, measures, and waits out at most one more request. */
+  double slice = o.duration_s / o.rounds;
+  double budget = 4 * BENCH_START_TIMEOUT_MS / 1000.0 +
+                  2.0 * o.rounds *
+                      (o.warmup_s + slice + 2.0 * o.timeout_ms / 1000.0 + 2) +
+                  30;
+  alarm((unsigned)budget);
+
+  char err[600];
+  if (s_make_tmpdir(err, sizeof err) != 0) {
+    fprintf(stderr, "keten-bench: %s\n", err);
+    return 1;
+  }
+  atexit(s_cleanup);
+
+  keten_keys_t server, client;
+  if (keten_keys_generate(&server, "ketend") != KETEN_OK ||
+      keten_keys_generate(&client, BENCH_PARTICIPANT) != KETEN_OK) {
+    fprintf(stderr, "keten-bench: cannot generate keys\n");
+    return 1;
+  }
+
+  result_t r[SIDES];
+  memset(r, 0, sizeof r);
+  char endpoint[SIDES][300];
+  memset(endpoint, 0, sizeof endpoint);
+
+  /* Both servers start before any client thread exists (fork in a
+   * single-threaded process) and stay up for every round; the one not
+   * being measured sits idle in zmq_poll. */
+  if (o.run[SIDE_BARE]) {
+    r[SIDE_BARE].ran = 1;
+    if (s_start_echo(&o, &server, &client, endpoint[SIDE_BARE],
+                     sizeof endpoint[SIDE_BARE], err, sizeof err) != 0) {
+      r[SIDE_BARE].failed = 1;
+      snprintf(r[SIDE_BARE].error, sizeof r[SIDE_BARE].error, "%s", err);
+    }
+  }
+  if (o.run[SIDE_KETEND]) {
+    result_t *rk = &r[SIDE_KETEND];
+    rk->ran = 1;
+    int port = o.ipc ? 0 : s_free_port();
+    if (o.ipc)
+      snprintf(endpoint[SIDE_KETEND], sizeof endpoint[SIDE_KETEND], "ipc://%s",
+               s_tmp_path("ketend.sock"));
+    else
+      snprintf(endpoint[SIDE_KETEND], sizeof endpoint[SIDE_KETEND],
+               "tcp://127.0.0.1:%d", port);
+    if (port < 0) {
+      rk->failed = 1;
+      snprintf(rk->error, sizeof rk->error, "no free TCP port on 127.0.0.1");
+    } else if (s_prepare_ketend(&server, &client, err, sizeof err) != 0 ||
+               s_spawn_ketend(&o, endpoint[SIDE_KETEND], err, sizeof err) !=
+                   0 ||
+               s_wait_ketend(endpoint[SIDE_KETEND], &client, &server, err,
+                             sizeof err) != 0) {
+      rk->failed = 1;
+      snprintf(rk->error, sizeof rk->error, "%s", err);
+      s_stop_child(SIDE_KETEND, 3000);
+      s_print_tail(s_tmp_path("ketend.log"), 20);
+    }
+  }
+  for (int s = 0; s < SIDES; s++)
+    if (r[s].ran && !r[s].failed)
+      s_progress(&o, "%s on %s", s_side_name[s], endpoint[s]);
+
+  /* Rounds: bare, ketend, ketend, bare, bare, ketend, ... */
+  for (int round = 0; round < o.rounds; round++) {
+    for (int turn = 0; turn < SIDES; turn++) {
+      int side = (round % 2 == 0) ? turn : SIDES - 1 - turn;
+      result_t *rs = &r[side];
+      if (!rs->ran || rs->failed)
+        continue;
+      bench_t b;
+      memset(&b, 0, sizeof b);
+      b.o = &o;
+      b.side = side;
+      b.client = &client;
+      b.server_pk = server.transport_pk;
+      snprintf(b.endpoint, sizeof b.endpoint, "%s", endpoint[side]);
+      s_progress(&o, "round %d/%d: %s, %d clients, %.2f s + %.2f s", round + 1,
+                 o.rounds, s_side_key[side], o.clients, o.warmup_s, slice);
+      if (s_run_slice(&b, (pid_t)g_child[side], slice, rs) != 0)
+        rs->failed = 1;
+    }
+  }
+  keten_keys_wipe(&server);
+  keten_keys_wipe(&client);
+
+  if (r[SIDE_BARE].ran && g_child[SIDE_BARE]) {
+    int st = s_stop_child(SIDE_BARE, 3000);
+    if (!(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+      char why[80];
+      snprintf(r[SIDE_BARE].note, sizeof r[SIDE_BARE].note, "echo server %s",
+               s_exit_text(st, why, sizeof why));
+    }
+  }
+  if (r[SIDE_KETEND].ran && g_child[SIDE_KETEND]) {
+    result_t *rk = &r[SIDE_KETEND];
+    int st = s_stop_child(SIDE_KETEND, 5000);
+    char summary[400], why[80];
+    s_ketend_summary(summary, sizeof summary);
+    int clean = st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    if (!clean)
+      snprintf(rk->note, sizeof rk->note, "ketend %s%s%s",
+               s_exit_text(st, why, sizeof why), summary[0] ? "; " : "",
+               summary);
+    else if (summary[0])
+      snprintf(rk->note, sizeof rk->note, "ketend log: %s", summary);
+    if (rk->failed || !clean)
+      s_print_tail(s_tmp_path("ketend.log"), 20);
+  }
+
+  int ok = 1;
+  for (int s = 0; s < SIDES; s++) {
+    s_finish(&r[s]);
+    if (o.run[s] && !r[s].ok)
+      ok = 0;
+  }
+  s_print_report(&o, r);
+  for (int s = 0; s < SIDES; s++)
+    free(r[s].lat.v);
+  return ok ? 0 : 1;
+}
