@@ -48,7 +48,7 @@ void audit_chain(audit_entry_t *e, const uint8_t prev[AUDIT_HASH_BYTES]) {
 
 int audit_check(const audit_entry_t *e, const uint8_t prev[AUDIT_HASH_BYTES]) {
   uint8_t h[AUDIT_HASH_BYTES];
-  if (sodium_memcmp(e->prev_hash, prev, AUDIT_HASH_BYTES) != 0)
+  if (e->damaged || sodium_memcmp(e->prev_hash, prev, AUDIT_HASH_BYTES) != 0)
     return -1;
   audit_entry_hash(e, h);
   return sodium_memcmp(h, e->hash, AUDIT_HASH_BYTES) == 0 ? 0 : -1;

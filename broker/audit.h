@@ -42,6 +42,7 @@ typedef struct {
   char detail[128];                        /* fixed text, no personal data */
   uint8_t prev_hash[AUDIT_HASH_BYTES];
   uint8_t hash[AUDIT_HASH_BYTES];
+  int damaged;  /* read back from storage in a shape no entry has (not hashed) */
 } audit_entry_t;
 
 /* Computes the hash of e from its fields and e->prev_hash. */
@@ -52,7 +53,7 @@ void audit_entry_hash(const audit_entry_t *e, uint8_t out[AUDIT_HASH_BYTES]);
 void audit_chain(audit_entry_t *e, const uint8_t prev[AUDIT_HASH_BYTES]);
 
 /* Checks e against the hash of the entry before it: returns 0 if e's
- * prev_hash is prev and its hash matches its fields. */
+ * prev_hash is prev, its hash matches its fields and it is not damaged. */
 int audit_check(const audit_entry_t *e, const uint8_t prev[AUDIT_HASH_BYTES]);
 
 /* The byte string a checkpoint signature covers (tag, seq, head hash,

@@ -175,6 +175,18 @@ void broker_destroy(broker_t **bp) {
 }
 
 
+int broker_tx(broker_t *b) {
+  if (b->tx_open)
+    return 0;
+  if (store_begin(b->store) != 0) {
+    log_msg(LOG_ERROR, "store", "cannot begin a transaction: %s",
+            store_error(b->store));
+    return -1;
+  }
+  b->tx_open = 1;
+  return 0;
+}
+
 /* ---- outbox ------------------------------------------------------------- */
 
 static outbox_item_t *s_outbox_add(broker_t *b, const uint8_t *rid,
@@ -409,7 +421,7 @@ static void s_handle_ping(request_t *r) {
 static void s_run_stored(request_t *r, int (*handler)(request_t *)) {
   broker_t *b = r->b;
   size_t out_before = b->n_out;
-  if (store_savepoint(b->store) != 0) {
+  if (broker_tx(b) != 0 || store_savepoint(b->store) != 0) {
     broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INTERNAL,
                        "the store is unavailable; retry");
     return;
@@ -540,17 +552,14 @@ static void s_audit_auth_refused(broker_t *b) {
 }
 
 /* One batch: requests, expiry, deliveries and checkpoints in one
- * transaction; the frames leave only once it is durable (group commit). */
+ * transaction, opened only when something needs the store; the frames
+ * leave only once it is durable (group commit). */
 static void s_batch(broker_t *b, int router_ready, int64_t mono_now) {
-  if (store_begin(b->store) != 0) {
-    log_msg(LOG_ERROR, "store", "cannot begin a transaction: %s",
-            store_error(b->store));
-    return;
-  }
+  b->tx_open = 0;
   if (router_ready)
     for (int i = 0; i < BROKER_BATCH && s_handle_router(b); i++)
       ;
-  if (mono_now >= b->next_sweep_ms) {
+  if (mono_now >= b->next_sweep_ms && broker_tx(b) == 0) {
     b->next_sweep_ms = mono_now + 1000;
     if (store_savepoint(b->store) == 0) {
       int64_t wall = broker_wall_ms();
@@ -560,8 +569,10 @@ static void s_batch(broker_t *b, int router_ready, int64_t mono_now) {
       else
         store_savepoint_rollback(b->store);
     }
+    s_checkpoint(b, mono_now, 0);
   }
-  if (store_savepoint(b->store) == 0) {
+  if (delivery_due(b, mono_now) && broker_tx(b) == 0 &&
+      store_savepoint(b->store) == 0) {
     if (delivery_pump(b, mono_now) == 0) {
       store_savepoint_release(b->store);
     } else {
@@ -569,13 +580,13 @@ static void s_batch(broker_t *b, int router_ready, int64_t mono_now) {
       delivery_rewind_all(b);
     }
   }
-  s_checkpoint(b, mono_now, 0);
-  if (store_commit(b->store) != 0) {
+  if (b->tx_open && store_commit(b->store) != 0) {
     log_msg(LOG_ERROR, "store", "commit failed, batch undone: %s",
             store_error(b->store));
     store_rollback(b->store);
     s_outbox_fail(b);
   }
+  b->tx_open = 0;
   s_outbox_flush(b);
 }
 

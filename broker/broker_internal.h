@@ -62,6 +62,7 @@ struct broker {
   uint64_t checkpoint_seq;                /* last signed checkpoint */
   int64_t checkpoint_ms;
   int64_t next_sweep_ms;
+  int tx_open;                            /* the batch's transaction has begun */
 };
 
 /* The request being handled. */
@@ -75,6 +76,13 @@ typedef struct {
 } request_t;
 
 int64_t broker_wall_ms(void);
+
+/* Opens the current batch's transaction on first use (a batch of PINGs
+ * touches no store). Returns 0, or -1 if the store cannot begin one. */
+int broker_tx(broker_t *b);
+
+/* Returns 1 if some session has deliveries to look at or an overdue ack. */
+int delivery_due(const broker_t *b, int64_t mono_now);
 int64_t broker_mono_ms(void);
 
 /* Queues the reply to r: body of type body_case (the oneof member given

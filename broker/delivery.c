@@ -247,6 +247,16 @@ static int s_pump_session(broker_t *b, session_t *s) {
   return consumed;
 }
 
+int delivery_due(const broker_t *b, int64_t mono_now) {
+  for (size_t i = 0; i < b->n_sessions; i++) {
+    const session_t *s = &b->sessions[i];
+    if (s->wake || (s->sent > s->acked &&
+                    mono_now - s->last_progress_ms >= b->cfg.ack_timeout_ms))
+      return 1;
+  }
+  return 0;
+}
+
 int delivery_pump(broker_t *b, int64_t mono_now) {
   for (size_t i = 0; i < b->n_sessions; i++) {
     session_t *s = &b->sessions[i];

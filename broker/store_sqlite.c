@@ -15,6 +15,7 @@
 /* Prepared statements, made once and reused (the hot paths run many
  * times per batch). */
 enum {
+  ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
   ST_MSG_SEEN, ST_MSG_PRUNE, ST_CONSENT_PUT, ST_CONSENT_GET, ST_CONSENT_REVOKE,
   ST_CONSENTS_SUBJECT, ST_CONSENT_RECORDS, ST_CONSENTS_EXPIRED,
   ST_CONSENT_EXPIRED_DONE, ST_SECTION_LATEST_VERSION, ST_SUBJECT_KNOWN,
@@ -375,13 +376,20 @@ static void s_text(sqlite3_stmt *st, int col, char *dst, size_t cap) {
 
 /* ---- transactions --------------------------------------------------------- */
 
-int store_begin(store_t *s) { return s_exec(s, "BEGIN", NULL, 0); }
-int store_commit(store_t *s) { return s_exec(s, "COMMIT", NULL, 0); }
-void store_rollback(store_t *s) { s_exec(s, "ROLLBACK", NULL, 0); }
-int store_savepoint(store_t *s) { return s_exec(s, "SAVEPOINT req", NULL, 0); }
-void store_savepoint_release(store_t *s) { s_exec(s, "RELEASE req", NULL, 0); }
+/* Transaction control runs often (every batch, every request): prepared
+ * once like the rest. */
+int store_begin(store_t *s) { return s_done(s_stmt(s, ST_BEGIN, "BEGIN")); }
+int store_commit(store_t *s) { return s_done(s_stmt(s, ST_COMMIT, "COMMIT")); }
+void store_rollback(store_t *s) { s_done(s_stmt(s, ST_ROLLBACK, "ROLLBACK")); }
+int store_savepoint(store_t *s) {
+  return s_done(s_stmt(s, ST_SAVEPOINT, "SAVEPOINT req"));
+}
+void store_savepoint_release(store_t *s) {
+  s_done(s_stmt(s, ST_RELEASE, "RELEASE req"));
+}
 void store_savepoint_rollback(store_t *s) {
-  s_exec(s, "ROLLBACK TO req; RELEASE req", NULL, 0);
+  s_done(s_stmt(s, ST_ROLLBACK_TO, "ROLLBACK TO req"));
+  store_savepoint_release(s);
 }
 
 int store_message_seen(store_t *s, const char *sender,
@@ -868,30 +876,56 @@ int store_audit_append(store_t *s, audit_entry_t *e) {
   return s_done(st);
 }
 
+/* Reads a blob column that must be exactly len bytes; counts a mismatch. */
+static void s_blob_exact(sqlite3_stmt *st, int col, uint8_t *dst, size_t len,
+                         int *damaged) {
+  if ((size_t)sqlite3_column_bytes(st, col) != len ||
+      sqlite3_column_type(st, col) != SQLITE_BLOB)
+    *damaged = 1;
+  s_blob(st, col, dst, len);
+}
+
+/* Reads a text column that must fit cap - 1 bytes; counts a mismatch. */
+static void s_text_exact(sqlite3_stmt *st, int col, char *dst, size_t cap,
+                         int *damaged) {
+  const unsigned char *t = sqlite3_column_text(st, col);
+  if (!t || (size_t)sqlite3_column_bytes(st, col) >= cap ||
+      strlen((const char *)t) != (size_t)sqlite3_column_bytes(st, col))
+    *damaged = 1;
+  s_text(st, col, dst, cap);
+}
+
+/* Audit rows are read back exactly: a value that no entry could hold
+ * (wrong length, too long, embedded NUL) marks the entry damaged rather
+ * than being silently normalised into something that verifies. */
 static int s_audit_rows(sqlite3_stmt *st, store_audit_fn fn, void *arg) {
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     audit_entry_t e;
     memset(&e, 0, sizeof e);
+    int *d = &e.damaged;
     e.seq = (uint64_t)sqlite3_column_int64(st, 0);
-    s_blob(st, 1, e.trace_id, 16);
-    s_blob(st, 2, e.operation_id, 8);
-    s_blob(st, 3, e.parent_operation_id, 8);
-    s_text(st, 4, e.name, sizeof e.name);
+    s_blob_exact(st, 1, e.trace_id, 16, d);
+    s_blob_exact(st, 2, e.operation_id, 8, d);
+    s_blob_exact(st, 3, e.parent_operation_id, 8, d);
+    s_text_exact(st, 4, e.name, sizeof e.name, d);
     e.status = sqlite3_column_int(st, 5);
     e.start_ms = sqlite3_column_int64(st, 6);
     e.end_ms = sqlite3_column_int64(st, 7);
-    s_text(st, 8, e.actor, sizeof e.actor);
-    s_text(st, 9, e.counterparty, sizeof e.counterparty);
-    s_blob(st, 10, e.subject, 32);
+    s_text_exact(st, 8, e.actor, sizeof e.actor, d);
+    s_text_exact(st, 9, e.counterparty, sizeof e.counterparty, d);
+    s_blob_exact(st, 10, e.subject, 32, d);
     e.kind = sqlite3_column_int(st, 11);
-    s_blob(st, 12, e.consent_id, 16);
+    s_blob_exact(st, 12, e.consent_id, 16, d);
     e.purpose = sqlite3_column_int(st, 13);
-    s_blob(st, 14, e.foreign_trace_id, 16);
-    s_blob(st, 15, e.foreign_operation_id, 8);
-    s_text(st, 16, e.detail, sizeof e.detail);
-    s_blob(st, 17, e.prev_hash, AUDIT_HASH_BYTES);
-    s_blob(st, 18, e.hash, AUDIT_HASH_BYTES);
+    s_blob_exact(st, 14, e.foreign_trace_id, 16, d);
+    s_blob_exact(st, 15, e.foreign_operation_id, 8, d);
+    s_text_exact(st, 16, e.detail, sizeof e.detail, d);
+    s_blob_exact(st, 17, e.prev_hash, AUDIT_HASH_BYTES, d);
+    s_blob_exact(st, 18, e.hash, AUDIT_HASH_BYTES, d);
+    for (int col = 5; col <= 13; col += (col == 7 ? 4 : col == 11 ? 2 : 1))
+      if (sqlite3_column_type(st, col) != SQLITE_INTEGER)
+        *d = 1;
     if (fn(&e, arg) != 0) {
       rc = SQLITE_DONE;
       break;

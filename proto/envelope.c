@@ -133,8 +133,13 @@ void envelope_init(Keten__Envelope *env, envelope_ids_t *ids,
                    const Keten__Envelope *request) {
   keten__envelope__init(env);
   env->version = ENVELOPE_PROTOCOL_VERSION;
-  randombytes_buf(ids->message_id, sizeof ids->message_id);
-  randombytes_buf(ids->operation_id, sizeof ids->operation_id);
+  /* One draw for all fresh ids: each draw is a system call. */
+  uint8_t fresh[ENVELOPE_MESSAGE_ID_BYTES + ENVELOPE_OPERATION_ID_BYTES +
+                ENVELOPE_TRACE_ID_BYTES];
+  randombytes_buf(fresh, sizeof fresh);
+  memcpy(ids->message_id, fresh, sizeof ids->message_id);
+  memcpy(ids->operation_id, fresh + sizeof ids->message_id,
+         sizeof ids->operation_id);
   env->message_id.data = ids->message_id;
   env->message_id.len = sizeof ids->message_id;
   env->operation_id.data = ids->operation_id;
@@ -142,7 +147,9 @@ void envelope_init(Keten__Envelope *env, envelope_ids_t *ids,
   if (request && request->trace_id.len == sizeof ids->trace_id)
     memcpy(ids->trace_id, request->trace_id.data, sizeof ids->trace_id);
   else
-    randombytes_buf(ids->trace_id, sizeof ids->trace_id);
+    memcpy(ids->trace_id,
+           fresh + sizeof ids->message_id + sizeof ids->operation_id,
+           sizeof ids->trace_id);
   env->trace_id.data = ids->trace_id;
   env->trace_id.len = sizeof ids->trace_id;
   if (request && envelope_has_message_id(request)) {
