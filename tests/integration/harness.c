@@ -2,6 +2,7 @@
 #define _XOPEN_SOURCE 700
 #include "harness.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
@@ -170,6 +171,73 @@ int harness_run_ketend(harness_t *h, const char *const *argv) {
   int status = 0;
   if (pid < 0 || waitpid(pid, &status, 0) != pid)
     return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int harness_run_cli(harness_t *h, const char *const *argv, char **out) {
+  if (out)
+    *out = NULL;
+  int fds[2];
+  if (pipe(fds) != 0)
+    return -1;
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return -1;
+  }
+  if (pid == 0) {
+    int fd = open(h->log_file, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDERR_FILENO);
+      close(fd);
+    }
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    const char *args[32];
+    int k = 0;
+    args[k++] = KETEN_CLI_PATH;
+    for (int i = 0; argv[i] && k < 31; i++)
+      args[k++] = argv[i];
+    args[k] = NULL;
+    execv(KETEN_CLI_PATH, (char *const *)args);
+    _exit(127);
+  }
+  close(fds[1]);
+  size_t len = 0, cap = 4096;
+  char *buf = malloc(cap);
+  for (;;) {
+    if (buf && len + 1 == cap) {
+      char *grown = realloc(buf, 2 * cap);
+      if (!grown) {
+        free(buf);
+        buf = NULL;
+      } else {
+        buf = grown;
+        cap *= 2;
+      }
+    }
+    char sink[512];
+    ssize_t n = buf ? read(fds[0], buf + len, cap - 1 - len)
+                    : read(fds[0], sink, sizeof sink);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    if (buf)
+      len += (size_t)n;
+  }
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (buf)
+    buf[len] = '\0';
+  if (out)
+    *out = buf;
+  else
+    free(buf);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 

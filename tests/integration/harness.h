@@ -71,4 +71,10 @@ int harness_wait_log(harness_t *h, const char *needle, int n, int timeout_ms);
  * program name), stderr into the log; returns its exit status. */
 int harness_run_ketend(harness_t *h, const char *const *argv);
 
+/* Runs the keten CLI (KETEN_CLI_PATH) with argv (NULL-terminated, without
+ * the program name), its stderr into the broker's log. *out (may be NULL)
+ * gets its stdout as a NUL-terminated malloc'd string (free()). Returns
+ * its exit status, or -1 if it could not be run. */
+int harness_run_cli(harness_t *h, const char *const *argv, char **out);
+
 #endif
