@@ -749,24 +749,31 @@ keten_err_t keten_client_subscribe(keten_client_t *c, uint32_t credit) {
   return s_send_subscribe(c);
 }
 
-/* Returns 1 if header h was handed over before; remembers it otherwise. */
-static int s_seen_before(keten_client_t *c, const keten_section_header_t *h) {
-  uint8_t key[16];
+/* The dedup key of a section: BLAKE2b-128 of (subject, kind, author, version). */
+static void s_dedup_key(const keten_section_header_t *h, uint8_t key[16]) {
   crypto_generichash_state st;
-  crypto_generichash_init(&st, NULL, 0, sizeof key);
+  crypto_generichash_init(&st, NULL, 0, 16);
   crypto_generichash_update(&st, h->subject, sizeof h->subject);
   uint64_t kv[2] = {(uint64_t)h->kind, h->version};
   crypto_generichash_update(&st, (const uint8_t *)kv, sizeof kv);
   crypto_generichash_update(&st, (const uint8_t *)h->author, strlen(h->author));
-  crypto_generichash_final(&st, key, sizeof key);
+  crypto_generichash_final(&st, key, 16);
+}
+
+/* Returns 1 if a section with this key was handed over before. */
+static int s_seen_before(const keten_client_t *c, const uint8_t key[16]) {
   for (size_t i = 0; i < c->n_seen; i++)
-    if (memcmp(c->seen[i], key, sizeof key) == 0)
+    if (memcmp(c->seen[i], key, 16) == 0)
       return 1;
-  memcpy(c->seen[c->seen_next], key, sizeof key);
+  return 0;
+}
+
+/* Remembers that the application accepted the section with this key. */
+static void s_remember(keten_client_t *c, const uint8_t key[16]) {
+  memcpy(c->seen[c->seen_next], key, 16);
   c->seen_next = (c->seen_next + 1) % CLIENT_DEDUP;
   if (c->n_seen < CLIENT_DEDUP)
     c->n_seen++;
-  return 0;
 }
 
 static void s_send_ack(keten_client_t *c, uint64_t seq) {
@@ -795,9 +802,16 @@ static int s_deliver(keten_client_t *c, const Keten__Deliver *d,
     keten_section_t sec;
     memset(&sec, 0, sizeof sec);
     keten_err_t rc = s_open_copy(c, item->section, &sec);
-    if (rc == KETEN_OK && s_seen_before(c, &sec.header)) {
+    uint8_t key[16];
+    if (rc == KETEN_OK)
+      s_dedup_key(&sec.header, key);
+    if (rc == KETEN_OK && s_seen_before(c, key)) {
       accepted = item->seq; /* a redelivery we already handed over */
     } else if (fn(rc == KETEN_OK ? &sec : NULL, item->seq, rc, arg) == 0) {
+      /* Only what the application accepted counts as handed over: a
+       * refused delivery comes again and must reach it again. */
+      if (rc == KETEN_OK)
+        s_remember(c, key);
       accepted = item->seq;
       if (handled)
         (*handled)++;
