@@ -378,7 +378,12 @@ static void s_text(sqlite3_stmt *st, int col, char *dst, size_t cap) {
 
 /* Transaction control runs often (every batch, every request): prepared
  * once like the rest. */
-int store_begin(store_t *s) { return s_done(s_stmt(s, ST_BEGIN, "BEGIN")); }
+int store_begin(store_t *s) {
+  /* IMMEDIATE: take the write lock first, so that another writer (keten
+   * admin) can never interleave between reading the audit head and
+   * appending to it. */
+  return s_done(s_stmt(s, ST_BEGIN, "BEGIN IMMEDIATE"));
+}
 int store_commit(store_t *s) { return s_done(s_stmt(s, ST_COMMIT, "COMMIT")); }
 void store_rollback(store_t *s) { s_done(s_stmt(s, ST_ROLLBACK, "ROLLBACK")); }
 int store_savepoint(store_t *s) {

@@ -9,12 +9,32 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "cli.h"
 #include "participant.h"
 #include "roles.h"
 #include "store.h"
+
+/* Audits a registry change in the transaction that makes it. */
+static int s_audit_registry(store_t *store, const char *name,
+                            const char *participant) {
+  audit_entry_t e;
+  memset(&e, 0, sizeof e);
+  snprintf(e.name, sizeof e.name, "%s", name);
+  e.status = AUDIT_STATUS_OK;
+  randombytes_buf(e.trace_id, sizeof e.trace_id);
+  randombytes_buf(e.operation_id, sizeof e.operation_id);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  e.start_ms = e.end_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  snprintf(e.actor, sizeof e.actor, "operator");
+  snprintf(e.counterparty, sizeof e.counterparty, "%s", participant);
+  snprintf(e.detail, sizeof e.detail, "registry changed with keten admin");
+  return store_audit_append(store, &e);
+}
 
 static void s_usage(FILE *out) {
   fprintf(out,
@@ -146,10 +166,19 @@ int cmd_admin(int argc, char **argv) {
     return CLI_EXIT_LOCAL;
   }
   int rc = CLI_EXIT_OK;
+  if (store_begin(store) != 0) {
+    fprintf(stderr, "keten admin: the store is busy or unwritable: %s\n",
+            store_error(store));
+    store_close(&store);
+    return CLI_EXIT_LOCAL;
+  }
   if (is_add) {
     if (store_participant_add(store, &p, err, sizeof err) != 0) {
       fprintf(stderr, "keten admin: %s\n", err);
       rc = strstr(err, "already registered") ? CLI_EXIT_REFUSED : CLI_EXIT_LOCAL;
+    } else if (s_audit_registry(store, "keten.registry.add", p.id) != 0) {
+      fprintf(stderr, "keten admin: cannot audit the change\n");
+      rc = CLI_EXIT_LOCAL;
     } else {
       printf("added %s (%s)\n", p.id, roles_name(p.role));
     }
@@ -161,6 +190,9 @@ int cmd_admin(int argc, char **argv) {
     } else if (r == 0) {
       fprintf(stderr, "keten admin: no participant '%s'\n", id);
       rc = CLI_EXIT_REFUSED;
+    } else if (s_audit_registry(store, "keten.registry.remove", id) != 0) {
+      fprintf(stderr, "keten admin: cannot audit the change\n");
+      rc = CLI_EXIT_LOCAL;
     } else {
       printf("removed %s\n", id);
     }
@@ -177,6 +209,12 @@ int cmd_admin(int argc, char **argv) {
   } else if (store_participant_each(store, s_print_line, NULL, err,
                                     sizeof err)) {
     fprintf(stderr, "keten admin: %s\n", err);
+    rc = CLI_EXIT_LOCAL;
+  }
+  if (rc != CLI_EXIT_OK) {
+    store_rollback(store);
+  } else if (store_commit(store) != 0) {
+    fprintf(stderr, "keten admin: commit failed: %s\n", store_error(store));
     rc = CLI_EXIT_LOCAL;
   }
   store_close(&store);
