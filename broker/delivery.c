@@ -175,12 +175,15 @@ static int s_pump_one(const store_section_t *sec, uint64_t seq, void *arg) {
   }
   Keten__SectionCopy *copy = NULL;
   if (d.verdict == CONSENT_DENIED || !sec->wrap || !author) {
-    /* Consent ended after queueing (its purge is on the way): skip the
-     * entry; the client's next ack moves past it. */
+    /* Consent ended after queueing (its purge is on the way), or the
+     * author left the registry. */
     e.status = AUDIT_STATUS_ERROR;
-    snprintf(e.detail, sizeof e.detail, "not delivered: %s",
+    snprintf(e.detail, sizeof e.detail, "not delivered, dropped: %s",
              d.verdict == CONSENT_DENIED ? d.reason : "no key wrap or author");
-    if (broker_audit(p->b, &e) != 0) {
+    /* It can never be delivered: drop it, so that it is neither resent
+     * nor audited again (acks are cumulative; a gap is fine). */
+    if (store_mailbox_drop(p->b->store, p->s->participant, seq) != 0 ||
+        broker_audit(p->b, &e) != 0) {
       p->failed = 1;
       return 1;
     }

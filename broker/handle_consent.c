@@ -81,12 +81,18 @@ static int s_refuse_not_recorder(request_t *r, const consent_t *c,
   return 0;
 }
 
-static int s_replayed(request_t *r) {
+/* Refuses (and audits) a message id seen before. Returns 1 if it was a
+ * replay, 0 if new, -1 on error. */
+static int s_replayed(request_t *r, const char *name, const consent_t *c) {
   int seen = store_message_seen(r->b->store, r->who->id,
                                 r->req->message_id.data, r->now_ms);
-  if (seen > 0)
+  if (seen > 0) {
+    if (s_audit_consent(r->b, r, name, AUDIT_STATUS_ERROR, c,
+                        "refused: replayed message_id"))
+      return -1;
     broker_reply_error(r, KETEN__ERROR_CODE__ERROR_REPLAYED,
                        "this message_id was already processed");
+  }
   return seen;
 }
 
@@ -98,7 +104,7 @@ int handle_consent_grant(request_t *r) {
   s_from_wire(k, &c);
   if (strcmp(k->recorded_by, r->who->id) != 0)
     return s_refuse_not_recorder(r, &c, "keten.consent.grant", k->recorded_by);
-  int seen = s_replayed(r);
+  int seen = s_replayed(r, "keten.consent.grant", &c);
   if (seen != 0)
     return seen < 0 ? -1 : 0;
   if (canon_verify_consent(k, r->who->signing_pk) != 0) {
@@ -111,6 +117,9 @@ int handle_consent_grant(request_t *r) {
     return 0;
   }
   if (strcmp(k->recipient, r->who->id) == 0) {
+    if (s_audit_consent(r->b, r, "keten.consent.grant", AUDIT_STATUS_ERROR, &c,
+                        "refused: a participant cannot grant itself consent"))
+      return -1;
     broker_reply_error(r, KETEN__ERROR_CODE__ERROR_FORBIDDEN,
                        "a participant cannot record consent for itself");
     return 0;
@@ -204,7 +213,7 @@ int handle_consent_revoke(request_t *r) {
   }
   if (strcmp(v->recorded_by, r->who->id) != 0)
     return s_refuse_not_recorder(r, &c, "keten.consent.revoke", v->recorded_by);
-  int seen = s_replayed(r);
+  int seen = s_replayed(r, "keten.consent.revoke", &c);
   if (seen != 0)
     return seen < 0 ? -1 : 0;
   if (canon_verify_revocation(v, r->who->signing_pk) != 0) {

@@ -167,6 +167,10 @@ int handle_put(request_t *r) {
   if (seen < 0)
     return -1;
   if (seen) {
+    if (s_audit_decision(r, "keten.section.put", AUDIT_STATUS_ERROR, subject,
+                         h->kind, r->who->id, NULL,
+                         "refused: replayed message_id"))
+      return -1;
     broker_reply_error(r, KETEN__ERROR_CODE__ERROR_REPLAYED,
                        "this message_id was already processed");
     return 0;
@@ -410,6 +414,10 @@ int handle_fetch(request_t *r) {
   if (known < 0)
     return -1;
   if (!known) {
+    if (s_audit_decision(r, "keten.section.fetch.deny", AUDIT_STATUS_ERROR,
+                         subject->data, 0, "", NULL,
+                         "refused: no section of this subject is stored"))
+      return -1;
     broker_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_FOUND,
                        "no section of this subject is stored");
     return 0;

@@ -163,6 +163,13 @@ int store_mailbox_read(store_t *store, const char *recipient,
 int store_mailbox_state(store_t *store, const char *recipient,
                         uint64_t *acked_seq, uint64_t *head_seq);
 
+/* Drops one entry that can no longer be delivered (its consent or author
+ * is gone). */
+int store_mailbox_drop(store_t *store, const char *recipient, uint64_t seq);
+
+/* Reads audit entry seq into out. Returns 1 if found, 0 if not, -1 on error. */
+int store_audit_get(store_t *store, uint64_t seq, audit_entry_t *out);
+
 /* Drops recipient's entries up to seq and records seq as acked. */
 int store_mailbox_ack(store_t *store, const char *recipient, uint64_t seq);
 

@@ -21,7 +21,7 @@ enum {
   ST_CONSENT_EXPIRED_DONE, ST_SECTION_LATEST_VERSION, ST_SUBJECT_KNOWN,
   ST_SECTION_PUT, ST_WRAP_PUT, ST_MAILBOX_STATE, ST_MAILBOX_STATE_INIT,
   ST_MAILBOX_HEAD_BUMP, ST_MAILBOX_PUSH, ST_SECTIONS_LATEST, ST_MAILBOX_READ,
-  ST_MAILBOX_ACK_DELETE, ST_MAILBOX_ACK_STATE, ST_REVOKE_PENDING,
+  ST_MAILBOX_ACK_DELETE, ST_MAILBOX_DROP, ST_AUDIT_GET, ST_MAILBOX_ACK_STATE, ST_REVOKE_PENDING,
   ST_REVOKE_WRAPS, ST_AUDIT_HEAD, ST_AUDIT_PUT, ST_AUDIT_EACH,
   ST_AUDIT_SUBJECT, ST_CHECKPOINT_PUT, ST_CHECKPOINTS,
   ST_COUNT
@@ -777,6 +777,16 @@ int store_mailbox_read(store_t *s, const char *recipient, uint64_t after_seq,
   return s_section_rows(st, 10, fn, arg);
 }
 
+int store_mailbox_drop(store_t *s, const char *recipient, uint64_t seq) {
+  sqlite3_stmt *st = s_stmt(s, ST_MAILBOX_DROP,
+                            "DELETE FROM mailbox WHERE recipient = ? AND seq = ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+  return s_done(st);
+}
+
 int store_mailbox_ack(store_t *s, const char *recipient, uint64_t seq) {
   sqlite3_stmt *del = s_stmt(s, ST_MAILBOX_ACK_DELETE,
                              "DELETE FROM mailbox WHERE recipient = ? AND seq <= ?");
@@ -949,6 +959,23 @@ int store_audit_each(store_t *s, store_audit_fn fn, void *arg) {
   sqlite3_stmt *st = s_stmt(s, ST_AUDIT_EACH,
                             "SELECT " AUDIT_COLUMNS " FROM audit ORDER BY seq");
   return st ? s_audit_rows(st, fn, arg) : -1;
+}
+
+static int s_audit_copy(const audit_entry_t *e, void *arg) {
+  *(audit_entry_t *)arg = *e;
+  return 1;
+}
+
+int store_audit_get(store_t *s, uint64_t seq, audit_entry_t *out) {
+  sqlite3_stmt *st = s_stmt(s, ST_AUDIT_GET,
+                            "SELECT " AUDIT_COLUMNS " FROM audit WHERE seq = ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+  memset(out, 0, sizeof *out);
+  if (s_audit_rows(st, s_audit_copy, out) != 0)
+    return -1;
+  return out->seq == seq && seq != 0 ? 1 : 0;
 }
 
 int store_audit_of_subject(store_t *s, const uint8_t subject[32],

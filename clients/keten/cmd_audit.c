@@ -69,21 +69,6 @@ typedef struct {
   const char *why;
 } s_cp_t;
 
-typedef struct {
-  uint64_t seq;
-  uint8_t hash[AUDIT_HASH_BYTES];
-  int found;
-} s_find_t;
-
-static int s_find_entry(const audit_entry_t *e, void *arg) {
-  s_find_t *f = arg;
-  if (e->seq != f->seq)
-    return 0;
-  memcpy(f->hash, e->hash, AUDIT_HASH_BYTES);
-  f->found = 1;
-  return 1;
-}
-
 static int s_checkpoint(uint64_t seq, const uint8_t head[AUDIT_HASH_BYTES],
                         int64_t at_ms, const uint8_t sig[64], void *arg) {
   s_cp_t *c = arg;
@@ -95,12 +80,12 @@ static int s_checkpoint(uint64_t seq, const uint8_t head[AUDIT_HASH_BYTES],
     c->why = "checkpoint signature does not verify";
     return 1;
   }
-  s_find_t f = {.seq = seq};
-  store_audit_each(c->store, s_find_entry, &f);
-  if (!f.found || sodium_memcmp(f.hash, head, AUDIT_HASH_BYTES) != 0) {
+  audit_entry_t e;
+  int found = store_audit_get(c->store, seq, &e);
+  if (found != 1 || sodium_memcmp(e.hash, head, AUDIT_HASH_BYTES) != 0) {
     c->bad_seq = seq;
-    c->why = f.found ? "entry hash differs from the signed checkpoint"
-                     : "signed checkpoint names an entry that is gone";
+    c->why = found == 1 ? "entry hash differs from the signed checkpoint"
+                        : "signed checkpoint names an entry that is gone";
     return 1;
   }
   c->checked++;
@@ -178,8 +163,8 @@ static int s_report(const audit_entry_t *e, void *arg) {
   json_t *o = json_pack(
       "{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s}", "seq",
       (json_int_t)e->seq, "event", e->name, "status",
-      e->status == AUDIT_STATUS_OK ? "OK" : "ERROR", "to", r->all ? e->counterparty : to,
-      "by", r->all ? e->actor : author, "section", kind ? kind : "",
+      e->status == AUDIT_STATUS_OK ? "OK" : "ERROR", "to", to,
+      "by", author, "section", kind ? kind : "",
       "purpose", purpose ? purpose : "", "consent_id", consent, "time_ms",
       (json_int_t)e->end_ms, "trace_id", trace, "detail", e->detail);
   if (o) {

@@ -39,6 +39,11 @@ struct keten_client {
   /* subscription, renewed after every (re)connection */
   uint32_t credit;
   int resubscribe;
+  /* seq the application refused: nothing at or after it is acked until
+   * the broker sends it again */
+  uint64_t hold_from;
+  /* the last request was sent more than once */
+  int retried;
   /* (subject, kind, author, version) already handed to the application */
   uint8_t seen[CLIENT_DEDUP][16];
   size_t n_seen, seen_next;
@@ -295,7 +300,9 @@ static keten_err_t s_request(keten_client_t *c, const Keten__Envelope *req,
     return KETEN_ERR_NOMEM;
   }
   keten_err_t rc = KETEN_ERR_TIMEOUT;
+  c->retried = 0;
   for (int attempt = 0; attempt <= c->retries; attempt++) {
+    c->retried = attempt > 0;
     if (!c->sock && (rc = s_open_socket(c)) != KETEN_OK)
       break;
     if (zmq_send(c->sock, frame, len, 0) < 0) {
@@ -415,6 +422,17 @@ static uint64_t s_wall_ms(void) {
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* A state-changing request that had to be resent and is then refused as
+ * a replay was processed by an earlier attempt whose reply got lost. */
+static int s_recovered(keten_client_t *c, keten_err_t rc) {
+  if (rc != KETEN_ERR_REMOTE || !c->retried ||
+      c->remote_code != KETEN__ERROR_CODE__ERROR_REPLAYED)
+    return 0;
+  c->error[0] = '\0';
+  c->remote_code = 0;
+  return 1;
+}
+
 /* Sends a request with body set by the caller and returns the reply,
  * which must be of type want. */
 static keten_err_t s_call(keten_client_t *c, Keten__Envelope *req,
@@ -506,6 +524,14 @@ keten_err_t keten_client_put(keten_client_t *c,
   reply = NULL;
   rc = s_call(c, &req, KETEN__ENVELOPE__BODY_STORED, &reply);
   seal_section_free(sealed);
+  if (s_recovered(c, rc)) {
+    /* Stored by an earlier attempt; who it was queued for is unknown. */
+    if (result) {
+      memset(result, 0, sizeof *result);
+      result->version = h.version;
+    }
+    return KETEN_OK;
+  }
   if (rc != KETEN_OK)
     return rc;
   if (result) {
@@ -564,10 +590,17 @@ keten_err_t keten_client_fetch(keten_client_t *c,
     return KETEN_ERR_NOMEM;
   }
   size_t opened = 0;
-  for (; opened < count; opened++)
+  for (; opened < count; opened++) {
     if ((rc = s_open_copy(c, reply->fetched->sections[opened], &out[opened])) !=
         KETEN_OK)
       break;
+    if (memcmp(out[opened].header.subject, subject, KETEN_SUBJECT_BYTES) != 0) {
+      s_error(c, "the broker returned a section of another subject");
+      opened++;
+      rc = KETEN_ERR_PROTOCOL;
+      break;
+    }
+  }
   envelope_free(reply);
   if (rc != KETEN_OK) {
     keten_sections_free(out, opened);
@@ -627,7 +660,7 @@ keten_err_t keten_client_consent_grant(keten_client_t *c,
   rc = s_call(c, &req, KETEN__ENVELOPE__BODY_OK, &reply);
   if (rc == KETEN_OK)
     envelope_free(reply);
-  return rc;
+  return s_recovered(c, rc) ? KETEN_OK : rc;
 }
 
 keten_err_t keten_client_consent_revoke(
@@ -662,7 +695,7 @@ keten_err_t keten_client_consent_revoke(
   rc = s_call(c, &req, KETEN__ENVELOPE__BODY_OK, &reply);
   if (rc == KETEN_OK)
     envelope_free(reply);
-  return rc;
+  return s_recovered(c, rc) ? KETEN_OK : rc;
 }
 
 keten_err_t keten_client_consent_list(keten_client_t *c,
@@ -799,6 +832,11 @@ static int s_deliver(keten_client_t *c, const Keten__Deliver *d,
   int stop = 0;
   for (size_t i = 0; i < d->n_items && !stop; i++) {
     const Keten__Delivery *item = d->items[i];
+    if (c->hold_from) {
+      if (item->seq != c->hold_from)
+        continue; /* after a refusal: wait until the refused one comes again */
+      c->hold_from = 0;
+    }
     keten_section_t sec;
     memset(&sec, 0, sizeof sec);
     keten_err_t rc = s_open_copy(c, item->section, &sec);
@@ -816,6 +854,9 @@ static int s_deliver(keten_client_t *c, const Keten__Deliver *d,
       if (handled)
         (*handled)++;
     } else {
+      /* Refused: neither it nor anything after it may be acked (acks are
+       * cumulative) until the broker sends it again. */
+      c->hold_from = item->seq;
       stop = 1;
     }
     if (rc == KETEN_OK)
