@@ -236,6 +236,9 @@ static keten_err_t s_await(keten_client_t *c, const uint8_t *msg_id,
                 "the broker refused our transport key at the CURVE handshake "
                 "(status %" PRIu32 "): is this participant registered?",
                 status);
+        /* Stop ZeroMQ from retrying the handshake in the background (and
+         * filling the broker's log); the next request starts afresh. */
+        s_close_socket(c);
         return KETEN_ERR_AUTH;
       }
     }
@@ -906,6 +909,7 @@ keten_err_t keten_client_poll(keten_client_t *c, int timeout_ms,
       uint32_t status = 0;
       if (s_monitor_refused(c, &status)) {
         s_error(c, "the broker refused our transport key");
+        s_close_socket(c);
         return KETEN_ERR_AUTH;
       }
     }
