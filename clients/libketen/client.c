@@ -447,6 +447,41 @@ static keten_err_t s_call(keten_client_t *c, Keten__Envelope *req,
   return rc;
 }
 
+/* Sends a new request whose body is `body` of type body_case and returns
+ * the reply, which must be of type want. */
+static keten_err_t s_call_body(keten_client_t *c,
+                               Keten__Envelope__BodyCase body_case, void *body,
+                               Keten__Envelope__BodyCase want,
+                               Keten__Envelope **reply) {
+  Keten__Envelope req;
+  envelope_ids_t ids;
+  envelope_init(&req, &ids, NULL);
+  req.body_case = body_case;
+  switch (body_case) {
+  case KETEN__ENVELOPE__BODY_PREPARE: req.prepare = body; break;
+  case KETEN__ENVELOPE__BODY_PUT: req.put = body; break;
+  case KETEN__ENVELOPE__BODY_FETCH: req.fetch = body; break;
+  case KETEN__ENVELOPE__BODY_CONSENT_GRANT: req.consent_grant = body; break;
+  case KETEN__ENVELOPE__BODY_CONSENT_REVOKE: req.consent_revoke = body; break;
+  case KETEN__ENVELOPE__BODY_CONSENT_LIST: req.consent_list = body; break;
+  case KETEN__ENVELOPE__BODY_SUBSCRIBE: req.subscribe = body; break;
+  default: return KETEN_ERR_INVALID;
+  }
+  return s_call(c, &req, want, reply);
+}
+
+/* A state-changing request answered with OK (a replay of an earlier,
+ * processed attempt counts as OK too). */
+static keten_err_t s_call_ok(keten_client_t *c,
+                             Keten__Envelope__BodyCase body_case, void *body) {
+  Keten__Envelope *reply = NULL;
+  keten_err_t rc =
+      s_call_body(c, body_case, body, KETEN__ENVELOPE__BODY_OK, &reply);
+  if (rc == KETEN_OK)
+    envelope_free(reply);
+  return s_recovered(c, rc) ? KETEN_OK : rc;
+}
+
 /* ---- sections ------------------------------------------------------------- */
 
 /* Wipes and frees the plaintext of one section held by value. */
@@ -470,17 +505,13 @@ keten_err_t keten_client_put(keten_client_t *c,
   if (rc != KETEN_OK)
     return rc;
   /* PREPARE: who holds consent now, and which version is next. */
-  Keten__Envelope req;
-  envelope_ids_t ids;
   Keten__PrepareRequest prep = KETEN__PREPARE_REQUEST__INIT;
   prep.subject.data = (uint8_t *)subject;
   prep.subject.len = KETEN_SUBJECT_BYTES;
   prep.kind = (Keten__SectionKind)kind;
-  envelope_init(&req, &ids, NULL);
-  req.body_case = KETEN__ENVELOPE__BODY_PREPARE;
-  req.prepare = &prep;
   Keten__Envelope *reply = NULL;
-  if ((rc = s_call(c, &req, KETEN__ENVELOPE__BODY_PREPARED, &reply)) != KETEN_OK)
+  if ((rc = s_call_body(c, KETEN__ENVELOPE__BODY_PREPARE, &prep,
+                        KETEN__ENVELOPE__BODY_PREPARED, &reply)) != KETEN_OK)
     return rc;
   const Keten__PrepareReply *pr = reply->prepared;
   size_t n = pr->n_recipients;
@@ -521,11 +552,9 @@ keten_err_t keten_client_put(keten_client_t *c,
   /* PUT: stored and queued once the broker says so. */
   Keten__PutRequest put = KETEN__PUT_REQUEST__INIT;
   put.section = sealed;
-  envelope_init(&req, &ids, NULL);
-  req.body_case = KETEN__ENVELOPE__BODY_PUT;
-  req.put = &put;
   reply = NULL;
-  rc = s_call(c, &req, KETEN__ENVELOPE__BODY_STORED, &reply);
+  rc = s_call_body(c, KETEN__ENVELOPE__BODY_PUT, &put,
+                   KETEN__ENVELOPE__BODY_STORED, &reply);
   seal_section_free(sealed);
   if (s_recovered(c, rc)) {
     /* Stored by an earlier attempt; who it was queued for is unknown. */
@@ -575,16 +604,12 @@ keten_err_t keten_client_fetch(keten_client_t *c,
   keten_err_t rc = s_self(c);
   if (rc != KETEN_OK)
     return rc;
-  Keten__Envelope req;
-  envelope_ids_t ids;
   Keten__FetchRequest f = KETEN__FETCH_REQUEST__INIT;
   f.subject.data = (uint8_t *)subject;
   f.subject.len = KETEN_SUBJECT_BYTES;
-  envelope_init(&req, &ids, NULL);
-  req.body_case = KETEN__ENVELOPE__BODY_FETCH;
-  req.fetch = &f;
   Keten__Envelope *reply = NULL;
-  if ((rc = s_call(c, &req, KETEN__ENVELOPE__BODY_FETCHED, &reply)) != KETEN_OK)
+  if ((rc = s_call_body(c, KETEN__ENVELOPE__BODY_FETCH, &f,
+                        KETEN__ENVELOPE__BODY_FETCHED, &reply)) != KETEN_OK)
     return rc;
   size_t count = reply->fetched->n_sections;
   keten_section_t *out = calloc(count ? count : 1, sizeof *out);
@@ -654,16 +679,7 @@ keten_err_t keten_client_consent_grant(keten_client_t *c,
   k.signature.len = sizeof sig;
   Keten__ConsentGrant grant = KETEN__CONSENT_GRANT__INIT;
   grant.consent = &k;
-  Keten__Envelope req;
-  envelope_ids_t ids;
-  envelope_init(&req, &ids, NULL);
-  req.body_case = KETEN__ENVELOPE__BODY_CONSENT_GRANT;
-  req.consent_grant = &grant;
-  Keten__Envelope *reply = NULL;
-  rc = s_call(c, &req, KETEN__ENVELOPE__BODY_OK, &reply);
-  if (rc == KETEN_OK)
-    envelope_free(reply);
-  return s_recovered(c, rc) ? KETEN_OK : rc;
+  return s_call_ok(c, KETEN__ENVELOPE__BODY_CONSENT_GRANT, &grant);
 }
 
 keten_err_t keten_client_consent_revoke(
@@ -689,16 +705,7 @@ keten_err_t keten_client_consent_revoke(
   v.signature.len = sizeof sig;
   Keten__ConsentRevoke rev = KETEN__CONSENT_REVOKE__INIT;
   rev.revocation = &v;
-  Keten__Envelope req;
-  envelope_ids_t ids;
-  envelope_init(&req, &ids, NULL);
-  req.body_case = KETEN__ENVELOPE__BODY_CONSENT_REVOKE;
-  req.consent_revoke = &rev;
-  Keten__Envelope *reply = NULL;
-  rc = s_call(c, &req, KETEN__ENVELOPE__BODY_OK, &reply);
-  if (rc == KETEN_OK)
-    envelope_free(reply);
-  return s_recovered(c, rc) ? KETEN_OK : rc;
+  return s_call_ok(c, KETEN__ENVELOPE__BODY_CONSENT_REVOKE, &rev);
 }
 
 keten_err_t keten_client_consent_list(keten_client_t *c,
@@ -711,13 +718,9 @@ keten_err_t keten_client_consent_list(keten_client_t *c,
   Keten__ConsentListRequest q = KETEN__CONSENT_LIST_REQUEST__INIT;
   q.subject.data = (uint8_t *)subject;
   q.subject.len = KETEN_SUBJECT_BYTES;
-  Keten__Envelope req;
-  envelope_ids_t ids;
-  envelope_init(&req, &ids, NULL);
-  req.body_case = KETEN__ENVELOPE__BODY_CONSENT_LIST;
-  req.consent_list = &q;
   Keten__Envelope *reply = NULL;
-  keten_err_t rc = s_call(c, &req, KETEN__ENVELOPE__BODY_CONSENTS, &reply);
+  keten_err_t rc = s_call_body(c, KETEN__ENVELOPE__BODY_CONSENT_LIST, &q,
+                               KETEN__ENVELOPE__BODY_CONSENTS, &reply);
   if (rc != KETEN_OK)
     return rc;
   size_t count = reply->consents->n_consents;
@@ -762,14 +765,10 @@ keten_err_t keten_client_consent_list(keten_client_t *c,
 static keten_err_t s_send_subscribe(keten_client_t *c) {
   Keten__Subscribe sub = KETEN__SUBSCRIBE__INIT;
   sub.credit = c->credit;
-  Keten__Envelope req;
-  envelope_ids_t ids;
-  envelope_init(&req, &ids, NULL);
-  req.body_case = KETEN__ENVELOPE__BODY_SUBSCRIBE;
-  req.subscribe = &sub;
   Keten__Envelope *reply = NULL;
   c->resubscribe = 0;
-  keten_err_t rc = s_call(c, &req, KETEN__ENVELOPE__BODY_SUBSCRIBED, &reply);
+  keten_err_t rc = s_call_body(c, KETEN__ENVELOPE__BODY_SUBSCRIBE, &sub,
+                               KETEN__ENVELOPE__BODY_SUBSCRIBED, &reply);
   if (rc == KETEN_OK)
     envelope_free(reply);
   return rc;
