@@ -19,8 +19,7 @@ enum {
   ST_MSG_SEEN, ST_MSG_PRUNE, ST_CONSENT_PUT, ST_CONSENT_GET, ST_CONSENT_REVOKE,
   ST_CONSENTS_SUBJECT, ST_CONSENT_RECORDS, ST_CONSENTS_EXPIRED,
   ST_CONSENT_EXPIRED_DONE, ST_SECTION_LATEST_VERSION, ST_SUBJECT_KNOWN,
-  ST_SECTION_PUT, ST_WRAP_PUT, ST_MAILBOX_STATE, ST_MAILBOX_STATE_INIT,
-  ST_MAILBOX_HEAD_BUMP, ST_MAILBOX_PUSH, ST_SECTIONS_LATEST, ST_MAILBOX_READ,
+  ST_SECTION_PUT, ST_WRAP_PUT, ST_MAILBOX_STATE, ST_MAILBOX_HEAD_BUMP, ST_MAILBOX_PUSH, ST_SECTIONS_LATEST, ST_MAILBOX_READ,
   ST_MAILBOX_ACK_DELETE, ST_MAILBOX_DROP, ST_AUDIT_GET, ST_MAILBOX_ACK_STATE, ST_REVOKE_PENDING,
   ST_REVOKE_WRAPS, ST_AUDIT_HEAD, ST_AUDIT_PUT, ST_AUDIT_EACH,
   ST_AUDIT_SUBJECT, ST_CHECKPOINT_PUT, ST_CHECKPOINTS,
@@ -31,6 +30,11 @@ struct store {
   sqlite3 *db;
   int schema_version;
   sqlite3_stmt *stmts[ST_COUNT];
+  /* The audit chain's head within the current transaction (another
+   * process may append between transactions; a rollback undoes appends). */
+  int head_cached;
+  uint64_t head_seq;
+  uint8_t head_hash[AUDIT_HASH_BYTES];
 };
 
 /* Migration N (1-based) takes the schema from version N-1 to N. */
@@ -124,7 +128,9 @@ static const char *const s_migrations[] = {
     "  prev_hash BLOB NOT NULL,"
     "  hash BLOB NOT NULL"
     ") STRICT;"
-    "CREATE INDEX audit_by_subject ON audit (subject);"
+    /* No index on audit.subject: inserting 32-byte random keys into a
+     * growing index made every append cost more as the log grew. The
+     * access report (rare, offline) scans the log instead. */
     "CREATE TABLE audit_checkpoint ("
     "  seq INTEGER PRIMARY KEY,"
     "  head_hash BLOB NOT NULL,"
@@ -220,6 +226,9 @@ store_t *store_open(const char *path, char *err, size_t errlen) {
   }
   if (s_exec(s,
              "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+             /* Savepoints keep their statement journal in memory, not in a
+              * temp file written for every request. */
+             "PRAGMA temp_store = MEMORY;"
              "PRAGMA secure_delete = ON;",
              reason, sizeof reason) ||
       s_migrate(s, reason, sizeof reason)) {
@@ -379,13 +388,17 @@ static void s_text(sqlite3_stmt *st, int col, char *dst, size_t cap) {
 /* Transaction control runs often (every batch, every request): prepared
  * once like the rest. */
 int store_begin(store_t *s) {
+  s->head_cached = 0;
   /* IMMEDIATE: take the write lock first, so that another writer (keten
    * admin) can never interleave between reading the audit head and
    * appending to it. */
   return s_done(s_stmt(s, ST_BEGIN, "BEGIN IMMEDIATE"));
 }
 int store_commit(store_t *s) { return s_done(s_stmt(s, ST_COMMIT, "COMMIT")); }
-void store_rollback(store_t *s) { s_done(s_stmt(s, ST_ROLLBACK, "ROLLBACK")); }
+void store_rollback(store_t *s) {
+  s->head_cached = 0;
+  s_done(s_stmt(s, ST_ROLLBACK, "ROLLBACK"));
+}
 int store_savepoint(store_t *s) {
   return s_done(s_stmt(s, ST_SAVEPOINT, "SAVEPOINT req"));
 }
@@ -393,6 +406,7 @@ void store_savepoint_release(store_t *s) {
   s_done(s_stmt(s, ST_RELEASE, "RELEASE req"));
 }
 void store_savepoint_rollback(store_t *s) {
+  s->head_cached = 0;
   s_done(s_stmt(s, ST_ROLLBACK_TO, "ROLLBACK TO req"));
   store_savepoint_release(s);
 }
@@ -676,17 +690,11 @@ int store_mailbox_state(store_t *s, const char *recipient, uint64_t *acked_seq,
 
 int store_mailbox_push(store_t *s, const char *recipient, int64_t section_id,
                        uint64_t *seq) {
-  sqlite3_stmt *init = s_stmt(s, ST_MAILBOX_STATE_INIT,
-                              "INSERT OR IGNORE INTO mailbox_state "
-                              "(recipient, head_seq, acked_seq) VALUES (?, 0, 0)");
-  if (!init)
-    return -1;
-  sqlite3_bind_text(init, 1, recipient, -1, SQLITE_STATIC);
-  if (s_done(init) != 0)
-    return -1;
-  sqlite3_stmt *bump = s_stmt(s, ST_MAILBOX_HEAD_BUMP,
-                              "UPDATE mailbox_state SET head_seq = head_seq + 1 "
-                              "WHERE recipient = ? RETURNING head_seq");
+  sqlite3_stmt *bump = s_stmt(
+      s, ST_MAILBOX_HEAD_BUMP,
+      "INSERT INTO mailbox_state (recipient, head_seq, acked_seq) "
+      "VALUES (?, 1, 0) ON CONFLICT (recipient) DO UPDATE SET "
+      "head_seq = head_seq + 1 RETURNING head_seq");
   if (!bump)
     return -1;
   sqlite3_bind_text(bump, 1, recipient, -1, SQLITE_STATIC);
@@ -855,12 +863,14 @@ int store_audit_head(store_t *s, uint64_t *seq, uint8_t hash[AUDIT_HASH_BYTES]) 
 }
 
 int store_audit_append(store_t *s, audit_entry_t *e) {
-  uint64_t head_seq;
-  uint8_t head[AUDIT_HASH_BYTES];
-  if (store_audit_head(s, &head_seq, head) != 0)
-    return -1;
-  e->seq = head_seq + 1;
-  audit_chain(e, head);
+  if (!s->head_cached || sqlite3_get_autocommit(s->db)) {
+    if (store_audit_head(s, &s->head_seq, s->head_hash) != 0)
+      return -1;
+    /* Only inside a transaction can nobody else append meanwhile. */
+    s->head_cached = !sqlite3_get_autocommit(s->db);
+  }
+  e->seq = s->head_seq + 1;
+  audit_chain(e, s->head_hash);
   sqlite3_stmt *st = s_stmt(
       s, ST_AUDIT_PUT,
       "INSERT INTO audit (seq, trace_id, operation_id, parent_operation_id, "
@@ -888,7 +898,13 @@ int store_audit_append(store_t *s, audit_entry_t *e) {
   sqlite3_bind_text(st, 17, e->detail, -1, SQLITE_STATIC);
   sqlite3_bind_blob(st, 18, e->prev_hash, AUDIT_HASH_BYTES, SQLITE_STATIC);
   sqlite3_bind_blob(st, 19, e->hash, AUDIT_HASH_BYTES, SQLITE_STATIC);
-  return s_done(st);
+  if (s_done(st) != 0) {
+    s->head_cached = 0;
+    return -1;
+  }
+  s->head_seq = e->seq;
+  memcpy(s->head_hash, e->hash, AUDIT_HASH_BYTES);
+  return 0;
 }
 
 /* Reads a blob column that must be exactly len bytes; counts a mismatch. */
