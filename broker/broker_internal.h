@@ -36,7 +36,8 @@ typedef struct {
   size_t rid_len;
   uint32_t credit;                        /* window: deliveries in flight */
   uint64_t acked;                         /* acked seq, as stored */
-  uint64_t sent;                          /* highest seq handed to the socket */
+  uint64_t sent;                          /* next send resumes after this seq */
+  uint64_t sent_max;                      /* highest seq ever sent on this session */
   int64_t last_progress_ms;               /* last send or ack (monotonic) */
   int wake;                               /* look at the mailbox again */
 } session_t;

@@ -80,7 +80,7 @@ int handle_subscribe(request_t *r) {
   memcpy(s->rid, r->rid, r->rid_len);
   s->rid_len = r->rid_len;
   s->credit = credit;
-  s->acked = s->sent = acked;
+  s->acked = s->sent = s->sent_max = acked;
   s->last_progress_ms = broker_mono_ms();
   s->wake = 1;
   log_msg(LOG_INFO, "delivery",
@@ -102,10 +102,14 @@ int handle_ack(request_t *r) {
                        "no subscription on this connection to acknowledge");
     return 0;
   }
-  if (a->seq > s->sent) {
+  /* After an ack timeout the session rewinds (sent = acked) while the
+   * client's ack of what it did receive may still be on its way: accept
+   * any seq this session has ever sent. */
+  if (a->seq > s->sent_max) {
     broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
                        "ack of seq %llu beyond the last delivered %llu",
-                       (unsigned long long)a->seq, (unsigned long long)s->sent);
+                       (unsigned long long)a->seq,
+                       (unsigned long long)s->sent_max);
     return 0;
   }
   if (a->credit > DELIVERY_MAX_CREDIT) {
@@ -127,6 +131,8 @@ int handle_ack(request_t *r) {
   if (broker_audit(b, &e) != 0)
     return -1;
   s->acked = a->seq;
+  if (s->sent < s->acked)
+    s->sent = s->acked; /* a late ack after a rewind: do not resend it */
   s->last_progress_ms = broker_mono_ms();
   return 0;
 }
@@ -239,6 +245,8 @@ static int s_pump_session(broker_t *b, session_t *s) {
     }
     if (consumed > 0) {
       s->sent = p.last_seq;
+      if (s->sent_max < s->sent)
+        s->sent_max = s->sent;
       s->last_progress_ms = broker_mono_ms();
     }
   }
