@@ -534,8 +534,15 @@ static int s_handle_router(broker_t *b) {
       zmq_msg_close(&extra);
     }
     request_t r = {.b = b, .rid = rid, .rid_len = (size_t)rid_len};
-    broker_reply_error(&r, KETEN__ERROR_CODE__ERROR_MALFORMED,
-                       "a keten message is exactly one frame");
+    uint8_t key[PARTICIPANT_KEY_BYTES];
+    if (zap_user_id_key(zmq_msg_gets(&frame, "User-Id"), key) == 0)
+      r.who = registry_find_transport(b->registry, key);
+    if (!r.who)
+      broker_reply_error(&r, KETEN__ERROR_CODE__ERROR_UNAUTHENTICATED,
+                         "your transport key is no longer in the registry");
+    else
+      broker_reply_error(&r, KETEN__ERROR_CODE__ERROR_MALFORMED,
+                         "a keten message is exactly one frame");
   } else {
     s_dispatch(b, rid, (size_t)rid_len, &frame);
   }
@@ -642,6 +649,9 @@ int broker_run(broker_t *b, volatile sig_atomic_t *stop,
     if (store_commit(b->store) != 0)
       store_rollback(b->store);
   }
+  if (b->bad_log_suppressed)
+    log_msg(LOG_WARN, "request", "%u more rejected frames not logged",
+            b->bad_log_suppressed);
   log_msg(LOG_INFO, "broker",
           "stopping: %llu requests, %llu error replies, %llu deliveries, "
           "%llu dropped frames, %llu connections admitted, %llu refused",
