@@ -11,16 +11,14 @@
  *   signing-secret <128 hex>       (secret file only)
  *   sealing-secret <64 hex>        (secret file only)
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "keten.h"
+#include "keyfile.h"
 
 #define KEYFILE_MAGIC "keten-keys 1"
 #define KEYFILE_MAX 4096
@@ -60,38 +58,6 @@ static void s_put_hex(char *buf, size_t cap, size_t *off, const char *name,
   sodium_memzero(hex, sizeof hex);
 }
 
-static keten_err_t s_write_file(const char *path, const char *text,
-                                mode_t mode, int overwrite) {
-  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (overwrite ? O_TRUNC : O_EXCL);
-  int fd = open(path, flags | O_NOFOLLOW, mode);
-  if (fd < 0)
-    return KETEN_ERR_IO;
-  /* Tighten the mode before any byte is written (an existing file keeps
-   * its old mode through O_TRUNC). */
-  if (fchmod(fd, mode) != 0) {
-    close(fd);
-    return KETEN_ERR_IO;
-  }
-  size_t len = strlen(text), done = 0;
-  while (done < len) {
-    ssize_t n = write(fd, text + done, len - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      close(fd);
-      return KETEN_ERR_IO;
-    }
-    done += (size_t)n;
-  }
-  /* O_CREAT's mode is filtered by the umask and ignored for an existing
-   * file: set it explicitly so a secret file is never left readable. */
-  if (fchmod(fd, mode) != 0 || fsync(fd) != 0) {
-    close(fd);
-    return KETEN_ERR_IO;
-  }
-  return close(fd) == 0 ? KETEN_OK : KETEN_ERR_IO;
-}
-
 keten_err_t keten_keys_save(const keten_keys_t *keys, const char *secret_path,
                             const char *public_path, int overwrite) {
   if (!keys || (secret_path && !keys->has_secret))
@@ -120,11 +86,11 @@ keten_err_t keten_keys_save(const keten_keys_t *keys, const char *secret_path,
               KETEN_SIGN_SECRET_BYTES);
     s_put_hex(buf, sizeof buf, &off, "sealing-secret", keys->sealing_sk,
               KETEN_KEY_BYTES);
-    rc = s_write_file(secret_path, buf, 0600, overwrite);
+    rc = keyfile_write(secret_path, buf, 0600, overwrite);
   }
   if (rc == KETEN_OK && public_path) {
     buf[public_len] = '\0';
-    rc = s_write_file(public_path, buf, 0644, overwrite);
+    rc = keyfile_write(public_path, buf, 0644, overwrite);
   }
   sodium_memzero(buf, sizeof buf);
   return rc;
@@ -215,20 +181,14 @@ keten_err_t keten_keys_load(const char *path, keten_keys_t *keys) {
   if (sodium_init() < 0)
     return KETEN_ERR_INVALID;
   memset(keys, 0, sizeof *keys);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return KETEN_ERR_IO;
-  struct stat st;
   char buf[KEYFILE_MAX + 1];
-  ssize_t n = -1;
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= KEYFILE_MAX)
-    n = read(fd, buf, KEYFILE_MAX);
-  close(fd);
-  if (n < 0)
-    return KETEN_ERR_IO;
-  buf[n] = '\0';
-  keten_err_t rc = s_parse(buf, keys);
-  if (rc == KETEN_OK && keys->has_secret && (st.st_mode & 077)) {
+  size_t len = 0;
+  mode_t mode = 0;
+  keten_err_t rc = keyfile_read(path, buf, sizeof buf, &len, &mode, 0);
+  if (rc != KETEN_OK)
+    return rc;
+  rc = s_parse(buf, keys);
+  if (rc == KETEN_OK && keys->has_secret && (mode & 077)) {
     rc = KETEN_ERR_PERMISSIONS; /* a secret key file others can read is not secret */
   }
   if (rc != KETEN_OK)

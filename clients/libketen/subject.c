@@ -14,17 +14,14 @@
  * where str(s) is a 4-byte big-endian length followed by the bytes of s,
  * and the ten digits are the V-nummer with spaces, dots and dashes removed.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "canon.h"
 #include "keten.h"
+#include "keyfile.h"
 
 #define CHAINKEY_MAGIC "keten-chain-key 1"
 #define CHAINKEY_MAX 256 /* a valid file has 18 + 65 bytes */
@@ -47,36 +44,6 @@ keten_err_t keten_chain_key_generate(uint8_t key[KETEN_CHAIN_KEY_BYTES]) {
 }
 
 /* Writes text to path with mode, exclusively unless overwrite, and syncs. */
-static keten_err_t s_write_secret(const char *path, const char *text,
-                                  int overwrite) {
-  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (overwrite ? O_TRUNC : O_EXCL);
-  int fd = open(path, flags, 0600);
-  if (fd < 0)
-    return KETEN_ERR_IO;
-  /* Before writing: an existing file keeps its mode through O_TRUNC, and
-   * O_CREAT's is filtered by the umask. */
-  if (fchmod(fd, 0600) != 0) {
-    close(fd);
-    return KETEN_ERR_IO;
-  }
-  size_t len = strlen(text), done = 0;
-  while (done < len) {
-    ssize_t n = write(fd, text + done, len - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      close(fd);
-      return KETEN_ERR_IO;
-    }
-    done += (size_t)n;
-  }
-  if (fsync(fd) != 0) {
-    close(fd);
-    return KETEN_ERR_IO;
-  }
-  return close(fd) == 0 ? KETEN_OK : KETEN_ERR_IO;
-}
-
 keten_err_t keten_chain_key_save(const uint8_t key[KETEN_CHAIN_KEY_BYTES],
                                  const char *path, int overwrite) {
   if (!key || !path)
@@ -87,7 +54,7 @@ keten_err_t keten_chain_key_save(const uint8_t key[KETEN_CHAIN_KEY_BYTES],
   char text[sizeof CHAINKEY_MAGIC + sizeof hex + 1];
   sodium_bin2hex(hex, sizeof hex, key, KETEN_CHAIN_KEY_BYTES);
   snprintf(text, sizeof text, CHAINKEY_MAGIC "\n%s\n", hex);
-  keten_err_t rc = s_write_secret(path, text, overwrite);
+  keten_err_t rc = keyfile_write(path, text, 0600, overwrite);
   sodium_memzero(hex, sizeof hex);
   sodium_memzero(text, sizeof text);
   return rc;
@@ -120,41 +87,12 @@ keten_err_t keten_chain_key_load(const char *path,
     return KETEN_ERR_INVALID;
   if (sodium_init() < 0)
     return KETEN_ERR_INVALID;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return KETEN_ERR_IO;
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return KETEN_ERR_IO;
-  }
-  if (st.st_mode & 077) {
-    close(fd); /* a chain key others can read is not secret: not even read */
-    return KETEN_ERR_PERMISSIONS;
-  }
-  if (st.st_size > CHAINKEY_MAX) {
-    close(fd);
-    return KETEN_ERR_FORMAT;
-  }
   char buf[CHAINKEY_MAX + 1];
   size_t len = 0;
-  keten_err_t rc = KETEN_OK;
-  for (;;) {
-    ssize_t n = read(fd, buf + len, sizeof buf - len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      rc = KETEN_ERR_IO;
-    if (n <= 0)
-      break;
-    len += (size_t)n;
-    if (len == sizeof buf)
-      break; /* grew since fstat: too long */
-  }
-  close(fd);
+  keten_err_t rc = keyfile_read(path, buf, sizeof buf, &len, NULL, 1);
   uint8_t parsed[KETEN_CHAIN_KEY_BYTES];
   if (rc == KETEN_OK)
-    rc = len > CHAINKEY_MAX ? KETEN_ERR_FORMAT : s_parse(buf, len, parsed);
+    rc = s_parse(buf, len, parsed);
   if (rc == KETEN_OK)
     memcpy(key, parsed, KETEN_CHAIN_KEY_BYTES);
   sodium_memzero(parsed, sizeof parsed);
