@@ -1,12 +1,11 @@
 /* canon — canonical byte strings of signed records, and their signatures. */
 #include "canon.h"
 
-#include <ctype.h>
 #include <sodium.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+
+#include "enums.h"
 
 void canon_init(canon_t *c) { memset(c, 0, sizeof *c); }
 
@@ -186,47 +185,21 @@ int canon_sign_revocation(const Keten__Revocation *r, const uint8_t sk[64],
   return s_sign(&c, canon_revocation(&c, r), sk, sig);
 }
 
-/* Enum names from the generated descriptors, without their prefix. */
-static const char *s_enum_name(const ProtobufCEnumDescriptor *d, int v,
-                               const char *prefix) {
-  if (v == 0)
-    return NULL;
-  const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, v);
-  return ev ? ev->name + strlen(prefix) : NULL;
-}
-
-static int s_enum_value(const ProtobufCEnumDescriptor *d, const char *name,
-                        const char *prefix) {
-  char full[48];
-  size_t plen = strlen(prefix);
-  if (!name || strlen(name) + plen >= sizeof full)
-    return 0;
-  if (strncasecmp(name, prefix, plen) == 0)
-    snprintf(full, sizeof full, "%s", name);
-  else
-    snprintf(full, sizeof full, "%s%s", prefix, name);
-  for (char *p = full; *p; p++)
-    *p = (char)toupper((unsigned char)*p);
-  const ProtobufCEnumValue *ev =
-      protobuf_c_enum_descriptor_get_value_by_name(d, full);
-  return ev ? ev->value : 0;
-}
-
 const char *canon_kind_name(int kind) {
-  return s_enum_name(&keten__section_kind__descriptor, kind, "SECTION_");
+  return enums_name(&keten__section_kind__descriptor, kind, "SECTION_");
 }
 int canon_kind_from_name(const char *name) {
-  return s_enum_value(&keten__section_kind__descriptor, name, "SECTION_");
+  return enums_value(&keten__section_kind__descriptor, name, "SECTION_");
 }
 const char *canon_purpose_name(int purpose) {
-  return s_enum_name(&keten__purpose__descriptor, purpose, "PURPOSE_");
+  return enums_name(&keten__purpose__descriptor, purpose, "PURPOSE_");
 }
 int canon_purpose_from_name(const char *name) {
-  return s_enum_value(&keten__purpose__descriptor, name, "PURPOSE_");
+  return enums_value(&keten__purpose__descriptor, name, "PURPOSE_");
 }
 const char *canon_basis_name(int basis) {
-  return s_enum_name(&keten__basis__descriptor, basis, "BASIS_");
+  return enums_name(&keten__basis__descriptor, basis, "BASIS_");
 }
 int canon_basis_from_name(const char *name) {
-  return s_enum_value(&keten__basis__descriptor, name, "BASIS_");
+  return enums_value(&keten__basis__descriptor, name, "BASIS_");
 }
