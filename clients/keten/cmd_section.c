@@ -35,6 +35,35 @@ static json_t *s_section_json(const keten_section_t *s) {
                    "data", data);
 }
 
+/* Parses the options shared by put and fetch and the subject, which must
+ * be followed by exactly n_rest more arguments. Returns -1 when parsing
+ * went on, else the exit code to return at once. */
+static int s_parse_common(int argc, char **argv, void (*usage)(FILE *),
+                          cli_conn_t *conn, int n_rest,
+                          uint8_t subject[KETEN_SUBJECT_BYTES]) {
+  static const struct option opts[] = {SECTION_OPTIONS, {NULL, 0, NULL, 0}};
+  cli_conn_defaults(conn);
+  const char *chain = NULL;
+  int c;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, CLI_CONN_SHORT "K:h", opts, NULL)) != -1) {
+    if (cli_conn_option(conn, c, optarg))
+      continue;
+    switch (c) {
+    case 'K': chain = optarg; break;
+    case 'h': usage(stdout); return CLI_EXIT_OK;
+    default: usage(stderr); return CLI_EXIT_USAGE;
+    }
+  }
+  if (optind != argc - 1 - n_rest) {
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+  }
+  if (cli_subject(argv[optind], chain, subject) != 0)
+    return CLI_EXIT_USAGE;
+  return -1;
+}
+
 static void s_usage_put(FILE *out) {
   fprintf(out,
           "usage: keten put [options] SUBJECT KIND FILE.json\n"
@@ -47,28 +76,11 @@ static void s_usage_put(FILE *out) {
 }
 
 int cmd_put(int argc, char **argv) {
-  static const struct option opts[] = {SECTION_OPTIONS, {NULL, 0, NULL, 0}};
   cli_conn_t conn;
-  cli_conn_defaults(&conn);
-  const char *chain = NULL;
-  int c;
-  optind = 1;
-  while ((c = getopt_long(argc, argv, CLI_CONN_SHORT "K:h", opts, NULL)) != -1) {
-    if (cli_conn_option(&conn, c, optarg))
-      continue;
-    switch (c) {
-    case 'K': chain = optarg; break;
-    case 'h': s_usage_put(stdout); return CLI_EXIT_OK;
-    default: s_usage_put(stderr); return CLI_EXIT_USAGE;
-    }
-  }
-  if (optind != argc - 3) {
-    s_usage_put(stderr);
-    return CLI_EXIT_USAGE;
-  }
   uint8_t subject[KETEN_SUBJECT_BYTES];
-  if (cli_subject(argv[optind], chain, subject) != 0)
-    return CLI_EXIT_USAGE;
+  int early = s_parse_common(argc, argv, s_usage_put, &conn, 2, subject);
+  if (early >= 0)
+    return early;
   int kind = keten_section_kind_from_name(argv[optind + 1]);
   if (!kind) {
     fprintf(stderr, "keten put: unknown section kind '%s'\n", argv[optind + 1]);
@@ -123,28 +135,11 @@ static void s_usage_fetch(FILE *out) {
 }
 
 int cmd_fetch(int argc, char **argv) {
-  static const struct option opts[] = {SECTION_OPTIONS, {NULL, 0, NULL, 0}};
   cli_conn_t conn;
-  cli_conn_defaults(&conn);
-  const char *chain = NULL;
-  int c;
-  optind = 1;
-  while ((c = getopt_long(argc, argv, CLI_CONN_SHORT "K:h", opts, NULL)) != -1) {
-    if (cli_conn_option(&conn, c, optarg))
-      continue;
-    switch (c) {
-    case 'K': chain = optarg; break;
-    case 'h': s_usage_fetch(stdout); return CLI_EXIT_OK;
-    default: s_usage_fetch(stderr); return CLI_EXIT_USAGE;
-    }
-  }
-  if (optind != argc - 1) {
-    s_usage_fetch(stderr);
-    return CLI_EXIT_USAGE;
-  }
   uint8_t subject[KETEN_SUBJECT_BYTES];
-  if (cli_subject(argv[optind], chain, subject) != 0)
-    return CLI_EXIT_USAGE;
+  int early = s_parse_common(argc, argv, s_usage_fetch, &conn, 0, subject);
+  if (early >= 0)
+    return early;
   int exit_code = CLI_EXIT_OK;
   keten_client_t *client = cli_connect(&conn, &exit_code);
   if (!client)
