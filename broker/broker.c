@@ -39,15 +39,26 @@ int64_t broker_wall_ms(void) {
 }
 
 int broker_reload_registry(broker_t *b) {
-  char err[256];
-  if (registry_load(b->registry, b->store, err, sizeof err) != 0) {
+  char err[256] = "";
+  size_t refused = 0;
+  /* Not strict: an entry that does not verify is left out (and so not
+   * admitted), the others stay; keeping the old table would keep
+   * admitting a participant the edit removed. */
+  if (registry_load(b->registry, b->store, b->root_pk, 0, &refused, err,
+                    sizeof err) != 0) {
     log_msg(LOG_ERROR, "registry", "reload failed, keeping the old one: %s",
             err);
     return -1;
   }
   b->data_version = store_data_version(b->store);
+  if (refused)
+    log_msg(LOG_ERROR, "registry",
+            "%zu registry entries left out, not signed by the chain root "
+            "(first: %s)",
+            refused, err);
   log_msg(registry_count(b->registry) ? LOG_INFO : LOG_WARN, "registry",
-          "loaded %zu participants", registry_count(b->registry));
+          "loaded %zu entries, %zu valid now", registry_count(b->registry),
+          registry_count_valid(b->registry, broker_wall_ms()));
   return 0;
 }
 
@@ -114,22 +125,31 @@ broker_t *broker_new(const config_t *cfg, char *err, size_t errlen) {
              krc != KETEN_OK ? keten_strerror(krc) : "it holds no secret keys");
     goto fail;
   }
+  keten_root_key_t root;
+  krc = keten_root_key_load(cfg->root_key, &root);
+  if (krc != KETEN_OK) {
+    snprintf(err, errlen, "cannot load the chain root key file %s: %s",
+             cfg->root_key, keten_strerror(krc));
+    goto fail;
+  }
+  memcpy(b->root_pk, root.public_key, sizeof b->root_pk);
+  keten_root_key_wipe(&root);
   b->store = store_open(cfg->store, reason, sizeof reason);
   if (!b->store) {
     snprintf(err, errlen, "%s", reason);
     goto fail;
   }
   b->registry = registry_new();
-  if (!b->registry ||
-      registry_load(b->registry, b->store, reason, sizeof reason) != 0) {
+  if (!b->registry || registry_load(b->registry, b->store, b->root_pk, 1, NULL,
+                                    reason, sizeof reason) != 0) {
     snprintf(err, errlen, "cannot load the registry: %s",
              b->registry ? reason : "out of memory");
     goto fail;
   }
   if (registry_count(b->registry) == 0) {
     snprintf(err, errlen,
-             "the participant registry in %s is empty: register partners "
-             "with `keten admin participant add` first",
+             "the participant registry in %s is empty: install partners' "
+             "root-signed entries with `keten admin participant add` first",
              cfg->store);
     goto fail;
   }
@@ -144,8 +164,10 @@ broker_t *broker_new(const config_t *cfg, char *err, size_t errlen) {
   if (!b->zap || s_open_router(b, err, errlen) != 0)
     goto fail;
   log_msg(LOG_INFO, "broker",
-          "ketend %s serving %zu participants, store %s (schema %d)",
-          KETEN_VERSION, registry_count(b->registry), cfg->store,
+          "ketend %s serving %zu registry entries (%zu valid now), store %s "
+          "(schema %d)",
+          KETEN_VERSION, registry_count(b->registry),
+          registry_count_valid(b->registry, broker_wall_ms()), cfg->store,
           store_schema_version(b->store));
   return b;
 fail:
@@ -167,6 +189,7 @@ void broker_destroy(broker_t **bp) {
     free(b->outbox[i].frame);
   free(b->outbox);
   free(b->sessions);
+  ratelimit_clear(&b->prepare_limits);
   registry_destroy(&b->registry);
   store_close(&b->store);
   keten_keys_wipe(&b->keys);
@@ -274,6 +297,17 @@ static void s_log_rejected(broker_t *b, const char *who, Keten__ErrorCode code,
     b->bad_log_suppressed++;
 }
 
+static void s_reply_error(request_t *r, Keten__ErrorCode code,
+                          uint32_t retry_after_ms, const char *reason) {
+  Keten__Error error = KETEN__ERROR__INIT;
+  error.code = code;
+  error.reason = (char *)reason;
+  error.retry_after_ms = retry_after_ms;
+  r->b->error_replies++;
+  s_log_rejected(r->b, r->who ? r->who->id : "a peer", code, reason);
+  broker_reply(r, KETEN__ENVELOPE__BODY_ERROR, &error);
+}
+
 void broker_reply_error(request_t *r, Keten__ErrorCode code, const char *fmt,
                         ...) {
   char reason[ENVELOPE_MAX_REASON];
@@ -281,12 +315,16 @@ void broker_reply_error(request_t *r, Keten__ErrorCode code, const char *fmt,
   va_start(ap, fmt);
   vsnprintf(reason, sizeof reason, fmt, ap);
   va_end(ap);
-  Keten__Error error = KETEN__ERROR__INIT;
-  error.code = code;
-  error.reason = reason;
-  r->b->error_replies++;
-  s_log_rejected(r->b, r->who ? r->who->id : "a peer", code, reason);
-  broker_reply(r, KETEN__ENVELOPE__BODY_ERROR, &error);
+  s_reply_error(r, code, 0, reason);
+}
+
+void broker_reply_rate_limited(request_t *r, int64_t retry_after_ms,
+                               const char *reason) {
+  s_reply_error(r, KETEN__ERROR_CODE__ERROR_RATE_LIMITED,
+                retry_after_ms > 0 && retry_after_ms < 3600000
+                    ? (uint32_t)retry_after_ms
+                    : 1000,
+                reason);
 }
 
 /* Sends the outbox. Never blocks: a peer whose queue is full loses that
@@ -461,7 +499,7 @@ static void s_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
   request_t r = {.b = b, .rid = rid, .rid_len = rid_len,
                  .now_ms = broker_wall_ms()};
   if (zap_user_id_key(user_id, key) == 0)
-    r.who = registry_find_transport(b->registry, key);
+    r.who = registry_find_transport(b->registry, key, r.now_ms);
   envelope_error_t e;
   Keten__Envelope *req = envelope_decode(zmq_msg_data(frame),
                                          zmq_msg_size(frame),
@@ -470,9 +508,10 @@ static void s_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
   if (req && envelope_has_message_id(req))
     r.req = req; /* so that even an error correlates */
   if (!r.who) {
-    /* Admitted earlier, removed from the registry since. */
+    /* Admitted earlier, removed from the registry or expired since. */
     broker_reply_error(&r, KETEN__ERROR_CODE__ERROR_UNAUTHENTICATED,
-                       "your transport key is no longer in the registry");
+                       "your transport key is no longer in the registry or "
+                       "its entry is not valid now");
   } else if (!req || envelope_validate(req, &e) != 0) {
     broker_reply_error(&r, e.code, "%s", e.reason);
   } else {
@@ -536,7 +575,7 @@ static int s_handle_router(broker_t *b) {
     request_t r = {.b = b, .rid = rid, .rid_len = (size_t)rid_len};
     uint8_t key[PARTICIPANT_KEY_BYTES];
     if (zap_user_id_key(zmq_msg_gets(&frame, "User-Id"), key) == 0)
-      r.who = registry_find_transport(b->registry, key);
+      r.who = registry_find_transport(b->registry, key, broker_wall_ms());
     if (!r.who)
       broker_reply_error(&r, KETEN__ERROR_CODE__ERROR_UNAUTHENTICATED,
                          "your transport key is no longer in the registry");
@@ -586,6 +625,7 @@ static void s_batch(broker_t *b, int router_ready, int64_t mono_now) {
     if (store_savepoint(b->store) == 0) {
       int64_t wall = broker_wall_ms();
       if (consent_sweep_expired(b, wall) == 0 &&
+          prepare_limit_flush(b, broker_mono_ms(), 0) == 0 &&
           store_message_prune(b->store, wall - BROKER_REPLAY_WINDOW_MS) == 0)
         store_savepoint_release(b->store);
       else
@@ -633,7 +673,7 @@ int broker_run(broker_t *b, volatile sig_atomic_t *stop,
       broker_reload_registry(b);
     }
     if (rc > 0 && (items[0].revents & ZMQ_POLLIN) &&
-        zap_handle(b->zap, b->registry, &b->zap_stats) == 0)
+        zap_handle(b->zap, b->registry, broker_wall_ms(), &b->zap_stats) == 0)
       s_audit_auth_refused(b);
     now = broker_mono_ms();
     int router_ready = rc > 0 && (items[1].revents & ZMQ_POLLIN);
@@ -645,6 +685,8 @@ int broker_run(broker_t *b, volatile sig_atomic_t *stop,
     s_poll_registry(b, now);
   }
   if (store_begin(b->store) == 0) {
+    if (prepare_limit_flush(b, broker_mono_ms(), 1) != 0)
+      log_msg(LOG_ERROR, "audit", "cannot audit the last rate-limit refusals");
     s_checkpoint(b, broker_mono_ms(), 1);
     if (store_commit(b->store) != 0)
       store_rollback(b->store);

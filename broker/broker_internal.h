@@ -11,6 +11,7 @@
 #include "broker.h"
 #include "envelope.h"
 #include "keten.h"
+#include "ratelimit.h"
 #include "registry.h"
 #include "store.h"
 #include "zap.h"
@@ -32,6 +33,7 @@ typedef struct {
 /* One participant's delivery subscription on one connection. */
 typedef struct {
   char participant[PARTICIPANT_ID_MAX + 1];
+  uint8_t transport_pk[PARTICIPANT_KEY_BYTES]; /* the key it subscribed with */
   uint8_t rid[BROKER_RID_MAX];
   size_t rid_len;
   uint32_t credit;                        /* window: deliveries in flight */
@@ -50,6 +52,8 @@ struct broker {
   store_t *store;
   registry_t *registry;
   keten_keys_t keys;
+  uint8_t root_pk[32];                    /* the chain root every entry must verify with */
+  ratelimit_t prepare_limits;             /* PREPAREs per participant */
   int64_t data_version;
   int64_t next_poll_ms;
   zap_stats_t zap_stats;
@@ -95,6 +99,10 @@ void broker_reply(request_t *r, Keten__Envelope__BodyCase body_case,
 void broker_reply_error(request_t *r, Keten__ErrorCode code, const char *fmt,
                         ...) __attribute__((format(printf, 3, 4)));
 
+/* Queues ERROR_RATE_LIMITED with the time after which to retry. */
+void broker_reply_rate_limited(request_t *r, int64_t retry_after_ms,
+                               const char *reason);
+
 /* Queues an unsolicited frame (a delivery) to rid. */
 int broker_push(broker_t *b, const uint8_t *rid, size_t rid_len,
                 const Keten__Envelope *env);
@@ -118,8 +126,13 @@ int handle_consent_list(request_t *r);
 int handle_subscribe(request_t *r);
 int handle_ack(request_t *r);
 
-/* Removes recipient's access that consent c gave, for the kinds no other
- * active consent still covers, and audits it. */
+/* Writes the audit entries that sum up the PREPAREs refused by the rate
+ * limit (at most one per participant a second, or all with force). */
+int prepare_limit_flush(broker_t *b, int64_t now_ms, int force);
+
+/* Removes recipient's access that consent c gave to its recorder's
+ * sections, for the kinds no other active consent of that recorder still
+ * covers, and audits it. */
 int consent_purge_access(broker_t *b, const request_t *r, const consent_t *c,
                          int64_t now_ms);
 
@@ -127,10 +140,15 @@ int consent_purge_access(broker_t *b, const request_t *r, const consent_t *c,
 int consent_sweep_expired(broker_t *b, int64_t now_ms);
 
 /* A deep copy of a stored section carrying only reader's wrap and the
- * author's signing key (free with handle_section_copy_free). */
+ * author's root-signed registry entry (free with handle_section_copy_free). */
 Keten__SectionCopy *handle_section_copy(const store_section_t *sec,
                                         const char *reader,
-                                        const uint8_t author_key[32]);
+                                        const participant_t *author);
+
+/* The known entry that signed sec (its author with the key it was signed
+ * with), or NULL when the author left the registry. */
+const participant_t *handle_section_author(const broker_t *b,
+                                           const store_section_t *sec);
 void handle_section_copy_free(Keten__SectionCopy *copy);
 
 /* Marks participant's session (if any) to look at its mailbox again. */

@@ -20,6 +20,9 @@ void config_defaults(config_t *cfg) {
   cfg->ack_timeout_ms = 30000;
   cfg->checkpoint_every = 1000;
   cfg->checkpoint_interval_ms = 60000;
+  cfg->prepare_per_second = 50;
+  cfg->prepare_burst = 200;
+  cfg->max_consents_per_recipient = 16;
 }
 
 static int s_int(const char *value, long min, long max, long *out) {
@@ -59,6 +62,8 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err,
       cfg->n_endpoints++;
   } else if (strcmp(key, "key_file") == 0) {
     rc = s_copy(cfg->key_file, sizeof cfg->key_file, value);
+  } else if (strcmp(key, "root_key") == 0) {
+    rc = s_copy(cfg->root_key, sizeof cfg->root_key, value);
   } else if (strcmp(key, "store") == 0) {
     rc = s_copy(cfg->store, sizeof cfg->store, value);
   } else if (strcmp(key, "pid_file") == 0) {
@@ -89,6 +94,15 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err,
   } else if (strcmp(key, "checkpoint_interval_ms") == 0) {
     rc = s_int(value, 100, 86400000, &v);
     cfg->checkpoint_interval_ms = (int)v;
+  } else if (strcmp(key, "prepare_per_second") == 0) {
+    rc = s_int(value, 1, 1000000, &v);
+    cfg->prepare_per_second = (int)v;
+  } else if (strcmp(key, "prepare_burst") == 0) {
+    rc = s_int(value, 1, 1000000, &v);
+    cfg->prepare_burst = (int)v;
+  } else if (strcmp(key, "max_consents_per_recipient") == 0) {
+    rc = s_int(value, 1, 1024, &v);
+    cfg->max_consents_per_recipient = (int)v;
   } else {
     snprintf(err, errlen, "unknown setting '%s'", key);
     return -1;
@@ -153,6 +167,9 @@ int config_check(const config_t *cfg, char *err, size_t errlen) {
   else if (!cfg->key_file[0])
     snprintf(err, errlen, "no key_file configured: ketend never serves "
                           "without its CURVE key");
+  else if (!cfg->root_key[0])
+    snprintf(err, errlen, "no root_key configured: ketend admits only "
+                          "registry entries signed by the chain root");
   else if (!cfg->store[0])
     snprintf(err, errlen, "no store configured");
   else if (cfg->heartbeat_timeout_ms < 2 * cfg->heartbeat_ivl_ms)

@@ -16,6 +16,7 @@ typedef struct {
   char endpoints[CONFIG_MAX_ENDPOINTS][CONFIG_ENDPOINT_MAX];
   int n_endpoints;
   char key_file[CONFIG_PATH_MAX];   /* broker's secret key file (keten keygen) */
+  char root_key[CONFIG_PATH_MAX];   /* the chain root's public key file (keten root keygen) */
   char store[CONFIG_PATH_MAX];      /* SQLite database path */
   char pid_file[CONFIG_PATH_MAX];   /* optional */
   log_level_t log_level;
@@ -27,6 +28,9 @@ typedef struct {
   int ack_timeout_ms;               /* unacked deliveries are resent after this */
   int checkpoint_every;             /* sign an audit checkpoint every N entries */
   int checkpoint_interval_ms;       /* ... and at least this often when the log grew */
+  int prepare_per_second;           /* PREPAREs a participant may make a second, sustained */
+  int prepare_burst;                /* ... and in a burst */
+  int max_consents_per_recipient;   /* live consents per (subject, recorder, recipient) */
 } config_t;
 
 /* Fills cfg with the documented defaults (no endpoints, no key, no store). */

@@ -77,6 +77,7 @@ int handle_subscribe(request_t *r) {
    * the newest connection is the one that is alive. */
   memset(s, 0, sizeof *s);
   snprintf(s->participant, sizeof s->participant, "%s", r->who->id);
+  memcpy(s->transport_pk, r->who->transport_pk, PARTICIPANT_KEY_BYTES);
   memcpy(s->rid, r->rid, r->rid_len);
   s->rid_len = r->rid_len;
   s->credit = credit;
@@ -140,35 +141,46 @@ int handle_ack(request_t *r) {
 typedef struct {
   broker_t *b;
   session_t *s;
-  consent_t *consents;      /* of the current subject */
-  size_t n_consents;
-  uint8_t subject[32];
-  int have_subject;
+  const participant_t *reader;  /* the session's participant's entry now */
+  int64_t now_ms;
   Keten__Delivery **items;
   size_t n, bytes;
   uint64_t last_seq;
   int failed;
 } s_pump_t;
 
-static int s_pump_one(const store_section_t *sec, uint64_t seq, void *arg) {
-  s_pump_t *p = arg;
-  p->last_seq = seq;
-  if (!p->have_subject || memcmp(p->subject, sec->subject, 32) != 0) {
-    free(p->consents);
-    p->consents = NULL;
-    p->n_consents = 0;
-    if (store_consents_of_subject(p->b->store, sec->subject, &p->consents,
-                                  &p->n_consents) != 0) {
-      p->failed = 1;
-      return 1;
-    }
-    memcpy(p->subject, sec->subject, 32);
-    p->have_subject = 1;
+/* Audits and drops an entry that can never be delivered (acks are
+ * cumulative; a gap is fine), so it is neither resent nor audited again. */
+static int s_drop(s_pump_t *p, audit_entry_t *e, uint64_t seq,
+                  const char *why) {
+  e->status = AUDIT_STATUS_ERROR;
+  snprintf(e->detail, sizeof e->detail, "not delivered, dropped: %s", why);
+  return store_mailbox_drop(p->b->store, p->s->participant, seq) != 0 ||
+                 broker_audit(p->b, e) != 0
+             ? -1
+             : 0;
+}
+
+/* The delivery item of a section, or NULL when it is not to be delivered
+ * (dropped and audited; *failed on a store failure). */
+static Keten__Delivery *s_section_item(s_pump_t *p, const store_section_t *sec,
+                                       uint64_t seq, int *failed) {
+  /* Consents of this author for this reader: a handful at most. */
+  consent_t *list = NULL;
+  size_t n = 0;
+  if (store_consents_live(p->b->store, sec->subject, sec->author,
+                          p->s->participant, &list, &n) != 0) {
+    *failed = 1;
+    return NULL;
   }
-  consent_decision_t d =
-      consent_allows(p->consents, p->n_consents, p->s->participant,
-                     sec->subject, sec->kind, sec->author, broker_wall_ms());
-  const participant_t *author = registry_find_id(p->b->registry, sec->author);
+  consent_query_t q = {.participant = p->s->participant,
+                       .role = p->reader ? p->reader->role : 0,
+                       .subject = sec->subject,
+                       .kind = sec->kind,
+                       .author = sec->author,
+                       .now_ms = p->now_ms};
+  consent_decision_t d = consent_allows(list, n, &q);
+  const participant_t *author = handle_section_author(p->b, sec);
   audit_entry_t e;
   broker_audit_init(&e, NULL, "keten.section.deliver", AUDIT_STATUS_OK);
   snprintf(e.actor, sizeof e.actor, "%s", sec->author);
@@ -179,38 +191,100 @@ static int s_pump_one(const store_section_t *sec, uint64_t seq, void *arg) {
     memcpy(e.consent_id, d.consent->consent_id, CONSENT_ID_BYTES);
     e.purpose = d.consent->purpose;
   }
-  Keten__SectionCopy *copy = NULL;
+  free(list);
   if (d.verdict == CONSENT_DENIED || !sec->wrap || !author) {
     /* Consent ended after queueing (its purge is on the way), or the
      * author left the registry. */
-    e.status = AUDIT_STATUS_ERROR;
-    snprintf(e.detail, sizeof e.detail, "not delivered, dropped: %s",
-             d.verdict == CONSENT_DENIED ? d.reason : "no key wrap or author");
-    /* It can never be delivered: drop it, so that it is neither resent
-     * nor audited again (acks are cumulative; a gap is fine). */
-    if (store_mailbox_drop(p->b->store, p->s->participant, seq) != 0 ||
-        broker_audit(p->b, &e) != 0) {
-      p->failed = 1;
-      return 1;
-    }
-    return 0;
+    if (s_drop(p, &e, seq,
+               d.verdict == CONSENT_DENIED ? d.reason
+               : !author                  ? "the author's entry is gone"
+                                          : "no key wrap") != 0)
+      *failed = 1;
+    return NULL;
   }
   snprintf(e.detail, sizeof e.detail, "delivered seq %llu",
            (unsigned long long)seq);
-  copy = handle_section_copy(sec, p->s->participant, author->signing_pk);
+  Keten__SectionCopy *copy =
+      handle_section_copy(sec, p->s->participant, author);
   Keten__Delivery *item = calloc(1, sizeof *item);
   if (!copy || !item || broker_audit(p->b, &e) != 0) {
     handle_section_copy_free(copy);
     free(item);
-    p->failed = 1;
-    return 1;
+    *failed = 1;
+    return NULL;
   }
   keten__delivery__init(item);
   item->seq = seq;
   item->section = copy;
-  p->items[p->n++] = item;
   p->bytes += sec->ciphertext_len;
+  return item;
+}
+
+/* The delivery item of a notice, or NULL (dropped, or *failed). */
+static Keten__Delivery *s_notice_item(s_pump_t *p, const store_notice_t *n,
+                                      uint64_t seq, int *failed) {
+  audit_entry_t e;
+  broker_audit_init(&e, NULL, "keten.notice.deliver", AUDIT_STATUS_OK);
+  snprintf(e.counterparty, sizeof e.counterparty, "%s", p->s->participant);
+  memcpy(e.subject, n->subject, 32);
+  Keten__Notice *notice = keten__notice__unpack(NULL, n->payload_len,
+                                                n->payload);
+  Keten__Delivery *item = notice ? calloc(1, sizeof *item) : NULL;
+  if (!item) {
+    if (notice)
+      keten__notice__free_unpacked(notice, NULL);
+    if ((notice ? 1 : s_drop(p, &e, seq, "the stored notice is unreadable")) !=
+        0)
+      *failed = 1;
+    return NULL;
+  }
+  if (notice->consent_id.len == CONSENT_ID_BYTES)
+    memcpy(e.consent_id, notice->consent_id.data, CONSENT_ID_BYTES);
+  snprintf(e.detail, sizeof e.detail, "delivered seq %llu",
+           (unsigned long long)seq);
+  if (broker_audit(p->b, &e) != 0) {
+    keten__notice__free_unpacked(notice, NULL);
+    free(item);
+    *failed = 1;
+    return NULL;
+  }
+  keten__delivery__init(item);
+  item->seq = seq;
+  item->notice = notice;
+  p->bytes += n->payload_len;
+  return item;
+}
+
+static int s_pump_one(const store_mailbox_item_t *it, void *arg) {
+  s_pump_t *p = arg;
+  p->last_seq = it->seq;
+  int failed = 0;
+  Keten__Delivery *item = NULL;
+  if (it->section) {
+    item = s_section_item(p, it->section, it->seq, &failed);
+  } else if (it->notice) {
+    item = s_notice_item(p, it->notice, it->seq, &failed);
+  } else {
+    audit_entry_t e;
+    broker_audit_init(&e, NULL, "keten.section.deliver", AUDIT_STATUS_ERROR);
+    snprintf(e.counterparty, sizeof e.counterparty, "%s", p->s->participant);
+    failed = s_drop(p, &e, it->seq, "the entry holds nothing") != 0;
+  }
+  if (failed) {
+    p->failed = 1;
+    return 1;
+  }
+  if (item)
+    p->items[p->n++] = item;
   return p->bytes >= DELIVERY_FRAME_BUDGET ? 1 : 0;
+}
+
+/* Frees a delivery item made by s_pump_one(). */
+static void s_item_free(Keten__Delivery *item) {
+  handle_section_copy_free(item->section);
+  if (item->notice)
+    keten__notice__free_unpacked(item->notice, NULL);
+  free(item);
 }
 
 /* Sends the next frame of deliveries to s. Returns the number of
@@ -223,7 +297,9 @@ static int s_pump_session(broker_t *b, session_t *s) {
   if (room > DELIVERY_MAX_PER_FRAME)
     room = DELIVERY_MAX_PER_FRAME;
   Keten__Delivery *items[DELIVERY_MAX_PER_FRAME];
-  s_pump_t p = {.b = b, .s = s, .items = items};
+  int64_t now = broker_wall_ms();
+  s_pump_t p = {.b = b, .s = s, .items = items, .now_ms = now,
+                .reader = registry_find_id(b->registry, s->participant, now)};
   int rc = store_mailbox_read(b->store, s->participant, s->sent, room,
                               s_pump_one, &p);
   int consumed = -1;
@@ -250,11 +326,8 @@ static int s_pump_session(broker_t *b, session_t *s) {
       s->last_progress_ms = broker_mono_ms();
     }
   }
-  for (size_t i = 0; i < p.n; i++) {
-    handle_section_copy_free(items[i]->section);
-    free(items[i]);
-  }
-  free(p.consents);
+  for (size_t i = 0; i < p.n; i++)
+    s_item_free(items[i]);
   return consumed;
 }
 
@@ -269,8 +342,20 @@ int delivery_due(const broker_t *b, int64_t mono_now) {
 }
 
 int delivery_pump(broker_t *b, int64_t mono_now) {
+  int64_t wall = broker_wall_ms();
   for (size_t i = 0; i < b->n_sessions; i++) {
     session_t *s = &b->sessions[i];
+    if (!registry_find_transport(b->registry, s->transport_pk, wall)) {
+      /* The key it subscribed with was removed or its entry ended (a
+       * rotation): nothing more goes out on this connection, and the
+       * mailbox waits untouched for a connection with a valid key. */
+      log_msg(LOG_INFO, "delivery",
+              "%s: the key of this subscription is no longer valid; the "
+              "subscription ends, its mailbox waits",
+              s->participant);
+      b->sessions[i--] = b->sessions[--b->n_sessions];
+      continue;
+    }
     if (s->sent > s->acked &&
         mono_now - s->last_progress_ms >= b->cfg.ack_timeout_ms) {
       log_msg(LOG_INFO, "delivery",

@@ -8,12 +8,15 @@
 #include "canon.h"
 #include "consent.h"
 #include "log.h"
+#include "policy.h"
 
 /* Checks a consent record's fields; replies and returns -1 if bad. */
 static int s_check_consent(request_t *r, const Keten__Consent *k) {
   const char *why = NULL;
   if (!k)
     why = "consent is required";
+  else if (!canon_exact(&k->base))
+    why = "the consent carries fields its signature does not cover";
   else if (k->consent_id.len != CANON_CONSENT_ID_BYTES)
     why = "consent_id must be 16 bytes";
   else if (k->subject.len != CANON_SUBJECT_BYTES)
@@ -55,6 +58,7 @@ static void s_from_wire(const Keten__Consent *k, consent_t *c) {
   c->basis = (int)k->basis;
   c->valid_from_ms = (int64_t)k->valid_from_ms;
   c->valid_until_ms = (int64_t)k->valid_until_ms;
+  c->has_legal_reference = k->legal_reference[0] != '\0';
 }
 
 static int s_audit_consent(broker_t *b, const request_t *r, const char *name,
@@ -116,18 +120,45 @@ int handle_consent_grant(request_t *r) {
                        "your registered signing key");
     return 0;
   }
-  if (strcmp(k->recipient, r->who->id) == 0) {
+  const participant_t *to =
+      registry_find_id(r->b->registry, k->recipient, r->now_ms);
+  int self = strcmp(k->recipient, r->who->id) == 0;
+  if (!to && !self) {
     if (s_audit_consent(r->b, r, "keten.consent.grant", AUDIT_STATUS_ERROR, &c,
-                        "refused: a participant cannot grant itself consent"))
+                        "refused: the recipient is not a registered "
+                        "participant"))
       return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_FORBIDDEN,
-                       "a participant cannot record consent for itself");
-    return 0;
-  }
-  if (!registry_find_id(r->b->registry, k->recipient)) {
     broker_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_FOUND,
                        "recipient %s is not a registered participant",
                        k->recipient);
+    return 0;
+  }
+  int bad_kind = 0;
+  policy_rule_t rule = policy_may_record(
+      r->who->role, self ? r->who->role : to->role, self, c.sections,
+      c.purpose, c.basis, c.has_legal_reference, &bad_kind);
+  if (rule != POLICY_OK) {
+    char detail[128];
+    snprintf(detail, sizeof detail, "refused: %s%s%s", policy_rule_text(rule),
+             bad_kind ? ": " : "", bad_kind ? canon_kind_name(bad_kind) : "");
+    if (s_audit_consent(r->b, r, "keten.consent.grant", AUDIT_STATUS_ERROR, &c,
+                        detail))
+      return -1;
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_POLICY, "%s", detail + 9);
+    return 0;
+  }
+  size_t live = 0;
+  if (store_consent_count_live(r->b->store, c.subject, c.recorded_by,
+                               c.recipient, r->now_ms, &live) != 0)
+    return -1;
+  if (live >= (size_t)r->b->cfg.max_consents_per_recipient) {
+    if (s_audit_consent(r->b, r, "keten.consent.grant", AUDIT_STATUS_ERROR, &c,
+                        "refused: too many live consents for this recipient"))
+      return -1;
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_QUOTA,
+                       "you already hold %zu live consents of this subject for "
+                       "%s (at most %d): revoke one first",
+                       live, c.recipient, r->b->cfg.max_consents_per_recipient);
     return 0;
   }
   size_t len = keten__consent__get_packed_size(k);
@@ -155,22 +186,35 @@ int handle_consent_grant(request_t *r) {
 
 int consent_purge_access(broker_t *b, const request_t *r, const consent_t *c,
                          int64_t now_ms) {
+  /* What is left: the recorder's other live consents for the recipient. */
   consent_t *list = NULL;
   size_t n = 0;
-  if (store_consents_of_subject(b->store, c->subject, &list, &n) != 0)
+  if (store_consents_live(b->store, c->subject, c->recorded_by, c->recipient,
+                          &list, &n) != 0)
     return -1;
+  const participant_t *to = registry_find_id(b->registry, c->recipient, now_ms);
   int64_t wraps = 0, pending = 0;
   int rc = 0;
   for (int kind = 1; kind < 64 && rc == 0; kind++) {
     if (!(c->sections & (UINT64_C(1) << kind)))
       continue;
-    /* author NULL: ask whether any consent still covers this kind */
-    consent_decision_t d =
-        consent_allows(list, n, c->recipient, c->subject, kind, NULL, now_ms);
-    if (d.verdict != CONSENT_DENIED)
+    consent_query_t q = {.participant = c->recipient,
+                         .role = to ? to->role : 0,
+                         .subject = c->subject,
+                         .kind = kind,
+                         .author = c->recorded_by,
+                         .now_ms = now_ms};
+    /* The consent being ended no longer counts (revoked, or expired). */
+    int still = 0;
+    for (size_t i = 0; i < n; i++)
+      if (memcmp(list[i].consent_id, c->consent_id, CONSENT_ID_BYTES) != 0 &&
+          consent_allows(&list[i], 1, &q).verdict == CONSENT_ALLOWED)
+        still = 1;
+    if (still)
       continue;
     int64_t w = 0, p = 0;
-    rc = store_revoke_access(b->store, c->recipient, c->subject, kind, &w, &p);
+    rc = store_revoke_access(b->store, c->recipient, c->subject, kind,
+                             c->recorded_by, &w, &p);
     wraps += w;
     pending += p;
   }
@@ -186,6 +230,48 @@ int consent_purge_access(broker_t *b, const request_t *r, const consent_t *c,
                          detail);
 }
 
+/* Tells the recorder of c, in its mailbox, that `who` revoked it with v. */
+static int s_notify_recorder(request_t *r, const consent_t *c,
+                             const Keten__Revocation *v) {
+  Keten__Notice notice = KETEN__NOTICE__INIT;
+  Keten__RegistryEntry entry;
+  participant_to_entry(r->who, &entry);
+  notice.kind = KETEN__NOTICE_KIND__NOTICE_CONSENT_REVOKED;
+  notice.subject.data = (uint8_t *)c->subject;
+  notice.subject.len = CONSENT_SUBJECT_BYTES;
+  notice.consent_id.data = (uint8_t *)c->consent_id;
+  notice.consent_id.len = CONSENT_ID_BYTES;
+  notice.revocation = (Keten__Revocation *)v;
+  notice.revoker_entry = &entry;
+  notice.created_at_ms = (uint64_t)r->now_ms;
+  size_t len = keten__notice__get_packed_size(&notice);
+  uint8_t *payload = malloc(len ? len : 1);
+  if (!payload)
+    return -1;
+  keten__notice__pack(&notice, payload);
+  store_notice_t row = {.kind = notice.kind, .payload = payload,
+                        .payload_len = len, .created_at_ms = r->now_ms};
+  memcpy(row.subject, c->subject, sizeof row.subject);
+  uint64_t seq = 0;
+  int rc = store_notice_push(r->b->store, c->recorded_by, &row, &seq);
+  free(payload);
+  if (rc != 0)
+    return -1;
+  audit_entry_t e;
+  broker_audit_init(&e, r, "keten.notice.queue", AUDIT_STATUS_OK);
+  memcpy(e.subject, c->subject, CONSENT_SUBJECT_BYTES);
+  memcpy(e.consent_id, c->consent_id, CONSENT_ID_BYTES);
+  e.purpose = c->purpose;
+  snprintf(e.counterparty, sizeof e.counterparty, "%s", c->recorded_by);
+  snprintf(e.detail, sizeof e.detail,
+           "the recorder is told its consent was revoked (seq %llu)",
+           (unsigned long long)seq);
+  if (broker_audit(r->b, &e) != 0)
+    return -1;
+  delivery_wake(r->b, c->recorded_by);
+  return 0;
+}
+
 int handle_consent_revoke(request_t *r) {
   const Keten__Revocation *v = r->req->consent_revoke->revocation;
   const char *why = NULL;
@@ -196,8 +282,11 @@ int handle_consent_revoke(request_t *r) {
     why = "consent_id must be 16 bytes and subject 32";
   else if (v->signature.len != CANON_SIGNATURE_BYTES)
     why = "signature must be 64 bytes";
-  else if (strlen(v->reason) > CANON_MAX_TEXT)
-    why = "reason is at most 256 bytes";
+  else if (!canon_exact(&v->base))
+    why = "the revocation carries fields its signature does not cover";
+  else if (strlen(v->reason) > CANON_MAX_TEXT ||
+           strlen(v->evidence_ref) > CANON_MAX_TEXT)
+    why = "reason and evidence_ref are at most 256 bytes";
   if (why) {
     broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD, "%s", why);
     return 0;
@@ -213,6 +302,26 @@ int handle_consent_revoke(request_t *r) {
   }
   if (strcmp(v->recorded_by, r->who->id) != 0)
     return s_refuse_not_recorder(r, &c, "keten.consent.revoke", v->recorded_by);
+  /* Who may cut a partner off: the consent's recorder, its recipient
+   * (renouncing), or the person's counter with the person's request. */
+  int is_recorder = strcmp(c.recorded_by, r->who->id) == 0;
+  int is_recipient = strcmp(c.recipient, r->who->id) == 0;
+  int is_counter = policy_is_counter(r->who->role);
+  const char *refusal = NULL;
+  if (!is_recorder && !is_recipient && !is_counter)
+    refusal = "refused: only the consent's recorder, its recipient or the "
+              "person's counter (COA) may revoke it";
+  else if (!is_recorder && !is_recipient && !v->evidence_ref[0])
+    refusal = "refused: the person's counter must give an evidence "
+              "reference (the person's request)";
+  if (refusal) {
+    if (s_audit_consent(r->b, r, "keten.consent.revoke", AUDIT_STATUS_ERROR, &c,
+                        refusal))
+      return -1;
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_FORBIDDEN, "%s",
+                       refusal + 9);
+    return 0;
+  }
   int seen = s_replayed(r, "keten.consent.revoke", &c);
   if (seen != 0)
     return seen < 0 ? -1 : 0;
@@ -238,10 +347,15 @@ int handle_consent_revoke(request_t *r) {
   int rc = store_consent_revoke(r->b->store, v->consent_id.data, r->now_ms,
                                 r->who->id, record, len);
   free(record);
+  const char *by = is_recorder    ? "consent revoked by its recorder"
+                   : is_recipient ? "consent renounced by its recipient"
+                                  : "consent revoked at the person's counter";
+  c.revoked = 1;
   if (rc != 0 ||
       s_audit_consent(r->b, r, "keten.consent.revoke", AUDIT_STATUS_OK, &c,
-                      "consent revoked") ||
-      consent_purge_access(r->b, r, &c, r->now_ms) != 0)
+                      by) ||
+      consent_purge_access(r->b, r, &c, r->now_ms) != 0 ||
+      (!is_recorder && s_notify_recorder(r, &c, v) != 0))
     return -1;
   Keten__Ok ok = KETEN__OK__INIT;
   ok.detail = "consent revoked; access removed";

@@ -13,6 +13,8 @@
 #include "canon.h"
 #include "consent.h"
 #include "log.h"
+#include "policy.h"
+#include "roles.h"
 
 static int s_check_subject(request_t *r, const ProtobufCBinaryData *subject) {
   if (subject->len == CANON_SUBJECT_BYTES)
@@ -50,50 +52,136 @@ static int s_audit_decision(request_t *r, const char *name, int status,
 
 /* ---- PREPARE ---------------------------------------------------------------- */
 
+/* Audits a PREPARE's outcome. */
+static int s_audit_prepare(request_t *r, int status, const uint8_t *subject,
+                           int kind, const char *detail) {
+  return s_audit_decision(r, "keten.section.prepare", status, subject, kind, "",
+                          NULL, detail);
+}
+
+static int s_by_recipient(const void *a, const void *b) {
+  return strcmp(((const consent_t *)a)->recipient,
+                ((const consent_t *)b)->recipient);
+}
+
+/* A recipient in a PREPARED reply and the memory behind it. */
+typedef struct {
+  Keten__Recipient msg;
+  Keten__RegistryEntry entry;
+  Keten__Consent **consents;
+  size_t n_consents;
+} s_candidate_t;
+
+static void s_candidates_free(s_candidate_t *c, size_t n) {
+  for (size_t i = 0; c && i < n; i++) {
+    for (size_t j = 0; j < c[i].n_consents; j++)
+      keten__consent__free_unpacked(c[i].consents[j], NULL);
+    free(c[i].consents);
+  }
+  free(c);
+}
+
+/* Adds to cand the signed records of the consents in group (one
+ * recipient's) that each allow q on their own: the evidence. */
+static int s_evidence(broker_t *b, s_candidate_t *cand, const consent_t *group,
+                      size_t n, const consent_query_t *q) {
+  cand->consents = calloc(n, sizeof *cand->consents);
+  if (!cand->consents)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    if (consent_allows(&group[i], 1, q).verdict != CONSENT_ALLOWED)
+      continue;
+    uint8_t *record = NULL;
+    size_t len = 0;
+    if (store_consent_record(b->store, group[i].consent_id, &record, &len) != 0)
+      return -1;
+    Keten__Consent *k = keten__consent__unpack(NULL, len, record);
+    free(record);
+    if (!k)
+      return -1;
+    cand->consents[cand->n_consents++] = k;
+  }
+  return 0;
+}
+
 int handle_prepare(request_t *r) {
+  broker_t *b = r->b;
   const Keten__PrepareRequest *p = r->req->prepare;
   if (s_check_subject(r, &p->subject) || s_check_kind(r, p->kind))
     return 0;
+  int64_t retry = 0;
+  int ok = ratelimit_take(&b->prepare_limits, r->who->id, broker_mono_ms(),
+                          b->cfg.prepare_per_second, b->cfg.prepare_burst,
+                          &retry, NULL);
+  if (ok < 0)
+    return -1;
+  if (!ok) {
+    /* Counted in the bucket; prepare_limit_flush() audits the count. */
+    broker_reply_rate_limited(r, retry,
+                              "too many PREPARE requests; retry later");
+    return 0;
+  }
+  /* Only an author of this kind learns anything. */
+  policy_rule_t rule = policy_may_author(r->who->role, p->kind);
+  if (rule != POLICY_OK) {
+    if (s_audit_prepare(r, AUDIT_STATUS_ERROR, p->subject.data, p->kind,
+                        policy_rule_text(rule)))
+      return -1;
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_POLICY,
+                       "%s: a %s does not write %s", policy_rule_text(rule),
+                       roles_name(r->who->role), canon_kind_name(p->kind));
+    return 0;
+  }
   consent_t *list = NULL;
   size_t n = 0;
   uint64_t latest = 0;
-  if (store_consents_of_subject(r->b->store, p->subject.data, &list, &n) != 0 ||
-      store_section_latest_version(r->b->store, p->subject.data, p->kind,
+  if (store_consents_live(b->store, p->subject.data, r->who->id, NULL, &list,
+                          &n) != 0 ||
+      store_section_latest_version(b->store, p->subject.data, p->kind,
                                    r->who->id, &latest) != 0) {
     free(list);
     return -1;
   }
-  Keten__Recipient *recips = calloc(n ? n : 1, sizeof *recips);
+  /* Each distinct recipient once: sorted, then a group at a time. */
+  qsort(list, n, sizeof *list, s_by_recipient);
+  s_candidate_t *cands = calloc(n ? n : 1, sizeof *cands);
   Keten__Recipient **ptrs = calloc(n ? n : 1, sizeof *ptrs);
   size_t count = 0;
-  for (size_t i = 0; recips && ptrs && i < n; i++) {
-    const consent_t *c = &list[i];
-    if (strcmp(c->recipient, r->who->id) == 0)
+  int rc = cands && ptrs ? 0 : -1;
+  for (size_t i = 0, j; rc == 0 && i < n; i = j) {
+    for (j = i + 1; j < n && strcmp(list[j].recipient, list[i].recipient) == 0;
+         j++)
+      ;
+    const participant_t *to = registry_find_id(b->registry, list[i].recipient,
+                                               r->now_ms);
+    if (!to)
       continue;
-    int dup = 0;
-    for (size_t j = 0; j < count; j++)
-      dup |= strcmp(ptrs[j]->participant_id, c->recipient) == 0;
-    if (dup)
+    consent_query_t q = {.participant = to->id, .role = to->role,
+                         .subject = p->subject.data, .kind = p->kind,
+                         .author = r->who->id, .now_ms = r->now_ms};
+    if (consent_allows(&list[i], j - i, &q).verdict != CONSENT_ALLOWED)
       continue;
-    consent_decision_t d = consent_allows(list, n, c->recipient,
-                                          p->subject.data, p->kind, r->who->id,
-                                          r->now_ms);
-    const participant_t *who = registry_find_id(r->b->registry, c->recipient);
-    if (d.verdict != CONSENT_ALLOWED || !who)
-      continue;
-    keten__recipient__init(&recips[count]);
-    recips[count].participant_id = (char *)who->id;
-    recips[count].sealing_key.data = (uint8_t *)who->sealing_pk;
-    recips[count].sealing_key.len = PARTICIPANT_KEY_BYTES;
-    recips[count].consent_id.data = (uint8_t *)d.consent->consent_id;
-    recips[count].consent_id.len = CONSENT_ID_BYTES;
-    ptrs[count] = &recips[count];
+    s_candidate_t *c = &cands[count];
+    keten__recipient__init(&c->msg);
+    participant_to_entry(to, &c->entry);
+    if (s_evidence(b, c, &list[i], j - i, &q) != 0) {
+      count++; /* so that its memory is freed */
+      rc = -1;
+      break;
+    }
+    c->msg.participant_id = (char *)to->id;
+    c->msg.entry = &c->entry;
+    c->msg.consents = c->consents;
+    c->msg.n_consents = c->n_consents;
+    ptrs[count] = &c->msg;
     count++;
   }
-  int rc = 0;
-  if (!recips || !ptrs) {
-    rc = -1;
-  } else {
+  if (rc == 0) {
+    char detail[64];
+    snprintf(detail, sizeof detail, "prepared: %zu recipient(s)", count);
+    rc = s_audit_prepare(r, AUDIT_STATUS_OK, p->subject.data, p->kind, detail);
+  }
+  if (rc == 0) {
     Keten__PrepareReply reply = KETEN__PREPARE_REPLY__INIT;
     reply.recipients = ptrs;
     reply.n_recipients = count;
@@ -101,9 +189,32 @@ int handle_prepare(request_t *r) {
     broker_reply(r, KETEN__ENVELOPE__BODY_PREPARED, &reply);
   }
   free(ptrs);
-  free(recips);
+  s_candidates_free(cands, count);
   free(list);
   return rc;
+}
+
+int prepare_limit_flush(broker_t *b, int64_t now_ms, int force) {
+  ratelimit_t *t = &b->prepare_limits;
+  for (size_t i = 0; i < t->n; i++) {
+    ratelimit_bucket_t *k = &t->buckets[i];
+    if (!k->refused || (!force && now_ms - k->audited_ms < 1000))
+      continue;
+    audit_entry_t e;
+    broker_audit_init(&e, NULL, "keten.section.prepare", AUDIT_STATUS_ERROR);
+    snprintf(e.actor, sizeof e.actor, "%s", k->id);
+    snprintf(e.detail, sizeof e.detail,
+             "refused: rate limit (%d a second, burst %d): %llu request(s)",
+             b->cfg.prepare_per_second, b->cfg.prepare_burst,
+             (unsigned long long)k->refused);
+    if (broker_audit(b, &e) != 0)
+      return -1;
+    log_msg(LOG_WARN, "request", "%s: %llu PREPARE requests refused by the "
+            "rate limit", k->id, (unsigned long long)k->refused);
+    k->refused = 0;
+    k->audited_ms = now_ms;
+  }
+  return 0;
 }
 
 /* ---- PUT ---------------------------------------------------------------------- */
@@ -114,6 +225,8 @@ static int s_check_section(request_t *r, const Keten__SealedSection *s) {
   const char *why = NULL;
   if (!h)
     why = "section and its header are required";
+  else if (!canon_exact(&s->base))
+    why = "the section carries fields its signature does not cover";
   else if (h->subject.len != CANON_SUBJECT_BYTES)
     why = "header.subject must be 32 bytes";
   else if (!canon_kind_name(h->kind))
@@ -152,6 +265,18 @@ int handle_put(request_t *r) {
     return 0;
   const Keten__SectionHeader *h = s->header;
   const uint8_t *subject = h->subject.data;
+  if (strcmp(h->author, r->who->id) == 0) {
+    policy_rule_t rule = policy_may_author(r->who->role, h->kind);
+    if (rule != POLICY_OK) {
+      if (s_audit_decision(r, "keten.section.put", AUDIT_STATUS_ERROR, subject,
+                           h->kind, r->who->id, NULL, policy_rule_text(rule)))
+        return -1;
+      broker_reply_error(r, KETEN__ERROR_CODE__ERROR_POLICY,
+                         "%s: a %s does not write %s", policy_rule_text(rule),
+                         roles_name(r->who->role), canon_kind_name(h->kind));
+      return 0;
+    }
+  }
   if (strcmp(h->author, r->who->id) != 0) {
     if (s_audit_decision(r, "keten.section.put", AUDIT_STATUS_ERROR, subject,
                          h->kind, h->author, NULL,
@@ -206,9 +331,10 @@ int handle_put(request_t *r) {
     return 0;
   }
 
+  /* Only the author's own consents can open its section. */
   consent_t *list = NULL;
   size_t n = 0;
-  if (store_consents_of_subject(b->store, subject, &list, &n) != 0)
+  if (store_consents_live(b->store, subject, h->author, NULL, &list, &n) != 0)
     return -1;
   store_section_t row;
   memset(&row, 0, sizeof row);
@@ -223,6 +349,8 @@ int handle_put(request_t *r) {
   row.ciphertext_len = s->ciphertext.len;
   row.signature = s->signature.data;
   row.signature_len = s->signature.len;
+  memcpy(row.author_signing_pk, r->who->signing_pk, PARTICIPANT_KEY_BYTES);
+  row.has_author_key = 1;
   int64_t id = 0;
   char **queued = calloc(s->n_wraps, sizeof *queued);
   char **refused = calloc(s->n_wraps, sizeof *refused);
@@ -238,9 +366,15 @@ int handle_put(request_t *r) {
     const Keten__KeyWrap *w = s->wraps[i];
     if (w == own)
       continue;
-    const participant_t *to = registry_find_id(b->registry, w->recipient);
-    consent_decision_t d = consent_allows(list, n, w->recipient, subject,
-                                          h->kind, h->author, r->now_ms);
+    const participant_t *to =
+        registry_find_id(b->registry, w->recipient, r->now_ms);
+    consent_query_t q = {.participant = w->recipient,
+                         .role = to ? to->role : 0,
+                         .subject = subject,
+                         .kind = h->kind,
+                         .author = h->author,
+                         .now_ms = r->now_ms};
+    consent_decision_t d = consent_allows(list, n, &q);
     if (!to) {
       d.verdict = CONSENT_DENIED;
       d.reason = "recipient is not a registered participant";
@@ -289,18 +423,21 @@ typedef struct {
   int failed;
 } s_fetch_t;
 
-/* Deep-copies a stored section (its memory lives only in the callback). */
+/* Deep-copies a stored section (its memory lives only in the callback)
+ * with reader's wrap and the author's entry. */
 static Keten__SectionCopy *s_copy(const store_section_t *sec,
                                   const char *reader,
-                                  const uint8_t author_key[32]) {
+                                  const participant_t *author) {
   struct {
     Keten__SectionCopy copy;
     Keten__SealedSection section;
     Keten__SectionHeader header;
     Keten__KeyWrap wrap;
     Keten__KeyWrap *wraps[1];
-    uint8_t subject[32], nonce[24], signature[64], wrapbytes[80], key[32];
-    char author[PARTICIPANT_ID_MAX + 1], reader[PARTICIPANT_ID_MAX + 1];
+    Keten__RegistryEntry entry;
+    participant_t author;
+    uint8_t subject[32], nonce[24], signature[64], wrapbytes[80];
+    char author_id[PARTICIPANT_ID_MAX + 1], reader[PARTICIPANT_ID_MAX + 1];
   } *m = calloc(1, sizeof *m);
   uint8_t *ct = malloc(sec->ciphertext_len ? sec->ciphertext_len : 1);
   if (!m || !ct || sec->nonce_len != 24 || sec->signature_len != 64 ||
@@ -317,14 +454,15 @@ static Keten__SectionCopy *s_copy(const store_section_t *sec,
   memcpy(m->nonce, sec->nonce, 24);
   memcpy(m->signature, sec->signature, 64);
   memcpy(m->wrapbytes, sec->wrap, 80);
-  memcpy(m->key, author_key, 32);
   memcpy(ct, sec->ciphertext, sec->ciphertext_len);
-  snprintf(m->author, sizeof m->author, "%s", sec->author);
+  m->author = *author;
+  participant_to_entry(&m->author, &m->entry);
+  snprintf(m->author_id, sizeof m->author_id, "%s", sec->author);
   snprintf(m->reader, sizeof m->reader, "%s", reader);
   m->header.subject.data = m->subject;
   m->header.subject.len = 32;
   m->header.kind = (Keten__SectionKind)sec->kind;
-  m->header.author = m->author;
+  m->header.author = m->author_id;
   m->header.version = sec->version;
   m->header.created_at_ms = (uint64_t)sec->created_at_ms;
   m->wrap.recipient = m->reader;
@@ -341,15 +479,22 @@ static Keten__SectionCopy *s_copy(const store_section_t *sec,
   m->section.wraps = m->wraps;
   m->section.n_wraps = 1;
   m->copy.section = &m->section;
-  m->copy.author_signing_key.data = m->key;
-  m->copy.author_signing_key.len = 32;
+  m->copy.author_entry = &m->entry;
   return &m->copy; /* first member: freeing it frees the block */
 }
 
 Keten__SectionCopy *handle_section_copy(const store_section_t *sec,
                                         const char *reader,
-                                        const uint8_t author_key[32]) {
-  return s_copy(sec, reader, author_key);
+                                        const participant_t *author) {
+  return s_copy(sec, reader, author);
+}
+
+const participant_t *handle_section_author(const broker_t *b,
+                                           const store_section_t *sec) {
+  if (!sec->has_author_key)
+    return NULL;
+  return registry_find_signing(b->registry, sec->author, sec->author_signing_pk,
+                               sec->created_at_ms);
 }
 
 void handle_section_copy_free(Keten__SectionCopy *copy) {
@@ -363,10 +508,14 @@ static int s_fetch_one(const store_section_t *sec, uint64_t seq, void *arg) {
   (void)seq;
   s_fetch_t *f = arg;
   request_t *r = f->r;
-  consent_decision_t d =
-      consent_allows(f->consents, f->n_consents, r->who->id, sec->subject,
-                     sec->kind, sec->author, r->now_ms);
-  const participant_t *author = registry_find_id(r->b->registry, sec->author);
+  consent_query_t q = {.participant = r->who->id,
+                       .role = r->who->role,
+                       .subject = sec->subject,
+                       .kind = sec->kind,
+                       .author = sec->author,
+                       .now_ms = r->now_ms};
+  consent_decision_t d = consent_allows(f->consents, f->n_consents, &q);
+  const participant_t *author = handle_section_author(r->b, sec);
   const char *why = d.reason;
   if (d.verdict != CONSENT_DENIED && !sec->wrap)
     why = "no key wrap for this reader: the section was sealed before the "
@@ -392,7 +541,7 @@ static int s_fetch_one(const store_section_t *sec, uint64_t seq, void *arg) {
     f->copies = grown;
     f->cap = cap;
   }
-  Keten__SectionCopy *copy = s_copy(sec, r->who->id, author->signing_pk);
+  Keten__SectionCopy *copy = s_copy(sec, r->who->id, author);
   if (!copy ||
       s_audit_decision(r, "keten.section.fetch", AUDIT_STATUS_OK, sec->subject,
                        sec->kind, sec->author, &d,
@@ -424,7 +573,8 @@ int handle_fetch(request_t *r) {
   }
   consent_t *list = NULL;
   size_t n = 0;
-  if (store_consents_of_subject(r->b->store, subject->data, &list, &n) != 0)
+  if (store_consents_live(r->b->store, subject->data, NULL, r->who->id, &list,
+                          &n) != 0)
     return -1;
   s_fetch_t f = {.r = r, .consents = list, .n_consents = n};
   int rc = store_sections_latest(r->b->store, subject->data, r->who->id,

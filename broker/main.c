@@ -33,6 +33,7 @@ static void s_usage(FILE *out) {
           "  -c, --config FILE         read settings from FILE\n"
           "  -e, --endpoint URL        listen on URL (tcp://HOST:PORT or ipc://PATH); repeatable\n"
           "  -k, --key-file FILE       the broker's secret key file (keten keygen)\n"
+          "  -r, --root-key FILE       the chain root's public key file (keten root keygen)\n"
           "  -s, --store FILE          the SQLite store\n"
           "  -p, --pid-file FILE       write the process id to FILE\n"
           "  -l, --log-level LEVEL     error, warn, info (default) or debug\n"
@@ -59,6 +60,7 @@ int main(int argc, char **argv) {
       {"config", required_argument, NULL, 'c'},
       {"endpoint", required_argument, NULL, 'e'},
       {"key-file", required_argument, NULL, 'k'},
+      {"root-key", required_argument, NULL, 'r'},
       {"store", required_argument, NULL, 's'},
       {"pid-file", required_argument, NULL, 'p'},
       {"log-level", required_argument, NULL, 'l'},
@@ -76,12 +78,13 @@ int main(int argc, char **argv) {
   int n_overrides = 0, check_only = 0, endpoints_given = 0;
   const char *config_path = NULL;
   int c;
-  while ((c = getopt_long(argc, argv, "c:e:k:s:p:l:m:a:tVh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "c:e:k:r:s:p:l:m:a:tVh", opts, NULL)) != -1) {
     const char *key = NULL;
     switch (c) {
     case 'c': config_path = optarg; break;
     case 'e': key = "endpoint"; endpoints_given = 1; break;
     case 'k': key = "key_file"; break;
+    case 'r': key = "root_key"; break;
     case 's': key = "store"; break;
     case 'p': key = "pid_file"; break;
     case 'l': key = "log_level"; break;

@@ -1,85 +1,93 @@
-/* participant — a registry entry and the rules for its fields. */
+/* participant — a registry entry as the broker holds it. */
 #include "participant.h"
 
-#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "canon.h"
+#include "entry.h"
 #include "roles.h"
 
-int participant_valid_id(const char *id) {
-  size_t n = strlen(id);
-  if (n == 0 || n > PARTICIPANT_ID_MAX)
-    return 0;
-  int segment_start = 1;
-  for (size_t i = 0; i < n; i++) {
-    char c = id[i];
-    if (c == ':') {
-      if (segment_start)
-        return 0; /* empty segment */
-      segment_start = 1;
-      continue;
-    }
-    int lower = c >= 'a' && c <= 'z';
-    int digit = c >= '0' && c <= '9';
-    if (!(lower || digit || c == '-'))
-      return 0;
-    if (i == 0 && !lower)
-      return 0;
-    segment_start = 0;
-  }
-  return !segment_start;
-}
+int participant_valid_id(const char *id) { return entry_valid_id(id); }
 
-/* Length of the UTF-8 sequence starting at s (well-formed, shortest form,
- * no surrogates), or 0 if it is not one. */
-static size_t s_utf8_char(const unsigned char *s, size_t left) {
-  unsigned char c = s[0];
-  size_t len;
-  uint32_t cp;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xc2 && c <= 0xdf) {
-    len = 2;
-    cp = c & 0x1f;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    len = 3;
-    cp = c & 0x0f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    len = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (left < len)
-    return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xc0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (s[i] & 0x3f);
-  }
-  if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-      (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return len;
-}
-
-int participant_valid_name(const char *name) {
-  size_t n = strlen(name);
-  if (n == 0 || n > PARTICIPANT_NAME_MAX)
-    return 0;
-  for (size_t i = 0; i < n;) {
-    unsigned char c = (unsigned char)name[i];
-    if (c < 0x20 || c == 0x7f)
-      return 0;
-    size_t len = s_utf8_char((const unsigned char *)name + i, n - i);
-    if (!len)
-      return 0; /* not UTF-8: strict proto3 decoders would reject it */
-    i += len;
-  }
-  return 1;
-}
+int participant_valid_name(const char *name) { return entry_valid_name(name); }
 
 int participant_valid(const participant_t *p) {
-  return participant_valid_id(p->id) && roles_name(p->role) != NULL &&
-         participant_valid_name(p->display_name);
+  return entry_valid_id(p->id) && roles_name(p->role) != NULL &&
+         entry_valid_name(p->display_name) &&
+         p->valid_until_ms > p->valid_from_ms && p->valid_from_ms >= 0;
+}
+
+int participant_valid_at(const participant_t *p, int64_t t) {
+  return p->valid_from_ms <= t && t < p->valid_until_ms;
+}
+
+void participant_to_entry(const participant_t *p, Keten__RegistryEntry *e) {
+  keten__registry_entry__init(e);
+  e->participant_id = (char *)p->id;
+  e->role = (Keten__Role)p->role;
+  e->display_name = (char *)p->display_name;
+  e->transport_key.data = (uint8_t *)p->transport_pk;
+  e->transport_key.len = PARTICIPANT_KEY_BYTES;
+  e->signing_key.data = (uint8_t *)p->signing_pk;
+  e->signing_key.len = PARTICIPANT_KEY_BYTES;
+  e->sealing_key.data = (uint8_t *)p->sealing_pk;
+  e->sealing_key.len = PARTICIPANT_KEY_BYTES;
+  e->valid_from_ms = (uint64_t)p->valid_from_ms;
+  e->valid_until_ms = (uint64_t)p->valid_until_ms;
+  e->issued_at_ms = (uint64_t)p->issued_at_ms;
+  if (p->signed_by_root) {
+    e->root_signature.data = (uint8_t *)p->root_signature;
+    e->root_signature.len = sizeof p->root_signature;
+  }
+}
+
+int participant_from_entry(const Keten__RegistryEntry *e, participant_t *p) {
+  memset(p, 0, sizeof *p);
+  if (!e || !e->participant_id || strlen(e->participant_id) > PARTICIPANT_ID_MAX ||
+      !e->display_name || strlen(e->display_name) > PARTICIPANT_NAME_MAX ||
+      e->transport_key.len != 32 || e->signing_key.len != 32 ||
+      e->sealing_key.len != 32 || e->valid_from_ms > (uint64_t)INT64_MAX ||
+      e->valid_until_ms > (uint64_t)INT64_MAX ||
+      e->issued_at_ms > (uint64_t)INT64_MAX ||
+      (e->root_signature.len != 0 && e->root_signature.len != 64))
+    return -1;
+  snprintf(p->id, sizeof p->id, "%s", e->participant_id);
+  p->role = (int)e->role;
+  snprintf(p->display_name, sizeof p->display_name, "%s", e->display_name);
+  memcpy(p->transport_pk, e->transport_key.data, 32);
+  memcpy(p->signing_pk, e->signing_key.data, 32);
+  memcpy(p->sealing_pk, e->sealing_key.data, 32);
+  p->valid_from_ms = (int64_t)e->valid_from_ms;
+  p->valid_until_ms = (int64_t)e->valid_until_ms;
+  p->issued_at_ms = (int64_t)e->issued_at_ms;
+  if (e->root_signature.len == 64) {
+    memcpy(p->root_signature, e->root_signature.data, 64);
+    p->signed_by_root = 1;
+  }
+  return canon_entry_hash(e, p->entry_hash);
+}
+
+int participant_sign(participant_t *p, const uint8_t root_sk[64]) {
+  Keten__RegistryEntry e;
+  participant_to_entry(p, &e);
+  if (canon_sign_entry(&e, root_sk, p->root_signature) != 0)
+    return -1;
+  p->signed_by_root = 1;
+  participant_to_entry(p, &e);
+  return canon_entry_hash(&e, p->entry_hash);
+}
+
+int participant_verify(const participant_t *p, const uint8_t root_pk[32],
+                       char *why, size_t whylen) {
+  Keten__RegistryEntry e;
+  participant_to_entry(p, &e);
+  if (!p->signed_by_root) {
+    snprintf(why, whylen,
+             "registry entry %s is not signed by the chain root (installed "
+             "before keten 0.2: export it, have it signed, install it again)",
+             p->id);
+    return -1;
+  }
+  return entry_check(&e, root_pk, why, whylen);
 }

@@ -21,6 +21,12 @@ typedef struct store store_t;
  * date. A store written by a newer keten is refused. */
 store_t *store_open(const char *path, char *err, size_t errlen);
 
+/* As store_open(), but brings the schema only up to version schema (an
+ * older one, for tests of migrations and for upgrade tooling). Only the
+ * functions of that schema may be used on it. */
+store_t *store_open_schema(const char *path, int schema, char *err,
+                           size_t errlen);
+
 /* Closes the store and sets *store to NULL; NULL is ignored. */
 void store_close(store_t **store);
 
@@ -30,21 +36,25 @@ int store_schema_version(store_t *store);
 /* The newest schema version this build knows. */
 int store_schema_latest(void);
 
-/* Adds a participant. Fails if p is invalid, or if its id or transport key
- * is already registered. Durable when it returns 0. */
-int store_participant_add(store_t *store, const participant_t *p, char *err,
-                          size_t errlen);
+/* Installs a registry entry (the caller has checked its root signature).
+ * Fails if p is invalid or its transport key belongs to another id;
+ * returns 1 if this very entry is installed already, 0 when added. A
+ * signed entry retires the unsigned (legacy) entries of its id. */
+int store_entry_add(store_t *store, const participant_t *p, char *err,
+                    size_t errlen);
 
-/* Removes participant id. Returns 1 if removed, 0 if there was none, -1 on
- * error. */
-int store_participant_remove(store_t *store, const char *id, char *err,
-                             size_t errlen);
+/* Marks every installed entry of id removed (kept, for the record and the
+ * audit trail, but never loaded again). Returns how many, -1 on error. */
+int store_entry_remove(store_t *store, const char *id, char *err,
+                       size_t errlen);
 
-/* Calls fn for each participant in id order; stops early (returning 0) when
- * fn returns non-zero. */
+/* Calls fn for each entry (removed ones too if include_removed) in id
+ * order, oldest first; stops early (returning 0) when fn returns non-zero.
+ * p->entry_hash is recomputed from the fields, not read from the row. */
 typedef int (*store_participant_fn)(const participant_t *p, void *arg);
-int store_participant_each(store_t *store, store_participant_fn fn, void *arg,
-                           char *err, size_t errlen);
+int store_entry_each(store_t *store, int include_removed,
+                     store_participant_fn fn, void *arg, char *err,
+                     size_t errlen);
 
 /* A number that changes whenever another connection (e.g. `keten admin`)
  * committed to the store. Returns -1 on error. */
@@ -86,11 +96,25 @@ int store_consent_revoke(store_t *store, const uint8_t id[CONSENT_ID_BYTES],
                          int64_t revoked_at_ms, const char *revoked_by,
                          const uint8_t *record, size_t record_len);
 
-/* All consents of subject (revoked and expired included), for the policy.
- * *list is malloc'd (free()), *n its length. */
-int store_consents_of_subject(store_t *store,
-                              const uint8_t subject[CONSENT_SUBJECT_BYTES],
-                              consent_t **list, size_t *n);
+/* The live consents (not revoked, expiry not yet processed) of subject,
+ * only those recorded by recorded_by and/or naming recipient when these
+ * are not NULL. Costs what it returns (partial indexes). *list is malloc'd
+ * (free()), *n its length. */
+int store_consents_live(store_t *store,
+                        const uint8_t subject[CONSENT_SUBJECT_BYTES],
+                        const char *recorded_by, const char *recipient,
+                        consent_t **list, size_t *n);
+
+/* How many live consents of subject recorded_by records for recipient
+ * that have not expired by now_ms. */
+int store_consent_count_live(store_t *store,
+                             const uint8_t subject[CONSENT_SUBJECT_BYTES],
+                             const char *recorded_by, const char *recipient,
+                             int64_t now_ms, size_t *count);
+
+/* The signed record (packed Consent) of consent id; *record malloc'd. */
+int store_consent_record(store_t *store, const uint8_t id[CONSENT_ID_BYTES],
+                         uint8_t **record, size_t *len);
 
 /* Calls fn with each consent of subject and its signed records (the
  * revocation record is NULL/0 if not revoked). */
@@ -125,7 +149,26 @@ typedef struct {
   size_t nonce_len, ciphertext_len, signature_len;
   const uint8_t *wrap;                            /* the reader's, or NULL */
   size_t wrap_len;
+  uint8_t author_signing_pk[32];                  /* the key that signed it */
+  int has_author_key;                             /* 0: its author was gone at upgrade */
 } store_section_t;
+
+/* A notice waiting in a mailbox (payload: a packed keten.Notice). */
+typedef struct {
+  int64_t id;
+  int kind;                                       /* keten.NoticeKind */
+  uint8_t subject[32];
+  const uint8_t *payload;                         /* valid during a callback */
+  size_t payload_len;
+  int64_t created_at_ms;
+} store_notice_t;
+
+/* One mailbox entry: a section or a notice. */
+typedef struct {
+  uint64_t seq;
+  const store_section_t *section;                 /* or NULL */
+  const store_notice_t *notice;                   /* or NULL */
+} store_mailbox_item_t;
 
 /* The highest stored version of (subject, kind, author), 0 if none. */
 int store_section_latest_version(store_t *store, const uint8_t subject[32],
@@ -154,29 +197,37 @@ int store_sections_latest(store_t *store, const uint8_t subject[32],
                           const char *reader, store_section_fn fn, void *arg);
 
 /* Mailbox entries of recipient after seq after_seq, at most max, in seq
- * order, each with recipient's wrap. */
+ * order, sections each with recipient's wrap. fn returning non-zero stops. */
+typedef int (*store_mailbox_fn)(const store_mailbox_item_t *item, void *arg);
 int store_mailbox_read(store_t *store, const char *recipient,
-                       uint64_t after_seq, size_t max, store_section_fn fn,
+                       uint64_t after_seq, size_t max, store_mailbox_fn fn,
                        void *arg);
+
+/* Stores notice (kind, subject, payload, created_at_ms) and appends it to
+ * recipient's mailbox; *seq gets its sequence. */
+int store_notice_push(store_t *store, const char *recipient,
+                      const store_notice_t *notice, uint64_t *seq);
 
 /* Acked and newest seq of recipient's mailbox (0, 0 when empty). */
 int store_mailbox_state(store_t *store, const char *recipient,
                         uint64_t *acked_seq, uint64_t *head_seq);
 
 /* Drops one entry that can no longer be delivered (its consent or author
- * is gone). */
+ * is gone), and its notice if it is one. */
 int store_mailbox_drop(store_t *store, const char *recipient, uint64_t seq);
 
 /* Reads audit entry seq into out. Returns 1 if found, 0 if not, -1 on error. */
 int store_audit_get(store_t *store, uint64_t seq, audit_entry_t *out);
 
-/* Drops recipient's entries up to seq and records seq as acked. */
+/* Drops recipient's entries up to seq (and their notices) and records
+ * seq as acked. */
 int store_mailbox_ack(store_t *store, const char *recipient, uint64_t seq);
 
 /* Removes recipient's wraps of subject's sections of kind written by
- * others, and its pending deliveries of them. Counts what it removed. */
+ * author (never the author's own), and its pending deliveries of them.
+ * Counts what it removed. */
 int store_revoke_access(store_t *store, const char *recipient,
-                        const uint8_t subject[32], int kind,
+                        const uint8_t subject[32], int kind, const char *author,
                         int64_t *wraps_removed, int64_t *pending_removed);
 
 /* ---- audit ----------------------------------------------------------------- */

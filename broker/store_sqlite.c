@@ -4,12 +4,15 @@
  * fsync'd. The schema is versioned with PRAGMA user_version; s_migrations
  * brings an older store up to date inside one transaction per step.
  */
+#include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "canon.h"
+#include "policy.h"
 #include "store.h"
 
 /* Prepared statements, made once and reused (the hot paths run many
@@ -17,7 +20,10 @@
 enum {
   ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
   ST_MSG_SEEN, ST_MSG_PRUNE, ST_CONSENT_PUT, ST_CONSENT_GET, ST_CONSENT_REVOKE,
-  ST_CONSENTS_SUBJECT, ST_CONSENT_RECORDS, ST_CONSENTS_EXPIRED,
+  ST_CONSENTS_LIVE, ST_CONSENTS_LIVE_BY, ST_CONSENTS_LIVE_TO,
+  ST_CONSENTS_LIVE_BY_TO, ST_CONSENT_COUNT, ST_CONSENT_RECORD,
+  ST_CONSENT_RECORDS, ST_NOTICE_PUT, ST_NOTICE_PUSH, ST_MAILBOX_ACK_NOTICES,
+  ST_MAILBOX_DROP_NOTICE, ST_CONSENTS_EXPIRED,
   ST_CONSENT_EXPIRED_DONE, ST_SECTION_LATEST_VERSION, ST_SUBJECT_KNOWN,
   ST_SECTION_PUT, ST_WRAP_PUT, ST_MAILBOX_STATE, ST_MAILBOX_HEAD_BUMP, ST_MAILBOX_PUSH, ST_SECTIONS_LATEST, ST_MAILBOX_READ,
   ST_MAILBOX_ACK_DELETE, ST_MAILBOX_DROP, ST_AUDIT_GET, ST_MAILBOX_ACK_STATE, ST_REVOKE_PENDING,
@@ -37,10 +43,19 @@ struct store {
   uint8_t head_hash[AUDIT_HASH_BYTES];
 };
 
-/* Migration N (1-based) takes the schema from version N-1 to N. */
-static const char *const s_migrations[] = {
+static int s_migrate3(store_t *s, char *err, size_t errlen);
+
+/* Migration N (1-based) takes the schema from version N-1 to N: its SQL,
+ * then (if any) a C step, then its closing SQL, in one transaction. */
+typedef struct {
+  const char *sql;
+  int (*step)(store_t *s, char *err, size_t errlen);
+  const char *sql_after;
+} s_migration_t;
+
+static const s_migration_t s_migrations[] = {
     /* 1: the participant registry */
-    "CREATE TABLE participant ("
+    {"CREATE TABLE participant ("
     "  id TEXT PRIMARY KEY,"
     "  role INTEGER NOT NULL,"
     "  display_name TEXT NOT NULL,"
@@ -48,10 +63,10 @@ static const char *const s_migrations[] = {
     "  signing_pk BLOB NOT NULL CHECK (length(signing_pk) = 32),"
     "  sealing_pk BLOB NOT NULL CHECK (length(sealing_pk) = 32),"
     "  added_at_ms INTEGER NOT NULL"
-    ") STRICT;",
+    ") STRICT;", NULL, NULL},
     /* 2: consents, sealed sections, key wraps, mailboxes, replay guard,
      * and the audit chain */
-    "CREATE TABLE consent ("
+    {"CREATE TABLE consent ("
     "  consent_id BLOB PRIMARY KEY CHECK (length(consent_id) = 16),"
     "  subject BLOB NOT NULL CHECK (length(subject) = 32),"
     "  recorded_by TEXT NOT NULL,"
@@ -136,7 +151,59 @@ static const char *const s_migrations[] = {
     "  head_hash BLOB NOT NULL,"
     "  at_ms INTEGER NOT NULL,"
     "  signature BLOB NOT NULL"
-    ") STRICT;",
+    ") STRICT;", NULL, NULL},
+    /* 3: root-signed registry entries (several per participant: key
+     * rotation), live-consent indexes by recorder, the author's signing key
+     * of each section, notices in mailboxes; consents and access that the
+     * controller-scoped rule no longer allows are closed (s_migrate3). */
+    {"CREATE TABLE registry_entry ("
+     "  entry_hash BLOB PRIMARY KEY CHECK (length(entry_hash) = 32),"
+     "  id TEXT NOT NULL,"
+     "  role INTEGER NOT NULL,"
+     "  display_name TEXT NOT NULL,"
+     "  transport_pk BLOB NOT NULL CHECK (length(transport_pk) = 32),"
+     "  signing_pk BLOB NOT NULL CHECK (length(signing_pk) = 32),"
+     "  sealing_pk BLOB NOT NULL CHECK (length(sealing_pk) = 32),"
+     "  valid_from_ms INTEGER NOT NULL,"
+     "  valid_until_ms INTEGER NOT NULL,"
+     "  issued_at_ms INTEGER NOT NULL,"
+     "  root_signature BLOB NOT NULL CHECK (length(root_signature) IN (0, 64)),"
+     "  added_at_ms INTEGER NOT NULL,"
+     "  removed_at_ms INTEGER"
+     ") STRICT;"
+     "CREATE INDEX registry_entry_by_id ON registry_entry (id);"
+     "CREATE INDEX registry_entry_by_transport ON registry_entry (transport_pk);"
+     "ALTER TABLE consent ADD COLUMN has_legal_reference INTEGER NOT NULL "
+     "  DEFAULT 0;"
+     "CREATE INDEX consent_live ON consent (subject, recorded_by, recipient)"
+     "  WHERE revoked_at_ms IS NULL AND expiry_done = 0;"
+     "CREATE INDEX consent_live_to ON consent (subject, recipient)"
+     "  WHERE revoked_at_ms IS NULL AND expiry_done = 0;"
+     "ALTER TABLE section ADD COLUMN author_signing_pk BLOB;"
+     "UPDATE section SET author_signing_pk = (SELECT signing_pk FROM "
+     "  participant p WHERE p.id = section.author);"
+     "CREATE TABLE notice ("
+     "  id INTEGER PRIMARY KEY,"
+     "  kind INTEGER NOT NULL,"
+     "  subject BLOB NOT NULL CHECK (length(subject) = 32),"
+     "  payload BLOB NOT NULL,"
+     "  created_at_ms INTEGER NOT NULL"
+     ") STRICT;"
+     "CREATE TABLE mailbox3 ("
+     "  recipient TEXT NOT NULL,"
+     "  seq INTEGER NOT NULL,"
+     "  section_id INTEGER REFERENCES section (id) ON DELETE CASCADE,"
+     "  notice_id INTEGER REFERENCES notice (id) ON DELETE CASCADE,"
+     "  PRIMARY KEY (recipient, seq),"
+     "  CHECK ((section_id IS NULL) <> (notice_id IS NULL))"
+     ") STRICT, WITHOUT ROWID;"
+     "INSERT INTO mailbox3 (recipient, seq, section_id) SELECT recipient, "
+     "  seq, section_id FROM mailbox;"
+     "DROP TABLE mailbox;"
+     "ALTER TABLE mailbox3 RENAME TO mailbox;"
+     "CREATE INDEX mailbox_by_section ON mailbox (section_id);"
+     "CREATE INDEX mailbox_by_notice ON mailbox (notice_id);",
+     s_migrate3, "DROP TABLE participant;"},
 };
 #define STORE_SCHEMA_LATEST ((int)(sizeof s_migrations / sizeof s_migrations[0]))
 
@@ -169,7 +236,7 @@ static int s_pragma_int(store_t *s, const char *sql, int64_t *out) {
   return rc;
 }
 
-static int s_migrate(store_t *s, char *err, size_t errlen) {
+static int s_migrate(store_t *s, int target, char *err, size_t errlen) {
   int64_t v = 0;
   if (s_pragma_int(s, "PRAGMA user_version", &v) != 0)
     return s_fail(s, err, errlen, "reading schema version");
@@ -179,24 +246,38 @@ static int s_migrate(store_t *s, char *err, size_t errlen) {
              (long long)v, STORE_SCHEMA_LATEST);
     return -1;
   }
-  for (int next = (int)v + 1; next <= STORE_SCHEMA_LATEST; next++) {
+  for (int next = (int)v + 1; next <= target; next++) {
     char sql[64];
     char reason[256];
     snprintf(sql, sizeof sql, "PRAGMA user_version = %d", next);
+    const s_migration_t *m = &s_migrations[next - 1];
     if (s_exec(s, "BEGIN IMMEDIATE", reason, sizeof reason) ||
-        s_exec(s, s_migrations[next - 1], reason, sizeof reason) ||
+        s_exec(s, m->sql, reason, sizeof reason) ||
+        (m->step && m->step(s, reason, sizeof reason)) ||
+        (m->sql_after && s_exec(s, m->sql_after, reason, sizeof reason)) ||
         s_exec(s, sql, reason, sizeof reason) ||
         s_exec(s, "COMMIT", reason, sizeof reason)) {
+      s->head_cached = 0;
       s_exec(s, "ROLLBACK", NULL, 0);
       snprintf(err, errlen, "migration to schema %d failed: %s", next, reason);
       return -1;
     }
+    s->head_cached = 0;
   }
-  s->schema_version = STORE_SCHEMA_LATEST;
+  s->schema_version = (int)v > target ? (int)v : target;
   return 0;
 }
 
 store_t *store_open(const char *path, char *err, size_t errlen) {
+  return store_open_schema(path, STORE_SCHEMA_LATEST, err, errlen);
+}
+
+store_t *store_open_schema(const char *path, int schema, char *err,
+                           size_t errlen) {
+  if (schema < 1 || schema > STORE_SCHEMA_LATEST) {
+    snprintf(err, errlen, "no schema version %d", schema);
+    return NULL;
+  }
   store_t *s = calloc(1, sizeof *s);
   if (!s) {
     snprintf(err, errlen, "out of memory");
@@ -231,7 +312,7 @@ store_t *store_open(const char *path, char *err, size_t errlen) {
              "PRAGMA temp_store = MEMORY;"
              "PRAGMA secure_delete = ON;",
              reason, sizeof reason) ||
-      s_migrate(s, reason, sizeof reason)) {
+      s_migrate(s, schema, reason, sizeof reason)) {
     snprintf(err, errlen, "%s: %s", path, reason);
     store_close(&s);
     return NULL;
@@ -257,93 +338,6 @@ static int64_t s_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int store_participant_add(store_t *s, const participant_t *p, char *err,
-                          size_t errlen) {
-  if (!participant_valid(p)) {
-    snprintf(err, errlen, "invalid participant (id, role or display name)");
-    return -1;
-  }
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(s->db,
-                         "INSERT INTO participant (id, role, display_name, "
-                         "transport_pk, signing_pk, sealing_pk, added_at_ms) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         -1, &st, NULL) != SQLITE_OK)
-    return s_fail(s, err, errlen, "preparing participant insert");
-  sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-  sqlite3_bind_int(st, 2, p->role);
-  sqlite3_bind_text(st, 3, p->display_name, -1, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 4, p->transport_pk, PARTICIPANT_KEY_BYTES,
-                    SQLITE_STATIC);
-  sqlite3_bind_blob(st, 5, p->signing_pk, PARTICIPANT_KEY_BYTES, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 6, p->sealing_pk, PARTICIPANT_KEY_BYTES, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 7, p->added_at_ms ? p->added_at_ms : s_now_ms());
-  int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc == SQLITE_CONSTRAINT) {
-    snprintf(err, errlen,
-             "participant '%s' or its transport key is already registered",
-             p->id);
-    return -1;
-  }
-  return rc == SQLITE_DONE ? 0 : s_fail(s, err, errlen, "adding participant");
-}
-
-int store_participant_remove(store_t *s, const char *id, char *err,
-                             size_t errlen) {
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(s->db, "DELETE FROM participant WHERE id = ?", -1,
-                         &st, NULL) != SQLITE_OK)
-    return s_fail(s, err, errlen, "preparing participant delete");
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE)
-    return s_fail(s, err, errlen, "removing participant");
-  return sqlite3_changes(s->db) > 0 ? 1 : 0;
-}
-
-static void s_copy_blob(uint8_t *dst, sqlite3_stmt *st, int col) {
-  memset(dst, 0, PARTICIPANT_KEY_BYTES);
-  if (sqlite3_column_bytes(st, col) == PARTICIPANT_KEY_BYTES)
-    memcpy(dst, sqlite3_column_blob(st, col), PARTICIPANT_KEY_BYTES);
-}
-
-int store_participant_each(store_t *s, store_participant_fn fn, void *arg,
-                           char *err, size_t errlen) {
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(s->db,
-                         "SELECT id, role, display_name, transport_pk, "
-                         "signing_pk, sealing_pk, added_at_ms "
-                         "FROM participant ORDER BY id",
-                         -1, &st, NULL) != SQLITE_OK)
-    return s_fail(s, err, errlen, "preparing participant list");
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    participant_t p;
-    memset(&p, 0, sizeof p);
-    snprintf(p.id, sizeof p.id, "%s", (const char *)sqlite3_column_text(st, 0));
-    p.role = sqlite3_column_int(st, 1);
-    snprintf(p.display_name, sizeof p.display_name, "%s",
-             (const char *)sqlite3_column_text(st, 2));
-    s_copy_blob(p.transport_pk, st, 3);
-    s_copy_blob(p.signing_pk, st, 4);
-    s_copy_blob(p.sealing_pk, st, 5);
-    p.added_at_ms = sqlite3_column_int64(st, 6);
-    if (fn(&p, arg) != 0) {
-      rc = SQLITE_DONE;
-      break;
-    }
-  }
-  sqlite3_finalize(st);
-  return rc == SQLITE_DONE ? 0 : s_fail(s, err, errlen, "listing participants");
-}
-
-int64_t store_data_version(store_t *s) {
-  int64_t v = -1;
-  return s_pragma_int(s, "PRAGMA data_version", &v) == 0 ? v : -1;
 }
 
 /* ---- shared helpers ------------------------------------------------------ */
@@ -381,6 +375,163 @@ static void s_blob(sqlite3_stmt *st, int col, uint8_t *dst, size_t len) {
 static void s_text(sqlite3_stmt *st, int col, char *dst, size_t cap) {
   const unsigned char *t = sqlite3_column_text(st, col);
   snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+#define ENTRY_COLUMNS                                                         \
+  "entry_hash, id, role, display_name, transport_pk, signing_pk, "           \
+  "sealing_pk, valid_from_ms, valid_until_ms, issued_at_ms, root_signature, " \
+  "added_at_ms, removed_at_ms"
+
+static void s_entry_row(sqlite3_stmt *st, participant_t *p) {
+  memset(p, 0, sizeof *p);
+  s_blob(st, 0, p->entry_hash, PARTICIPANT_HASH_BYTES);
+  snprintf(p->id, sizeof p->id, "%s", (const char *)sqlite3_column_text(st, 1));
+  p->role = sqlite3_column_int(st, 2);
+  snprintf(p->display_name, sizeof p->display_name, "%s",
+           (const char *)sqlite3_column_text(st, 3));
+  s_blob(st, 4, p->transport_pk, PARTICIPANT_KEY_BYTES);
+  s_blob(st, 5, p->signing_pk, PARTICIPANT_KEY_BYTES);
+  s_blob(st, 6, p->sealing_pk, PARTICIPANT_KEY_BYTES);
+  p->valid_from_ms = sqlite3_column_int64(st, 7);
+  p->valid_until_ms = sqlite3_column_int64(st, 8);
+  p->issued_at_ms = sqlite3_column_int64(st, 9);
+  p->signed_by_root = sqlite3_column_bytes(st, 10) == 64;
+  s_blob(st, 10, p->root_signature, sizeof p->root_signature);
+  p->added_at_ms = sqlite3_column_int64(st, 11);
+  p->removed_at_ms = sqlite3_column_type(st, 12) == SQLITE_NULL
+                         ? 0
+                         : sqlite3_column_int64(st, 12);
+  /* The id is what the fields hash to, never what a row claims. */
+  Keten__RegistryEntry e;
+  participant_to_entry(p, &e);
+  if (canon_entry_hash(&e, p->entry_hash) != 0)
+    memset(p->entry_hash, 0, sizeof p->entry_hash);
+}
+
+static int s_entry_insert(store_t *s, const participant_t *p, int64_t now_ms) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db,
+                         "INSERT INTO registry_entry (" ENTRY_COLUMNS ") "
+                         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,NULL)",
+                         -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  sqlite3_bind_blob(st, 1, p->entry_hash, PARTICIPANT_HASH_BYTES, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, p->id, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 3, p->role);
+  sqlite3_bind_text(st, 4, p->display_name, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 5, p->transport_pk, PARTICIPANT_KEY_BYTES, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 6, p->signing_pk, PARTICIPANT_KEY_BYTES, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 7, p->sealing_pk, PARTICIPANT_KEY_BYTES, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 8, p->valid_from_ms);
+  sqlite3_bind_int64(st, 9, p->valid_until_ms);
+  sqlite3_bind_int64(st, 10, p->issued_at_ms);
+  sqlite3_bind_blob(st, 11, p->root_signature, p->signed_by_root ? 64 : 0,
+                    SQLITE_STATIC);
+  sqlite3_bind_int64(st, 12, p->added_at_ms ? p->added_at_ms : now_ms);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? 0 : rc == SQLITE_CONSTRAINT ? 1 : -1;
+}
+
+int store_entry_add(store_t *s, const participant_t *p, char *err,
+                    size_t errlen) {
+  if (!participant_valid(p)) {
+    snprintf(err, errlen, "invalid registry entry (id, role, display name or "
+                          "validity window)");
+    return -1;
+  }
+  /* A transport key identifies one participant: ZAP admits by it. */
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT id FROM registry_entry WHERE transport_pk = ? "
+                         "AND id <> ? AND removed_at_ms IS NULL LIMIT 1",
+                         -1, &st, NULL) != SQLITE_OK)
+    return s_fail(s, err, errlen, "preparing registry check");
+  sqlite3_bind_blob(st, 1, p->transport_pk, PARTICIPANT_KEY_BYTES, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, p->id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    snprintf(err, errlen, "this transport key is already registered for '%s'",
+             (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return -1;
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE)
+    return s_fail(s, err, errlen, "checking the registry");
+  int64_t now = s_now_ms();
+  rc = s_entry_insert(s, p, now);
+  if (rc == 1) {
+    snprintf(err, errlen, "this registry entry of '%s' is already installed",
+             p->id);
+    return 1;
+  }
+  if (rc != 0)
+    return s_fail(s, err, errlen, "adding the registry entry");
+  /* A signed entry supersedes the unsigned ones of the same id that an
+   * older keten left (see docs/operations.md, "Upgrading"). */
+  if (p->signed_by_root &&
+      (sqlite3_prepare_v2(s->db,
+                          "UPDATE registry_entry SET removed_at_ms = ? WHERE "
+                          "id = ? AND length(root_signature) = 0 AND "
+                          "removed_at_ms IS NULL",
+                          -1, &st, NULL) != SQLITE_OK))
+    return s_fail(s, err, errlen, "preparing legacy entry update");
+  if (p->signed_by_root) {
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_text(st, 2, p->id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+      return s_fail(s, err, errlen, "retiring legacy entries");
+  }
+  return 0;
+}
+
+int store_entry_remove(store_t *s, const char *id, char *err, size_t errlen) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db,
+                         "UPDATE registry_entry SET removed_at_ms = ? WHERE "
+                         "id = ? AND removed_at_ms IS NULL",
+                         -1, &st, NULL) != SQLITE_OK)
+    return s_fail(s, err, errlen, "preparing registry removal");
+  sqlite3_bind_int64(st, 1, s_now_ms());
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE)
+    return s_fail(s, err, errlen, "removing participant");
+  return sqlite3_changes(s->db);
+}
+
+int store_entry_each(store_t *s, int include_removed, store_participant_fn fn,
+                     void *arg, char *err, size_t errlen) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db,
+                         include_removed
+                             ? "SELECT " ENTRY_COLUMNS " FROM registry_entry "
+                               "ORDER BY id, valid_from_ms, entry_hash"
+                             : "SELECT " ENTRY_COLUMNS " FROM registry_entry "
+                               "WHERE removed_at_ms IS NULL "
+                               "ORDER BY id, valid_from_ms, entry_hash",
+                         -1, &st, NULL) != SQLITE_OK)
+    return s_fail(s, err, errlen, "preparing registry list");
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    participant_t p;
+    s_entry_row(st, &p);
+    if (fn(&p, arg) != 0) {
+      rc = SQLITE_DONE;
+      break;
+    }
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? 0 : s_fail(s, err, errlen, "listing registry");
+}
+
+int64_t store_data_version(store_t *s) {
+  int64_t v = -1;
+  return s_pragma_int(s, "PRAGMA data_version", &v) == 0 ? v : -1;
 }
 
 /* ---- transactions --------------------------------------------------------- */
@@ -439,7 +590,7 @@ int store_message_prune(store_t *s, int64_t before_ms) {
 
 #define CONSENT_COLUMNS                                                       \
   "consent_id, subject, recorded_by, recipient, sections, purpose, basis, " \
-  "valid_from_ms, valid_until_ms, revoked_at_ms"
+  "valid_from_ms, valid_until_ms, revoked_at_ms, has_legal_reference"
 
 static void s_consent_row(sqlite3_stmt *st, consent_t *c) {
   memset(c, 0, sizeof *c);
@@ -454,6 +605,7 @@ static void s_consent_row(sqlite3_stmt *st, consent_t *c) {
   c->valid_until_ms = sqlite3_column_int64(st, 8);
   c->revoked = sqlite3_column_type(st, 9) != SQLITE_NULL;
   c->revoked_at_ms = c->revoked ? sqlite3_column_int64(st, 9) : 0;
+  c->has_legal_reference = sqlite3_column_int(st, 10) != 0;
 }
 
 int store_consent_put(store_t *s, const consent_t *c, const uint8_t *record,
@@ -462,7 +614,7 @@ int store_consent_put(store_t *s, const consent_t *c, const uint8_t *record,
       s, ST_CONSENT_PUT,
       "INSERT OR IGNORE INTO consent (consent_id, subject, recorded_by, "
       "recipient, sections, purpose, basis, valid_from_ms, valid_until_ms, "
-      "record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "record, has_legal_reference) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!st)
     return -1;
   sqlite3_bind_blob(st, 1, c->consent_id, CONSENT_ID_BYTES, SQLITE_STATIC);
@@ -475,6 +627,7 @@ int store_consent_put(store_t *s, const consent_t *c, const uint8_t *record,
   sqlite3_bind_int64(st, 8, c->valid_from_ms);
   sqlite3_bind_int64(st, 9, c->valid_until_ms);
   sqlite3_bind_blob(st, 10, record, (int)record_len, SQLITE_STATIC);
+  sqlite3_bind_int(st, 11, c->has_legal_reference ? 1 : 0);
   if (s_done(st) != 0)
     return -1;
   return sqlite3_changes(s->db) == 0 ? 1 : 0;
@@ -541,16 +694,78 @@ static int s_consent_list(sqlite3_stmt *st, consent_t **list, size_t *n) {
   return 0;
 }
 
-int store_consents_of_subject(store_t *s,
-                              const uint8_t subject[CONSENT_SUBJECT_BYTES],
-                              consent_t **list, size_t *n) {
-  sqlite3_stmt *st =
-      s_stmt(s, ST_CONSENTS_SUBJECT,
-             "SELECT " CONSENT_COLUMNS " FROM consent WHERE subject = ?");
+int store_consents_live(store_t *s, const uint8_t subject[CONSENT_SUBJECT_BYTES],
+                        const char *recorded_by, const char *recipient,
+                        consent_t **list, size_t *n) {
+  /* Only live consents (not revoked, expiry not yet processed), through
+   * the partial indexes: a request costs what the consents it can use
+   * cost, never the subject's history. */
+  static const char *const sql[4] = {
+      "SELECT " CONSENT_COLUMNS " FROM consent WHERE subject = ?1 AND "
+      "revoked_at_ms IS NULL AND expiry_done = 0",
+      "SELECT " CONSENT_COLUMNS " FROM consent INDEXED BY consent_live WHERE "
+      "subject = ?1 AND recorded_by = ?2 AND revoked_at_ms IS NULL AND "
+      "expiry_done = 0",
+      "SELECT " CONSENT_COLUMNS " FROM consent INDEXED BY consent_live_to "
+      "WHERE subject = ?1 AND recipient = ?3 AND revoked_at_ms IS NULL AND "
+      "expiry_done = 0",
+      "SELECT " CONSENT_COLUMNS " FROM consent INDEXED BY consent_live WHERE "
+      "subject = ?1 AND recorded_by = ?2 AND recipient = ?3 AND "
+      "revoked_at_ms IS NULL AND expiry_done = 0"};
+  int which = (recorded_by ? 1 : 0) | (recipient ? 2 : 0);
+  sqlite3_stmt *st = s_stmt(s, ST_CONSENTS_LIVE + which, sql[which]);
   if (!st)
     return -1;
   sqlite3_bind_blob(st, 1, subject, CONSENT_SUBJECT_BYTES, SQLITE_STATIC);
+  if (recorded_by)
+    sqlite3_bind_text(st, 2, recorded_by, -1, SQLITE_STATIC);
+  if (recipient)
+    sqlite3_bind_text(st, 3, recipient, -1, SQLITE_STATIC);
   return s_consent_list(st, list, n);
+}
+
+int store_consent_count_live(store_t *s,
+                             const uint8_t subject[CONSENT_SUBJECT_BYTES],
+                             const char *recorded_by, const char *recipient,
+                             int64_t now_ms, size_t *count) {
+  sqlite3_stmt *st = s_stmt(
+      s, ST_CONSENT_COUNT,
+      "SELECT count(*) FROM consent INDEXED BY consent_live WHERE subject = ? "
+      "AND recorded_by = ? AND recipient = ? AND revoked_at_ms IS NULL AND "
+      "expiry_done = 0 AND valid_until_ms > ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_blob(st, 1, subject, CONSENT_SUBJECT_BYTES, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, recorded_by, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, now_ms);
+  int rc = sqlite3_step(st);
+  *count = rc == SQLITE_ROW ? (size_t)sqlite3_column_int64(st, 0) : 0;
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int store_consent_record(store_t *s, const uint8_t id[CONSENT_ID_BYTES],
+                         uint8_t **record, size_t *len) {
+  sqlite3_stmt *st = s_stmt(s, ST_CONSENT_RECORD,
+                            "SELECT record FROM consent WHERE consent_id = ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_blob(st, 1, id, CONSENT_ID_BYTES, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  *record = NULL;
+  *len = 0;
+  if (rc == SQLITE_ROW) {
+    size_t n = (size_t)sqlite3_column_bytes(st, 0);
+    *record = malloc(n ? n : 1);
+    if (*record) {
+      if (n)
+        memcpy(*record, sqlite3_column_blob(st, 0), n);
+      *len = n;
+    }
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW && *record ? 0 : -1;
 }
 
 int store_consent_records(store_t *s,
@@ -568,10 +783,11 @@ int store_consent_records(store_t *s,
     consent_t c;
     s_consent_row(st, &c);
     char by[PARTICIPANT_ID_MAX + 1];
-    s_text(st, 12, by, sizeof by);
-    if (fn(&c, sqlite3_column_blob(st, 10),
-           (size_t)sqlite3_column_bytes(st, 10), sqlite3_column_blob(st, 11),
-           (size_t)sqlite3_column_bytes(st, 11), by, arg) != 0) {
+    /* after the CONSENT_COLUMNS (11): record, revocation, revoked_by */
+    s_text(st, 13, by, sizeof by);
+    if (fn(&c, sqlite3_column_blob(st, 11),
+           (size_t)sqlite3_column_bytes(st, 11), sqlite3_column_blob(st, 12),
+           (size_t)sqlite3_column_bytes(st, 12), by, arg) != 0) {
       rc = SQLITE_DONE;
       break;
     }
@@ -638,7 +854,8 @@ int store_section_put(store_t *s, const store_section_t *sec, int64_t *id) {
   sqlite3_stmt *st = s_stmt(
       s, ST_SECTION_PUT,
       "INSERT INTO section (subject, kind, author, version, created_at_ms, "
-      "nonce, ciphertext, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+      "nonce, ciphertext, signature, author_signing_pk) VALUES (?, ?, ?, ?, "
+      "?, ?, ?, ?, ?)");
   if (!st)
     return -1;
   sqlite3_bind_blob(st, 1, sec->subject, 32, SQLITE_STATIC);
@@ -650,6 +867,8 @@ int store_section_put(store_t *s, const store_section_t *sec, int64_t *id) {
   sqlite3_bind_blob(st, 7, sec->ciphertext, (int)sec->ciphertext_len,
                     SQLITE_STATIC);
   sqlite3_bind_blob(st, 8, sec->signature, (int)sec->signature_len,
+                    SQLITE_STATIC);
+  sqlite3_bind_blob(st, 9, sec->author_signing_pk, PARTICIPANT_KEY_BYTES,
                     SQLITE_STATIC);
   if (s_done(st) != 0)
     return -1;
@@ -688,8 +907,8 @@ int store_mailbox_state(store_t *s, const char *recipient, uint64_t *acked_seq,
   return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_mailbox_push(store_t *s, const char *recipient, int64_t section_id,
-                       uint64_t *seq) {
+/* Takes the next seq of recipient's mailbox. */
+static int s_mailbox_next(store_t *s, const char *recipient, uint64_t *seq) {
   sqlite3_stmt *bump = s_stmt(
       s, ST_MAILBOX_HEAD_BUMP,
       "INSERT INTO mailbox_state (recipient, head_seq, acked_seq) "
@@ -704,7 +923,12 @@ int store_mailbox_push(store_t *s, const char *recipient, int64_t section_id,
   while (rc == SQLITE_ROW)
     rc = sqlite3_step(bump);
   sqlite3_reset(bump);
-  if (rc != SQLITE_DONE)
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_mailbox_push(store_t *s, const char *recipient, int64_t section_id,
+                       uint64_t *seq) {
+  if (s_mailbox_next(s, recipient, seq) != 0)
     return -1;
   sqlite3_stmt *st = s_stmt(s, ST_MAILBOX_PUSH,
                             "INSERT INTO mailbox (recipient, seq, section_id) "
@@ -719,30 +943,37 @@ int store_mailbox_push(store_t *s, const char *recipient, int64_t section_id,
 
 #define SECTION_COLUMNS                                                       \
   "s.id, s.subject, s.kind, s.author, s.version, s.created_at_ms, s.nonce, " \
-  "s.ciphertext, s.signature, w.wrap"
+  "s.ciphertext, s.signature, w.wrap, s.author_signing_pk"
+
+/* Reads the section columns (SECTION_COLUMNS) of the current row. */
+static void s_section_row(sqlite3_stmt *st, store_section_t *sec) {
+    memset(sec, 0, sizeof *sec);
+    sec->id = sqlite3_column_int64(st, 0);
+    s_blob(st, 1, sec->subject, 32);
+    sec->kind = sqlite3_column_int(st, 2);
+    s_text(st, 3, sec->author, sizeof sec->author);
+    sec->version = (uint64_t)sqlite3_column_int64(st, 4);
+    sec->created_at_ms = sqlite3_column_int64(st, 5);
+    sec->nonce = sqlite3_column_blob(st, 6);
+    sec->nonce_len = (size_t)sqlite3_column_bytes(st, 6);
+    sec->ciphertext = sqlite3_column_blob(st, 7);
+    sec->ciphertext_len = (size_t)sqlite3_column_bytes(st, 7);
+    sec->signature = sqlite3_column_blob(st, 8);
+    sec->signature_len = (size_t)sqlite3_column_bytes(st, 8);
+    if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
+      sec->wrap = sqlite3_column_blob(st, 9);
+      sec->wrap_len = (size_t)sqlite3_column_bytes(st, 9);
+    }
+    sec->has_author_key = sqlite3_column_bytes(st, 10) == PARTICIPANT_KEY_BYTES;
+    s_blob(st, 10, sec->author_signing_pk, PARTICIPANT_KEY_BYTES);
+}
 
 static int s_section_rows(sqlite3_stmt *st, int seq_col, store_section_fn fn,
                           void *arg) {
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     store_section_t sec;
-    memset(&sec, 0, sizeof sec);
-    sec.id = sqlite3_column_int64(st, 0);
-    s_blob(st, 1, sec.subject, 32);
-    sec.kind = sqlite3_column_int(st, 2);
-    s_text(st, 3, sec.author, sizeof sec.author);
-    sec.version = (uint64_t)sqlite3_column_int64(st, 4);
-    sec.created_at_ms = sqlite3_column_int64(st, 5);
-    sec.nonce = sqlite3_column_blob(st, 6);
-    sec.nonce_len = (size_t)sqlite3_column_bytes(st, 6);
-    sec.ciphertext = sqlite3_column_blob(st, 7);
-    sec.ciphertext_len = (size_t)sqlite3_column_bytes(st, 7);
-    sec.signature = sqlite3_column_blob(st, 8);
-    sec.signature_len = (size_t)sqlite3_column_bytes(st, 8);
-    if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
-      sec.wrap = sqlite3_column_blob(st, 9);
-      sec.wrap_len = (size_t)sqlite3_column_bytes(st, 9);
-    }
+    s_section_row(st, &sec);
     uint64_t seq = seq_col >= 0 ? (uint64_t)sqlite3_column_int64(st, seq_col) : 0;
     if (fn(&sec, seq, arg) != 0) {
       rc = SQLITE_DONE;
@@ -770,22 +1001,86 @@ int store_sections_latest(store_t *s, const uint8_t subject[32],
 }
 
 int store_mailbox_read(store_t *s, const char *recipient, uint64_t after_seq,
-                       size_t max, store_section_fn fn, void *arg) {
+                       size_t max, store_mailbox_fn fn, void *arg) {
   sqlite3_stmt *st = s_stmt(
       s, ST_MAILBOX_READ,
-      "SELECT " SECTION_COLUMNS ", m.seq FROM mailbox m "
-      "JOIN section s ON s.id = m.section_id "
+      "SELECT " SECTION_COLUMNS ", m.seq, n.id, n.kind, n.subject, n.payload, "
+      "n.created_at_ms FROM mailbox m "
+      "LEFT JOIN section s ON s.id = m.section_id "
       "LEFT JOIN wrap w ON w.section_id = s.id AND w.recipient = m.recipient "
+      "LEFT JOIN notice n ON n.id = m.notice_id "
       "WHERE m.recipient = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3");
   if (!st)
     return -1;
   sqlite3_bind_text(st, 1, recipient, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, (sqlite3_int64)after_seq);
   sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
-  return s_section_rows(st, 10, fn, arg);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    store_mailbox_item_t item;
+    store_section_t sec;
+    store_notice_t notice;
+    memset(&item, 0, sizeof item);
+    item.seq = (uint64_t)sqlite3_column_int64(st, 11);
+    if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+      s_section_row(st, &sec);
+      item.section = &sec;
+    } else if (sqlite3_column_type(st, 12) != SQLITE_NULL) {
+      memset(&notice, 0, sizeof notice);
+      notice.id = sqlite3_column_int64(st, 12);
+      notice.kind = sqlite3_column_int(st, 13);
+      s_blob(st, 14, notice.subject, 32);
+      notice.payload = sqlite3_column_blob(st, 15);
+      notice.payload_len = (size_t)sqlite3_column_bytes(st, 15);
+      notice.created_at_ms = sqlite3_column_int64(st, 16);
+      item.notice = &notice;
+    }
+    if (fn(&item, arg) != 0) {
+      rc = SQLITE_DONE;
+      break;
+    }
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_notice_push(store_t *s, const char *recipient,
+                      const store_notice_t *notice, uint64_t *seq) {
+  sqlite3_stmt *st = s_stmt(s, ST_NOTICE_PUT,
+                            "INSERT INTO notice (kind, subject, payload, "
+                            "created_at_ms) VALUES (?, ?, ?, ?)");
+  if (!st)
+    return -1;
+  sqlite3_bind_int(st, 1, notice->kind);
+  sqlite3_bind_blob(st, 2, notice->subject, 32, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 3, notice->payload, (int)notice->payload_len,
+                    SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, notice->created_at_ms);
+  if (s_done(st) != 0)
+    return -1;
+  int64_t notice_id = sqlite3_last_insert_rowid(s->db);
+  if (s_mailbox_next(s, recipient, seq) != 0)
+    return -1;
+  st = s_stmt(s, ST_NOTICE_PUSH,
+              "INSERT INTO mailbox (recipient, seq, notice_id) VALUES (?, ?, ?)");
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)*seq);
+  sqlite3_bind_int64(st, 3, notice_id);
+  return s_done(st);
 }
 
 int store_mailbox_drop(store_t *s, const char *recipient, uint64_t seq) {
+  sqlite3_stmt *nt = s_stmt(s, ST_MAILBOX_DROP_NOTICE,
+                            "DELETE FROM notice WHERE id = (SELECT notice_id "
+                            "FROM mailbox WHERE recipient = ? AND seq = ?)");
+  if (!nt)
+    return -1;
+  sqlite3_bind_text(nt, 1, recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(nt, 2, (sqlite3_int64)seq);
+  if (s_done(nt) != 0)
+    return -1;
   sqlite3_stmt *st = s_stmt(s, ST_MAILBOX_DROP,
                             "DELETE FROM mailbox WHERE recipient = ? AND seq = ?");
   if (!st)
@@ -796,6 +1091,17 @@ int store_mailbox_drop(store_t *s, const char *recipient, uint64_t seq) {
 }
 
 int store_mailbox_ack(store_t *s, const char *recipient, uint64_t seq) {
+  /* A notice is one recipient's: it goes with its mailbox entry. */
+  sqlite3_stmt *nt = s_stmt(s, ST_MAILBOX_ACK_NOTICES,
+                            "DELETE FROM notice WHERE id IN (SELECT notice_id "
+                            "FROM mailbox WHERE recipient = ? AND seq <= ? AND "
+                            "notice_id IS NOT NULL)");
+  if (!nt)
+    return -1;
+  sqlite3_bind_text(nt, 1, recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(nt, 2, (sqlite3_int64)seq);
+  if (s_done(nt) != 0)
+    return -1;
   sqlite3_stmt *del = s_stmt(s, ST_MAILBOX_ACK_DELETE,
                              "DELETE FROM mailbox WHERE recipient = ? AND seq <= ?");
   if (!del)
@@ -815,29 +1121,35 @@ int store_mailbox_ack(store_t *s, const char *recipient, uint64_t seq) {
 }
 
 int store_revoke_access(store_t *s, const char *recipient,
-                        const uint8_t subject[32], int kind,
+                        const uint8_t subject[32], int kind, const char *author,
                         int64_t *wraps_removed, int64_t *pending_removed) {
+  if (strcmp(recipient, author) == 0) {
+    *wraps_removed = *pending_removed = 0;
+    return 0; /* an author's own copies are not access someone gave */
+  }
   sqlite3_stmt *pend = s_stmt(
       s, ST_REVOKE_PENDING,
       "DELETE FROM mailbox WHERE recipient = ?1 AND section_id IN (SELECT id "
-      "FROM section WHERE subject = ?2 AND kind = ?3 AND author <> ?1)");
+      "FROM section WHERE subject = ?2 AND kind = ?3 AND author = ?4)");
   if (!pend)
     return -1;
   sqlite3_bind_text(pend, 1, recipient, -1, SQLITE_STATIC);
   sqlite3_bind_blob(pend, 2, subject, 32, SQLITE_STATIC);
   sqlite3_bind_int(pend, 3, kind);
+  sqlite3_bind_text(pend, 4, author, -1, SQLITE_STATIC);
   if (s_done(pend) != 0)
     return -1;
   *pending_removed = sqlite3_changes(s->db);
   sqlite3_stmt *wr = s_stmt(
       s, ST_REVOKE_WRAPS,
       "DELETE FROM wrap WHERE recipient = ?1 AND section_id IN (SELECT id "
-      "FROM section WHERE subject = ?2 AND kind = ?3 AND author <> ?1)");
+      "FROM section WHERE subject = ?2 AND kind = ?3 AND author = ?4)");
   if (!wr)
     return -1;
   sqlite3_bind_text(wr, 1, recipient, -1, SQLITE_STATIC);
   sqlite3_bind_blob(wr, 2, subject, 32, SQLITE_STATIC);
   sqlite3_bind_int(wr, 3, kind);
+  sqlite3_bind_text(wr, 4, author, -1, SQLITE_STATIC);
   if (s_done(wr) != 0)
     return -1;
   *wraps_removed = sqlite3_changes(s->db);
@@ -1039,4 +1351,220 @@ int store_audit_checkpoints(store_t *s, store_checkpoint_fn fn, void *arg) {
   }
   sqlite3_reset(st);
   return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- migration 3 ------------------------------------------------------------ */
+
+/* A far-future end for entries an older keten installed without one. */
+#define S_LEGACY_UNTIL INT64_C(253402300800000) /* 10000-01-01 */
+
+/* Appends an entry by ketend itself (no request), in the migration. */
+static int s_audit_upgrade(store_t *s, const char *name,
+                           const uint8_t subject[32], const char *actor,
+                           const char *counterparty, int kind,
+                           const uint8_t *consent_id, int purpose,
+                           const char *detail) {
+  audit_entry_t e;
+  memset(&e, 0, sizeof e);
+  snprintf(e.name, sizeof e.name, "%s", name);
+  e.status = AUDIT_STATUS_OK;
+  randombytes_buf(e.trace_id, sizeof e.trace_id);
+  randombytes_buf(e.operation_id, sizeof e.operation_id);
+  e.start_ms = e.end_ms = s_now_ms();
+  snprintf(e.actor, sizeof e.actor, "%s", actor);
+  snprintf(e.counterparty, sizeof e.counterparty, "%s", counterparty);
+  if (subject)
+    memcpy(e.subject, subject, 32);
+  e.kind = kind;
+  if (consent_id)
+    memcpy(e.consent_id, consent_id, 16);
+  e.purpose = purpose;
+  snprintf(e.detail, sizeof e.detail, "%s", detail);
+  return store_audit_append(s, &e);
+}
+
+/* The role of id in the (migrated) registry, or 0. */
+static int s_role_of(store_t *s, const char *id) {
+  sqlite3_stmt *st = NULL;
+  int role = 0;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT role FROM registry_entry WHERE id = ? LIMIT 1",
+                         -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+      role = sqlite3_column_int(st, 0);
+  }
+  sqlite3_finalize(st);
+  return role;
+}
+
+/* 3a: the unsigned participants become legacy entries (ketend refuses
+ * them until the chain root has signed them; docs/operations.md). */
+static int s_migrate3_registry(store_t *s) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT id, role, display_name, transport_pk, "
+                         "signing_pk, sealing_pk, added_at_ms FROM participant",
+                         -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    participant_t p;
+    memset(&p, 0, sizeof p);
+    s_text(st, 0, p.id, sizeof p.id);
+    p.role = sqlite3_column_int(st, 1);
+    s_text(st, 2, p.display_name, sizeof p.display_name);
+    s_blob(st, 3, p.transport_pk, 32);
+    s_blob(st, 4, p.signing_pk, 32);
+    s_blob(st, 5, p.sealing_pk, 32);
+    p.added_at_ms = sqlite3_column_int64(st, 6);
+    p.valid_from_ms = p.added_at_ms;
+    p.valid_until_ms = S_LEGACY_UNTIL;
+    Keten__RegistryEntry e;
+    participant_to_entry(&p, &e);
+    if (canon_entry_hash(&e, p.entry_hash) != 0 ||
+        s_entry_insert(s, &p, p.added_at_ms) != 0) {
+      rc = SQLITE_ERROR;
+      break;
+    }
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* 3b: whether each consent names a legal reference (from its record). */
+static int s_migrate3_legal_refs(store_t *s) {
+  sqlite3_stmt *st = NULL, *up = NULL;
+  if (sqlite3_prepare_v2(s->db, "SELECT consent_id, record FROM consent", -1,
+                         &st, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->db,
+                         "UPDATE consent SET has_legal_reference = ? WHERE "
+                         "consent_id = ?",
+                         -1, &up, NULL) != SQLITE_OK) {
+    sqlite3_finalize(st);
+    return -1;
+  }
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    Keten__Consent *k = keten__consent__unpack(
+        NULL, (size_t)sqlite3_column_bytes(st, 1), sqlite3_column_blob(st, 1));
+    int has = k && k->legal_reference && k->legal_reference[0];
+    if (k)
+      keten__consent__free_unpacked(k, NULL);
+    sqlite3_reset(up);
+    sqlite3_bind_int(up, 1, has);
+    sqlite3_bind_blob(up, 2, sqlite3_column_blob(st, 0),
+                      sqlite3_column_bytes(st, 0), SQLITE_TRANSIENT);
+    if (sqlite3_step(up) != SQLITE_DONE) {
+      rc = SQLITE_ERROR;
+      break;
+    }
+  }
+  sqlite3_finalize(up);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* 3c: consents a new grant would refuse are closed, each with an audit
+ * entry naming the rule. */
+static int s_migrate3_close_consents(store_t *s) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT " CONSENT_COLUMNS " FROM consent WHERE "
+                         "revoked_at_ms IS NULL",
+                         -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  consent_t *list = NULL;
+  size_t n = 0;
+  int rc = s_consent_list(st, &list, &n);
+  sqlite3_finalize(st);
+  if (rc != 0)
+    return -1;
+  int64_t now = s_now_ms();
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    const consent_t *c = &list[i];
+    int bad_kind = 0;
+    int from = s_role_of(s, c->recorded_by), to = s_role_of(s, c->recipient);
+    policy_rule_t rule = policy_may_record(
+        from, to, strcmp(c->recorded_by, c->recipient) == 0, c->sections,
+        c->purpose, c->basis, c->has_legal_reference, &bad_kind);
+    if (rule == POLICY_OK)
+      continue;
+    char detail[128];
+    snprintf(detail, sizeof detail, "closed by the upgrade to schema 3: %s",
+             policy_rule_text(rule));
+    sqlite3_stmt *up = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE consent SET revoked_at_ms = ?, revoked_by = "
+                           "'ketend' WHERE consent_id = ?",
+                           -1, &up, NULL) != SQLITE_OK) {
+      rc = -1;
+      break;
+    }
+    sqlite3_bind_int64(up, 1, now);
+    sqlite3_bind_blob(up, 2, c->consent_id, CONSENT_ID_BYTES, SQLITE_STATIC);
+    rc = sqlite3_step(up) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(up);
+    if (rc == 0)
+      rc = s_audit_upgrade(s, "keten.consent.close", c->subject, "ketend",
+                           c->recipient, bad_kind, c->consent_id, c->purpose,
+                           detail);
+  }
+  free(list);
+  return rc;
+}
+
+/* Wraps (and pending deliveries) that no live consent of the section's own
+ * author allows. */
+#define S_UNCOVERED                                                           \
+  "FROM wrap w JOIN section s ON s.id = w.section_id WHERE w.recipient <> "  \
+  "s.author AND NOT EXISTS (SELECT 1 FROM consent c WHERE c.subject = "      \
+  "s.subject AND c.recorded_by = s.author AND c.recipient = w.recipient AND " \
+  "c.revoked_at_ms IS NULL AND (c.sections >> s.kind) & 1)"
+
+/* 3d: access the controller-scoped rule no longer gives is removed, with
+ * an audit entry per (subject, recipient, author, kind). */
+static int s_migrate3_access(store_t *s) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT s.subject, w.recipient, s.author, s.kind, "
+                         "count(*) " S_UNCOVERED " GROUP BY s.subject, "
+                         "w.recipient, s.author, s.kind",
+                         -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    uint8_t subject[32];
+    char to[PARTICIPANT_ID_MAX + 1], by[PARTICIPANT_ID_MAX + 1], detail[128];
+    s_blob(st, 0, subject, 32);
+    s_text(st, 1, to, sizeof to);
+    s_text(st, 2, by, sizeof by);
+    snprintf(detail, sizeof detail,
+             "upgrade to schema 3: %lld key wraps erased: no consent of "
+             "their author covers them",
+             (long long)sqlite3_column_int64(st, 4));
+    if (s_audit_upgrade(s, "keten.access.erase", subject, by, to,
+                        sqlite3_column_int(st, 3), NULL, 0, detail) != 0) {
+      rc = SQLITE_ERROR;
+      break;
+    }
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE)
+    return -1;
+  char reason[128];
+  return s_exec(s,
+                "DELETE FROM mailbox WHERE section_id IS NOT NULL AND "
+                "(section_id, recipient) IN (SELECT w.section_id, "
+                "w.recipient " S_UNCOVERED ");"
+                "DELETE FROM wrap WHERE (section_id, recipient) IN (SELECT "
+                "w.section_id, w.recipient " S_UNCOVERED ");",
+                reason, sizeof reason);
+}
+
+static int s_migrate3(store_t *s, char *err, size_t errlen) {
+  if (s_migrate3_registry(s) != 0 || s_migrate3_legal_refs(s) != 0 ||
+      s_migrate3_close_consents(s) != 0 || s_migrate3_access(s) != 0)
+    return s_fail(s, err, errlen, "schema 3 data migration");
+  return 0;
 }

@@ -41,7 +41,8 @@ static void s_reply(void *sock, const uint8_t *req_id, size_t req_id_len,
   s_send(sock, "", 0, 0);
 }
 
-int zap_handle(void *sock, const registry_t *reg, zap_stats_t *stats) {
+int zap_handle(void *sock, const registry_t *reg, int64_t now_ms,
+               zap_stats_t *stats) {
   uint8_t frames[ZAP_FRAMES][ZAP_FRAME_MAX];
   size_t lens[ZAP_FRAMES] = {0};
   int n = 0, more = 1;
@@ -82,12 +83,12 @@ int zap_handle(void *sock, const registry_t *reg, zap_stats_t *stats) {
   }
   char hex[ZAP_USER_ID_HEX + 1];
   sodium_bin2hex(hex, sizeof hex, frames[6], PARTICIPANT_KEY_BYTES);
-  const participant_t *p = registry_find_transport(reg, frames[6]);
+  const participant_t *p = registry_find_transport(reg, frames[6], now_ms);
   if (!p) {
     stats->refused++;
     log_msg(LOG_WARN, "auth",
             "refused connection from %s: transport key %.16s... is not in "
-            "the registry",
+            "the registry, or its entry is not valid now",
             address, hex);
     s_reply(sock, frames[1], lens[1], "400", "unknown transport key", "");
     return 0;

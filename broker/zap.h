@@ -25,9 +25,11 @@ typedef struct {
 } zap_stats_t;
 
 /* Answers one pending ZAP request on sock against reg and counts the
- * decision in stats. Returns 1 if a client was admitted, 0 if refused, -1
+ * decision in stats; an entry admits only within its validity window
+ * (now_ms). Returns 1 if a client was admitted, 0 if refused, -1
  * if the request was malformed. */
-int zap_handle(void *sock, const registry_t *reg, zap_stats_t *stats);
+int zap_handle(void *sock, const registry_t *reg, int64_t now_ms,
+               zap_stats_t *stats);
 
 /* Decodes a User-Id written by zap_handle() back into a transport key.
  * Returns 0, or -1 if user_id is not one. */

@@ -123,7 +123,91 @@ int canon_revocation(canon_t *c, const Keten__Revocation *r) {
   canon_str(c, r->recorded_by);
   canon_u64(c, r->revoked_at_ms);
   canon_str(c, r->reason);
+  canon_str(c, r->evidence_ref);
   return c->oom ? -1 : 0;
+}
+
+int canon_registry_entry(canon_t *c, const Keten__RegistryEntry *e) {
+  canon_str(c, CANON_TAG_REGISTRY_ENTRY);
+  canon_str(c, e->participant_id);
+  canon_u64(c, (uint64_t)e->role);
+  canon_str(c, e->display_name);
+  canon_bytes(c, e->transport_key.data, e->transport_key.len);
+  canon_bytes(c, e->signing_key.data, e->signing_key.len);
+  canon_bytes(c, e->sealing_key.data, e->sealing_key.len);
+  canon_u64(c, e->valid_from_ms);
+  canon_u64(c, e->valid_until_ms);
+  canon_u64(c, e->issued_at_ms);
+  return c->oom ? -1 : 0;
+}
+
+int canon_entry_hash(const Keten__RegistryEntry *e,
+                     uint8_t out[CANON_ENTRY_HASH_BYTES]) {
+  canon_t c;
+  canon_init(&c);
+  int rc = canon_registry_entry(&c, e);
+  if (rc == 0)
+    crypto_generichash(out, CANON_ENTRY_HASH_BYTES, c.data, c.len, NULL, 0);
+  canon_free(&c);
+  return rc;
+}
+
+void canon_fingerprint(const uint8_t *const *keys, size_t n,
+                       char out[CANON_FINGERPRINT_CHARS]) {
+  canon_t c;
+  canon_init(&c);
+  canon_str(&c, CANON_TAG_FINGERPRINT);
+  for (size_t i = 0; i < n; i++)
+    canon_bytes(&c, keys[i], 32);
+  uint8_t h[20];
+  memset(h, 0, sizeof h);
+  if (!c.oom)
+    crypto_generichash(h, sizeof h, c.data, c.len, NULL, 0);
+  canon_free(&c);
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0;
+  for (size_t i = 0; i < sizeof h; i++) {
+    if (i && i % 2 == 0)
+      out[o++] = ' ';
+    out[o++] = hex[h[i] >> 4];
+    out[o++] = hex[h[i] & 15];
+  }
+  out[o] = '\0';
+}
+
+int canon_exact(const ProtobufCMessage *m) {
+  if (!m)
+    return 1;
+  if (m->n_unknown_fields)
+    return 0;
+  const ProtobufCMessageDescriptor *d = m->descriptor;
+  for (unsigned i = 0; i < d->n_fields; i++) {
+    const ProtobufCFieldDescriptor *f = &d->fields[i];
+    if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+      continue;
+    const char *base = (const char *)m;
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+      uint32_t which;
+      memcpy(&which, base + f->quantifier_offset, sizeof which);
+      if (which != f->id)
+        continue;
+    }
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+      size_t n;
+      const ProtobufCMessage *const *items;
+      memcpy(&n, base + f->quantifier_offset, sizeof n);
+      memcpy(&items, base + f->offset, sizeof items);
+      for (size_t j = 0; j < n; j++)
+        if (!canon_exact(items[j]))
+          return 0;
+    } else {
+      const ProtobufCMessage *sub;
+      memcpy(&sub, base + f->offset, sizeof sub);
+      if (!canon_exact(sub))
+        return 0;
+    }
+  }
+  return 1;
 }
 
 static int s_verify(canon_t *c, int built, const ProtobufCBinaryData *sig,
@@ -155,6 +239,13 @@ int canon_verify_revocation(const Keten__Revocation *r, const uint8_t pk[32]) {
   return s_verify(&c, canon_revocation(&c, r), &r->signature, pk);
 }
 
+int canon_verify_entry(const Keten__RegistryEntry *e,
+                       const uint8_t root_pk[32]) {
+  canon_t c;
+  canon_init(&c);
+  return s_verify(&c, canon_registry_entry(&c, e), &e->root_signature, root_pk);
+}
+
 static int s_sign(canon_t *c, int built, const uint8_t sk[64],
                   uint8_t sig[64]) {
   int rc = -1;
@@ -183,6 +274,13 @@ int canon_sign_revocation(const Keten__Revocation *r, const uint8_t sk[64],
   canon_t c;
   canon_init(&c);
   return s_sign(&c, canon_revocation(&c, r), sk, sig);
+}
+
+int canon_sign_entry(const Keten__RegistryEntry *e, const uint8_t root_sk[64],
+                     uint8_t sig[64]) {
+  canon_t c;
+  canon_init(&c);
+  return s_sign(&c, canon_registry_entry(&c, e), root_sk, sig);
 }
 
 const char *canon_kind_name(int kind) {

@@ -20,7 +20,9 @@
 #define CANON_TAG_SECTION "keten/section/v1"
 #define CANON_TAG_SECTION_SIG "keten/section-sig/v1"
 #define CANON_TAG_CONSENT "keten/consent/v1"
-#define CANON_TAG_REVOCATION "keten/revocation/v1"
+#define CANON_TAG_REVOCATION "keten/revocation/v2"
+#define CANON_TAG_REGISTRY_ENTRY "keten/registry-entry/v1"
+#define CANON_TAG_FINGERPRINT "keten/fingerprint/v1"
 
 #define CANON_SUBJECT_BYTES 32
 #define CANON_NONCE_BYTES 24
@@ -30,6 +32,10 @@
 #define CANON_CONSENT_ID_BYTES 16
 #define CANON_MAX_WRAPS 64
 #define CANON_MAX_TEXT 256        /* legal_reference, evidence_ref, reason */
+#define CANON_MAX_NAME 128        /* a registry entry's display_name */
+#define CANON_MAX_ID 64           /* a participant id */
+#define CANON_ENTRY_HASH_BYTES 32 /* BLAKE2b-256 of an entry's canonical string */
+#define CANON_FINGERPRINT_CHARS 50 /* "xxxx xxxx ... xxxx" (10 groups) + NUL */
 
 /* A growing byte string; data is malloc'd (free with canon_free). On
  * allocation failure, oom is set and later appends do nothing. */
@@ -57,6 +63,28 @@ int canon_consent(canon_t *c, const Keten__Consent *k);
 
 /* What the recorder of a revocation signs. */
 int canon_revocation(canon_t *c, const Keten__Revocation *r);
+
+/* What the chain root signs for a registry entry (every field but
+ * root_signature). */
+int canon_registry_entry(canon_t *c, const Keten__RegistryEntry *e);
+
+/* The entry's id: BLAKE2b-256 of its canonical string. 0, or -1. */
+int canon_entry_hash(const Keten__RegistryEntry *e,
+                     uint8_t out[CANON_ENTRY_HASH_BYTES]);
+
+/* The root's signature over e: 0 if it verifies with root_pk. */
+int canon_verify_entry(const Keten__RegistryEntry *e, const uint8_t root_pk[32]);
+int canon_sign_entry(const Keten__RegistryEntry *e, const uint8_t root_sk[64],
+                     uint8_t sig[64]);
+
+/* The fingerprint people read to each other on the phone: BLAKE2b-160 of
+ * the tag and the n 32-byte public keys, as 10 groups of 4 hex digits. */
+void canon_fingerprint(const uint8_t *const *keys, size_t n,
+                       char out[CANON_FINGERPRINT_CHARS]);
+
+/* 1 if m and every message inside it carry no unknown fields: a signed
+ * record must be exactly what its signature covers. */
+int canon_exact(const ProtobufCMessage *m);
 
 /* Bit set of section kinds (bit n = kind n); 0 if any kind is invalid. */
 uint64_t canon_section_bits(const Keten__SectionKind *kinds, size_t n);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds keten, and runs ketend on the embedded
-# SQLite store with a demo chain: COA, a gemeente, a volunteer organisation
-# and a care partner, each with its own generated keys, each pinging
+# SQLite store with a demo chain: a chain root key that signs the registry
+# entries of COA, a gemeente, a volunteer organisation and a care partner,
+# each with its own generated keys, each pinging
 # through the broker; a stranger's key being refused; COA's sealed intake
 # sections travelling to the consented gemeente and being refused to the
 # volunteer without consent; the person's access report; the audit chain.
@@ -37,27 +38,50 @@ endpoint="tcp://127.0.0.1:$port"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+say "the chain root key, offline at the beheerder's (keten root keygen)"
+mkdir -p "$dir/offline"
+"$keten" root keygen --out "$dir/offline"
+cp "$dir/offline/root.pub" "$dir/keys/root.pub"
+
 say "keys for the broker and four partners (keten keygen)"
 for id in broker coa gemeente:0716 vwn:zeeland ggz:zeeland stranger; do
   "$keten" keygen --id "$id" --out "$dir/keys" >/dev/null
 done
 ls -l "$dir/keys"
 
-say "registry (keten admin participant add)"
+say "registry entries, signed by the chain root (keten root entry / sign)"
+entry() { # id role name keyfile
+  "$keten" root entry --id "$1" --role "$2" --name "$3" \
+    --keys "$dir/keys/$4.pub" --out "$dir/offline/$4.entry" >/dev/null
+  "$keten" root sign --root-key "$dir/offline/root.key" "$dir/offline/$4.entry"
+}
+entry coa COA "Centraal Orgaan opvang asielzoekers" coa
+entry gemeente:0716 GEMEENTE "Gemeente Tholen" gemeente_0716
+entry vwn:zeeland VOLUNTEER "VluchtelingenWerk Zeeland" vwn_zeeland
+entry ggz:zeeland CARE "GGZ Zeeland (fictief)" ggz_zeeland
+echo "the phone check: the partner reads its fingerprint, the operator compares"
+"$keten" fingerprint "$dir/keys/coa.pub" "$dir/offline/coa.signed"
+
+say "registry (keten admin participant add: root-signed entries only)"
 store="$dir/keten.db"
-"$keten" admin participant add --store "$store" --id coa --role COA \
-  --name "Centraal Orgaan opvang asielzoekers" --keys "$dir/keys/coa.pub"
-"$keten" admin participant add --store "$store" --id gemeente:0716 --role GEMEENTE \
-  --name "Gemeente Tholen" --keys "$dir/keys/gemeente_0716.pub"
-"$keten" admin participant add --store "$store" --id vwn:zeeland --role VOLUNTEER \
-  --name "VluchtelingenWerk Zeeland" --keys "$dir/keys/vwn_zeeland.pub"
-"$keten" admin participant add --store "$store" --id ggz:zeeland --role CARE \
-  --name "GGZ Zeeland (fictief)" --keys "$dir/keys/ggz_zeeland.pub"
+for key in coa gemeente_0716 vwn_zeeland ggz_zeeland; do
+  "$keten" admin participant add --store "$store" --root-key "$dir/keys/root.pub" \
+    --entry "$dir/offline/$key.signed" | head -n 1
+done
+echo "an entry the root did not sign is refused:"
+"$keten" root entry --id stranger --role VOLUNTEER --name "Stranger" \
+  --keys "$dir/keys/stranger.pub" --out "$dir/offline/stranger.entry" >/dev/null
+set +e
+"$keten" admin participant add --store "$store" --root-key "$dir/keys/root.pub" \
+  --entry "$dir/offline/stranger.entry"
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || { echo "demo: an unsigned entry was installed" >&2; exit 1; }
 "$keten" admin participant list --store "$store"
 
 say "ketend on $endpoint and ipc://$dir/ketend.sock"
 "$ketend" --endpoint "$endpoint" --endpoint "ipc://$dir/ketend.sock" \
-  --key-file "$dir/keys/broker.key" --store "$store" \
+  --key-file "$dir/keys/broker.key" --root-key "$dir/keys/root.pub" --store "$store" \
   --pid-file "$dir/ketend.pid" 2>"$dir/ketend.log" &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
@@ -68,6 +92,7 @@ for _ in $(seq 100); do
   sleep 0.05
 done
 
+export KETEN_ROOT_KEY="$dir/keys/root.pub"
 say "each partner pings through the broker (keten ping)"
 for key in coa gemeente_0716 vwn_zeeland ggz_zeeland; do
   "$keten" ping --endpoint "$endpoint" --keys "$dir/keys/$key.key" \
@@ -109,6 +134,13 @@ as gemeente_0716 listen --dir "$dir/inbox-gemeente" --count 3 --idle 5000
 ls "$dir/inbox-gemeente"
 echo "the gemeente fetches the profile (never HEALTH: no consent for it):"
 as gemeente_0716 fetch "$vnr" | grep -E '"(kind|author|version)"'
+echo "COA cannot open HEALTH to the volunteer, whatever is asked (policy R8):"
+set +e
+as coa consent grant "$vnr" --to vwn:zeeland --purpose ZORG \
+  --sections HEALTH --evidence coa-form-2026-0611-19
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || { echo "demo: HEALTH was opened to a volunteer" >&2; exit 1; }
 echo "the volunteer has no consent: its fetch is refused and audited"
 set +e
 as vwn_zeeland fetch "$vnr"

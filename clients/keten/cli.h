@@ -13,19 +13,27 @@ enum {
   CLI_EXIT_REFUSED = 1,   /* the broker answered with an ERROR */
   CLI_EXIT_USAGE = 2,     /* bad command line */
   CLI_EXIT_CONNECT = 3,   /* no connection: timeout, refused key, transport */
-  CLI_EXIT_LOCAL = 4      /* a local file, key or store failed */
+  CLI_EXIT_LOCAL = 4,     /* a local file, key or store failed */
+  CLI_EXIT_UNTRUSTED = 5  /* the broker's answer failed a check (signature,
+                             root-signed entry, our own consent, policy) */
 };
 
 /* Connection settings common to every subcommand that talks to ketend.
  * Defaults come from KETEN_ENDPOINT, KETEN_KEYS and KETEN_BROKER_KEY. */
+#define CLI_MAX_PREVIOUS_KEYS 8
+
 typedef struct {
   const char *endpoint;
   const char *keys_path;
   const char *broker_key_path;
+  const char *root_key_path;
+  const char *previous_keys[CLI_MAX_PREVIOUS_KEYS];
+  int n_previous_keys;
   int timeout_ms;
 } cli_conn_t;
 
-/* Fills conn from the environment. */
+/* Fills conn from the environment (KETEN_ENDPOINT, KETEN_KEYS,
+ * KETEN_BROKER_KEY, KETEN_ROOT_KEY; KETEN_PREVIOUS_KEYS, ':'-separated). */
 void cli_conn_defaults(cli_conn_t *conn);
 
 /* Handles a connection option (the long options listed by
@@ -37,12 +45,17 @@ int cli_conn_option(cli_conn_t *conn, int c, const char *arg);
   {"endpoint", required_argument, NULL, 'e'},                               \
   {"keys", required_argument, NULL, 'k'},                                   \
   {"broker-key", required_argument, NULL, 'b'},                             \
+  {"root-key", required_argument, NULL, 'R'},                               \
+  {"previous-keys", required_argument, NULL, 'P'},                          \
   {"timeout", required_argument, NULL, 'T'}
-#define CLI_CONN_SHORT "e:k:b:T:"
+#define CLI_CONN_SHORT "e:k:b:R:P:T:"
 #define CLI_CONN_HELP                                                       \
   "  -e, --endpoint URL      broker endpoint (env KETEN_ENDPOINT)\n"        \
   "  -k, --keys FILE         your secret key file (env KETEN_KEYS)\n"       \
   "  -b, --broker-key FILE   the broker's public key file (env KETEN_BROKER_KEY)\n" \
+  "  -R, --root-key FILE     the chain root's public key file (env KETEN_ROOT_KEY)\n" \
+  "  -P, --previous-keys FILE  your secret key file before a rotation; repeatable\n" \
+  "                          (env KETEN_PREVIOUS_KEYS, ':'-separated)\n"       \
   "  -T, --timeout MS        per-attempt reply timeout (default 5000)\n"
 
 /* Loads the keys and opens a client. On failure prints why and returns
@@ -71,5 +84,7 @@ int cmd_fetch(int argc, char **argv);
 int cmd_listen(int argc, char **argv);
 int cmd_consent(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_root(int argc, char **argv);
+int cmd_fingerprint(int argc, char **argv);
 
 #endif

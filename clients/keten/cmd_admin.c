@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "canon.h"
 #include "cli.h"
+#include "entry_file.h"
 #include "participant.h"
 #include "roles.h"
 #include "store.h"
@@ -38,51 +40,113 @@ static int s_audit_registry(store_t *store, const char *name,
 
 static void s_usage(FILE *out) {
   fprintf(out,
-          "usage: keten admin participant add --store FILE --id ID --role ROLE --name NAME --keys FILE.pub\n"
-          "       keten admin participant list --store FILE [--json]\n"
+          "usage: keten admin participant add --store FILE --root-key root.pub --entry FILE.signed\n"
+          "       keten admin participant list --store FILE [--all] [--json]\n"
           "       keten admin participant remove --store FILE --id ID\n"
+          "       keten admin participant export --store FILE --id ID --out FILE.entry\n"
+          "                                      [--days N]\n"
           "\n"
-          "Edits the participant registry in the broker's store. A running ketend\n"
-          "picks the change up within a second (or at once on SIGHUP).\n"
+          "Edits the participant registry in the broker's store. add installs a\n"
+          "registry entry only if the chain root signed it (keten root sign); a\n"
+          "second entry for the same id is a key rotation: both are admitted while\n"
+          "both are valid, and the old one stays known after it expires so that\n"
+          "what was signed with its keys still verifies. remove stops admitting\n"
+          "every entry of ID (they are kept for the record). export writes an\n"
+          "unsigned entry from ID's newest installed entry, valid from now for N\n"
+          "days (default 730), to be signed again (renewal, or an upgrade from an\n"
+          "unsigned registry). A running ketend picks changes up within a second\n"
+          "(or at once on SIGHUP).\n"
           "\n"
-          "  -s, --store FILE    the broker's SQLite store\n"
-          "  -i, --id ID         participant id (coa, gemeente:0716, vwn:zeeland, ...)\n"
-          "  -r, --role ROLE     GEMEENTE, COA, VOLUNTEER, CARE, TVS or OPERATOR\n"
-          "  -n, --name NAME     display name\n"
-          "  -k, --keys FILE     the participant's public key file (from keten keygen)\n"
-          "  -j, --json          list as JSON\n"
-          "  -h, --help          print this help\n");
+          "  -s, --store FILE     the broker's SQLite store\n"
+          "  -R, --root-key FILE  the chain root's public key file (ketend's root_key)\n"
+          "  -e, --entry FILE     a root-signed registry entry file\n"
+          "  -i, --id ID          participant id\n"
+          "  -o, --out FILE       where export writes the entry\n"
+          "  -d, --days N         validity of an exported entry (default 730)\n"
+          "  -a, --all            list removed entries too\n"
+          "  -j, --json           list as JSON\n"
+          "  -h, --help           print this help\n");
+}
+
+/* The state of an entry now, for the list. */
+static const char *s_state(const participant_t *p, int64_t now) {
+  if (p->removed_at_ms)
+    return "removed";
+  if (!p->signed_by_root)
+    return "UNSIGNED";
+  if (now < p->valid_from_ms)
+    return "not-yet-valid";
+  if (now >= p->valid_until_ms)
+    return "expired";
+  return "valid";
+}
+
+static int64_t s_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int s_print_line(const participant_t *p, void *arg) {
   (void)arg;
-  char hex[2 * PARTICIPANT_KEY_BYTES + 1];
-  sodium_bin2hex(hex, sizeof hex, p->transport_pk, PARTICIPANT_KEY_BYTES);
-  printf("%-24s %-10s %.16s...  %s\n", p->id, roles_name(p->role), hex,
-         p->display_name);
+  char until[40], fp[CANON_FINGERPRINT_CHARS];
+  const uint8_t *keys[3] = {p->transport_pk, p->signing_pk, p->sealing_pk};
+  canon_fingerprint(keys, 3, fp);
+  entry_file_time(p->valid_until_ms, until, sizeof until);
+  printf("%-22s %-9s %-13s until %-20s %.19s  %s\n", p->id, roles_name(p->role),
+         s_state(p, s_now_ms()), until, fp, p->display_name);
   return 0;
 }
 
 static int s_add_json(const participant_t *p, void *arg) {
-  char t[65], s[65], e[65];
+  char t[65], g[65], e[65], h[65], fp[CANON_FINGERPRINT_CHARS];
   sodium_bin2hex(t, sizeof t, p->transport_pk, PARTICIPANT_KEY_BYTES);
-  sodium_bin2hex(s, sizeof s, p->signing_pk, PARTICIPANT_KEY_BYTES);
+  sodium_bin2hex(g, sizeof g, p->signing_pk, PARTICIPANT_KEY_BYTES);
   sodium_bin2hex(e, sizeof e, p->sealing_pk, PARTICIPANT_KEY_BYTES);
+  sodium_bin2hex(h, sizeof h, p->entry_hash, PARTICIPANT_HASH_BYTES);
+  const uint8_t *keys[3] = {p->transport_pk, p->signing_pk, p->sealing_pk};
+  canon_fingerprint(keys, 3, fp);
   json_array_append_new(
       (json_t *)arg,
-      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id", p->id, "role",
-                roles_name(p->role), "display_name", p->display_name,
-                "transport_public", t, "signing_public", s, "sealing_public", e,
-                "added_at_ms", (json_int_t)p->added_at_ms));
+      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, "
+                "s:I, s:I}",
+                "id", p->id, "role", roles_name(p->role), "display_name",
+                p->display_name, "state", s_state(p, s_now_ms()), "entry_hash",
+                h, "fingerprint", fp, "transport_public", t, "signing_public",
+                g, "sealing_public", e, "valid_from_ms",
+                (json_int_t)p->valid_from_ms, "valid_until_ms",
+                (json_int_t)p->valid_until_ms, "issued_at_ms",
+                (json_int_t)p->issued_at_ms, "added_at_ms",
+                (json_int_t)p->added_at_ms, "removed_at_ms",
+                (json_int_t)p->removed_at_ms));
+  return 0;
+}
+
+/* Keeps the newest installed entry of an id (export). */
+typedef struct {
+  const char *id;
+  participant_t newest;
+  int found;
+} s_newest_t;
+
+static int s_find_newest(const participant_t *p, void *arg) {
+  s_newest_t *n = arg;
+  if (strcmp(p->id, n->id) == 0 &&
+      (!n->found || p->valid_from_ms >= n->newest.valid_from_ms)) {
+    n->newest = *p;
+    n->found = 1;
+  }
   return 0;
 }
 
 int cmd_admin(int argc, char **argv) {
   static const struct option opts[] = {{"store", required_argument, NULL, 's'},
+                                       {"root-key", required_argument, NULL, 'R'},
+                                       {"entry", required_argument, NULL, 'e'},
                                        {"id", required_argument, NULL, 'i'},
-                                       {"role", required_argument, NULL, 'r'},
-                                       {"name", required_argument, NULL, 'n'},
-                                       {"keys", required_argument, NULL, 'k'},
+                                       {"out", required_argument, NULL, 'o'},
+                                       {"days", required_argument, NULL, 'd'},
+                                       {"all", no_argument, NULL, 'a'},
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
@@ -95,65 +159,58 @@ int cmd_admin(int argc, char **argv) {
     return CLI_EXIT_USAGE;
   }
   const char *verb = argv[2];
-  const char *store_path = NULL, *id = NULL, *role = NULL, *name = NULL,
-             *keys_path = NULL;
-  int json = 0, c;
+  const char *store_path = NULL, *root_path = NULL, *entry_path = NULL,
+             *id = NULL, *out = NULL;
+  long days = 730;
+  int json = 0, all = 0, c;
   optind = 1;
-  while ((c = getopt_long(argc - 2, argv + 2, "s:i:r:n:k:jh", opts, NULL)) !=
+  while ((c = getopt_long(argc - 2, argv + 2, "s:R:e:i:o:d:ajh", opts, NULL)) !=
          -1) {
     switch (c) {
     case 's': store_path = optarg; break;
+    case 'R': root_path = optarg; break;
+    case 'e': entry_path = optarg; break;
     case 'i': id = optarg; break;
-    case 'r': role = optarg; break;
-    case 'n': name = optarg; break;
-    case 'k': keys_path = optarg; break;
+    case 'o': out = optarg; break;
+    case 'd': days = cli_number(optarg, 36500); break;
+    case 'a': all = 1; break;
     case 'j': json = 1; break;
     case 'h': s_usage(stdout); return CLI_EXIT_OK;
     default: s_usage(stderr); return CLI_EXIT_USAGE;
     }
   }
   int is_add = !strcmp(verb, "add"), is_list = !strcmp(verb, "list"),
-      is_remove = !strcmp(verb, "remove");
-  if (optind != argc - 2 || !store_path || !(is_add || is_list || is_remove) ||
-      (is_add && (!id || !role || !name || !keys_path)) ||
-      (is_remove && !id)) {
+      is_remove = !strcmp(verb, "remove"), is_export = !strcmp(verb, "export");
+  if (optind != argc - 2 || !store_path ||
+      !(is_add || is_list || is_remove || is_export) ||
+      (is_add && (!entry_path || !root_path)) || (is_remove && !id) ||
+      (is_export && (!id || !out || days < 1))) {
     s_usage(stderr);
     return CLI_EXIT_USAGE;
   }
 
+  char err[512];
   participant_t p;
   memset(&p, 0, sizeof p);
   if (is_add) {
-    if (!participant_valid_id(id)) {
-      fprintf(stderr, "keten admin: invalid participant id '%s' (lower-case "
-                      "[a-z0-9-] segments joined by ':', at most 64 bytes)\n",
-              id);
-      return CLI_EXIT_USAGE;
-    }
-    if (!(p.role = roles_from_name(role))) {
-      fprintf(stderr, "keten admin: unknown role '%s'\n", role);
-      return CLI_EXIT_USAGE;
-    }
-    if (!participant_valid_name(name)) {
-      fprintf(stderr, "keten admin: display name must be 1..128 bytes "
-                      "without control characters\n");
-      return CLI_EXIT_USAGE;
-    }
-    keten_keys_t keys;
-    keten_err_t krc = keten_keys_load(keys_path, &keys);
+    /* Only what the chain root signed goes in. */
+    keten_root_key_t root;
+    keten_err_t krc = keten_root_key_load(root_path, &root);
+    keten_root_key_wipe(&root);
     if (krc != KETEN_OK) {
-      fprintf(stderr, "keten admin: %s: %s\n", keys_path, keten_strerror(krc));
+      fprintf(stderr, "keten admin: %s: %s\n", root_path, keten_strerror(krc));
       return CLI_EXIT_LOCAL;
     }
-    snprintf(p.id, sizeof p.id, "%s", id);
-    snprintf(p.display_name, sizeof p.display_name, "%s", name);
-    memcpy(p.transport_pk, keys.transport_pk, PARTICIPANT_KEY_BYTES);
-    memcpy(p.signing_pk, keys.signing_pk, PARTICIPANT_KEY_BYTES);
-    memcpy(p.sealing_pk, keys.sealing_pk, PARTICIPANT_KEY_BYTES);
-    keten_keys_wipe(&keys);
+    if (entry_file_read(entry_path, &p, err, sizeof err) != 0) {
+      fprintf(stderr, "keten admin: %s\n", err);
+      return CLI_EXIT_LOCAL;
+    }
+    if (participant_verify(&p, root.public_key, err, sizeof err) != 0) {
+      fprintf(stderr, "keten admin: refused: %s\n", err);
+      return CLI_EXIT_REFUSED;
+    }
   }
 
-  char err[512];
   /* Only `add` may create a store: a mistyped path must not silently
    * become a new, empty registry. */
   if (!is_add && access(store_path, F_OK) != 0) {
@@ -173,32 +230,58 @@ int cmd_admin(int argc, char **argv) {
     return CLI_EXIT_LOCAL;
   }
   if (is_add) {
-    if (store_participant_add(store, &p, err, sizeof err) != 0) {
+    int r = store_entry_add(store, &p, err, sizeof err);
+    if (r != 0) {
       fprintf(stderr, "keten admin: %s\n", err);
-      rc = strstr(err, "already registered") ? CLI_EXIT_REFUSED : CLI_EXIT_LOCAL;
+      rc = r == 1 || strstr(err, "already registered") ? CLI_EXIT_REFUSED
+                                                       : CLI_EXIT_LOCAL;
     } else if (s_audit_registry(store, "keten.registry.add", p.id) != 0) {
       fprintf(stderr, "keten admin: cannot audit the change\n");
       rc = CLI_EXIT_LOCAL;
     } else {
-      printf("added %s (%s)\n", p.id, roles_name(p.role));
+      printf("installed the registry entry of %s:\n", p.id);
+      entry_file_print(&p, stdout);
     }
   } else if (is_remove) {
-    int r = store_participant_remove(store, id, err, sizeof err);
+    int r = store_entry_remove(store, id, err, sizeof err);
     if (r < 0) {
       fprintf(stderr, "keten admin: %s\n", err);
       rc = CLI_EXIT_LOCAL;
     } else if (r == 0) {
-      fprintf(stderr, "keten admin: no participant '%s'\n", id);
+      fprintf(stderr, "keten admin: no installed entry of '%s'\n", id);
       rc = CLI_EXIT_REFUSED;
     } else if (s_audit_registry(store, "keten.registry.remove", id) != 0) {
       fprintf(stderr, "keten admin: cannot audit the change\n");
       rc = CLI_EXIT_LOCAL;
     } else {
-      printf("removed %s\n", id);
+      printf("removed %s (%d entr%s)\n", id, r, r == 1 ? "y" : "ies");
+    }
+  } else if (is_export) {
+    s_newest_t n = {.id = id};
+    if (store_entry_each(store, 0, s_find_newest, &n, err, sizeof err) != 0) {
+      fprintf(stderr, "keten admin: %s\n", err);
+      rc = CLI_EXIT_LOCAL;
+    } else if (!n.found) {
+      fprintf(stderr, "keten admin: no installed entry of '%s'\n", id);
+      rc = CLI_EXIT_REFUSED;
+    } else {
+      p = n.newest;
+      p.signed_by_root = 0;
+      p.issued_at_ms = 0;
+      p.valid_from_ms = s_now_ms();
+      p.valid_until_ms = p.valid_from_ms + days * INT64_C(86400000);
+      if (entry_file_write(out, &p, 0, err, sizeof err) != 0) {
+        fprintf(stderr, "keten admin: %s\n", err);
+        rc = CLI_EXIT_LOCAL;
+      } else {
+        printf("wrote the unsigned entry %s (have it signed: keten root "
+               "sign):\n", out);
+        entry_file_print(&p, stdout);
+      }
     }
   } else if (json) {
     json_t *list = json_array();
-    if (store_participant_each(store, s_add_json, list, err, sizeof err)) {
+    if (store_entry_each(store, all, s_add_json, list, err, sizeof err)) {
       fprintf(stderr, "keten admin: %s\n", err);
       rc = CLI_EXIT_LOCAL;
     } else {
@@ -206,12 +289,12 @@ int cmd_admin(int argc, char **argv) {
       putchar('\n');
     }
     json_decref(list);
-  } else if (store_participant_each(store, s_print_line, NULL, err,
-                                    sizeof err)) {
+  } else if (store_entry_each(store, all, s_print_line, NULL, err,
+                              sizeof err)) {
     fprintf(stderr, "keten admin: %s\n", err);
     rc = CLI_EXIT_LOCAL;
   }
-  if (rc != CLI_EXIT_OK) {
+  if (rc != CLI_EXIT_OK || is_list || is_export) {
     store_rollback(store);
   } else if (store_commit(store) != 0) {
     fprintf(stderr, "keten admin: commit failed: %s\n", store_error(store));

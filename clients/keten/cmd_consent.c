@@ -15,15 +15,19 @@ static void s_usage(FILE *out) {
           "                           --purpose P --evidence REF [--basis B]\n"
           "                           [--legal-ref REF] [--days N] [--from-ms MS]\n"
           "       keten consent revoke [options] SUBJECT CONSENT-ID [--reason TEXT]\n"
+          "                            [--evidence REF]\n"
           "       keten consent list [options] SUBJECT\n"
           "\n"
           "grant records the person's consent that participant ID may read the\n"
           "listed section kinds of SUBJECT for purpose P (HUISVESTING, INBURGERING,\n"
           "PARTICIPATIE, ZORG, BEGELEIDING), signed by you, valid for N days\n"
           "(default 365) from now. Basis CONSENT (default) or LEGAL_DUTY with\n"
-          "--legal-ref. It prints the consent id. revoke records, signed by you,\n"
-          "that the consent ends now: nothing more flows and the recipient's key\n"
-          "wraps are erased. list prints the consents you recorded or receive.\n"
+          "--legal-ref. A consent covers only sections you write, and only kinds\n"
+          "the policy lets go to that recipient for that purpose. It prints the\n"
+          "consent id. revoke records, signed by you, that the consent ends now:\n"
+          "nothing more flows and the recipient's key wraps are erased. The\n"
+          "recorder, the recipient, or COA at the person's request (--evidence)\n"
+          "may revoke. list prints the consents you recorded or receive.\n"
           "\n" CLI_CONN_HELP
           "  -K, --chain-key FILE    chain key, to give SUBJECT as a V-nummer\n"
           "  -t, --to ID             recipient participant id\n"
@@ -31,7 +35,7 @@ static void s_usage(FILE *out) {
           "  -p, --purpose P         purpose of processing\n"
           "  -B, --basis B           CONSENT or LEGAL_DUTY\n"
           "  -L, --legal-ref REF     legal reference (LEGAL_DUTY)\n"
-          "  -E, --evidence REF      reference of the signed form or record\n"
+          "  -E, --evidence REF      reference of the signed form or the person's request\n"
           "  -d, --days N            validity in days (default 365)\n"
           "  -F, --from-ms MS        start of validity, ms since the epoch (default now)\n"
           "  -r, --reason TEXT       reason of a revocation\n"
@@ -110,6 +114,7 @@ int cmd_consent(int argc, char **argv) {
   cli_conn_defaults(&conn);
   const char *chain = NULL, *to = NULL, *sections = NULL, *purpose = NULL,
              *basis = "CONSENT", *legal = "", *evidence = NULL, *reason = "";
+  /* evidence: required for grant, optional for revoke */
   long days = 365, from_ms = -1;
   int json = 0, c;
   optind = 1;
@@ -193,7 +198,8 @@ int cmd_consent(int argc, char **argv) {
       printf("%s\n", id);
     }
   } else if (is_revoke) {
-    rc = keten_client_consent_revoke(client, consent_id, subject, reason);
+    rc = keten_client_consent_revoke(client, consent_id, subject, reason,
+                                     evidence);
     if (rc == KETEN_OK)
       printf("revoked\n");
   } else {

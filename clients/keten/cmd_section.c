@@ -69,9 +69,11 @@ static void s_usage_put(FILE *out) {
           "usage: keten put [options] SUBJECT KIND FILE.json\n"
           "\n"
           "Seals FILE.json as the next version of section KIND (IDENTITY, STORY,\n"
-          "HEALTH, ...) of SUBJECT, to yourself and to every partner that holds\n"
-          "consent now, signs it, and stores it. Exits 0 once the broker says it\n"
-          "is durable. SUBJECT is a 64-hex pseudonym, or a V-nummer with --chain-key.\n"
+          "HEALTH, ...) of SUBJECT, to yourself and to every partner one of your\n"
+          "own consents allows now (each checked: its root-signed entry, your\n"
+          "signature on the consent, the policy), signs it, and stores it. Exits\n"
+          "0 once the broker says it is durable, 5 if the broker's evidence does\n"
+          "not hold. SUBJECT is a 64-hex pseudonym, or a V-nummer with --chain-key.\n"
           "\n" SECTION_HELP);
 }
 
@@ -128,7 +130,8 @@ static void s_usage_fetch(FILE *out) {
           "usage: keten fetch [options] SUBJECT\n"
           "\n"
           "Fetches every section of SUBJECT you may read (the latest version per\n"
-          "kind and author), verifies each author's signature, opens it, and\n"
+          "kind and author), checks each author's root-signed registry entry,\n"
+          "verifies the author's signature, opens it, and\n"
           "prints them as a JSON array. Refused (exit 1) when no section may be\n"
           "disclosed to you; the broker audits every disclosure and refusal.\n"
           "\n" SECTION_HELP);
@@ -167,7 +170,8 @@ int cmd_fetch(int argc, char **argv) {
 
 typedef struct {
   const char *dir;      /* NULL: JSON lines on stdout */
-  long count, max;
+  long count, max;      /* sections */
+  long notices;
   int failed;
 } s_listen_t;
 
@@ -244,6 +248,47 @@ static int s_on_delivery(const keten_section_t *s, uint64_t seq,
   return rc == 0 ? 0 : 1;
 }
 
+static int s_on_notice(const keten_notice_t *n, uint64_t seq,
+                       keten_err_t status, void *arg) {
+  s_listen_t *l = arg;
+  if (!n) {
+    fprintf(stderr, "keten listen: notice %llu did not verify (%s); "
+                    "skipped\n", (unsigned long long)seq, keten_strerror(status));
+    return 0;
+  }
+  char subject[2 * KETEN_SUBJECT_BYTES + 1], id[2 * KETEN_CONSENT_ID_BYTES + 1];
+  sodium_bin2hex(subject, sizeof subject, n->subject, KETEN_SUBJECT_BYTES);
+  sodium_bin2hex(id, sizeof id, n->consent_id, KETEN_CONSENT_ID_BYTES);
+  json_t *obj = json_pack(
+      "{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:I, s:I}", "notice",
+      "CONSENT_REVOKED", "subject", subject, "consent_id", id, "revoked_by",
+      n->revoked_by, "revoked_by_role", keten_role_name(n->revoked_by_role),
+      "revoked_at_ms", (json_int_t)n->revoked_at_ms, "reason", n->reason,
+      "evidence_ref", n->evidence_ref, "created_at_ms",
+      (json_int_t)n->created_at_ms, "seq", (json_int_t)seq);
+  char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+  json_decref(obj);
+  if (!text)
+    return 1;
+  int rc;
+  if (l->dir) {
+    char name[128];
+    snprintf(name, sizeof name, "notice-%.16s-%s.json", subject, id);
+    rc = s_write_durable(l->dir, name, text);
+    if (rc != 0) {
+      fprintf(stderr, "keten listen: cannot write %s/%s: %s\n", l->dir, name,
+              strerror(errno));
+      l->failed = 1;
+    }
+  } else {
+    rc = (printf("%s\n", text) < 0 || fflush(stdout) != 0) ? -1 : 0;
+  }
+  free(text);
+  if (rc == 0)
+    l->notices++;
+  return rc == 0 ? 0 : 1;
+}
+
 static void s_usage_listen(FILE *out) {
   fprintf(out,
           "usage: keten listen [options] [--dir DIR]\n"
@@ -252,6 +297,8 @@ static void s_usage_listen(FILE *out) {
           "writes it atomically as DIR/<subject>-<KIND>-<author>-v<version>.json\n"
           "(or as a JSON line on stdout without --dir). A delivery is acked only\n"
           "after its file is fsynced; unacked ones come again after reconnecting.\n"
+          "A notice (a consent you recorded was revoked by its recipient or at\n"
+          "the person's counter) is written as DIR/notice-<subject>-<consent>.json.\n"
           "\n" CLI_CONN_HELP
           "  -d, --dir DIR           write files into DIR\n"
           "  -c, --credit N          deliveries in flight before acking (default 64)\n"
@@ -295,6 +342,7 @@ int cmd_listen(int argc, char **argv) {
   keten_client_t *client = cli_connect(&conn, &exit_code);
   if (!client)
     return exit_code;
+  keten_client_on_notice(client, s_on_notice, &l);
   keten_err_t rc = keten_client_subscribe(client, (uint32_t)credit);
   while (rc == KETEN_OK && !l.failed && (l.max == 0 || l.count < l.max)) {
     size_t handled = 0;
@@ -309,7 +357,8 @@ int cmd_listen(int argc, char **argv) {
   /* Let the last ack leave before the socket closes. */
   keten_client_poll(client, 50, s_on_delivery, &l, NULL);
   keten_client_destroy(&client);
-  fprintf(stderr, "keten listen: %ld section(s) received\n", l.count);
+  fprintf(stderr, "keten listen: %ld section(s) and %ld notice(s) received\n",
+          l.count, l.notices);
   if (l.failed)
     return CLI_EXIT_LOCAL;
   return cli_exit_for(rc);

@@ -18,11 +18,13 @@ static void s_usage(FILE *out) {
           "  fetch        fetch and open the sections of a subject you may read\n"
           "  listen       receive deliveries, write them out, acknowledge them\n"
           "  audit        verify the audit chain; a subject's access report (on the store)\n"
-          "  admin        operator commands on the broker's store (participant add|list|remove)\n"
+          "  root         the chain root: keygen, entry, sign, show (the beheerder, offline)\n"
+          "  fingerprint  print the fingerprint of a key, root key or registry entry file\n"
+          "  admin        operator commands on the broker's store (participant add|list|remove|export)\n"
           "\n"
           "Run 'keten COMMAND --help' for the options of a command.\n"
           "Exit status: 0 ok, 1 refused by the broker, 2 usage, 3 no connection,\n"
-          "4 local file, key or store failure.\n");
+          "4 local file, key or store failure, 5 the broker's answer failed a check.\n");
 }
 
 int main(int argc, char **argv) {
@@ -60,6 +62,10 @@ int main(int argc, char **argv) {
     return cmd_consent(argc - 1, argv + 1);
   if (strcmp(cmd, "audit") == 0)
     return cmd_audit(argc - 1, argv + 1);
+  if (strcmp(cmd, "root") == 0)
+    return cmd_root(argc - 1, argv + 1);
+  if (strcmp(cmd, "fingerprint") == 0)
+    return cmd_fingerprint(argc - 1, argv + 1);
   fprintf(stderr, "keten: unknown command '%s'\n", cmd);
   s_usage(stderr);
   return CLI_EXIT_USAGE;

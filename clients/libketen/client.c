@@ -12,12 +12,17 @@
 
 #include "canon.h"
 #include "envelope.h"
+#include "evidence.h"
 #include "keten.h"
 #include "seal.h"
 
 #define CLIENT_MAX_REPLY (64u * 1024u * 1024u + 65536u)
 #define CLIENT_DEDUP 1024
 #define CLIENT_MAX_PENDING 4096
+#define CLIENT_MAX_PREVIOUS_KEYS (EVIDENCE_MAX_OWN_KEYS - 1)
+/* How often a rate-limited request is tried again, and the longest wait. */
+#define CLIENT_RATE_RETRIES 20
+#define CLIENT_RATE_WAIT_MAX_MS 2000
 
 struct keten_client {
   void *ctx;
@@ -26,11 +31,17 @@ struct keten_client {
   unsigned generation;           /* bumps with each new socket */
   char endpoint[256];
   keten_keys_t keys;
+  keten_keys_t previous[CLIENT_MAX_PREVIOUS_KEYS]; /* before a rotation */
+  size_t n_previous;
   uint8_t broker_key[KETEN_KEY_BYTES];
+  uint8_t root_key[KETEN_KEY_BYTES];     /* the chain root we pin */
+  keten_notice_fn notice_fn;
+  void *notice_arg;
   int timeout_ms, retries, reconnect_ivl_ms, reconnect_ivl_max_ms,
       heartbeat_ivl_ms;
   char error[320];
   int remote_code;
+  uint32_t retry_after_ms;       /* of the last ERROR_RATE_LIMITED */
   /* who the broker knows us as (from WELCOME, fetched once) */
   char self_id[KETEN_ID_MAX + 1];
   /* deliveries that arrived while waiting for a reply */
@@ -126,8 +137,14 @@ keten_client_t *keten_client_new(const keten_client_config_t *cfg, char *err,
   const char *why = NULL;
   if (!cfg || !cfg->endpoint || !cfg->keys || !cfg->broker_key)
     why = "endpoint, keys and broker_key are required";
+  else if (!cfg->root_key)
+    why = "root_key is required: every registry entry the broker hands "
+          "over is checked against the chain root";
   else if (!cfg->keys->has_secret)
     why = "the client keys must include the secret keys";
+  else if (cfg->n_previous_keys > CLIENT_MAX_PREVIOUS_KEYS ||
+           (cfg->n_previous_keys && !cfg->previous_keys))
+    why = "at most 8 previous key sets";
   else if (strlen(cfg->endpoint) >= sizeof(((keten_client_t *)0)->endpoint))
     why = "endpoint too long";
   else if (sodium_init() < 0)
@@ -145,7 +162,11 @@ keten_client_t *keten_client_new(const keten_client_config_t *cfg, char *err,
   }
   snprintf(c->endpoint, sizeof c->endpoint, "%s", cfg->endpoint);
   c->keys = *cfg->keys;
+  for (size_t i = 0; i < cfg->n_previous_keys; i++)
+    if (cfg->previous_keys[i].has_secret)
+      c->previous[c->n_previous++] = cfg->previous_keys[i];
   memcpy(c->broker_key, cfg->broker_key, KETEN_KEY_BYTES);
+  memcpy(c->root_key, cfg->root_key, KETEN_KEY_BYTES);
   c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
   c->retries = cfg->retries < 0 ? 0 : cfg->retries == 0 ? 2 : cfg->retries;
   c->reconnect_ivl_ms = cfg->reconnect_ivl_ms > 0 ? cfg->reconnect_ivl_ms : 100;
@@ -178,6 +199,8 @@ void keten_client_destroy(keten_client_t **client) {
     envelope_free(c->pending[i]);
   free(c->pending);
   keten_keys_wipe(&c->keys);
+  for (size_t i = 0; i < c->n_previous; i++)
+    keten_keys_wipe(&c->previous[i]);
   free(c);
   *client = NULL;
 }
@@ -325,6 +348,7 @@ static keten_err_t s_request(keten_client_t *c, const Keten__Envelope *req,
             c->timeout_ms, c->retries + 1);
   if (rc == KETEN_OK && (*reply)->body_case == KETEN__ENVELOPE__BODY_ERROR) {
     c->remote_code = (int)(*reply)->error->code;
+    c->retry_after_ms = (*reply)->error->retry_after_ms;
     s_error(c, "%s: %s", envelope_error_name((*reply)->error->code),
             (*reply)->error->reason);
     envelope_free(*reply);
@@ -442,6 +466,19 @@ static keten_err_t s_call(keten_client_t *c, Keten__Envelope *req,
                           Keten__Envelope__BodyCase want,
                           Keten__Envelope **reply) {
   keten_err_t rc = s_request(c, req, reply);
+  /* Rate limited: wait as long as the broker says, then ask again (a new
+   * message id: the refused one was not processed). */
+  for (int i = 0; i < CLIENT_RATE_RETRIES && rc == KETEN_ERR_REMOTE &&
+                  c->remote_code == KETEN__ERROR_CODE__ERROR_RATE_LIMITED;
+       i++) {
+    uint32_t wait = c->retry_after_ms ? c->retry_after_ms : 100;
+    if (wait > CLIENT_RATE_WAIT_MAX_MS)
+      wait = CLIENT_RATE_WAIT_MAX_MS;
+    struct timespec ts = {wait / 1000, (long)(wait % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    randombytes_buf(req->message_id.data, ENVELOPE_MESSAGE_ID_BYTES);
+    rc = s_request(c, req, reply);
+  }
   if (rc == KETEN_OK)
     rc = s_expect(c, *reply, want);
   return rc;
@@ -494,6 +531,15 @@ static void s_section_clear(keten_section_t *s) {
   s->json_len = 0;
 }
 
+/* Our signing keys, the current one first: consents signed before a key
+ * rotation are still ours. */
+static void s_own_signing_keys(const keten_client_t *c, evidence_author_t *ev) {
+  ev->n_own = 0;
+  ev->own_signing_keys[ev->n_own++] = c->keys.signing_pk;
+  for (size_t i = 0; i < c->n_previous && ev->n_own < EVIDENCE_MAX_OWN_KEYS; i++)
+    ev->own_signing_keys[ev->n_own++] = c->previous[i].signing_pk;
+}
+
 keten_err_t keten_client_put(keten_client_t *c,
                              const uint8_t subject[KETEN_SUBJECT_BYTES],
                              int kind, const char *json, size_t len,
@@ -515,25 +561,43 @@ keten_err_t keten_client_put(keten_client_t *c,
     return rc;
   const Keten__PrepareReply *pr = reply->prepared;
   size_t n = pr->n_recipients;
+  if (n > CANON_MAX_WRAPS - 1) {
+    s_error(c, "the broker offers %zu recipients (at most %d)", n,
+            CANON_MAX_WRAPS - 1);
+    envelope_free(reply);
+    return KETEN_ERR_PROTOCOL;
+  }
   seal_recipient_t *recips = calloc(n ? n : 1, sizeof *recips);
   if (!recips) {
     envelope_free(reply);
     return KETEN_ERR_NOMEM;
   }
-  size_t k = 0;
+  /* Seal to nobody the evidence does not allow (evidence.h). */
+  evidence_author_t ev = {.root_pk = c->root_key, .self_id = c->self_id,
+                          .subject = subject, .kind = kind,
+                          .now_ms = s_wall_ms()};
+  s_own_signing_keys(c, &ev);
+  char why[256];
   for (size_t i = 0; i < n; i++) {
-    const char *id = pr->recipients[i]->participant_id;
-    int dup = !id[0] || strlen(id) > KETEN_ID_MAX ||
-              strcmp(id, c->self_id) == 0 ||
-              pr->recipients[i]->sealing_key.len != KETEN_KEY_BYTES;
-    for (size_t j = 0; !dup && j < k; j++)
-      dup = strcmp(recips[j].participant_id, id) == 0;
-    if (dup)
-      continue; /* ourselves, a repeat or a malformed entry */
-    recips[k].participant_id = pr->recipients[i]->participant_id;
-    recips[k].sealing_key = pr->recipients[i]->sealing_key.data;
-    k++;
+    const Keten__Recipient *r = pr->recipients[i];
+    if ((rc = evidence_check_recipient(&ev, r, why, sizeof why)) != KETEN_OK) {
+      s_error(c, "not sealed: %s", why);
+      free(recips);
+      envelope_free(reply);
+      return rc;
+    }
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(recips[j].participant_id, r->entry->participant_id) == 0) {
+        s_error(c, "not sealed: the broker offers %s twice",
+                r->entry->participant_id);
+        free(recips);
+        envelope_free(reply);
+        return KETEN_ERR_EVIDENCE;
+      }
+    recips[i].participant_id = r->entry->participant_id;
+    recips[i].sealing_key = r->entry->sealing_key.data;
   }
+  size_t k = n;
   keten_section_header_t h;
   memset(&h, 0, sizeof h);
   memcpy(h.subject, subject, KETEN_SUBJECT_BYTES);
@@ -578,17 +642,32 @@ keten_err_t keten_client_put(keten_client_t *c,
   return KETEN_OK;
 }
 
-/* Opens one section copy for us. */
+/* Opens one section copy for us: the author's entry must be signed by the
+ * root we pin, and the wrap opens with our current or a previous key. */
 static keten_err_t s_open_copy(keten_client_t *c, const Keten__SectionCopy *copy,
                                keten_section_t *out) {
-  char why[200] = "";
-  if (!copy || !copy->section ||
-      copy->author_signing_key.len != KETEN_KEY_BYTES) {
-    s_error(c, "a section arrived without its author's key");
+  char why[256] = "";
+  memset(out, 0, sizeof *out);
+  if (!copy || !copy->section || !canon_exact(&copy->base)) {
+    s_error(c, "a section arrived malformed or with unknown fields");
     return KETEN_ERR_PROTOCOL;
   }
-  keten_err_t rc = seal_open(copy->section, copy->author_signing_key.data,
-                             c->self_id, &c->keys, out, why, sizeof why);
+  keten_err_t rc = evidence_check_author(c->root_key, copy->author_entry,
+                                         copy->section->header, why,
+                                         sizeof why);
+  if (rc != KETEN_OK) {
+    s_error(c, "cannot open a section: %s", why);
+    return rc;
+  }
+  const uint8_t *author_key = copy->author_entry->signing_key.data;
+  rc = seal_open(copy->section, author_key, c->self_id, &c->keys, out, why,
+                 sizeof why);
+  /* Sealed to us before a rotation: try the keys we had then. */
+  for (size_t i = 0; rc == KETEN_ERR_CRYPTO && strstr(why, "does not open") &&
+                     i < c->n_previous;
+       i++)
+    rc = seal_open(copy->section, author_key, c->self_id, &c->previous[i], out,
+                   why, sizeof why);
   if (rc != KETEN_OK)
     s_error(c, "cannot open a section: %s", why);
   return rc;
@@ -684,7 +763,8 @@ keten_err_t keten_client_consent_grant(keten_client_t *c,
 
 keten_err_t keten_client_consent_revoke(
     keten_client_t *c, const uint8_t consent_id[KETEN_CONSENT_ID_BYTES],
-    const uint8_t subject[KETEN_SUBJECT_BYTES], const char *reason) {
+    const uint8_t subject[KETEN_SUBJECT_BYTES], const char *reason,
+    const char *evidence_ref) {
   if (!c || !consent_id || !subject)
     return KETEN_ERR_INVALID;
   keten_err_t rc = s_self(c);
@@ -698,6 +778,7 @@ keten_err_t keten_client_consent_revoke(
   v.recorded_by = c->self_id;
   v.revoked_at_ms = s_wall_ms();
   v.reason = (char *)(reason ? reason : "");
+  v.evidence_ref = (char *)(evidence_ref ? evidence_ref : "");
   uint8_t sig[64];
   if (canon_sign_revocation(&v, c->keys.signing_sk, sig) != 0)
     return KETEN_ERR_NOMEM;
@@ -826,6 +907,49 @@ static void s_send_ack(keten_client_t *c, uint64_t seq) {
   free(frame);
 }
 
+void keten_client_on_notice(keten_client_t *c, keten_notice_fn fn,
+                            void *arg) {
+  if (!c)
+    return;
+  c->notice_fn = fn;
+  c->notice_arg = arg;
+}
+
+/* Hands a notice (checked: evidence_check_notice) to the notice handler.
+ * Returns 0 when it may be acked, non-zero when the handler refused it. */
+static int s_notice(keten_client_t *c, const Keten__Delivery *item,
+                    size_t *handled) {
+  char why[256] = "";
+  keten_err_t rc =
+      item->notice ? evidence_check_notice(c->root_key, item->notice, why,
+                                           sizeof why)
+                   : KETEN_ERR_PROTOCOL;
+  if (rc != KETEN_OK)
+    s_error(c, "a notice refused: %s", item->notice ? why : "empty delivery");
+  keten_notice_t n;
+  memset(&n, 0, sizeof n);
+  if (rc == KETEN_OK) {
+    const Keten__Notice *in = item->notice;
+    const Keten__Revocation *v = in->revocation;
+    n.kind = KETEN_NOTICE_CONSENT_REVOKED;
+    memcpy(n.subject, in->subject.data, KETEN_SUBJECT_BYTES);
+    memcpy(n.consent_id, in->consent_id.data, KETEN_CONSENT_ID_BYTES);
+    snprintf(n.revoked_by, sizeof n.revoked_by, "%s", v->recorded_by);
+    n.revoked_by_role = (int)in->revoker_entry->role;
+    n.revoked_at_ms = v->revoked_at_ms;
+    snprintf(n.reason, sizeof n.reason, "%s", v->reason);
+    snprintf(n.evidence_ref, sizeof n.evidence_ref, "%s", v->evidence_ref);
+    n.created_at_ms = in->created_at_ms;
+  }
+  if (!c->notice_fn)
+    return 0; /* documented: acked once seen */
+  if (c->notice_fn(rc == KETEN_OK ? &n : NULL, item->seq, rc, c->notice_arg))
+    return 1;
+  if (handled)
+    (*handled)++;
+  return 0;
+}
+
 /* Hands the items of one DELIVER frame to fn; acks what fn accepted.
  * Returns 1 when fn asked to stop. */
 static int s_deliver(keten_client_t *c, const Keten__Deliver *d,
@@ -838,6 +962,16 @@ static int s_deliver(keten_client_t *c, const Keten__Deliver *d,
       if (item->seq != c->hold_from)
         continue; /* after a refusal: wait until the refused one comes again */
       c->hold_from = 0;
+    }
+    if (item->notice || !item->section) {
+      int r = s_notice(c, item, handled);
+      if (r == 0) {
+        accepted = item->seq;
+      } else {
+        c->hold_from = item->seq;
+        stop = 1;
+      }
+      continue;
     }
     keten_section_t sec;
     memset(&sec, 0, sizeof sec);

@@ -34,7 +34,10 @@ typedef enum {
   KETEN_ERR_TIMEOUT,   /* no reply within the timeout, after all retries */
   KETEN_ERR_PROTOCOL,  /* the broker sent something this library cannot accept */
   KETEN_ERR_REMOTE,    /* the broker replied with an ERROR; see keten_client_remote_code() */
-  KETEN_ERR_CRYPTO     /* a signature, wrap or ciphertext did not verify: tampered or not for us */
+  KETEN_ERR_CRYPTO,    /* a signature, wrap or ciphertext did not verify: tampered or not for us */
+  KETEN_ERR_EVIDENCE   /* the broker's evidence does not hold: a registry entry not signed by
+                          the pinned root, a consent we did not sign, or a disclosure the
+                          policy forbids (keten_client_error() names which) */
 } keten_err_t;
 
 /* Returns a static, human-readable name for err. */
@@ -70,6 +73,35 @@ keten_err_t keten_keys_load(const char *path, keten_keys_t *keys);
 /* Overwrites the secret halves of keys with zeros. */
 void keten_keys_wipe(keten_keys_t *keys);
 
+/* ---- the chain root -------------------------------------------------------- */
+
+#define KETEN_ROOT_SECRET_BYTES 64
+
+/* The chain root's Ed25519 key pair. The beheerder of the
+ * ketensamenwerking keeps the secret offline and signs registry entries
+ * with it; every broker and client pins the public key. */
+typedef struct {
+  uint8_t public_key[KETEN_KEY_BYTES];
+  uint8_t secret_key[KETEN_ROOT_SECRET_BYTES];
+  int has_secret;                /* 0 when loaded from a public file */
+} keten_root_key_t;
+
+/* Fills root with a fresh key pair. */
+keten_err_t keten_root_key_generate(keten_root_key_t *root);
+
+/* Writes the secret file (0600, exclusive unless overwrite) and/or the
+ * public file (0644); either path may be NULL. */
+keten_err_t keten_root_key_save(const keten_root_key_t *root,
+                                const char *secret_path,
+                                const char *public_path, int overwrite);
+
+/* Loads a root key file (public or secret); a secret file readable by
+ * group or others is refused (KETEN_ERR_PERMISSIONS). */
+keten_err_t keten_root_key_load(const char *path, keten_root_key_t *root);
+
+/* Overwrites the secret half with zeros. */
+void keten_root_key_wipe(keten_root_key_t *root);
+
 /* ---- client -------------------------------------------------------------- */
 
 typedef struct keten_client keten_client_t;
@@ -78,6 +110,13 @@ typedef struct {
   const char *endpoint;          /* e.g. "tcp://127.0.0.1:7600", "ipc:///run/keten/ketend.sock" */
   const keten_keys_t *keys;      /* the caller's keys; must hold the secrets; copied */
   const uint8_t *broker_key;     /* broker's transport public key, 32 bytes; copied */
+  const uint8_t *root_key;       /* the chain root's public key, 32 bytes; required; copied.
+                                    Every registry entry the broker hands over is checked
+                                    against it. */
+  const keten_keys_t *previous_keys; /* our keys before a rotation (secrets), so that
+                                    sections sealed to them still open and consents
+                                    signed with them still count; may be NULL; copied */
+  size_t n_previous_keys;        /* at most 8 */
   int timeout_ms;                /* per attempt; 0 means 5000 */
   int retries;                   /* further attempts after a timeout; <0 means 0, 0 means default 2 */
   int reconnect_ivl_ms;          /* first reconnect delay; 0 means 100 */
@@ -186,17 +225,23 @@ typedef struct {
 } keten_put_result_t;
 
 /* Seals json (len bytes, a JSON document) as a new version of section kind
- * of subject, to ourselves and to every recipient the broker says holds
- * consent now (PREPARE), and stores it (PUT). Returns only once the broker
- * replied that the section is durable. */
+ * of subject, to ourselves and to the recipients our own consents allow,
+ * and stores it (PUT). PREPARE gives the candidates with their evidence;
+ * each must hold: a registry entry signed by the pinned root and valid
+ * now, at least one consent signed by us that is active now and covers
+ * subject, kind and that participant, and a policy that allows the kind
+ * to its role for that purpose. If any candidate fails, nothing is sealed
+ * and KETEN_ERR_EVIDENCE names why (a broker that lies is not trusted with
+ * the rest). Returns only once the broker replied that it is durable. */
 keten_err_t keten_client_put(keten_client_t *client,
                              const uint8_t subject[KETEN_SUBJECT_BYTES],
                              int kind, const char *json, size_t len,
                              keten_put_result_t *result);
 
 /* Fetches every section of subject the caller may read (latest version per
- * kind and author), verifies each author's signature and opens it.
- * *sections (free with keten_sections_free) gets *n entries. */
+ * kind and author), checks each author's root-signed registry entry (and
+ * that its role may write that kind), verifies the author's signature and
+ * opens it. *sections (free with keten_sections_free) gets *n entries. */
 keten_err_t keten_client_fetch(keten_client_t *client,
                                const uint8_t subject[KETEN_SUBJECT_BYTES],
                                keten_section_t **sections, size_t *n);
@@ -227,11 +272,15 @@ typedef struct {
 keten_err_t keten_client_consent_grant(keten_client_t *client,
                                        keten_consent_t *consent);
 
-/* Records the revocation of a consent, signed by us, on the person's behalf. */
+/* Records the revocation of a consent, signed by us. The broker accepts it
+ * from the consent's recorder, its recipient (renouncing), or a COA
+ * participant (the person's counter), which must give evidence_ref (the
+ * person's signed request); evidence_ref may be NULL otherwise. */
 keten_err_t keten_client_consent_revoke(keten_client_t *client,
                                         const uint8_t consent_id[KETEN_CONSENT_ID_BYTES],
                                         const uint8_t subject[KETEN_SUBJECT_BYTES],
-                                        const char *reason);
+                                        const char *reason,
+                                        const char *evidence_ref);
 
 /* Lists the consents of subject that we recorded or receive.
  * *list (free with free()) gets *n entries. */
@@ -249,6 +298,35 @@ keten_err_t keten_client_consent_list(keten_client_t *client,
  * already handed over by this client are not passed again. */
 typedef int (*keten_delivery_fn)(const keten_section_t *section, uint64_t seq,
                                  keten_err_t status, void *arg);
+
+/* Notices in our mailbox. */
+enum {
+  KETEN_NOTICE_CONSENT_REVOKED = 1  /* a consent we recorded was revoked by someone else */
+};
+
+typedef struct {
+  int kind;                                 /* KETEN_NOTICE_* */
+  uint8_t subject[KETEN_SUBJECT_BYTES];
+  uint8_t consent_id[KETEN_CONSENT_ID_BYTES];
+  char revoked_by[KETEN_ID_MAX + 1];        /* who signed the revocation */
+  int revoked_by_role;                      /* its role (from its root-signed entry) */
+  uint64_t revoked_at_ms;
+  char reason[257];
+  char evidence_ref[257];
+  uint64_t created_at_ms;                   /* when the broker queued it */
+} keten_notice_t;
+
+/* Called for each notice, in seq order with the deliveries. notice is
+ * NULL when it did not verify (status says why; it is acked and skipped).
+ * Return 0 once handled; non-zero stops, and it comes again. Set with
+ * keten_client_on_notice(); without a handler a notice is acked once
+ * verified, and counted nowhere else. The notice lives only during the call. */
+typedef int (*keten_notice_fn)(const keten_notice_t *notice, uint64_t seq,
+                               keten_err_t status, void *arg);
+
+/* Sets (or with fn NULL clears) the notice handler of client. */
+void keten_client_on_notice(keten_client_t *client, keten_notice_fn fn,
+                            void *arg);
 
 /* Starts delivery of our mailbox on this connection with a window of
  * credit deliveries (1..1024); resumes after the last acked seq. */

@@ -17,6 +17,7 @@ const char *keten_strerror(keten_err_t err) {
   case KETEN_ERR_PROTOCOL: return "protocol violation";
   case KETEN_ERR_REMOTE: return "the broker replied with an error";
   case KETEN_ERR_CRYPTO: return "cryptographic check failed";
+  case KETEN_ERR_EVIDENCE: return "the broker's evidence does not hold";
   }
   return "unknown error";
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "canon.h"
 #include "store.h"
 
 static void s_sleep_ms(int ms) {
@@ -51,6 +52,59 @@ static const struct {
     {"ggz:zeeland", "CARE", "GGZ Zeeland (fictief)"},
 };
 
+static int64_t s_wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int s_install(harness_t *h, const char *id, int role, const char *name,
+                     const keten_keys_t *keys, int64_t from, int64_t until,
+                     const keten_root_key_t *root) {
+  participant_t rec;
+  memset(&rec, 0, sizeof rec);
+  snprintf(rec.id, sizeof rec.id, "%s", id);
+  snprintf(rec.display_name, sizeof rec.display_name, "%s", name);
+  rec.role = role;
+  memcpy(rec.transport_pk, keys->transport_pk, 32);
+  memcpy(rec.signing_pk, keys->signing_pk, 32);
+  memcpy(rec.sealing_pk, keys->sealing_pk, 32);
+  rec.valid_from_ms = from;
+  rec.valid_until_ms = until;
+  rec.issued_at_ms = s_wall_ms();
+  if (participant_sign(&rec, (root ? root : &h->root)->secret_key) != 0)
+    return -1;
+  char err[256];
+  store_t *store = store_open(h->store, err, sizeof err);
+  if (!store)
+    return -1;
+  int rc = store_entry_add(store, &rec, err, sizeof err);
+  store_close(&store);
+  return rc == 0 ? 0 : -1;
+}
+
+int harness_install_entry(harness_t *h, const char *id, int role,
+                          const keten_keys_t *keys, int64_t from,
+                          int64_t until, const keten_root_key_t *root) {
+  return s_install(h, id, role, id, keys, from, until, root);
+}
+
+harness_partner_t *harness_add_partner(harness_t *h, const char *id,
+                                       const char *role, const char *name) {
+  if (h->n_partners >= HARNESS_MAX_PARTNERS)
+    return NULL;
+  harness_partner_t *p = &h->partners[h->n_partners];
+  snprintf(p->id, sizeof p->id, "%s", id);
+  p->role = keten_role_from_name(role);
+  keten_keys_generate(&p->keys, p->id);
+  int64_t now = s_wall_ms();
+  if (s_install(h, id, p->role, name, &p->keys, now - 3600000,
+                now + 365 * INT64_C(86400000), NULL) != 0)
+    return NULL;
+  h->n_partners++;
+  return p;
+}
+
 harness_t *harness_new(int use_ipc) {
   harness_t *h = calloc(1, sizeof *h);
   if (!h)
@@ -62,6 +116,7 @@ harness_t *harness_new(int use_ipc) {
   }
   snprintf(h->store, sizeof h->store, "%s/keten.db", h->dir);
   snprintf(h->key_file, sizeof h->key_file, "%s/broker.key", h->dir);
+  snprintf(h->root_file, sizeof h->root_file, "%s/root.pub", h->dir);
   snprintf(h->log_file, sizeof h->log_file, "%s/ketend.log", h->dir);
   if (use_ipc)
     snprintf(h->endpoint, sizeof h->endpoint, "ipc://%s/ketend.sock", h->dir);
@@ -69,32 +124,14 @@ harness_t *harness_new(int use_ipc) {
     snprintf(h->endpoint, sizeof h->endpoint, "tcp://127.0.0.1:%d",
              s_free_port());
   keten_keys_generate(&h->broker, "broker");
-  if (keten_keys_save(&h->broker, h->key_file, NULL, 0) != KETEN_OK)
+  if (keten_keys_save(&h->broker, h->key_file, NULL, 0) != KETEN_OK ||
+      keten_root_key_generate(&h->root) != KETEN_OK ||
+      keten_root_key_save(&h->root, NULL, h->root_file, 0) != KETEN_OK)
     goto fail;
-  char err[256];
-  store_t *store = store_open(h->store, err, sizeof err);
-  if (!store)
-    goto fail;
-  for (size_t i = 0; i < sizeof s_partners / sizeof s_partners[0]; i++) {
-    harness_partner_t *p = &h->partners[h->n_partners++];
-    snprintf(p->id, sizeof p->id, "%s", s_partners[i].id);
-    p->role = keten_role_from_name(s_partners[i].role);
-    keten_keys_generate(&p->keys, p->id);
-    participant_t rec;
-    memset(&rec, 0, sizeof rec);
-    snprintf(rec.id, sizeof rec.id, "%s", p->id);
-    snprintf(rec.display_name, sizeof rec.display_name, "%s",
-             s_partners[i].name);
-    rec.role = p->role;
-    memcpy(rec.transport_pk, p->keys.transport_pk, 32);
-    memcpy(rec.signing_pk, p->keys.signing_pk, 32);
-    memcpy(rec.sealing_pk, p->keys.sealing_pk, 32);
-    if (store_participant_add(store, &rec, err, sizeof err) != 0) {
-      store_close(&store);
+  for (size_t i = 0; i < sizeof s_partners / sizeof s_partners[0]; i++)
+    if (!harness_add_partner(h, s_partners[i].id, s_partners[i].role,
+                             s_partners[i].name))
       goto fail;
-    }
-  }
-  store_close(&store);
   return h;
 fail:
   harness_destroy(&h);
@@ -128,6 +165,8 @@ int harness_start(harness_t *h) {
   argv[n++] = h->endpoint;
   argv[n++] = "--key-file";
   argv[n++] = h->key_file;
+  argv[n++] = "--root-key";
+  argv[n++] = h->root_file;
   argv[n++] = "--store";
   argv[n++] = h->store;
   argv[n++] = "--log-level";
@@ -258,6 +297,7 @@ void harness_destroy(harness_t **hp) {
   if (h->dir[0] && strncmp(h->dir, "/tmp/keten-test-", 16) == 0)
     nftw(h->dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
   keten_keys_wipe(&h->broker);
+  keten_root_key_wipe(&h->root);
   for (int i = 0; i < h->n_partners; i++)
     keten_keys_wipe(&h->partners[i].keys);
   free(h);
@@ -276,6 +316,7 @@ keten_client_t *harness_client(harness_t *h, const keten_keys_t *keys,
   keten_client_config_t cfg = {.endpoint = h->endpoint,
                                .keys = keys,
                                .broker_key = h->broker.transport_pk,
+                               .root_key = h->root.public_key,
                                .timeout_ms = timeout_ms,
                                .retries = retries,
                                .reconnect_ivl_ms = 50,

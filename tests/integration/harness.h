@@ -21,20 +21,35 @@ typedef struct {
   char dir[256];             /* temp dir, removed by harness_destroy */
   char store[300];
   char key_file[300];
+  char root_file[300];       /* the chain root's public key file */
   char log_file[300];
   char endpoint[300];        /* tcp://127.0.0.1:PORT or ipc://DIR/ketend.sock */
   char extra_args[4][64];    /* extra ketend options, e.g. --max-frame-bytes */
   int n_extra;
   keten_keys_t broker;
+  keten_root_key_t root;     /* the chain root (secret: the tests sign entries) */
   harness_partner_t partners[HARNESS_MAX_PARTNERS];
   int n_partners;
   pid_t pid;
 } harness_t;
 
-/* Creates the temp dir, broker keys and a store with the four example
- * partners: coa (COA), gemeente:0716 (GEMEENTE), vwn:zeeland (VOLUNTEER),
- * ggz:zeeland (CARE). use_ipc picks an ipc:// endpoint, else tcp loopback. */
+/* Creates the temp dir, broker keys, a chain root key and a store with
+ * root-signed entries of the four example partners: coa (COA),
+ * gemeente:0716 (GEMEENTE), vwn:zeeland (VOLUNTEER), ggz:zeeland (CARE).
+ * use_ipc picks an ipc:// endpoint, else tcp loopback. */
 harness_t *harness_new(int use_ipc);
+
+/* Adds a partner with fresh keys and a root-signed entry valid for a year
+ * (ketend reloads the registry within a second when it runs). Returns it,
+ * or NULL. */
+harness_partner_t *harness_add_partner(harness_t *h, const char *id,
+                                       const char *role, const char *name);
+
+/* Installs a root-signed entry for id with keys, valid in [from, until)
+ * (ms since the epoch), signed by root (h->root when NULL). 0 or -1. */
+int harness_install_entry(harness_t *h, const char *id, int role,
+                          const keten_keys_t *keys, int64_t from,
+                          int64_t until, const keten_root_key_t *root);
 
 /* Starts ketend and waits until its log says "ready". Returns 0 or -1. */
 int harness_start(harness_t *h);

@@ -96,7 +96,7 @@ static void test_removed_partner_refused_after_reload(void **state) {
   char err[256];
   store_t *store = store_open(h->store, err, sizeof err);
   assert_non_null(store);
-  assert_int_equal(store_participant_remove(store, "vwn:zeeland", err,
+  assert_int_equal(store_entry_remove(store, "vwn:zeeland", err,
                                             sizeof err), 1);
   store_close(&store);
   int loads = harness_log_count(h, "registry: loaded");

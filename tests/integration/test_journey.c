@@ -631,7 +631,7 @@ static void test_journey(void **state) {
 
   /* 6. Amira revokes the care partner's consent (COA records it). */
   assert_int_equal(keten_client_consent_revoke(coa, to_ggz.consent_id, subject,
-                                               "ingetrokken door betrokkene"),
+                                               "ingetrokken door betrokkene", NULL),
                    KETEN_OK);
   assert_int_equal(keten_client_consent_list(ggz, subject, &list, &n_list),
                    KETEN_OK);

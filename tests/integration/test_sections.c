@@ -813,7 +813,7 @@ static void test_revocation_between_versions(void **state) {
   s_expect_fetch(ggz, subject, (s_want_t[]){{STORY, COA, STORY_JSON}}, 1);
 
   assert_int_equal(keten_client_consent_revoke(coa, consent.consent_id, subject,
-                                               "ingetrokken door betrokkene"),
+                                               "ingetrokken door betrokkene", NULL),
                    KETEN_OK);
   keten_consent_t *list = NULL;
   size_t n = 0;
@@ -869,7 +869,7 @@ static void test_revocation_drops_pending(void **state) {
   keten_put_result_t r = s_put(coa, subject, HEALTH, HEALTH_JSON);
   s_assert_queued(&r, (const char *[]){GGZ}, 1);
   assert_int_equal(keten_client_consent_revoke(coa, consent.consent_id, subject,
-                                               "ingetrokken"),
+                                               "ingetrokken", NULL),
                    KETEN_OK);
 
   keten_client_t *ggz = s_client(h, GGZ);
@@ -1141,7 +1141,7 @@ static void test_audit_verify_and_tamper(void **state) {
   s_expect_fetch(ggz, subject, (s_want_t[]){{HEALTH, COA, HEALTH_JSON}}, 1);
   s_expect_fetch_refused(vwn, subject, KETEN__ERROR_CODE__ERROR_FORBIDDEN);
   assert_int_equal(keten_client_consent_revoke(coa, to_ggz.consent_id, subject,
-                                               "ingetrokken"),
+                                               "ingetrokken", NULL),
                    KETEN_OK);
   s_expect_fetch_refused(ggz, subject, KETEN__ERROR_CODE__ERROR_FORBIDDEN);
   s_close(&coa);

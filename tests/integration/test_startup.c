@@ -6,7 +6,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sqlite3.h>
 #include <stdio.h>
+#include <time.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,7 +31,8 @@ static int s_teardown(void **state) {
 static void test_missing_key_file_stops_it(void **state) {
   harness_t *h = *state;
   const char *argv[] = {"--endpoint", h->endpoint, "--key-file",
-                        "/nonexistent/broker.key", "--store", h->store, NULL};
+                        "/nonexistent/broker.key", "--root-key", h->root_file,
+                        "--store", h->store, NULL};
   assert_int_equal(harness_run_ketend(h, argv), 2);
   assert_int_equal(harness_log_count(h, "cannot load the broker's secret key"), 1);
   assert_int_equal(harness_log_count(h, "broker: ready"), 0);
@@ -41,7 +44,7 @@ static void test_public_key_file_is_not_enough(void **state) {
   snprintf(pub, sizeof pub, "%s/broker.pub", h->dir);
   assert_int_equal(keten_keys_save(&h->broker, NULL, pub, 0), KETEN_OK);
   const char *argv[] = {"--endpoint", h->endpoint, "--key-file", pub,
-                        "--store", h->store, NULL};
+                        "--root-key", h->root_file, "--store", h->store, NULL};
   assert_int_equal(harness_run_ketend(h, argv), 2);
   assert_int_equal(harness_log_count(h, "holds no secret keys"), 1);
 }
@@ -51,7 +54,7 @@ static void test_empty_registry_stops_it(void **state) {
   char empty[400];
   snprintf(empty, sizeof empty, "%s/empty.db", h->dir);
   const char *argv[] = {"--endpoint", h->endpoint, "--key-file", h->key_file,
-                        "--store", empty, NULL};
+                        "--root-key", h->root_file, "--store", empty, NULL};
   assert_int_equal(harness_run_ketend(h, argv), 2);
   assert_int_equal(harness_log_count(h, "participant registry"), 1);
   assert_int_equal(harness_log_count(h, "is empty"), 1);
@@ -64,7 +67,8 @@ static void test_unknown_setting_stops_it(void **state) {
   FILE *f = fopen(conf, "w");
   assert_non_null(f);
   fprintf(f, "# test\nendpoint = %s\nkey_file = %s\nstore = %s\n"
-             "curve = off\n", h->endpoint, h->key_file, h->store);
+             "curve = off\nroot_key = %s\n", h->endpoint, h->key_file, h->store,
+          h->root_file);
   fclose(f);
   const char *argv[] = {"--config", conf, NULL};
   assert_int_equal(harness_run_ketend(h, argv), 2);
@@ -75,7 +79,7 @@ static void test_world_readable_secret_key_stops_it(void **state) {
   harness_t *h = *state;
   assert_int_equal(chmod(h->key_file, 0644), 0);
   const char *argv[] = {"--endpoint", h->endpoint, "--key-file", h->key_file,
-                        "--store", h->store, NULL};
+                        "--root-key", h->root_file, "--store", h->store, NULL};
   assert_int_equal(harness_run_ketend(h, argv), 2);
   assert_int_equal(harness_log_count(h, "readable by others"), 1);
 }
@@ -83,8 +87,72 @@ static void test_world_readable_secret_key_stops_it(void **state) {
 static void test_check_config_accepts_a_good_config(void **state) {
   harness_t *h = *state;
   const char *argv[] = {"--endpoint", h->endpoint, "--key-file", h->key_file,
-                        "--store", h->store, "--check-config", NULL};
+                        "--root-key", h->root_file, "--store", h->store,
+                        "--check-config", NULL};
   assert_int_equal(harness_run_ketend(h, argv), 0);
+}
+
+/* No chain root key configured: there is nothing to check entries with. */
+static void test_no_root_key_stops_it(void **state) {
+  harness_t *h = *state;
+  const char *argv[] = {"--endpoint", h->endpoint, "--key-file", h->key_file,
+                        "--store", h->store, NULL};
+  assert_int_equal(harness_run_ketend(h, argv), 2);
+  assert_int_equal(harness_log_count(h, "no root_key configured"), 1);
+  const char *argv2[] = {"--endpoint", h->endpoint, "--key-file", h->key_file,
+                         "--root-key", "/nonexistent/root.pub", "--store",
+                         h->store, NULL};
+  assert_int_equal(harness_run_ketend(h, argv2), 2);
+  assert_int_equal(harness_log_count(h, "cannot load the chain root key"), 1);
+  assert_int_equal(harness_log_count(h, "broker: ready"), 0);
+}
+
+/* A registry entry the root did not sign stops ketend at start-up. */
+static void test_entry_of_another_root_stops_it(void **state) {
+  harness_t *h = *state;
+  keten_root_key_t other;
+  keten_keys_t keys;
+  assert_int_equal(keten_root_key_generate(&other), KETEN_OK);
+  assert_int_equal(keten_keys_generate(&keys, "ggd:zeeland"), KETEN_OK);
+  int64_t now = (int64_t)time(NULL) * 1000;
+  assert_int_equal(harness_install_entry(h, "ggd:zeeland", 4, &keys, now,
+                                         now + 86400000, &other),
+                   0);
+  const char *argv[] = {"--endpoint", h->endpoint, "--key-file", h->key_file,
+                        "--root-key", h->root_file, "--store", h->store, NULL};
+  assert_int_equal(harness_run_ketend(h, argv), 2);
+  assert_int_equal(harness_log_count(h, "does not verify with the chain root"),
+                   1);
+  assert_int_equal(harness_log_count(h, "ggd:zeeland"), 1);
+  /* ... and so does pointing it at another chain's root key */
+  char other_pub[400];
+  snprintf(other_pub, sizeof other_pub, "%s/other-root.pub", h->dir);
+  assert_int_equal(keten_root_key_save(&other, NULL, other_pub, 0), KETEN_OK);
+  const char *argv2[] = {"--endpoint", h->endpoint, "--key-file", h->key_file,
+                         "--root-key", other_pub, "--store", h->store, NULL};
+  assert_int_equal(harness_run_ketend(h, argv2), 2);
+  assert_int_equal(harness_log_count(h, "broker: ready"), 0);
+  keten_root_key_wipe(&other);
+  keten_keys_wipe(&keys);
+}
+
+/* An operator who edits an installed entry (here: makes a volunteer an
+ * OPERATOR) breaks the root signature: ketend will not start on it. */
+static void test_edited_entry_stops_it(void **state) {
+  harness_t *h = *state;
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(h->store, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db,
+                                "UPDATE registry_entry SET role = 6 WHERE id "
+                                "= 'vwn:zeeland'",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  const char *argv[] = {"--endpoint", h->endpoint, "--key-file", h->key_file,
+                        "--root-key", h->root_file, "--store", h->store, NULL};
+  assert_int_equal(harness_run_ketend(h, argv), 2);
+  assert_int_equal(harness_log_count(h, "vwn:zeeland"), 1);
+  assert_int_equal(harness_log_count(h, "broker: ready"), 0);
 }
 
 int main(void) {
@@ -95,6 +163,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_unknown_setting_stops_it, s_setup, s_teardown),
       cmocka_unit_test_setup_teardown(test_world_readable_secret_key_stops_it, s_setup, s_teardown),
       cmocka_unit_test_setup_teardown(test_check_config_accepts_a_good_config, s_setup, s_teardown),
+      cmocka_unit_test_setup_teardown(test_no_root_key_stops_it, s_setup, s_teardown),
+      cmocka_unit_test_setup_teardown(test_entry_of_another_root_stops_it, s_setup, s_teardown),
+      cmocka_unit_test_setup_teardown(test_edited_entry_stops_it, s_setup, s_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,8 +37,20 @@ static void test_defaults_need_endpoint_key_store(void **state) {
   assert_non_null(strstr(err, "key_file"));
   assert_int_equal(config_set(&c, "key_file", "/k", err, sizeof err), 0);
   assert_int_equal(config_check(&c, err, sizeof err), -1);
+  /* no chain root key: never serve a registry nobody signed */
+  assert_non_null(strstr(err, "root_key"));
+  assert_int_equal(config_set(&c, "root_key", "/r.pub", err, sizeof err), 0);
+  assert_int_equal(config_check(&c, err, sizeof err), -1);
   assert_int_equal(config_set(&c, "store", "/s.db", err, sizeof err), 0);
   assert_int_equal(config_check(&c, err, sizeof err), 0);
+  /* the PREPARE rate limit and the consent cap have documented defaults */
+  assert_int_equal(c.prepare_per_second, 50);
+  assert_int_equal(c.prepare_burst, 200);
+  assert_int_equal(c.max_consents_per_recipient, 16);
+  assert_int_equal(config_set(&c, "prepare_per_second", "0", err, sizeof err),
+                   -1);
+  assert_int_equal(
+      config_set(&c, "max_consents_per_recipient", "2000", err, sizeof err), -1);
 }
 
 static void test_file(void **state) {
@@ -51,7 +63,11 @@ static void test_file(void **state) {
       "endpoint = tcp://0.0.0.0:7600   # public\n"
       "endpoint=ipc:///run/keten/ketend.sock\n"
       "key_file = /etc/keten/broker.key\n"
+      "root_key = /etc/keten/root.pub\n"
       "store = /var/lib/keten/keten.db\n"
+      "prepare_per_second = 5\n"
+      "prepare_burst = 20\n"
+      "max_consents_per_recipient = 4\n"
       "log_level = debug\n"
       "max_frame_bytes = 65536\n"
       "heartbeat_ivl_ms = 1000\n"
@@ -63,6 +79,10 @@ static void test_file(void **state) {
   assert_int_equal(c.n_endpoints, 2);
   assert_string_equal(c.endpoints[1], "ipc:///run/keten/ketend.sock");
   assert_string_equal(c.key_file, "/etc/keten/broker.key");
+  assert_string_equal(c.root_key, "/etc/keten/root.pub");
+  assert_int_equal(c.prepare_per_second, 5);
+  assert_int_equal(c.prepare_burst, 20);
+  assert_int_equal(c.max_consents_per_recipient, 4);
   assert_int_equal(c.log_level, LOG_DEBUG);
   assert_int_equal(c.max_frame_bytes, 65536);
   assert_int_equal(c.heartbeat_timeout_ms, 3000);
@@ -112,6 +132,7 @@ static void test_limits(void **state) {
   longpath[sizeof longpath - 1] = '\0';
   assert_int_equal(config_set(&c, "store", longpath, err, sizeof err), -1);
   assert_int_equal(config_set(&c, "key_file", "/k", err, sizeof err), 0);
+  assert_int_equal(config_set(&c, "root_key", "/r", err, sizeof err), 0);
   assert_int_equal(config_set(&c, "store", "/s", err, sizeof err), 0);
   assert_int_equal(config_set(&c, "heartbeat_ivl_ms", "10000", err, sizeof err), 0);
   assert_int_equal(config_set(&c, "heartbeat_timeout_ms", "15000", err, sizeof err), 0);

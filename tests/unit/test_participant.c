@@ -58,7 +58,12 @@ static void test_valid_participant(void **state) {
   strcpy(p.id, "coa");
   strcpy(p.display_name, "COA");
   p.role = 2;
+  p.valid_until_ms = 1000;
   assert_true(participant_valid(&p));
+  /* an empty validity window is no entry */
+  p.valid_from_ms = 1000;
+  assert_false(participant_valid(&p));
+  p.valid_from_ms = 0;
   p.role = 0;
   assert_false(participant_valid(&p));
   p.role = 77;

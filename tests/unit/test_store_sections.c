@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,32 +184,64 @@ static void test_consents(void **state) {
     }
   }
 
-  /* all consents of a subject, revoked ones included */
+  /* the live consents of a subject: not the revoked c1 */
   consent_t *list = NULL;
   size_t n = 0;
-  assert_int_equal(store_consents_of_subject(s, s_x, &list, &n), 0);
-  assert_int_equal(n, 3);
+  assert_int_equal(store_consents_live(s, s_x, NULL, NULL, &list, &n), 0);
+  assert_int_equal(n, 2);
   int seen = 0;
   for (size_t i = 0; i < n; i++) {
     assert_memory_equal(list[i].subject, s_x, 32);
     seen |= 1 << list[i].consent_id[0];
-    if (list[i].consent_id[0] == 1)
-      s_assert_consent(&list[i], &c1);
     if (list[i].consent_id[0] == 2)
       s_assert_consent(&list[i], &c2);
     if (list[i].consent_id[0] == 4)
       s_assert_consent(&list[i], &c4);
   }
-  assert_int_equal(seen, (1 << 1) | (1 << 2) | (1 << 4));
+  assert_int_equal(seen, (1 << 2) | (1 << 4));
   free(list);
   list = NULL;
-  assert_int_equal(store_consents_of_subject(s, s_y, &list, &n), 0);
+  /* scoped to a recorder, a recipient, or both */
+  assert_int_equal(store_consents_live(s, s_x, COA, NULL, &list, &n), 0);
+  assert_int_equal(n, 2);
+  free(list);
+  list = NULL;
+  assert_int_equal(store_consents_live(s, s_x, GGZ, NULL, &list, &n), 0);
+  assert_int_equal(n, 0);
+  free(list);
+  list = NULL;
+  assert_int_equal(store_consents_live(s, s_x, NULL, GEMEENTE, &list, &n), 0);
+  assert_int_equal(n, 1);
+  s_assert_consent(&list[0], &c4);
+  free(list);
+  list = NULL;
+  assert_int_equal(store_consents_live(s, s_x, COA, GGZ, &list, &n), 0);
+  assert_int_equal(n, 1);
+  s_assert_consent(&list[0], &c2);
+  free(list);
+  list = NULL;
+  size_t count = 99;
+  assert_int_equal(store_consent_count_live(s, s_x, COA, GGZ, 2999, &count), 0);
+  assert_int_equal(count, 1);
+  assert_int_equal(store_consent_count_live(s, s_x, COA, GGZ, 3000, &count), 0);
+  assert_int_equal(count, 0); /* ended at 3000 */
+  assert_int_equal(
+      store_consent_count_live(s, s_x, COA, GEMEENTE, 0, &count), 0);
+  assert_int_equal(count, 1); /* c4; the revoked c1 does not count */
+  uint8_t *record = NULL;
+  size_t record_len = 0;
+  assert_int_equal(store_consent_record(s, c2.consent_id, &record, &record_len),
+                   0);
+  assert_int_equal(record_len, 5);
+  assert_memory_equal(record, "rec-2", 5);
+  free(record);
+  assert_int_equal(store_consents_live(s, s_y, NULL, NULL, &list, &n), 0);
   assert_int_equal(n, 1);
   s_assert_consent(&list[0], &c3);
   free(list);
   list = NULL;
   uint8_t nobody[32] = {0};
-  assert_int_equal(store_consents_of_subject(s, nobody, &list, &n), 0);
+  assert_int_equal(store_consents_live(s, nobody, NULL, NULL, &list, &n), 0);
   assert_int_equal(n, 0);
   free(list);
   list = NULL;
@@ -242,9 +275,9 @@ static void test_consents(void **state) {
   s_assert_consent(&list[0], &c2);
   free(list);
   list = NULL;
-  /* marking expiry processed does not hide the consent from the policy */
-  assert_int_equal(store_consents_of_subject(s, s_y, &list, &n), 0);
-  assert_int_equal(n, 1);
+  /* once its expiry is processed a consent is no longer live */
+  assert_int_equal(store_consents_live(s, s_y, NULL, NULL, &list, &n), 0);
+  assert_int_equal(n, 0);
   free(list);
   store_close(&s);
 }
@@ -339,12 +372,18 @@ static int s_collect(const store_section_t *sec, uint64_t seq, void *arg) {
   return 0;
 }
 
+static int s_collect_item(const store_mailbox_item_t *item, void *arg) {
+  assert_non_null(item->section);
+  assert_null(item->notice);
+  return s_collect(item->section, item->seq, arg);
+}
+
 static s_rows_t s_read(store_t *s, const char *recipient, uint64_t after,
                        size_t max) {
   s_rows_t r;
   memset(&r, 0, sizeof r);
-  assert_int_equal(store_mailbox_read(s, recipient, after, max, s_collect, &r),
-                   0);
+  assert_int_equal(
+      store_mailbox_read(s, recipient, after, max, s_collect_item, &r), 0);
   return r;
 }
 
@@ -540,6 +579,72 @@ static void test_mailbox_without_wrap(void **state) {
   store_close(&s);
 }
 
+/* Mailbox items of a recipient, sections and notices in seq order. */
+typedef struct {
+  uint64_t seqs[16];
+  int is_notice[16];
+  char payload[16][32];
+  size_t n;
+} s_items_t;
+
+static int s_collect_any(const store_mailbox_item_t *item, void *arg) {
+  s_items_t *it = arg;
+  assert_true(it->n < 16);
+  assert_true((item->section != NULL) != (item->notice != NULL));
+  it->seqs[it->n] = item->seq;
+  it->is_notice[it->n] = item->notice != NULL;
+  if (item->notice)
+    snprintf(it->payload[it->n], sizeof it->payload[0], "%.*s",
+             (int)item->notice->payload_len,
+             (const char *)item->notice->payload);
+  it->n++;
+  return 0;
+}
+
+static void test_notices(void **state) {
+  store_t *s = s_open(*state);
+  assert_int_equal(store_begin(s), 0);
+  int64_t story = s_section(s, s_x, KIND_STORY, GEMEENTE, 1);
+  s_wrap(s, story, COA);
+  assert_int_equal(s_push(s, COA, story), 1);
+  store_notice_t n = {.kind = 1, .payload = (const uint8_t *)"revoked-1",
+                      .payload_len = 9, .created_at_ms = 1234};
+  memcpy(n.subject, s_x, 32);
+  uint64_t seq = 0;
+  assert_int_equal(store_notice_push(s, COA, &n, &seq), 0);
+  assert_int_equal(seq, 2);
+  n.payload = (const uint8_t *)"revoked-2";
+  assert_int_equal(store_notice_push(s, COA, &n, &seq), 0);
+  assert_int_equal(seq, 3);
+  assert_int_equal(store_commit(s), 0);
+
+  s_items_t it;
+  memset(&it, 0, sizeof it);
+  assert_int_equal(store_mailbox_read(s, COA, 0, 10, s_collect_any, &it), 0);
+  assert_int_equal(it.n, 3);
+  assert_false(it.is_notice[0]);
+  assert_true(it.is_notice[1]);
+  assert_string_equal(it.payload[1], "revoked-1");
+  assert_string_equal(it.payload[2], "revoked-2");
+  /* a dropped notice and an acked one are gone, rows and all */
+  assert_int_equal(store_begin(s), 0);
+  assert_int_equal(store_mailbox_drop(s, COA, 3), 0);
+  assert_int_equal(store_mailbox_ack(s, COA, 2), 0);
+  assert_int_equal(store_commit(s), 0);
+  memset(&it, 0, sizeof it);
+  assert_int_equal(store_mailbox_read(s, COA, 0, 10, s_collect_any, &it), 0);
+  assert_int_equal(it.n, 0);
+  store_close(&s);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(((s_fixture_t *)*state)->path, &db), SQLITE_OK);
+  sqlite3_stmt *st = NULL;
+  sqlite3_prepare_v2(db, "SELECT count(*) FROM notice", -1, &st, NULL);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(st, 0), 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
 static void test_revoke_access(void **state) {
   store_t *s = s_open(*state);
   assert_int_equal(store_begin(s), 0);
@@ -563,7 +668,14 @@ static void test_revoke_access(void **state) {
   int64_t wraps = -1, pending = -1;
   assert_int_equal(store_begin(s), 0);
   assert_int_equal(
-      store_revoke_access(s, GEMEENTE, s_x, KIND_STORY, &wraps, &pending), 0);
+      store_revoke_access(s, GEMEENTE, s_x, KIND_STORY, GGZ, &wraps, &pending),
+      0);
+  /* another author's consent never takes away coa's access */
+  assert_int_equal(wraps, 0);
+  assert_int_equal(pending, 0);
+  assert_int_equal(
+      store_revoke_access(s, GEMEENTE, s_x, KIND_STORY, COA, &wraps, &pending),
+      0);
   assert_int_equal(store_commit(s), 0);
   /* STORY of X by coa, both versions; not its own STORY, not HEALTH, not Y */
   assert_int_equal(wraps, 2);
@@ -598,12 +710,13 @@ static void test_revoke_access(void **state) {
   }
   /* revoking again finds nothing more */
   assert_int_equal(
-      store_revoke_access(s, GEMEENTE, s_x, KIND_STORY, &wraps, &pending), 0);
+      store_revoke_access(s, GEMEENTE, s_x, KIND_STORY, COA, &wraps, &pending),
+      0);
   assert_int_equal(wraps, 0);
   assert_int_equal(pending, 0);
   /* the author's own access is never revoked, even if asked */
   assert_int_equal(
-      store_revoke_access(s, COA, s_x, KIND_STORY, &wraps, &pending), 0);
+      store_revoke_access(s, COA, s_x, KIND_STORY, COA, &wraps, &pending), 0);
   assert_int_equal(wraps, 0);
   assert_int_equal(pending, 0);
   r = s_read(s, COA, 0, 100);
@@ -699,7 +812,7 @@ static void s_check_committed(store_t *s, const s_ids_t *ids,
   assert_int_equal(store_consent_get(s, id3, &got), 0);
   consent_t *list = NULL;
   size_t n = 0;
-  assert_int_equal(store_consents_of_subject(s, s_x, &list, &n), 0);
+  assert_int_equal(store_consents_live(s, s_x, NULL, NULL, &list, &n), 0);
   assert_int_equal(n, 2);
   free(list);
   uint64_t v;
@@ -791,7 +904,7 @@ static void test_durability_and_rollback(void **state) {
   assert_int_equal(s_push(s, COA, v2), 1);
   assert_int_equal(store_mailbox_ack(s, GEMEENTE, 3), 0);
   assert_int_equal(
-      store_revoke_access(s, GGZ, s_x, KIND_STORY, &wraps, &pending), 0);
+      store_revoke_access(s, GGZ, s_x, KIND_STORY, COA, &wraps, &pending), 0);
   assert_int_equal(wraps, 1);
   assert_int_equal(pending, 1);
   store_rollback(s);
@@ -821,6 +934,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_mailboxes, s_setup, s_teardown),
       cmocka_unit_test_setup_teardown(test_mailbox_without_wrap, s_setup,
                                       s_teardown),
+      cmocka_unit_test_setup_teardown(test_notices, s_setup, s_teardown),
       cmocka_unit_test_setup_teardown(test_revoke_access, s_setup, s_teardown),
       cmocka_unit_test_setup_teardown(test_sections_latest, s_setup,
                                       s_teardown),

@@ -57,14 +57,33 @@
 #define V_CONSENT_SIG                                                          \
   "d5910db8d59a59d74edc573c093179d579dc84d36a90e5eb2712d8682b95835c32df7886"   \
   "a13edc5f5565e4d91a5c551ee8b948c0a54c512d98279c4cd35d1f06"
-#define V_REVOCATION_CANON                                                     \
-  "000000136b6574656e2f7265766f636174696f6e2f763100000010101112131415161718"   \
-  "191a1b1c1d1e1f00000020d14a317edd560fa82bdc24368bf7dfb1b8f8d31ad2e9c76aec"   \
-  "af4bb55ba7177700000003636f6100000008000001a0c4506c000000001b696e67657472"   \
-  "6f6b6b656e20646f6f7220626574726f6b6b656e65"
-#define V_REVOCATION_SIG                                                       \
-  "07aab0a7fbab624de9c809baaf693b967fd2ee3411bbcb2cd6f20a39eb4262c2eb0742b5"   \
-  "5c2c6c6f89c46b83b7ab219dbd094a6166da0b0b95d59a5b4e955b05"
+#define V_REVOCATION_CANON \
+  "000000136b6574656e2f7265766f636174696f6e2f763200000010101112131415161718" \
+  "191a1b1c1d1e1f00000020d14a317edd560fa82bdc24368bf7dfb1b8f8d31ad2e9c76aec" \
+  "af4bb55ba7177700000003636f6100000008000001a0c4506c000000001b696e67657472" \
+  "6f6b6b656e20646f6f7220626574726f6b6b656e6500000017636f612d7665727a6f656b" \
+  "2d323032362d303931322d33"
+#define V_REVOCATION_SIG \
+  "2ad13ac996a479b181331fca080ef357df4094e9aafd0220ddff36f1896142f61bbc2200" \
+  "938eebfb82dc998816312851e785d35f374333580225776553f33808"
+
+#define V_ROOT_PK \
+  "882d0ea3b2864e7a587f3e698cea4459998312e655e05fa5e8b5119d8baac8cd"
+#define V_ENTRY_CANON \
+  "000000176b6574656e2f72656769737472792d656e7472792f763100000003636f610000" \
+  "000800000000000000020000002343656e747261616c204f726761616e206f7076616e67" \
+  "20617369656c7a6f656b65727300000020a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3" \
+  "b4b5b6b7b8b9babbbcbdbebfc00000002079b5562e8fe654f94078b112e8a98ba7901f85" \
+  "3ae695bed7e0e3910bad049664000000205869aff450549732cbaaed5e5df9b30a6da31c" \
+  "b0e5742bad5ad4a1a768f1a67b000000080000019e7044880000000008000001a5c7f5b4" \
+  "00000000080000019e6b1e2c00"
+#define V_ENTRY_HASH \
+  "990d365df77d703f548ff639362520a20301ff0ae62ad5d1348b525428bba11c"
+#define V_ENTRY_SIG \
+  "00c9a6fd2e48a220d6a84c860af4a44dbbc38945c9b668b23494c5ee73da8431f221d558" \
+  "0f4893b37d088db6862bfdeecb931bc99f01bff3868ed08726e70601"
+#define V_FINGERPRINT "755331761d8124e311d9eb3e36e39092f3b04b2f"
+#define V_ROOT_FINGERPRINT "97bd315c3f3f0d3f718c7f47860ab93e68a33cb1"
 
 /* ---- the inputs ---------------------------------------------------------- */
 
@@ -75,6 +94,8 @@
 #define V_REVOKED_AT UINT64_C(1790000000000)
 #define V_EVIDENCE "coa-form-2026-0611-18"
 #define V_REASON "ingetrokken door betrokkene"
+#define V_REVOCATION_EVIDENCE "coa-verzoek-2026-0912-3"
+#define V_ISSUED_AT UINT64_C(1779913600000)
 
 typedef struct {
   keten_keys_t coa;       /* signing seed 01..20, sealing secret 21..40 */
@@ -348,6 +369,7 @@ static void test_revocation(void **state) {
   r.recorded_by = (char *)"coa";
   r.revoked_at_ms = V_REVOKED_AT;
   r.reason = (char *)V_REASON;
+  r.evidence_ref = (char *)V_REVOCATION_EVIDENCE;
   canon_t c;
   canon_init(&c);
   assert_int_equal(canon_revocation(&c, &r), 0);
@@ -359,6 +381,97 @@ static void test_revocation(void **state) {
   r.signature.data = sig;
   r.signature.len = 64;
   assert_int_equal(canon_verify_revocation(&r, in.coa.signing_pk), 0);
+  keten_keys_wipe(&in.coa);
+}
+
+/* ---- registry entries and fingerprints ------------------------------------- */
+
+/* The chain root from seed 61..80; coa's entry with transport key a1..c0
+ * (a fixed value, not a real Curve25519 key pair: only its bytes count). */
+static void s_entry(s_inputs_t *in, uint8_t root_pk[32], uint8_t root_sk[64],
+                    uint8_t transport[32], Keten__RegistryEntry *e) {
+  uint8_t seed[32];
+  for (int i = 0; i < 32; i++) {
+    seed[i] = (uint8_t)(0x61 + i);
+    transport[i] = (uint8_t)(0xa1 + i);
+  }
+  assert_int_equal(crypto_sign_seed_keypair(root_pk, root_sk, seed), 0);
+  keten__registry_entry__init(e);
+  e->participant_id = (char *)"coa";
+  e->role = KETEN__ROLE__ROLE_COA;
+  e->display_name = (char *)"Centraal Orgaan opvang asielzoekers";
+  e->transport_key.data = transport;
+  e->transport_key.len = 32;
+  e->signing_key.data = in->coa.signing_pk;
+  e->signing_key.len = 32;
+  e->sealing_key.data = in->coa.sealing_pk;
+  e->sealing_key.len = 32;
+  e->valid_from_ms = V_CREATED_AT;
+  e->valid_until_ms = V_VALID_UNTIL;
+  e->issued_at_ms = V_ISSUED_AT;
+}
+
+static void test_registry_entry(void **state) {
+  (void)state;
+  s_inputs_t in;
+  s_inputs(&in);
+  uint8_t root_pk[32], root_sk[64], transport[32];
+  Keten__RegistryEntry e;
+  s_entry(&in, root_pk, root_sk, transport, &e);
+  s_hex_is("root public key", root_pk, 32, V_ROOT_PK);
+  canon_t c;
+  canon_init(&c);
+  assert_int_equal(canon_registry_entry(&c, &e), 0);
+  s_hex_is("registry entry canonical string", c.data, c.len, V_ENTRY_CANON);
+  canon_free(&c);
+  uint8_t hash[32];
+  assert_int_equal(canon_entry_hash(&e, hash), 0);
+  s_hex_is("entry hash (BLAKE2b-256 of the canonical string)", hash, 32,
+           V_ENTRY_HASH);
+  uint8_t sig[64];
+  assert_int_equal(canon_sign_entry(&e, root_sk, sig), 0);
+  s_hex_is("root signature of the entry", sig, 64, V_ENTRY_SIG);
+  e.root_signature.data = sig;
+  e.root_signature.len = 64;
+  assert_int_equal(canon_verify_entry(&e, root_pk), 0);
+  /* the signature covers every field: one changed field fails it */
+  e.role = KETEN__ROLE__ROLE_OPERATOR;
+  assert_int_not_equal(canon_verify_entry(&e, root_pk), 0);
+  sodium_memzero(root_sk, sizeof root_sk);
+  keten_keys_wipe(&in.coa);
+}
+
+/* The fingerprint as printed, without its spaces. */
+static void s_fingerprint_is(const char *what, const uint8_t *const *keys,
+                             size_t n, const char *want) {
+  char fp[CANON_FINGERPRINT_CHARS], bare[41];
+  canon_fingerprint(keys, n, fp);
+  assert_int_equal(strlen(fp), CANON_FINGERPRINT_CHARS - 1);
+  size_t k = 0;
+  for (size_t i = 0; fp[i]; i++) {
+    if (i % 5 == 4) {
+      assert_int_equal(fp[i], ' '); /* groups of four */
+      continue;
+    }
+    bare[k++] = fp[i];
+  }
+  bare[k] = '\0';
+  if (strcmp(bare, want) != 0)
+    fail_msg("%s: got %s, want %s", what, bare, want);
+}
+
+static void test_fingerprints(void **state) {
+  (void)state;
+  s_inputs_t in;
+  s_inputs(&in);
+  uint8_t root_pk[32], root_sk[64], transport[32];
+  Keten__RegistryEntry e;
+  s_entry(&in, root_pk, root_sk, transport, &e);
+  const uint8_t *keys[3] = {transport, in.coa.signing_pk, in.coa.sealing_pk};
+  s_fingerprint_is("fingerprint of coa's keys", keys, 3, V_FINGERPRINT);
+  const uint8_t *root[1] = {root_pk};
+  s_fingerprint_is("fingerprint of the root key", root, 1, V_ROOT_FINGERPRINT);
+  sodium_memzero(root_sk, sizeof root_sk);
   keten_keys_wipe(&in.coa);
 }
 
@@ -436,6 +549,12 @@ static void test_document(void **state) {
       V_CONSENT_SIG,
       V_REVOCATION_CANON,
       V_REVOCATION_SIG,
+      V_ROOT_PK,
+      V_ENTRY_CANON,
+      V_ENTRY_HASH,
+      V_ENTRY_SIG,
+      V_FINGERPRINT,
+      V_ROOT_FINGERPRINT,
   };
   for (size_t v = 0; v < sizeof vectors / sizeof vectors[0]; v++) {
     size_t b;
@@ -456,6 +575,8 @@ int main(void) {
       cmocka_unit_test(test_keys),     cmocka_unit_test(test_subject),
       cmocka_unit_test(test_section),  cmocka_unit_test(test_open_literals),
       cmocka_unit_test(test_consent),  cmocka_unit_test(test_revocation),
+      cmocka_unit_test(test_registry_entry),
+      cmocka_unit_test(test_fingerprints),
       cmocka_unit_test(test_document),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

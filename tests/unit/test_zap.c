@@ -19,11 +19,14 @@ typedef struct {
 
 /* Sends a ZAP request of n frames through req, lets zap handle it, and
  * reads the reply. */
-static s_reply_t s_ask(void *req, void *zap, registry_t *reg, zap_stats_t *st,
-                       const char *const *frames, const size_t *lens, int n) {
+#define NOW INT64_C(1780000000000)
+
+static s_reply_t s_ask_at(void *req, void *zap, registry_t *reg,
+                          zap_stats_t *st, const char *const *frames,
+                          const size_t *lens, int n, int64_t now) {
   for (int i = 0; i < n; i++)
     zmq_send(req, frames[i], lens[i], i + 1 < n ? ZMQ_SNDMORE : 0);
-  zap_handle(zap, reg, st);
+  zap_handle(zap, reg, now, st);
   s_reply_t r;
   memset(&r, 0, sizeof r);
   int more = 1;
@@ -43,6 +46,11 @@ static s_reply_t s_ask(void *req, void *zap, registry_t *reg, zap_stats_t *st,
   return r;
 }
 
+static s_reply_t s_ask(void *req, void *zap, registry_t *reg, zap_stats_t *st,
+                       const char *const *frames, const size_t *lens, int n) {
+  return s_ask_at(req, zap, reg, st, frames, lens, n, NOW);
+}
+
 static void test_zap_decisions(void **state) {
   (void)state;
   void *ctx = zmq_ctx_new();
@@ -58,6 +66,8 @@ static void test_zap_decisions(void **state) {
   strcpy(p.id, "coa");
   strcpy(p.display_name, "COA");
   p.role = 2;
+  p.valid_from_ms = NOW - 1000;
+  p.valid_until_ms = NOW + 1000;
   randombytes_buf(p.transport_pk, 32);
   registry_set(reg, &p, 1);
   zap_stats_t st = {0};
@@ -75,6 +85,12 @@ static void test_zap_decisions(void **state) {
   assert_int_equal(zap_user_id_key(r.user, key), 0);
   assert_memory_equal(key, p.transport_pk, 32);
 
+  /* a registered key outside its entry's validity is not admitted */
+  r = s_ask_at(req, zap, reg, &st, frames, lens, 7, NOW + 1000);
+  assert_string_equal(r.status, "400");
+  r = s_ask_at(req, zap, reg, &st, frames, lens, 7, NOW - 1001);
+  assert_string_equal(r.status, "400");
+
   frames[6] = (const char *)stranger;
   r = s_ask(req, zap, reg, &st, frames, lens, 7);
   assert_string_equal(r.status, "400");
@@ -90,7 +106,7 @@ static void test_zap_decisions(void **state) {
   assert_string_equal(r.status, "500");
 
   assert_int_equal(st.admitted, 1);
-  assert_int_equal(st.refused, 2);
+  assert_int_equal(st.refused, 4);
   assert_int_equal(st.malformed, 1);
 
   assert_int_equal(zap_user_id_key("abc", key), -1);

@@ -1,0 +1,39 @@
+/* ratelimit — token buckets per participant (pure: the caller gives the
+ * time). A participant may make `rate` requests a second, sustained, and
+ * `burst` at once; a refusal tells when the next one would pass. The
+ * table also counts refusals not yet audited, so that a flood of refused
+ * requests costs one audit entry a second, not one each. */
+#ifndef KETEND_RATELIMIT_H
+#define KETEND_RATELIMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "participant.h"
+
+typedef struct {
+  char id[PARTICIPANT_ID_MAX + 1];
+  double tokens;
+  int64_t last_ms;           /* when tokens was last brought up to date */
+  uint64_t refused;          /* refusals since the last audit entry */
+  int64_t audited_ms;        /* when the last audit entry was written */
+} ratelimit_bucket_t;
+
+typedef struct {
+  ratelimit_bucket_t *buckets;
+  size_t n, cap;
+} ratelimit_t;
+
+/* Takes one token of id's bucket (a new bucket starts full). Returns 1 if
+ * the request may go ahead, 0 if not (then *retry_after_ms, may be NULL,
+ * gets how long until a token is back, and the refusal is counted), -1
+ * when out of memory. *bucket (may be NULL) points at id's bucket until
+ * the next call. */
+int ratelimit_take(ratelimit_t *t, const char *id, int64_t now_ms,
+                   double rate, double burst, int64_t *retry_after_ms,
+                   ratelimit_bucket_t **bucket);
+
+/* Frees the table's memory. */
+void ratelimit_clear(ratelimit_t *t);
+
+#endif

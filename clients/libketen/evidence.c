@@ -1,0 +1,142 @@
+/* evidence — what libketen checks before it trusts the broker. */
+#include "evidence.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "canon.h"
+#include "entry.h"
+#include "policy.h"
+#include "roles.h"
+
+static keten_err_t s_refuse(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static keten_err_t s_refuse(char *why, size_t whylen, const char *fmt, ...) {
+  if (why && whylen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, whylen, fmt, ap);
+    va_end(ap);
+  }
+  return KETEN_ERR_EVIDENCE;
+}
+
+/* Why consent k does not allow a's section to recipient (of role), or NULL. */
+static const char *s_consent_fails(const evidence_author_t *a,
+                                   const Keten__Consent *k, const char *to,
+                                   int role) {
+  if (!k || !canon_exact(&k->base))
+    return "a consent carries fields its signature does not cover";
+  if (k->consent_id.len != CANON_CONSENT_ID_BYTES ||
+      k->subject.len != CANON_SUBJECT_BYTES ||
+      memcmp(k->subject.data, a->subject, CANON_SUBJECT_BYTES) != 0)
+    return "a consent is for another subject";
+  if (!k->recorded_by || strcmp(k->recorded_by, a->self_id) != 0)
+    return "a consent was not recorded by us";
+  if (!k->recipient || strcmp(k->recipient, to) != 0)
+    return "a consent names someone else";
+  int signed_by_us = 0;
+  for (size_t i = 0; i < a->n_own && !signed_by_us; i++)
+    signed_by_us = canon_verify_consent(k, a->own_signing_keys[i]) == 0;
+  if (!signed_by_us)
+    return "a consent does not carry our signature";
+  uint64_t bits = canon_section_bits(k->sections, k->n_sections);
+  if (!(bits & (UINT64_C(1) << a->kind)))
+    return "a consent does not cover this section kind";
+  if (a->now_ms < k->valid_from_ms || a->now_ms >= k->valid_until_ms)
+    return "a consent is not valid now";
+  policy_rule_t rule = policy_may_disclose(
+      a->kind, role, (int)k->purpose, (int)k->basis,
+      k->legal_reference && k->legal_reference[0]);
+  if (rule != POLICY_OK)
+    return policy_rule_text(rule);
+  return NULL;
+}
+
+keten_err_t evidence_check_recipient(const evidence_author_t *a,
+                                     const Keten__Recipient *r, char *why,
+                                     size_t whylen) {
+  char reason[200];
+  if (!r || !r->entry)
+    return s_refuse(why, whylen, "a recipient comes without its registry entry");
+  const Keten__RegistryEntry *e = r->entry;
+  if (entry_check(e, a->root_pk, reason, sizeof reason) != 0)
+    return s_refuse(why, whylen, "recipient refused: %s", reason);
+  const char *to = e->participant_id;
+  if (!r->participant_id || strcmp(r->participant_id, to) != 0)
+    return s_refuse(why, whylen, "recipient %s comes with the entry of %s",
+                    entry_valid_id(r->participant_id) ? r->participant_id : "?",
+                    to);
+  if (!entry_valid_at(e, a->now_ms))
+    return s_refuse(why, whylen, "recipient %s: its registry entry is not "
+                    "valid now", to);
+  if (strcmp(to, a->self_id) == 0)
+    return s_refuse(why, whylen, "we are offered as our own recipient");
+  if (r->n_consents == 0)
+    return s_refuse(why, whylen, "recipient %s comes without a consent of ours",
+                    to);
+  /* Every consent offered must be one of ours that allows it: a broker
+   * that pads the evidence with forgeries is not believed on the rest. */
+  for (size_t i = 0; i < r->n_consents; i++) {
+    const char *fails = s_consent_fails(a, r->consents[i], to, (int)e->role);
+    if (fails)
+      return s_refuse(why, whylen, "recipient %s (%s) refused: %s", to,
+                      roles_name((int)e->role) ? roles_name((int)e->role) : "?",
+                      fails);
+  }
+  return KETEN_OK;
+}
+
+keten_err_t evidence_check_author(const uint8_t root_pk[32],
+                                  const Keten__RegistryEntry *e,
+                                  const Keten__SectionHeader *h, char *why,
+                                  size_t whylen) {
+  char reason[200];
+  if (!h || !h->author)
+    return s_refuse(why, whylen, "a section comes without its header");
+  if (!e)
+    return s_refuse(why, whylen, "a section comes without its author's entry");
+  if (entry_check(e, root_pk, reason, sizeof reason) != 0)
+    return s_refuse(why, whylen, "author refused: %s", reason);
+  if (strcmp(e->participant_id, h->author) != 0)
+    return s_refuse(why, whylen, "a section of %s comes with the entry of %s",
+                    entry_valid_id(h->author) ? h->author : "?",
+                    e->participant_id);
+  policy_rule_t rule = policy_may_author((int)e->role, (int)h->kind);
+  if (rule != POLICY_OK)
+    return s_refuse(why, whylen, "a section of %s refused: %s", h->author,
+                    policy_rule_text(rule));
+  if (!entry_valid_at(e, h->created_at_ms))
+    return s_refuse(why, whylen, "a section of %s was made outside its "
+                    "signing key's validity", h->author);
+  return KETEN_OK;
+}
+
+keten_err_t evidence_check_notice(const uint8_t root_pk[32],
+                                  const Keten__Notice *n, char *why,
+                                  size_t whylen) {
+  char reason[200];
+  if (!n || !canon_exact(&n->base))
+    return s_refuse(why, whylen, "a notice carries unknown fields");
+  if (n->kind != KETEN__NOTICE_KIND__NOTICE_CONSENT_REVOKED)
+    return s_refuse(why, whylen, "a notice of an unknown kind");
+  const Keten__Revocation *v = n->revocation;
+  if (!v || v->consent_id.len != CANON_CONSENT_ID_BYTES ||
+      v->subject.len != CANON_SUBJECT_BYTES ||
+      n->consent_id.len != CANON_CONSENT_ID_BYTES ||
+      n->subject.len != CANON_SUBJECT_BYTES ||
+      memcmp(v->consent_id.data, n->consent_id.data, CANON_CONSENT_ID_BYTES) ||
+      memcmp(v->subject.data, n->subject.data, CANON_SUBJECT_BYTES))
+    return s_refuse(why, whylen, "a notice does not match its revocation");
+  if (entry_check(n->revoker_entry, root_pk, reason, sizeof reason) != 0)
+    return s_refuse(why, whylen, "a notice's signer refused: %s", reason);
+  if (!v->recorded_by || strcmp(v->recorded_by,
+                                n->revoker_entry->participant_id) != 0 ||
+      n->revoker_entry->signing_key.len != 32 ||
+      canon_verify_revocation(v, n->revoker_entry->signing_key.data) != 0)
+    return s_refuse(why, whylen, "a notice's revocation does not verify with "
+                    "its signer's key");
+  return KETEN_OK;
+}

@@ -1,0 +1,54 @@
+/* evidence — what libketen checks before it trusts the broker (pure: the
+ * keys and the time are given; internal to libketen).
+ *
+ * An author seals only to recipients whose evidence holds: a registry
+ * entry signed by the pinned chain root and valid now, and at least one
+ * consent the author itself signed, active now, covering the subject, the
+ * kind and that participant, for a purpose and basis the policy allows to
+ * its role. A reader opens a section only with the signing key of the
+ * author's root-signed entry, whose role may write that kind. A notice
+ * counts only with its signer's root-signed entry and a valid signature.
+ */
+#ifndef KETEN_EVIDENCE_H
+#define KETEN_EVIDENCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keten.h"
+#include "keten.pb-c.h"
+
+#define EVIDENCE_MAX_OWN_KEYS 9   /* current + previous_keys */
+
+/* Who the author is, and what it is about to seal. */
+typedef struct {
+  const uint8_t *root_pk;                     /* 32 bytes */
+  const char *self_id;                        /* the author's participant id */
+  const uint8_t *own_signing_keys[EVIDENCE_MAX_OWN_KEYS]; /* 32 bytes each */
+  size_t n_own;
+  const uint8_t *subject;                     /* 32 bytes */
+  int kind;
+  uint64_t now_ms;
+} evidence_author_t;
+
+/* Checks one PREPARE candidate. Returns KETEN_OK, or KETEN_ERR_EVIDENCE
+ * with a reason naming the recipient in why. */
+keten_err_t evidence_check_recipient(const evidence_author_t *a,
+                                     const Keten__Recipient *r, char *why,
+                                     size_t whylen);
+
+/* Checks the entry that comes with a section: signed by the root, for the
+ * header's author, whose role writes the header's kind, valid when the
+ * section was made. KETEN_OK or KETEN_ERR_EVIDENCE with why. */
+keten_err_t evidence_check_author(const uint8_t root_pk[32],
+                                  const Keten__RegistryEntry *e,
+                                  const Keten__SectionHeader *h, char *why,
+                                  size_t whylen);
+
+/* Checks a notice: its signer's root-signed entry and the signature of the
+ * revocation it carries. KETEN_OK or KETEN_ERR_EVIDENCE with why. */
+keten_err_t evidence_check_notice(const uint8_t root_pk[32],
+                                  const Keten__Notice *n, char *why,
+                                  size_t whylen);
+
+#endif

@@ -1,0 +1,1473 @@
+/* test_evil_broker — a test double of ketend that lies, and libketen
+ * refusing every lie.
+ *
+ * The fake broker is a ZeroMQ ROUTER socket with a CURVE server key, bound
+ * on ipc:// in a temp dir and run in its own thread. It speaks the keten
+ * wire protocol (one Envelope per frame) and answers HELLO, PING, PREPARE,
+ * PUT, FETCH, SUBSCRIBE and ACK with whatever the test told it to say. No
+ * real ketend runs here: the point is what libketen does when the broker
+ * itself is the attacker.
+ *
+ * The author's side (keten_client_put as "coa"): the broker's PREPARED
+ * adds recipients, swaps sealing keys, forges consents, offers entries of
+ * another root, of the wrong participant or out of their validity, or
+ * asks for a disclosure the policy forbids. Each must end in an error
+ * that names the lie, and no PUT may reach the broker (checked after a
+ * PING, which the broker only answers once it has read everything sent
+ * before it on the connection).
+ *
+ * The reader's side (keten_client_fetch and keten_client_poll as
+ * "gemeente:0716"): sections whose author entry or signature is not what
+ * the chain root vouches for must never be opened; a delivery that fails
+ * reaches the callback with section NULL and a non-OK status (and is
+ * acked, so one bad section cannot block the mailbox). Notices with a
+ * forged revocation or a revoker of another root reach the notice
+ * callback with notice NULL.
+ *
+ * Every case starts a fresh fake broker and client and stops them again;
+ * the registry entries and keys are made once for the whole group.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "canon.h"
+#include "envelope.h"
+#include "keten.h"
+#include "participant.h"
+#include "seal.h"
+
+#define COA "coa"
+#define GEMEENTE "gemeente:0716"
+#define VWN "vwn:zeeland"
+#define GGZ "ggz:zeeland"
+
+#define HOUR_MS (UINT64_C(3600) * 1000)
+#define DAY_MS (24 * HOUR_MS)
+#define YEAR_MS (365 * DAY_MS)
+
+#define ROLE_COA KETEN__ROLE__ROLE_COA
+#define ROLE_GEMEENTE KETEN__ROLE__ROLE_GEMEENTE
+#define ROLE_VOLUNTEER KETEN__ROLE__ROLE_VOLUNTEER
+#define ROLE_CARE KETEN__ROLE__ROLE_CARE
+
+#define K_IDENTITY KETEN__SECTION_KIND__SECTION_IDENTITY
+#define K_HOUSING KETEN__SECTION_KIND__SECTION_HOUSING
+#define K_HEALTH KETEN__SECTION_KIND__SECTION_HEALTH
+
+#define P_INBURGERING KETEN__PURPOSE__PURPOSE_INBURGERING
+#define P_ZORG KETEN__PURPOSE__PURPOSE_ZORG
+
+/* Per request attempt; no retries. Generous enough for valgrind, and the
+ * fake broker answers at once anyway. */
+#define CLIENT_TIMEOUT_MS 3000
+/* The longest a test waits for a delivery or an ack to arrive. */
+#define WAIT_MS 5000
+
+static const char IDENTITY_JSON[] =
+    "{\"given_name\": \"Amira\", \"family_name\": \"Haddad\", "
+    "\"birth_date\": \"1991-03-14\", \"nationality\": \"SYR\"}";
+static const char HEALTH_JSON[] =
+    "{\"notes\": \"slaapproblemen sinds de vlucht\", \"referral\": \"GGZ\", "
+    "\"urgent\": false}";
+
+/* ---- time ------------------------------------------------------------------ */
+
+static uint64_t s_wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int64_t s_mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void s_sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* ---- the world: keys and root-signed entries (made once) -------------------- */
+
+/* A registry entry and the participant record its fields point into; never
+ * copied by value (the entry would point into the original). */
+typedef struct {
+  participant_t p;
+  Keten__RegistryEntry e;
+} s_entry_t;
+
+static struct {
+  keten_root_key_t root;      /* the chain root the client pins */
+  keten_root_key_t evil_root; /* the attacker's own "root" */
+  keten_keys_t broker;        /* the fake broker's transport keys */
+  keten_keys_t coa, gemeente, vwn, ggz;
+  keten_keys_t evil;          /* keys the attacker holds */
+  uint8_t subject[KETEN_SUBJECT_BYTES];
+  uint8_t other_subject[KETEN_SUBJECT_BYTES];
+  uint64_t now;
+  /* genuine: signed by the chain root, valid from now-1h to now+1y */
+  s_entry_t coa_e, gemeente_e, vwn_e, ggz_e;
+} W;
+
+/* Fills x with an entry for id (role, name) holding the public keys of
+ * keys, valid in [from, until), signed with root_sk. */
+static void s_entry_make(s_entry_t *x, const char *id, int role,
+                         const char *name, const keten_keys_t *keys,
+                         uint64_t from, uint64_t until,
+                         const uint8_t root_sk[KETEN_ROOT_SECRET_BYTES]) {
+  memset(x, 0, sizeof *x);
+  snprintf(x->p.id, sizeof x->p.id, "%s", id);
+  snprintf(x->p.display_name, sizeof x->p.display_name, "%s", name);
+  x->p.role = role;
+  memcpy(x->p.transport_pk, keys->transport_pk, 32);
+  memcpy(x->p.signing_pk, keys->signing_pk, 32);
+  memcpy(x->p.sealing_pk, keys->sealing_pk, 32);
+  x->p.valid_from_ms = (int64_t)from;
+  x->p.valid_until_ms = (int64_t)until;
+  x->p.issued_at_ms = (int64_t)W.now;
+  participant_to_entry(&x->p, &x->e);
+  assert_int_equal(canon_sign_entry(&x->e, root_sk, x->p.root_signature), 0);
+  x->p.signed_by_root = 1;
+  participant_to_entry(&x->p, &x->e);
+}
+
+/* A root-signed entry valid now (from now-1h to now+1y). */
+static void s_entry_now(s_entry_t *x, const char *id, int role,
+                        const char *name, const keten_keys_t *keys,
+                        const uint8_t root_sk[KETEN_ROOT_SECRET_BYTES]) {
+  s_entry_make(x, id, role, name, keys, W.now - HOUR_MS, W.now + YEAR_MS,
+               root_sk);
+}
+
+static int s_group_setup(void **state) {
+  (void)state;
+  if (sodium_init() < 0)
+    return -1;
+  memset(&W, 0, sizeof W);
+  W.now = s_wall_ms();
+  if (keten_root_key_generate(&W.root) != KETEN_OK ||
+      keten_root_key_generate(&W.evil_root) != KETEN_OK ||
+      keten_keys_generate(&W.broker, "broker") != KETEN_OK ||
+      keten_keys_generate(&W.coa, COA) != KETEN_OK ||
+      keten_keys_generate(&W.gemeente, GEMEENTE) != KETEN_OK ||
+      keten_keys_generate(&W.vwn, VWN) != KETEN_OK ||
+      keten_keys_generate(&W.ggz, GGZ) != KETEN_OK ||
+      keten_keys_generate(&W.evil, "evil") != KETEN_OK)
+    return -1;
+  randombytes_buf(W.subject, sizeof W.subject);
+  randombytes_buf(W.other_subject, sizeof W.other_subject);
+  s_entry_now(&W.coa_e, COA, ROLE_COA, "Centraal Orgaan opvang asielzoekers",
+              &W.coa, W.root.secret_key);
+  s_entry_now(&W.gemeente_e, GEMEENTE, ROLE_GEMEENTE, "Gemeente Tholen",
+              &W.gemeente, W.root.secret_key);
+  s_entry_now(&W.vwn_e, VWN, ROLE_VOLUNTEER, "VluchtelingenWerk Zeeland",
+              &W.vwn, W.root.secret_key);
+  s_entry_now(&W.ggz_e, GGZ, ROLE_CARE, "GGZ Zeeland (fictief)", &W.ggz,
+              W.root.secret_key);
+  return 0;
+}
+
+static int s_group_teardown(void **state) {
+  (void)state;
+  keten_root_key_wipe(&W.root);
+  keten_root_key_wipe(&W.evil_root);
+  keten_keys_wipe(&W.broker);
+  keten_keys_wipe(&W.coa);
+  keten_keys_wipe(&W.gemeente);
+  keten_keys_wipe(&W.vwn);
+  keten_keys_wipe(&W.ggz);
+  keten_keys_wipe(&W.evil);
+  return 0;
+}
+
+/* ---- consents, recipients, revocations ------------------------------------- */
+
+typedef struct {
+  uint8_t id[KETEN_CONSENT_ID_BYTES];
+  uint8_t subject[KETEN_SUBJECT_BYTES];
+  uint8_t sig[64];
+  char by[KETEN_ID_MAX + 1], to[KETEN_ID_MAX + 1];
+  Keten__SectionKind kinds[1];
+  Keten__Consent k;
+} s_consent_t;
+
+/* A consent of subject recorded_by by for to over one kind, valid in
+ * [from, until), signed with signing_sk (whoever that is). */
+static Keten__Consent *s_consent_make(s_consent_t *c, const uint8_t *subject,
+                                      const char *by, const char *to, int kind,
+                                      int purpose, uint64_t from,
+                                      uint64_t until,
+                                      const uint8_t *signing_sk) {
+  memset(c, 0, sizeof *c);
+  randombytes_buf(c->id, sizeof c->id);
+  memcpy(c->subject, subject, KETEN_SUBJECT_BYTES);
+  snprintf(c->by, sizeof c->by, "%s", by);
+  snprintf(c->to, sizeof c->to, "%s", to);
+  c->kinds[0] = (Keten__SectionKind)kind;
+  keten__consent__init(&c->k);
+  c->k.consent_id.data = c->id;
+  c->k.consent_id.len = sizeof c->id;
+  c->k.subject.data = c->subject;
+  c->k.subject.len = sizeof c->subject;
+  c->k.recorded_by = c->by;
+  c->k.recipient = c->to;
+  c->k.sections = c->kinds;
+  c->k.n_sections = 1;
+  c->k.purpose = (Keten__Purpose)purpose;
+  c->k.basis = KETEN__BASIS__BASIS_CONSENT;
+  c->k.valid_from_ms = from;
+  c->k.valid_until_ms = until;
+  c->k.evidence_ref = "toestemmingsformulier 2026-0042";
+  c->k.recorded_at_ms = W.now;
+  assert_int_equal(canon_sign_consent(&c->k, signing_sk, c->sig), 0);
+  c->k.signature.data = c->sig;
+  c->k.signature.len = sizeof c->sig;
+  return &c->k;
+}
+
+/* A genuine consent: recorded and signed by coa, for W.subject, valid now. */
+static Keten__Consent *s_consent_ok(s_consent_t *c, const char *to, int kind,
+                                    int purpose) {
+  return s_consent_make(c, W.subject, COA, to, kind, purpose, W.now - HOUR_MS,
+                        W.now + 30 * DAY_MS, W.coa.signing_sk);
+}
+
+static Keten__Recipient *s_recipient(Keten__Recipient *r,
+                                     const Keten__RegistryEntry *e,
+                                     Keten__Consent **consents, size_t n) {
+  keten__recipient__init(r);
+  r->participant_id = e ? e->participant_id : (char *)GEMEENTE;
+  r->entry = (Keten__RegistryEntry *)e;
+  r->consents = consents;
+  r->n_consents = n;
+  return r;
+}
+
+static void s_prepared(Keten__PrepareReply *pr, Keten__Recipient **rs,
+                       size_t n) {
+  keten__prepare_reply__init(pr);
+  pr->recipients = rs;
+  pr->n_recipients = n;
+  pr->next_version = 1;
+}
+
+/* ---- things a test allocated (freed at teardown, also after a failure) ---- */
+
+static Keten__SealedSection *s_sealed[8];
+static size_t s_n_sealed;
+static ProtobufCMessage *s_unpacked[8];
+static size_t s_n_unpacked;
+
+static void s_free_allocations(void) {
+  for (size_t i = 0; i < s_n_sealed; i++)
+    seal_section_free(s_sealed[i]);
+  s_n_sealed = 0;
+  for (size_t i = 0; i < s_n_unpacked; i++)
+    protobuf_c_message_free_unpacked(s_unpacked[i], NULL);
+  s_n_unpacked = 0;
+}
+
+/* m packed, with an unknown field (number 99, varint 1) appended, and
+ * unpacked again: every known field as signed, plus one the signature does
+ * not cover. */
+static ProtobufCMessage *s_with_unknown_field(const ProtobufCMessage *m) {
+  size_t n = protobuf_c_message_get_packed_size(m);
+  uint8_t *buf = malloc(n + 3);
+  assert_non_null(buf);
+  assert_int_equal(protobuf_c_message_pack(m, buf), n);
+  buf[n] = 0x98; /* key: field 99, wire type 0 */
+  buf[n + 1] = 0x06;
+  buf[n + 2] = 0x01;
+  ProtobufCMessage *u =
+      protobuf_c_message_unpack(m->descriptor, NULL, n + 3, buf);
+  free(buf);
+  assert_non_null(u);
+  assert_true(s_n_unpacked < sizeof s_unpacked / sizeof s_unpacked[0]);
+  s_unpacked[s_n_unpacked++] = u;
+  assert_int_equal(u->n_unknown_fields, 1);
+  return u;
+}
+
+/* ---- the fake broker ---------------------------------------------------------- */
+
+typedef struct {
+  pthread_mutex_t mu;
+  pthread_t thread;
+  int running, stop;
+  void *ctx, *sock;
+  char dir[64], path[128], endpoint[160];
+  /* what it says (set by the test; read by the broker thread under mu) */
+  char welcome_id[KETEN_ID_MAX + 1];
+  int welcome_role;
+  const Keten__PrepareReply *prepared;
+  const Keten__FetchReply *fetched;
+  const Keten__Deliver *deliver; /* sent right after SUBSCRIBED */
+  /* what it saw */
+  int n_hello, n_ping, n_prepare, n_put, n_fetch, n_subscribe, n_ack, n_other;
+  uint64_t acked;
+  char put_wraps[CANON_MAX_WRAPS][KETEN_ID_MAX + 1];
+  size_t n_put_wraps;
+  uint8_t *put_section; /* the last PUT's SealedSection, packed */
+  size_t put_section_len;
+} s_fake_t;
+
+static s_fake_t F;
+
+static void s_fake_send(s_fake_t *f, zmq_msg_t *id, const Keten__Envelope *env) {
+  size_t len;
+  uint8_t *buf = envelope_pack(env, &len);
+  if (!buf)
+    return;
+  zmq_send(f->sock, zmq_msg_data(id), zmq_msg_size(id), ZMQ_SNDMORE);
+  zmq_send(f->sock, buf, len, 0);
+  free(buf);
+}
+
+/* Answers one request (called with f->mu held). */
+static void s_fake_answer(s_fake_t *f, zmq_msg_t *id,
+                          const Keten__Envelope *req) {
+  Keten__Envelope rep;
+  envelope_ids_t ids;
+  envelope_init(&rep, &ids, req);
+  switch (req->body_case) {
+  case KETEN__ENVELOPE__BODY_HELLO: {
+    f->n_hello++;
+    Keten__Welcome w = KETEN__WELCOME__INIT;
+    w.broker_version = "0.0.0-evil";
+    w.protocol_version = ENVELOPE_PROTOCOL_VERSION;
+    w.participant_id = f->welcome_id;
+    w.role = (Keten__Role)f->welcome_role;
+    w.display_name = "whoever you say";
+    w.max_frame_bytes = ENVELOPE_DEFAULT_MAX_FRAME;
+    w.server_time_ms = s_wall_ms();
+    rep.body_case = KETEN__ENVELOPE__BODY_WELCOME;
+    rep.welcome = &w;
+    s_fake_send(f, id, &rep);
+    break;
+  }
+  case KETEN__ENVELOPE__BODY_PING: {
+    f->n_ping++;
+    Keten__Pong p = KETEN__PONG__INIT;
+    p.payload = req->ping->payload;
+    p.server_time_ms = s_wall_ms();
+    rep.body_case = KETEN__ENVELOPE__BODY_PONG;
+    rep.pong = &p;
+    s_fake_send(f, id, &rep);
+    break;
+  }
+  case KETEN__ENVELOPE__BODY_PREPARE: {
+    f->n_prepare++;
+    Keten__PrepareReply empty = KETEN__PREPARE_REPLY__INIT;
+    rep.body_case = KETEN__ENVELOPE__BODY_PREPARED;
+    rep.prepared = f->prepared ? (Keten__PrepareReply *)f->prepared : &empty;
+    s_fake_send(f, id, &rep);
+    break;
+  }
+  case KETEN__ENVELOPE__BODY_PUT: {
+    f->n_put++;
+    const Keten__SealedSection *s = req->put->section;
+    Keten__PutReply st = KETEN__PUT_REPLY__INIT;
+    char *queued[CANON_MAX_WRAPS];
+    size_t n_queued = 0;
+    f->n_put_wraps = 0;
+    free(f->put_section);
+    f->put_section = NULL;
+    f->put_section_len = 0;
+    if (s) {
+      for (size_t i = 0; i < s->n_wraps && i < CANON_MAX_WRAPS; i++) {
+        const char *to = s->wraps[i]->recipient ? s->wraps[i]->recipient : "";
+        snprintf(f->put_wraps[f->n_put_wraps++], KETEN_ID_MAX + 1, "%s", to);
+        if (i > 0) /* the first wrap is the author's own */
+          queued[n_queued++] = s->wraps[i]->recipient;
+      }
+      f->put_section_len = keten__sealed_section__get_packed_size(s);
+      f->put_section = malloc(f->put_section_len ? f->put_section_len : 1);
+      if (f->put_section)
+        keten__sealed_section__pack(s, f->put_section);
+      st.version = s->header ? s->header->version : 1;
+    }
+    st.queued_for = queued;
+    st.n_queued_for = n_queued;
+    rep.body_case = KETEN__ENVELOPE__BODY_STORED;
+    rep.stored = &st;
+    s_fake_send(f, id, &rep);
+    break;
+  }
+  case KETEN__ENVELOPE__BODY_FETCH: {
+    f->n_fetch++;
+    Keten__FetchReply empty = KETEN__FETCH_REPLY__INIT;
+    rep.body_case = KETEN__ENVELOPE__BODY_FETCHED;
+    rep.fetched = f->fetched ? (Keten__FetchReply *)f->fetched : &empty;
+    s_fake_send(f, id, &rep);
+    break;
+  }
+  case KETEN__ENVELOPE__BODY_SUBSCRIBE: {
+    f->n_subscribe++;
+    Keten__Subscribed sub = KETEN__SUBSCRIBED__INIT;
+    sub.acked_seq = f->acked;
+    rep.body_case = KETEN__ENVELOPE__BODY_SUBSCRIBED;
+    rep.subscribed = &sub;
+    s_fake_send(f, id, &rep);
+    if (f->deliver) {
+      Keten__Envelope d;
+      envelope_ids_t dids;
+      envelope_init(&d, &dids, NULL); /* unsolicited: no correlation */
+      d.body_case = KETEN__ENVELOPE__BODY_DELIVER;
+      d.deliver = (Keten__Deliver *)f->deliver;
+      s_fake_send(f, id, &d);
+    }
+    break;
+  }
+  case KETEN__ENVELOPE__BODY_ACK:
+    f->n_ack++;
+    f->acked = req->ack->seq;
+    break; /* not answered */
+  default: {
+    f->n_other++;
+    Keten__Error e = KETEN__ERROR__INIT;
+    e.code = KETEN__ERROR_CODE__ERROR_UNKNOWN_BODY;
+    e.reason = "the evil broker does not do that";
+    rep.body_case = KETEN__ENVELOPE__BODY_ERROR;
+    rep.error = &e;
+    s_fake_send(f, id, &rep);
+    break;
+  }
+  }
+}
+
+static void *s_fake_main(void *arg) {
+  s_fake_t *f = arg;
+  for (;;) {
+    pthread_mutex_lock(&f->mu);
+    int stop = f->stop;
+    pthread_mutex_unlock(&f->mu);
+    if (stop)
+      break;
+    zmq_pollitem_t item = {f->sock, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, 20) <= 0)
+      continue;
+    zmq_msg_t id, body;
+    zmq_msg_init(&id);
+    zmq_msg_init(&body);
+    if (zmq_msg_recv(&id, f->sock, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&id) &&
+        zmq_msg_recv(&body, f->sock, 0) >= 0) {
+      int more = zmq_msg_more(&body);
+      while (more) { /* a client sends one frame; drop any others */
+        zmq_msg_t extra;
+        zmq_msg_init(&extra);
+        if (zmq_msg_recv(&extra, f->sock, 0) < 0) {
+          zmq_msg_close(&extra);
+          break;
+        }
+        more = zmq_msg_more(&extra);
+        zmq_msg_close(&extra);
+      }
+      Keten__Envelope *req =
+          envelope_decode(zmq_msg_data(&body), zmq_msg_size(&body),
+                          ENVELOPE_DEFAULT_MAX_FRAME, NULL);
+      if (req) {
+        pthread_mutex_lock(&f->mu);
+        s_fake_answer(f, &id, req);
+        pthread_mutex_unlock(&f->mu);
+        envelope_free(req);
+      }
+    }
+    zmq_msg_close(&id);
+    zmq_msg_close(&body);
+  }
+  return NULL;
+}
+
+/* The client under test (one per case). */
+static keten_client_t *C;
+
+static int s_setup(void **state) {
+  (void)state;
+  memset(&F, 0, sizeof F);
+  C = NULL;
+  if (pthread_mutex_init(&F.mu, NULL) != 0)
+    return -1;
+  snprintf(F.dir, sizeof F.dir, "/tmp/keten-evil-XXXXXX");
+  if (!mkdtemp(F.dir)) {
+    F.dir[0] = '\0';
+    return -1;
+  }
+  snprintf(F.path, sizeof F.path, "%s/broker.sock", F.dir);
+  snprintf(F.endpoint, sizeof F.endpoint, "ipc://%s", F.path);
+  int zero = 0, one = 1;
+  F.ctx = zmq_ctx_new();
+  if (!F.ctx)
+    return -1;
+  F.sock = zmq_socket(F.ctx, ZMQ_ROUTER);
+  if (!F.sock ||
+      zmq_setsockopt(F.sock, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
+      zmq_setsockopt(F.sock, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
+      zmq_setsockopt(F.sock, ZMQ_CURVE_SECRETKEY, W.broker.transport_sk,
+                     KETEN_KEY_BYTES) != 0 ||
+      zmq_bind(F.sock, F.endpoint) != 0) {
+    fprintf(stderr, "fake broker: cannot bind %s: %s\n", F.endpoint,
+            zmq_strerror(zmq_errno()));
+    return -1;
+  }
+  /* The socket moves to the broker thread (pthread_create is the full
+   * memory barrier ZeroMQ asks for) and comes back after pthread_join. */
+  if (pthread_create(&F.thread, NULL, s_fake_main, &F) != 0)
+    return -1;
+  F.running = 1;
+  return 0;
+}
+
+static int s_teardown(void **state) {
+  (void)state;
+  /* Nothing the broker could still send may point into a finished test. */
+  pthread_mutex_lock(&F.mu);
+  F.prepared = NULL;
+  F.fetched = NULL;
+  F.deliver = NULL;
+  pthread_mutex_unlock(&F.mu);
+  keten_client_destroy(&C);
+  if (F.running) {
+    pthread_mutex_lock(&F.mu);
+    F.stop = 1;
+    pthread_mutex_unlock(&F.mu);
+    pthread_join(F.thread, NULL);
+    F.running = 0;
+  }
+  if (F.sock)
+    zmq_close(F.sock);
+  if (F.ctx)
+    zmq_ctx_term(F.ctx);
+  F.sock = F.ctx = NULL;
+  free(F.put_section);
+  F.put_section = NULL;
+  if (F.dir[0]) {
+    unlink(F.path); /* ZeroMQ removes it on close; make sure */
+    rmdir(F.dir);
+  }
+  pthread_mutex_destroy(&F.mu);
+  s_free_allocations();
+  return 0;
+}
+
+/* Reads a counter of the fake broker. */
+static int s_seen(const int *counter) {
+  pthread_mutex_lock(&F.mu);
+  int v = *counter;
+  pthread_mutex_unlock(&F.mu);
+  return v;
+}
+
+static void s_say_prepared(const Keten__PrepareReply *pr) {
+  pthread_mutex_lock(&F.mu);
+  F.prepared = pr;
+  pthread_mutex_unlock(&F.mu);
+}
+
+static void s_say_fetched(const Keten__FetchReply *fr) {
+  pthread_mutex_lock(&F.mu);
+  F.fetched = fr;
+  pthread_mutex_unlock(&F.mu);
+}
+
+static void s_say_deliver(const Keten__Deliver *d) {
+  pthread_mutex_lock(&F.mu);
+  F.deliver = d;
+  pthread_mutex_unlock(&F.mu);
+}
+
+/* Waits until the broker holds seq as acked; returns 1 if it came. */
+static int s_wait_acked(uint64_t seq) {
+  int64_t end = s_mono_ms() + WAIT_MS;
+  for (;;) {
+    pthread_mutex_lock(&F.mu);
+    uint64_t acked = F.acked;
+    pthread_mutex_unlock(&F.mu);
+    if (acked == seq)
+      return 1;
+    if (s_mono_ms() > end)
+      return 0;
+    s_sleep_ms(5);
+  }
+}
+
+/* The client under test for keys; the broker's WELCOME names it id/role. */
+static keten_client_t *s_client_as(const keten_keys_t *keys, const char *id,
+                                   int role) {
+  pthread_mutex_lock(&F.mu);
+  snprintf(F.welcome_id, sizeof F.welcome_id, "%s", id);
+  F.welcome_role = role;
+  pthread_mutex_unlock(&F.mu);
+  keten_client_config_t cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.endpoint = F.endpoint;
+  cfg.keys = keys;
+  cfg.broker_key = W.broker.transport_pk;
+  cfg.root_key = W.root.public_key;
+  cfg.timeout_ms = CLIENT_TIMEOUT_MS;
+  cfg.retries = -1;
+  char err[256] = "";
+  C = keten_client_new(&cfg, err, sizeof err);
+  if (!C)
+    print_error("keten_client_new: %s\n", err);
+  assert_non_null(C);
+  return C;
+}
+
+/* ---- the author's side -------------------------------------------------------- */
+
+/* The broker answers PREPARE with pr; keten_client_put of kind by coa must
+ * fail with want, the client's error must contain why, and no PUT may
+ * reach the broker. */
+static void s_put_refused(const Keten__PrepareReply *pr, int kind,
+                          keten_err_t want, const char *why) {
+  s_say_prepared(pr);
+  keten_client_t *c = s_client_as(&W.coa, COA, ROLE_COA);
+  const char *json = kind == K_HEALTH ? HEALTH_JSON : IDENTITY_JSON;
+  keten_put_result_t res;
+  keten_err_t rc = keten_client_put(c, W.subject, kind, json, strlen(json),
+                                    &res);
+  char err[320];
+  snprintf(err, sizeof err, "%s", keten_client_error(c));
+  if (rc != want || !strstr(err, why))
+    print_error("put: %s (%d): \"%s\"; wanted %s with \"%s\"\n",
+                keten_strerror(rc), (int)rc, err, keten_strerror(want), why);
+  assert_int_equal(rc, want);
+  assert_non_null(strstr(err, why));
+  /* PONG comes only after the broker read all the client sent before. */
+  assert_int_equal(keten_client_ping(c, "?", 1, NULL), KETEN_OK);
+  assert_int_equal(s_seen(&F.n_prepare), 1); /* the lie was told */
+  assert_int_equal(s_seen(&F.n_put), 0);     /* and not believed */
+}
+
+/* The broker offers recipients honestly; put succeeds and the PUT carries
+ * wraps for exactly coa and `to`, and the one for `to` opens with to's keys. */
+static void s_put_accepted(const Keten__PrepareReply *pr, int kind,
+                           const char *to, const keten_keys_t *to_keys) {
+  s_say_prepared(pr);
+  keten_client_t *c = s_client_as(&W.coa, COA, ROLE_COA);
+  const char *json = kind == K_HEALTH ? HEALTH_JSON : IDENTITY_JSON;
+  keten_put_result_t res;
+  keten_err_t rc = keten_client_put(c, W.subject, kind, json, strlen(json),
+                                    &res);
+  if (rc != KETEN_OK)
+    print_error("put: %s: %s\n", keten_strerror(rc), keten_client_error(c));
+  assert_int_equal(rc, KETEN_OK);
+  assert_int_equal(res.version, 1);
+  assert_int_equal(res.n_queued, 1);
+  assert_string_equal(res.queued[0], to);
+  pthread_mutex_lock(&F.mu);
+  int n_put = F.n_put;
+  size_t n_wraps = F.n_put_wraps;
+  char wraps[2][KETEN_ID_MAX + 1] = {"", ""};
+  for (size_t i = 0; i < n_wraps && i < 2; i++)
+    snprintf(wraps[i], sizeof wraps[i], "%s", F.put_wraps[i]);
+  Keten__SealedSection *got =
+      F.put_section ? keten__sealed_section__unpack(NULL, F.put_section_len,
+                                                    F.put_section)
+                    : NULL;
+  pthread_mutex_unlock(&F.mu);
+  assert_non_null(got);
+  s_unpacked[s_n_unpacked++] = &got->base;
+  assert_int_equal(n_put, 1);
+  assert_int_equal(n_wraps, 2);
+  assert_string_equal(wraps[0], COA);
+  assert_string_equal(wraps[1], to);
+  /* What was stored is what the recipient can open, and nobody else. */
+  keten_section_t out;
+  char why[256];
+  assert_int_equal(seal_open(got, W.coa.signing_pk, to, to_keys, &out, why,
+                             sizeof why),
+                   KETEN_OK);
+  assert_int_equal(out.json_len, strlen(json));
+  assert_memory_equal(out.json, json, out.json_len);
+  assert_string_equal(out.header.author, COA);
+  free(out.json);
+  assert_int_equal(seal_open(got, W.coa.signing_pk, VWN, &W.vwn, &out, why,
+                             sizeof why),
+                   KETEN_ERR_CRYPTO);
+}
+
+static void test_put_honest_baseline(void **state) {
+  (void)state;
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Recipient r;
+  Keten__Recipient *rs[] = {s_recipient(&r, &W.gemeente_e.e, ks, 1)};
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 1);
+  s_put_accepted(&pr, K_IDENTITY, GEMEENTE, &W.gemeente);
+}
+
+/* The contrast to the R8 case: HEALTH to a CARE participant is allowed. */
+static void test_put_honest_health_to_care(void **state) {
+  (void)state;
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GGZ, K_HEALTH, P_ZORG)};
+  Keten__Recipient r;
+  Keten__Recipient *rs[] = {s_recipient(&r, &W.ggz_e.e, ks, 1)};
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 1);
+  s_put_accepted(&pr, K_HEALTH, GGZ, &W.ggz);
+}
+
+/* 1. The broker adds a recipient. */
+
+static void test_lie_extra_recipient_without_consent(void **state) {
+  (void)state;
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Recipient r1, r2;
+  Keten__Recipient *rs[] = {s_recipient(&r1, &W.gemeente_e.e, ks, 1),
+                            s_recipient(&r2, &W.vwn_e.e, NULL, 0)};
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 2);
+  s_put_refused(&pr, K_IDENTITY, KETEN_ERR_EVIDENCE,
+                "recipient vwn:zeeland comes without a consent of ours");
+}
+
+/* Two colluding partners: vwn:zeeland "records" its own consent. */
+static void test_lie_extra_recipient_colluding_consent(void **state) {
+  (void)state;
+  s_consent_t k, kv;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Consent *kvs[] = {s_consent_make(
+      &kv, W.subject, VWN, VWN, K_IDENTITY, P_INBURGERING, W.now - HOUR_MS,
+      W.now + DAY_MS, W.vwn.signing_sk)};
+  Keten__Recipient r1, r2;
+  Keten__Recipient *rs[] = {s_recipient(&r1, &W.gemeente_e.e, ks, 1),
+                            s_recipient(&r2, &W.vwn_e.e, kvs, 1)};
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 2);
+  s_put_refused(&pr, K_IDENTITY, KETEN_ERR_EVIDENCE,
+                "vwn:zeeland (VOLUNTEER) refused: a consent was not recorded "
+                "by us");
+}
+
+/* ... and a consent recorded by gemeente:0716 for vwn:zeeland. */
+static void test_lie_extra_recipient_consent_of_partner(void **state) {
+  (void)state;
+  s_consent_t k, kv;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Consent *kvs[] = {s_consent_make(
+      &kv, W.subject, GEMEENTE, VWN, K_IDENTITY, P_INBURGERING,
+      W.now - HOUR_MS, W.now + DAY_MS, W.gemeente.signing_sk)};
+  Keten__Recipient r1, r2;
+  Keten__Recipient *rs[] = {s_recipient(&r1, &W.gemeente_e.e, ks, 1),
+                            s_recipient(&r2, &W.vwn_e.e, kvs, 1)};
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 2);
+  s_put_refused(&pr, K_IDENTITY, KETEN_ERR_EVIDENCE,
+                "a consent was not recorded by us");
+}
+
+/* 2. The broker swaps a sealing key. */
+
+static void test_lie_swapped_sealing_key(void **state) {
+  (void)state;
+  /* Entries made in a test are static: the broker thread may still read
+   * them until teardown clears what it says. */
+  static s_entry_t swapped;
+  swapped.p = W.gemeente_e.p;
+  memcpy(swapped.p.sealing_pk, W.evil.sealing_pk, 32);
+  participant_to_entry(&swapped.p, &swapped.e); /* root signature unchanged */
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Recipient r;
+  Keten__Recipient *rs[] = {s_recipient(&r, &swapped.e, ks, 1)};
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 1);
+  s_put_refused(&pr, K_IDENTITY, KETEN_ERR_EVIDENCE,
+                "registry entry's signature does not verify with the chain "
+                "root key: gemeente:0716");
+}
+
+/* A whole entry for gemeente:0716 (the attacker's keys) signed by the
+ * attacker's own root. */
+static void test_lie_entry_from_other_root(void **state) {
+  (void)state;
+  static s_entry_t forged;
+  s_entry_now(&forged, GEMEENTE, ROLE_GEMEENTE, "Gemeente Tholen", &W.evil,
+              W.evil_root.secret_key);
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Recipient r;
+  Keten__Recipient *rs[] = {s_recipient(&r, &forged.e, ks, 1)};
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 1);
+  s_put_refused(&pr, K_IDENTITY, KETEN_ERR_EVIDENCE,
+                "recipient refused: registry entry's signature does not "
+                "verify with the chain root key: gemeente:0716");
+}
+
+/* The recipient is called gemeente:0716 but comes with vwn:zeeland's
+ * (genuine) entry, so its sealing key would be vwn's. */
+static void test_lie_entry_of_another_participant(void **state) {
+  (void)state;
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Recipient r;
+  Keten__Recipient *rs[] = {s_recipient(&r, &W.vwn_e.e, ks, 1)};
+  r.participant_id = (char *)GEMEENTE;
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 1);
+  s_put_refused(&pr, K_IDENTITY, KETEN_ERR_EVIDENCE,
+                "recipient gemeente:0716 comes with the entry of vwn:zeeland");
+}
+
+/* A genuine entry with a field the root's signature does not cover. */
+static void test_lie_entry_unknown_field(void **state) {
+  (void)state;
+  Keten__RegistryEntry *e =
+      (Keten__RegistryEntry *)s_with_unknown_field(&W.gemeente_e.e.base);
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Recipient r;
+  Keten__Recipient *rs[] = {s_recipient(&r, e, ks, 1)};
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 1);
+  s_put_refused(&pr, K_IDENTITY, KETEN_ERR_EVIDENCE,
+                "registry entry carries fields its signature does not cover");
+}
+
+static void test_lie_recipient_without_entry(void **state) {
+  (void)state;
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Recipient r;
+  Keten__Recipient *rs[] = {s_recipient(&r, NULL, ks, 1)};
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 1);
+  s_put_refused(&pr, K_IDENTITY, KETEN_ERR_EVIDENCE,
+                "a recipient comes without its registry entry");
+}
+
+/* 3. The broker forges a consent. */
+
+static void s_put_with_consent(Keten__Consent *consent, int kind,
+                               const char *why) {
+  Keten__Consent *ks[] = {consent};
+  Keten__Recipient r;
+  Keten__Recipient *rs[] = {s_recipient(&r, &W.gemeente_e.e, ks, 1)};
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 1);
+  s_put_refused(&pr, kind, KETEN_ERR_EVIDENCE, why);
+}
+
+static void test_lie_consent_signed_by_other_key(void **state) {
+  (void)state;
+  s_consent_t k;
+  s_put_with_consent(s_consent_make(&k, W.subject, COA, GEMEENTE, K_IDENTITY,
+                                    P_INBURGERING, W.now - HOUR_MS,
+                                    W.now + DAY_MS, W.evil.signing_sk),
+                     K_IDENTITY,
+                     "recipient gemeente:0716 (GEMEENTE) refused: a consent "
+                     "does not carry our signature");
+}
+
+static void test_lie_consent_other_subject(void **state) {
+  (void)state;
+  s_consent_t k;
+  s_put_with_consent(s_consent_make(&k, W.other_subject, COA, GEMEENTE,
+                                    K_IDENTITY, P_INBURGERING, W.now - HOUR_MS,
+                                    W.now + DAY_MS, W.coa.signing_sk),
+                     K_IDENTITY, "a consent is for another subject");
+}
+
+static void test_lie_consent_other_kind(void **state) {
+  (void)state;
+  s_consent_t k;
+  s_put_with_consent(s_consent_ok(&k, GEMEENTE, K_HOUSING, P_INBURGERING),
+                     K_IDENTITY, "a consent does not cover this section kind");
+}
+
+static void test_lie_consent_expired(void **state) {
+  (void)state;
+  s_consent_t k;
+  s_put_with_consent(s_consent_make(&k, W.subject, COA, GEMEENTE, K_IDENTITY,
+                                    P_INBURGERING, W.now - 30 * DAY_MS,
+                                    W.now - DAY_MS, W.coa.signing_sk),
+                     K_IDENTITY, "a consent is not valid now");
+}
+
+static void test_lie_consent_not_yet_valid(void **state) {
+  (void)state;
+  s_consent_t k;
+  s_put_with_consent(s_consent_make(&k, W.subject, COA, GEMEENTE, K_IDENTITY,
+                                    P_INBURGERING, W.now + DAY_MS,
+                                    W.now + 30 * DAY_MS, W.coa.signing_sk),
+                     K_IDENTITY, "a consent is not valid now");
+}
+
+/* Genuine, but for ggz:zeeland, offered with gemeente's entry. */
+static void test_lie_consent_names_other_recipient(void **state) {
+  (void)state;
+  s_consent_t k;
+  s_put_with_consent(s_consent_ok(&k, GGZ, K_IDENTITY, P_INBURGERING),
+                     K_IDENTITY, "a consent names someone else");
+}
+
+/* Genuine, with an unknown protobuf field appended (canon_exact). */
+static void test_lie_consent_unknown_field(void **state) {
+  (void)state;
+  s_consent_t k;
+  Keten__Consent *genuine = s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING);
+  Keten__Consent *padded =
+      (Keten__Consent *)s_with_unknown_field(&genuine->base);
+  /* The signature still verifies: only the unknown field is new. */
+  assert_int_equal(canon_verify_consent(padded, W.coa.signing_pk), 0);
+  s_put_with_consent(padded, K_IDENTITY,
+                     "a consent carries fields its signature does not cover");
+}
+
+/* A genuine consent, padded with a forged one: not believed on the rest. */
+static void test_lie_consent_padded_with_forgery(void **state) {
+  (void)state;
+  s_consent_t k1, k2;
+  Keten__Consent *ks[] = {
+      s_consent_ok(&k1, GEMEENTE, K_IDENTITY, P_INBURGERING),
+      s_consent_make(&k2, W.subject, COA, GEMEENTE, K_IDENTITY, P_INBURGERING,
+                     W.now - HOUR_MS, W.now + DAY_MS, W.evil.signing_sk)};
+  Keten__Recipient r;
+  Keten__Recipient *rs[] = {s_recipient(&r, &W.gemeente_e.e, ks, 2)};
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 1);
+  s_put_refused(&pr, K_IDENTITY, KETEN_ERR_EVIDENCE,
+                "a consent does not carry our signature");
+}
+
+/* 4. Policy: coa genuinely signed HEALTH for a VOLUNTEER (which the real
+ * broker would never have recorded); libketen itself refuses by R8. */
+static void test_lie_policy_health_to_volunteer(void **state) {
+  (void)state;
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, VWN, K_HEALTH, P_ZORG)};
+  Keten__Recipient r;
+  Keten__Recipient *rs[] = {s_recipient(&r, &W.vwn_e.e, ks, 1)};
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 1);
+  s_put_refused(&pr, K_HEALTH, KETEN_ERR_EVIDENCE,
+                "recipient vwn:zeeland (VOLUNTEER) refused: R8: HEALTH and "
+                "CARE never go to a VOLUNTEER");
+}
+
+/* 5. Entries out of their window, the author as its own recipient, the
+ * same recipient twice. */
+
+static void test_lie_entry_expired(void **state) {
+  (void)state;
+  static s_entry_t old;
+  s_entry_make(&old, GEMEENTE, ROLE_GEMEENTE, "Gemeente Tholen", &W.gemeente,
+               W.now - 2 * YEAR_MS, W.now - DAY_MS, W.root.secret_key);
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Recipient r;
+  Keten__Recipient *rs[] = {s_recipient(&r, &old.e, ks, 1)};
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 1);
+  s_put_refused(&pr, K_IDENTITY, KETEN_ERR_EVIDENCE,
+                "recipient gemeente:0716: its registry entry is not valid now");
+}
+
+static void test_lie_entry_not_yet_valid(void **state) {
+  (void)state;
+  static s_entry_t future;
+  s_entry_make(&future, GEMEENTE, ROLE_GEMEENTE, "Gemeente Tholen",
+               &W.gemeente, W.now + DAY_MS, W.now + YEAR_MS, W.root.secret_key);
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Recipient r;
+  Keten__Recipient *rs[] = {s_recipient(&r, &future.e, ks, 1)};
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 1);
+  s_put_refused(&pr, K_IDENTITY, KETEN_ERR_EVIDENCE,
+                "its registry entry is not valid now");
+}
+
+static void test_lie_self_as_recipient(void **state) {
+  (void)state;
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, COA, K_IDENTITY, P_INBURGERING)};
+  Keten__Recipient r;
+  Keten__Recipient *rs[] = {s_recipient(&r, &W.coa_e.e, ks, 1)};
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 1);
+  s_put_refused(&pr, K_IDENTITY, KETEN_ERR_EVIDENCE,
+                "we are offered as our own recipient");
+}
+
+static void test_lie_recipient_twice(void **state) {
+  (void)state;
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Recipient r;
+  s_recipient(&r, &W.gemeente_e.e, ks, 1);
+  Keten__Recipient *rs[] = {&r, &r};
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 2);
+  s_put_refused(&pr, K_IDENTITY, KETEN_ERR_EVIDENCE,
+                "the broker offers gemeente:0716 twice");
+}
+
+/* ---- the reader's side -------------------------------------------------------- */
+
+/* A section of subject and kind, with header author author_id, signed and
+ * sealed by author_keys to gemeente:0716 (and to the author itself). */
+static Keten__SealedSection *s_seal(const keten_keys_t *author_keys,
+                                    const char *author_id, int kind,
+                                    const uint8_t *subject, const char *json) {
+  keten_section_header_t h;
+  memset(&h, 0, sizeof h);
+  memcpy(h.subject, subject, KETEN_SUBJECT_BYTES);
+  h.kind = kind;
+  snprintf(h.author, sizeof h.author, "%s", author_id);
+  h.version = 3;
+  h.created_at_ms = W.now;
+  seal_recipient_t to = {GEMEENTE, W.gemeente.sealing_pk};
+  keten_err_t err = KETEN_OK;
+  Keten__SealedSection *s =
+      seal_section(&h, json, strlen(json), author_keys, &to, 1, &err);
+  assert_non_null(s);
+  assert_true(s_n_sealed < sizeof s_sealed / sizeof s_sealed[0]);
+  s_sealed[s_n_sealed++] = s;
+  return s;
+}
+
+static Keten__SectionCopy *s_copy(Keten__SectionCopy *cp,
+                                  Keten__SealedSection *s,
+                                  const Keten__RegistryEntry *author_entry) {
+  keten__section_copy__init(cp);
+  cp->section = s;
+  cp->author_entry = (Keten__RegistryEntry *)author_entry;
+  return cp;
+}
+
+/* What the delivery callbacks saw. */
+typedef struct {
+  keten_client_t *c;
+  int calls, opened;
+  keten_err_t status;
+  uint64_t seq;
+  char error[320];
+  char json[512];
+  char author[KETEN_ID_MAX + 1];
+  /* notices */
+  int notices, notices_ok;
+  keten_err_t notice_status;
+  char revoked_by[KETEN_ID_MAX + 1];
+  int revoked_by_role;
+} s_got_t;
+
+static int s_on_delivery(const keten_section_t *s, uint64_t seq,
+                         keten_err_t status, void *arg) {
+  s_got_t *g = arg;
+  g->calls++;
+  g->status = status;
+  g->seq = seq;
+  snprintf(g->error, sizeof g->error, "%s", keten_client_error(g->c));
+  if (s) {
+    g->opened++;
+    snprintf(g->json, sizeof g->json, "%s", s->json);
+    snprintf(g->author, sizeof g->author, "%s", s->header.author);
+  }
+  return 0;
+}
+
+static int s_on_notice(const keten_notice_t *n, uint64_t seq,
+                       keten_err_t status, void *arg) {
+  s_got_t *g = arg;
+  g->notices++;
+  g->notice_status = status;
+  g->seq = seq;
+  snprintf(g->error, sizeof g->error, "%s", keten_client_error(g->c));
+  if (n) {
+    g->notices_ok++;
+    snprintf(g->revoked_by, sizeof g->revoked_by, "%s", n->revoked_by);
+    g->revoked_by_role = n->revoked_by_role;
+  }
+  return 0;
+}
+
+/* Polls until *count reaches want or WAIT_MS passed. */
+static void s_poll_until(keten_client_t *c, s_got_t *g, const int *count,
+                         int want) {
+  int64_t end = s_mono_ms() + WAIT_MS;
+  while (*count < want && s_mono_ms() < end)
+    assert_int_equal(keten_client_poll(c, 50, s_on_delivery, g, NULL),
+                     KETEN_OK);
+}
+
+#define SEQ 7
+
+/* The broker hands copy to gemeente:0716 in FETCHED and as a delivery:
+ * with want == KETEN_OK the section opens to json; otherwise fetch fails
+ * with want and why, and the delivery reaches the callback with section
+ * NULL, status want and why, and is acked. */
+static void s_read(const Keten__SectionCopy *copy, keten_err_t want,
+                   const char *why, const char *json) {
+  Keten__SectionCopy *copies[] = {(Keten__SectionCopy *)copy};
+  Keten__FetchReply fr = KETEN__FETCH_REPLY__INIT;
+  fr.sections = copies;
+  fr.n_sections = 1;
+  Keten__Delivery item = KETEN__DELIVERY__INIT;
+  item.seq = SEQ;
+  item.section = (Keten__SectionCopy *)copy;
+  Keten__Delivery *items[] = {&item};
+  Keten__Deliver d = KETEN__DELIVER__INIT;
+  d.items = items;
+  d.n_items = 1;
+  s_say_fetched(&fr);
+  s_say_deliver(&d);
+  keten_client_t *c = s_client_as(&W.gemeente, GEMEENTE, ROLE_GEMEENTE);
+
+  keten_section_t *sections = NULL;
+  size_t n = 99;
+  keten_err_t rc = keten_client_fetch(c, W.subject, &sections, &n);
+  const char *err = keten_client_error(c);
+  if (rc != want || (want != KETEN_OK && !strstr(err, why)))
+    print_error("fetch: %s (%d): \"%s\"; wanted %s with \"%s\"\n",
+                keten_strerror(rc), (int)rc, err, keten_strerror(want),
+                why ? why : "");
+  assert_int_equal(s_seen(&F.n_fetch), 1);
+  if (rc == KETEN_OK && want != KETEN_OK)
+    keten_sections_free(sections, n); /* (the test fails below) */
+  assert_int_equal(rc, want);
+  if (want == KETEN_OK) {
+    assert_int_equal(n, 1);
+    assert_non_null(sections);
+    assert_string_equal(sections[0].json, json);
+    assert_string_equal(sections[0].header.author, COA);
+    keten_sections_free(sections, n);
+  } else {
+    assert_non_null(strstr(err, why));
+    assert_null(sections); /* no plaintext handed over */
+    assert_int_equal(n, 0);
+  }
+
+  /* The same copy as a delivery. */
+  s_got_t g;
+  memset(&g, 0, sizeof g);
+  g.c = c;
+  assert_int_equal(keten_client_subscribe(c, 16), KETEN_OK);
+  s_poll_until(c, &g, &g.calls, 1);
+  if (g.calls == 1 && (g.status != want ||
+                       (want != KETEN_OK && !strstr(g.error, why))))
+    print_error("delivery: %s (%d): \"%s\"; wanted %s with \"%s\"\n",
+                keten_strerror(g.status), (int)g.status, g.error,
+                keten_strerror(want), why ? why : "");
+  assert_int_equal(g.calls, 1);
+  assert_int_equal(g.seq, SEQ);
+  assert_int_equal(g.status, want);
+  if (want == KETEN_OK) {
+    assert_int_equal(g.opened, 1);
+    assert_string_equal(g.json, json);
+    assert_string_equal(g.author, COA);
+  } else {
+    assert_int_equal(g.opened, 0); /* section NULL: no plaintext */
+    assert_non_null(strstr(g.error, why));
+  }
+  /* Opened or refused, it is acked: one bad section cannot block the
+   * mailbox. */
+  assert_true(s_wait_acked(SEQ));
+  s_say_fetched(NULL);
+  s_say_deliver(NULL);
+}
+
+static void test_read_honest_baseline(void **state) {
+  (void)state;
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal(&W.coa, COA, K_IDENTITY, W.subject, IDENTITY_JSON),
+         &W.coa_e.e);
+  s_read(&cp, KETEN_OK, NULL, IDENTITY_JSON);
+}
+
+/* (a) coa's real keys, but the entry is signed by another root. */
+static void test_read_author_entry_other_root(void **state) {
+  (void)state;
+  static s_entry_t forged;
+  s_entry_now(&forged, COA, ROLE_COA, "Centraal Orgaan opvang asielzoekers",
+              &W.coa, W.evil_root.secret_key);
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal(&W.coa, COA, K_IDENTITY, W.subject, IDENTITY_JSON),
+         &forged.e);
+  s_read(&cp, KETEN_ERR_EVIDENCE,
+         "author refused: registry entry's signature does not verify with "
+         "the chain root key: coa",
+         NULL);
+}
+
+/* (b) a genuine entry, of vwn:zeeland, while the header says coa. */
+static void test_read_author_entry_of_other_participant(void **state) {
+  (void)state;
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal(&W.coa, COA, K_IDENTITY, W.subject, IDENTITY_JSON),
+         &W.vwn_e.e);
+  s_read(&cp, KETEN_ERR_EVIDENCE,
+         "a section of coa comes with the entry of vwn:zeeland", NULL);
+}
+
+/* (c) the attacker signs a section "by coa" and brings its own entry for
+ * coa, signed by its own root: everything consistent but the root. */
+static void test_read_attacker_section_and_entry(void **state) {
+  (void)state;
+  static s_entry_t forged;
+  s_entry_now(&forged, COA, ROLE_COA, "Centraal Orgaan opvang asielzoekers",
+              &W.evil, W.evil_root.secret_key);
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal(&W.evil, COA, K_IDENTITY, W.subject, IDENTITY_JSON),
+         &forged.e);
+  s_read(&cp, KETEN_ERR_EVIDENCE,
+         "registry entry's signature does not verify with the chain root key",
+         NULL);
+}
+
+/* (d) a genuine VOLUNTEER entry authoring HEALTH: R1. */
+static void test_read_volunteer_writes_health(void **state) {
+  (void)state;
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal(&W.vwn, VWN, K_HEALTH, W.subject, HEALTH_JSON),
+         &W.vwn_e.e);
+  s_read(&cp, KETEN_ERR_EVIDENCE,
+         "a section of vwn:zeeland refused: R1: the author's role may not "
+         "write this section kind",
+         NULL);
+}
+
+/* (e) no author entry at all. */
+static void test_read_without_author_entry(void **state) {
+  (void)state;
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal(&W.coa, COA, K_IDENTITY, W.subject, IDENTITY_JSON),
+         NULL);
+  s_read(&cp, KETEN_ERR_EVIDENCE, "a section comes without its author's entry",
+         NULL);
+}
+
+/* The genuine entry of coa, but the section is signed by the attacker.
+ * The evidence (the entry) holds; it is the signature that does not
+ * verify with the entry's key, so the honest answer is KETEN_ERR_CRYPTO. */
+static void test_read_signature_not_the_authors(void **state) {
+  (void)state;
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal(&W.evil, COA, K_IDENTITY, W.subject, IDENTITY_JSON),
+         &W.coa_e.e);
+  s_read(&cp, KETEN_ERR_CRYPTO,
+         "signature does not verify with the author's key", NULL);
+}
+
+/* A root-signed entry of coa with coa's keys, but expired before the
+ * section was made (a key the chain no longer vouches for). */
+static void test_read_author_entry_expired(void **state) {
+  (void)state;
+  static s_entry_t old;
+  s_entry_make(&old, COA, ROLE_COA, "Centraal Orgaan opvang asielzoekers",
+               &W.coa, W.now - 2 * YEAR_MS, W.now - DAY_MS, W.root.secret_key);
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal(&W.coa, COA, K_IDENTITY, W.subject, IDENTITY_JSON),
+         &old.e);
+  s_read(&cp, KETEN_ERR_EVIDENCE,
+         "a section of coa was made outside its signing key's validity", NULL);
+}
+
+/* FETCH of one subject answered with a genuine section of another. The
+ * section itself is fine; the reply does not answer the request, so the
+ * honest answer is KETEN_ERR_PROTOCOL (fetch only: a delivery answers no
+ * request). */
+static void test_fetch_other_subject(void **state) {
+  (void)state;
+  Keten__SectionCopy cp;
+  s_copy(&cp,
+         s_seal(&W.coa, COA, K_IDENTITY, W.other_subject, IDENTITY_JSON),
+         &W.coa_e.e);
+  Keten__SectionCopy *copies[] = {&cp};
+  Keten__FetchReply fr = KETEN__FETCH_REPLY__INIT;
+  fr.sections = copies;
+  fr.n_sections = 1;
+  s_say_fetched(&fr);
+  keten_client_t *c = s_client_as(&W.gemeente, GEMEENTE, ROLE_GEMEENTE);
+  keten_section_t *sections = NULL;
+  size_t n = 99;
+  keten_err_t rc = keten_client_fetch(c, W.subject, &sections, &n);
+  if (rc == KETEN_OK)
+    keten_sections_free(sections, n);
+  assert_int_equal(rc, KETEN_ERR_PROTOCOL);
+  assert_non_null(strstr(keten_client_error(c),
+                         "the broker returned a section of another subject"));
+  assert_null(sections);
+  assert_int_equal(n, 0);
+  s_say_fetched(NULL);
+}
+
+/* ---- notices ---------------------------------------------------------------------- */
+
+typedef struct {
+  uint8_t cid[KETEN_CONSENT_ID_BYTES];
+  uint8_t sig[64];
+  Keten__Revocation v;
+  Keten__Notice n;
+} s_notice_t;
+
+/* A notice to coa: by revoked a consent of coa's, signed with sk, and
+ * the broker says revoker is its entry. */
+static Keten__Notice *s_notice_make(s_notice_t *x, const char *by,
+                                    const uint8_t *sk,
+                                    const Keten__RegistryEntry *revoker) {
+  memset(x, 0, sizeof *x);
+  randombytes_buf(x->cid, sizeof x->cid);
+  keten__revocation__init(&x->v);
+  x->v.consent_id.data = x->cid;
+  x->v.consent_id.len = sizeof x->cid;
+  x->v.subject.data = W.subject;
+  x->v.subject.len = KETEN_SUBJECT_BYTES;
+  x->v.recorded_by = (char *)by;
+  x->v.revoked_at_ms = W.now;
+  x->v.reason = "de gemeente ziet af van de gegevens";
+  assert_int_equal(canon_sign_revocation(&x->v, sk, x->sig), 0);
+  x->v.signature.data = x->sig;
+  x->v.signature.len = sizeof x->sig;
+  keten__notice__init(&x->n);
+  x->n.kind = KETEN__NOTICE_KIND__NOTICE_CONSENT_REVOKED;
+  x->n.subject = x->v.subject;
+  x->n.consent_id = x->v.consent_id;
+  x->n.revocation = &x->v;
+  x->n.revoker_entry = (Keten__RegistryEntry *)revoker;
+  x->n.created_at_ms = W.now;
+  return &x->n;
+}
+
+/* The broker delivers notice n to coa; the notice callback must see it
+ * verified (want KETEN_OK) or get notice NULL with want and why. */
+static void s_notice(Keten__Notice *n, keten_err_t want, const char *why) {
+  Keten__Delivery item = KETEN__DELIVERY__INIT;
+  item.seq = SEQ;
+  item.notice = n;
+  Keten__Delivery *items[] = {&item};
+  Keten__Deliver d = KETEN__DELIVER__INIT;
+  d.items = items;
+  d.n_items = 1;
+  s_say_deliver(&d);
+  keten_client_t *c = s_client_as(&W.coa, COA, ROLE_COA);
+  s_got_t g;
+  memset(&g, 0, sizeof g);
+  g.c = c;
+  keten_client_on_notice(c, s_on_notice, &g);
+  assert_int_equal(keten_client_subscribe(c, 16), KETEN_OK);
+  s_poll_until(c, &g, &g.notices, 1);
+  if (g.notices == 1 && (g.notice_status != want ||
+                         (want != KETEN_OK && !strstr(g.error, why))))
+    print_error("notice: %s (%d): \"%s\"; wanted %s with \"%s\"\n",
+                keten_strerror(g.notice_status), (int)g.notice_status,
+                g.error, keten_strerror(want), why ? why : "");
+  assert_int_equal(g.notices, 1);
+  assert_int_equal(g.calls, 0); /* not taken for a section */
+  assert_int_equal(g.seq, SEQ);
+  assert_int_equal(g.notice_status, want);
+  if (want == KETEN_OK) {
+    assert_int_equal(g.notices_ok, 1);
+    assert_string_equal(g.revoked_by, GEMEENTE);
+    assert_int_equal(g.revoked_by_role, ROLE_GEMEENTE);
+  } else {
+    assert_int_equal(g.notices_ok, 0); /* notice NULL */
+    assert_non_null(strstr(g.error, why));
+  }
+  assert_true(s_wait_acked(SEQ));
+  s_say_deliver(NULL);
+}
+
+static void test_notice_honest_baseline(void **state) {
+  (void)state;
+  s_notice_t x;
+  s_notice(s_notice_make(&x, GEMEENTE, W.gemeente.signing_sk, &W.gemeente_e.e),
+           KETEN_OK, NULL);
+}
+
+/* The revocation "by gemeente:0716" is signed by the attacker. */
+static void test_notice_forged_signature(void **state) {
+  (void)state;
+  s_notice_t x;
+  s_notice(s_notice_make(&x, GEMEENTE, W.evil.signing_sk, &W.gemeente_e.e),
+           KETEN_ERR_EVIDENCE,
+           "a notice's revocation does not verify with its signer's key");
+}
+
+/* Signed consistently, but the revoker's entry comes from another root. */
+static void test_notice_revoker_other_root(void **state) {
+  (void)state;
+  static s_entry_t forged;
+  s_entry_now(&forged, GEMEENTE, ROLE_GEMEENTE, "Gemeente Tholen", &W.evil,
+              W.evil_root.secret_key);
+  s_notice_t x;
+  s_notice(s_notice_make(&x, GEMEENTE, W.evil.signing_sk, &forged.e),
+           KETEN_ERR_EVIDENCE,
+           "a notice's signer refused: registry entry's signature does not "
+           "verify with the chain root key");
+}
+
+/* The revocation is by vwn:zeeland (signed with its key) but comes with
+ * gemeente's entry. */
+static void test_notice_signer_not_revoker(void **state) {
+  (void)state;
+  s_notice_t x;
+  s_notice(s_notice_make(&x, VWN, W.vwn.signing_sk, &W.gemeente_e.e),
+           KETEN_ERR_EVIDENCE,
+           "a notice's revocation does not verify with its signer's key");
+}
+
+/* ---- main -------------------------------------------------------------------------- */
+
+#define CASE(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      CASE(test_put_honest_baseline),
+      CASE(test_put_honest_health_to_care),
+      CASE(test_lie_extra_recipient_without_consent),
+      CASE(test_lie_extra_recipient_colluding_consent),
+      CASE(test_lie_extra_recipient_consent_of_partner),
+      CASE(test_lie_swapped_sealing_key),
+      CASE(test_lie_entry_from_other_root),
+      CASE(test_lie_entry_of_another_participant),
+      CASE(test_lie_entry_unknown_field),
+      CASE(test_lie_recipient_without_entry),
+      CASE(test_lie_consent_signed_by_other_key),
+      CASE(test_lie_consent_other_subject),
+      CASE(test_lie_consent_other_kind),
+      CASE(test_lie_consent_expired),
+      CASE(test_lie_consent_not_yet_valid),
+      CASE(test_lie_consent_names_other_recipient),
+      CASE(test_lie_consent_unknown_field),
+      CASE(test_lie_consent_padded_with_forgery),
+      CASE(test_lie_policy_health_to_volunteer),
+      CASE(test_lie_entry_expired),
+      CASE(test_lie_entry_not_yet_valid),
+      CASE(test_lie_self_as_recipient),
+      CASE(test_lie_recipient_twice),
+      CASE(test_read_honest_baseline),
+      CASE(test_read_author_entry_other_root),
+      CASE(test_read_author_entry_of_other_participant),
+      CASE(test_read_attacker_section_and_entry),
+      CASE(test_read_volunteer_writes_health),
+      CASE(test_read_without_author_entry),
+      CASE(test_read_signature_not_the_authors),
+      CASE(test_read_author_entry_expired),
+      CASE(test_fetch_other_subject),
+      CASE(test_notice_honest_baseline),
+      CASE(test_notice_forged_signature),
+      CASE(test_notice_revoker_other_root),
+      CASE(test_notice_signer_not_revoker),
+  };
+  return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
+}
