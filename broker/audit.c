@@ -2,7 +2,9 @@
 #include "audit.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "canon.h"
 
@@ -26,6 +28,20 @@ static void s_canon(canon_t *c, const audit_entry_t *e) {
   canon_bytes(c, e->foreign_trace_id, sizeof e->foreign_trace_id);
   canon_bytes(c, e->foreign_operation_id, sizeof e->foreign_operation_id);
   canon_str(c, e->detail);
+}
+
+void audit_entry_local(audit_entry_t *e, const char *name, const char *actor,
+                       const char *detail) {
+  memset(e, 0, sizeof *e);
+  snprintf(e->name, sizeof e->name, "%s", name);
+  e->status = AUDIT_STATUS_OK;
+  randombytes_buf(e->trace_id, sizeof e->trace_id);
+  randombytes_buf(e->operation_id, sizeof e->operation_id);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  e->start_ms = e->end_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  snprintf(e->actor, sizeof e->actor, "%s", actor);
+  snprintf(e->detail, sizeof e->detail, "%s", detail);
 }
 
 void audit_entry_hash(const audit_entry_t *e, uint8_t out[AUDIT_HASH_BYTES]) {

@@ -45,6 +45,12 @@ typedef struct {
   int damaged;  /* read back from storage in a shape no entry has (not hashed) */
 } audit_entry_t;
 
+/* Starts an entry written outside a request (a `keten admin` command, the
+ * store's upgrade): status OK, fresh random trace and operation ids, the
+ * time now, the actor and detail given; the rest zero. */
+void audit_entry_local(audit_entry_t *e, const char *name, const char *actor,
+                       const char *detail);
+
 /* Computes the hash of e from its fields and e->prev_hash. */
 void audit_entry_hash(const audit_entry_t *e, uint8_t out[AUDIT_HASH_BYTES]);
 

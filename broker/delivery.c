@@ -229,13 +229,16 @@ static Keten__Delivery *s_notice_item(s_pump_t *p, const store_notice_t *n,
   memcpy(e.subject, n->subject, 32);
   Keten__Notice *notice = keten__notice__unpack(NULL, n->payload_len,
                                                 n->payload);
-  Keten__Delivery *item = notice ? calloc(1, sizeof *item) : NULL;
-  if (!item) {
-    if (notice)
-      keten__notice__free_unpacked(notice, NULL);
-    if ((notice ? 1 : s_drop(p, &e, seq, "the stored notice is unreadable")) !=
-        0)
+  if (!notice) {
+    /* The broker wrote it; if it cannot read it back, nobody can. */
+    if (s_drop(p, &e, seq, "the stored notice is unreadable") != 0)
       *failed = 1;
+    return NULL;
+  }
+  Keten__Delivery *item = calloc(1, sizeof *item);
+  if (!item) {
+    keten__notice__free_unpacked(notice, NULL);
+    *failed = 1;
     return NULL;
   }
   if (notice->consent_id.len == CONSENT_ID_BYTES)

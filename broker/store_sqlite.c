@@ -1071,18 +1071,10 @@ int store_notice_push(store_t *s, const char *recipient,
   return s_done(st);
 }
 
-int store_mailbox_drop(store_t *s, const char *recipient, uint64_t seq) {
-  sqlite3_stmt *nt = s_stmt(s, ST_MAILBOX_DROP_NOTICE,
-                            "DELETE FROM notice WHERE id = (SELECT notice_id "
-                            "FROM mailbox WHERE recipient = ? AND seq = ?)");
-  if (!nt)
-    return -1;
-  sqlite3_bind_text(nt, 1, recipient, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(nt, 2, (sqlite3_int64)seq);
-  if (s_done(nt) != 0)
-    return -1;
-  sqlite3_stmt *st = s_stmt(s, ST_MAILBOX_DROP,
-                            "DELETE FROM mailbox WHERE recipient = ? AND seq = ?");
+/* Runs statement id (sql, parameters: recipient, seq) that returns no rows. */
+static int s_done_rs(store_t *s, int id, const char *sql,
+                     const char *recipient, uint64_t seq) {
+  sqlite3_stmt *st = s_stmt(s, id, sql);
   if (!st)
     return -1;
   sqlite3_bind_text(st, 1, recipient, -1, SQLITE_STATIC);
@@ -1090,25 +1082,28 @@ int store_mailbox_drop(store_t *s, const char *recipient, uint64_t seq) {
   return s_done(st);
 }
 
+int store_mailbox_drop(store_t *s, const char *recipient, uint64_t seq) {
+  return s_done_rs(s, ST_MAILBOX_DROP_NOTICE,
+                   "DELETE FROM notice WHERE id = (SELECT notice_id FROM "
+                   "mailbox WHERE recipient = ? AND seq = ?)",
+                   recipient, seq) ||
+                 s_done_rs(s, ST_MAILBOX_DROP,
+                           "DELETE FROM mailbox WHERE recipient = ? AND seq = ?",
+                           recipient, seq)
+             ? -1
+             : 0;
+}
+
 int store_mailbox_ack(store_t *s, const char *recipient, uint64_t seq) {
   /* A notice is one recipient's: it goes with its mailbox entry. */
-  sqlite3_stmt *nt = s_stmt(s, ST_MAILBOX_ACK_NOTICES,
-                            "DELETE FROM notice WHERE id IN (SELECT notice_id "
-                            "FROM mailbox WHERE recipient = ? AND seq <= ? AND "
-                            "notice_id IS NOT NULL)");
-  if (!nt)
-    return -1;
-  sqlite3_bind_text(nt, 1, recipient, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(nt, 2, (sqlite3_int64)seq);
-  if (s_done(nt) != 0)
-    return -1;
-  sqlite3_stmt *del = s_stmt(s, ST_MAILBOX_ACK_DELETE,
-                             "DELETE FROM mailbox WHERE recipient = ? AND seq <= ?");
-  if (!del)
-    return -1;
-  sqlite3_bind_text(del, 1, recipient, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(del, 2, (sqlite3_int64)seq);
-  if (s_done(del) != 0)
+  if (s_done_rs(s, ST_MAILBOX_ACK_NOTICES,
+                "DELETE FROM notice WHERE id IN (SELECT notice_id FROM "
+                "mailbox WHERE recipient = ? AND seq <= ? AND notice_id IS "
+                "NOT NULL)",
+                recipient, seq) ||
+      s_done_rs(s, ST_MAILBOX_ACK_DELETE,
+                "DELETE FROM mailbox WHERE recipient = ? AND seq <= ?",
+                recipient, seq))
     return -1;
   sqlite3_stmt *st = s_stmt(s, ST_MAILBOX_ACK_STATE,
                             "UPDATE mailbox_state SET acked_seq = max(acked_seq, ?) "
@@ -1365,13 +1360,7 @@ static int s_audit_upgrade(store_t *s, const char *name,
                            const uint8_t *consent_id, int purpose,
                            const char *detail) {
   audit_entry_t e;
-  memset(&e, 0, sizeof e);
-  snprintf(e.name, sizeof e.name, "%s", name);
-  e.status = AUDIT_STATUS_OK;
-  randombytes_buf(e.trace_id, sizeof e.trace_id);
-  randombytes_buf(e.operation_id, sizeof e.operation_id);
-  e.start_ms = e.end_ms = s_now_ms();
-  snprintf(e.actor, sizeof e.actor, "%s", actor);
+  audit_entry_local(&e, name, actor, detail);
   snprintf(e.counterparty, sizeof e.counterparty, "%s", counterparty);
   if (subject)
     memcpy(e.subject, subject, 32);
@@ -1379,7 +1368,6 @@ static int s_audit_upgrade(store_t *s, const char *name,
   if (consent_id)
     memcpy(e.consent_id, consent_id, 16);
   e.purpose = purpose;
-  snprintf(e.detail, sizeof e.detail, "%s", detail);
   return store_audit_append(s, &e);
 }
 

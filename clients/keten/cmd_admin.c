@@ -24,17 +24,8 @@
 static int s_audit_registry(store_t *store, const char *name,
                             const char *participant) {
   audit_entry_t e;
-  memset(&e, 0, sizeof e);
-  snprintf(e.name, sizeof e.name, "%s", name);
-  e.status = AUDIT_STATUS_OK;
-  randombytes_buf(e.trace_id, sizeof e.trace_id);
-  randombytes_buf(e.operation_id, sizeof e.operation_id);
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  e.start_ms = e.end_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-  snprintf(e.actor, sizeof e.actor, "operator");
+  audit_entry_local(&e, name, "operator", "registry changed with keten admin");
   snprintf(e.counterparty, sizeof e.counterparty, "%s", participant);
-  snprintf(e.detail, sizeof e.detail, "registry changed with keten admin");
   return store_audit_append(store, &e);
 }
 

@@ -208,6 +208,24 @@ static int s_write_durable(const char *dir, const char *name, const char *text) 
   return rc;
 }
 
+/* Writes text (then frees it) as DIR/name, durably, or as a line on
+ * stdout without --dir. Returns 0, or -1 (a failed file stops listen). */
+static int s_emit(s_listen_t *l, const char *name, char *text) {
+  int rc;
+  if (l->dir) {
+    rc = s_write_durable(l->dir, name, text);
+    if (rc != 0) {
+      fprintf(stderr, "keten listen: cannot write %s/%s: %s\n", l->dir, name,
+              strerror(errno));
+      l->failed = 1;
+    }
+  } else {
+    rc = (printf("%s\n", text) < 0 || fflush(stdout) != 0) ? -1 : 0;
+  }
+  free(text);
+  return rc;
+}
+
 static int s_on_delivery(const keten_section_t *s, uint64_t seq,
                          keten_err_t status, void *arg) {
   s_listen_t *l = arg;
@@ -222,27 +240,16 @@ static int s_on_delivery(const keten_section_t *s, uint64_t seq,
   json_decref(obj);
   if (!text)
     return 1;
-  int rc = 0;
-  if (l->dir) {
-    char hex[17], name[256], author[KETEN_ID_MAX + 1];
-    sodium_bin2hex(hex, sizeof hex, s->header.subject, 8);
-    snprintf(author, sizeof author, "%s", s->header.author);
-    for (char *p = author; *p; p++)
-      if (*p == ':')
-        *p = '_';
-    snprintf(name, sizeof name, "%s-%s-%s-v%llu.json", hex,
-             keten_section_kind_name(s->header.kind), author,
-             (unsigned long long)s->header.version);
-    rc = s_write_durable(l->dir, name, text);
-    if (rc != 0) {
-      fprintf(stderr, "keten listen: cannot write %s/%s: %s\n", l->dir, name,
-              strerror(errno));
-      l->failed = 1;
-    }
-  } else {
-    rc = (printf("%s\n", text) < 0 || fflush(stdout) != 0) ? -1 : 0;
-  }
-  free(text);
+  char hex[17], name[256], author[KETEN_ID_MAX + 1];
+  sodium_bin2hex(hex, sizeof hex, s->header.subject, 8);
+  snprintf(author, sizeof author, "%s", s->header.author);
+  for (char *p = author; *p; p++)
+    if (*p == ':')
+      *p = '_';
+  snprintf(name, sizeof name, "%s-%s-%s-v%llu.json", hex,
+           keten_section_kind_name(s->header.kind), author,
+           (unsigned long long)s->header.version);
+  int rc = s_emit(l, name, text);
   if (rc == 0)
     l->count++;
   return rc == 0 ? 0 : 1;
@@ -270,20 +277,9 @@ static int s_on_notice(const keten_notice_t *n, uint64_t seq,
   json_decref(obj);
   if (!text)
     return 1;
-  int rc;
-  if (l->dir) {
-    char name[128];
-    snprintf(name, sizeof name, "notice-%.16s-%s.json", subject, id);
-    rc = s_write_durable(l->dir, name, text);
-    if (rc != 0) {
-      fprintf(stderr, "keten listen: cannot write %s/%s: %s\n", l->dir, name,
-              strerror(errno));
-      l->failed = 1;
-    }
-  } else {
-    rc = (printf("%s\n", text) < 0 || fflush(stdout) != 0) ? -1 : 0;
-  }
-  free(text);
+  char name[128];
+  snprintf(name, sizeof name, "notice-%.16s-%s.json", subject, id);
+  int rc = s_emit(l, name, text);
   if (rc == 0)
     l->notices++;
   return rc == 0 ? 0 : 1;

@@ -317,10 +317,11 @@ typedef struct {
 } keten_notice_t;
 
 /* Called for each notice, in seq order with the deliveries. notice is
- * NULL when it did not verify (status says why; it is acked and skipped).
- * Return 0 once handled; non-zero stops, and it comes again. Set with
- * keten_client_on_notice(); without a handler a notice is acked once
- * verified, and counted nowhere else. The notice lives only during the call. */
+ * NULL when it did not verify (status says why; return 0 to ack and skip
+ * it). Return 0 once handled; non-zero stops, and it comes again. Set
+ * with keten_client_on_notice(); without a handler every notice is acked
+ * as it arrives (the broker's audit log keeps the record). The notice
+ * lives only during the call. */
 typedef int (*keten_notice_fn)(const keten_notice_t *notice, uint64_t seq,
                                keten_err_t status, void *arg);
 

@@ -78,3 +78,12 @@ keten_err_t keyfile_read(const char *path, char *buf, size_t cap, size_t *len,
     *mode = st.st_mode & 07777;
   return KETEN_OK;
 }
+
+int keyfile_hex(const char *value, uint8_t *out, size_t len) {
+  size_t got = 0;
+  if (strlen(value) != 2 * len)
+    return -1;
+  if (sodium_hex2bin(out, len, value, 2 * len, NULL, &got, NULL) != 0)
+    return -1;
+  return got == len ? 0 : -1;
+}

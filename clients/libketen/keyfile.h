@@ -4,6 +4,7 @@
 #define KETEN_KEYFILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "keten.h"
@@ -21,5 +22,9 @@ keten_err_t keyfile_write(const char *path, const char *text, mode_t mode,
  * by group or others is refused (KETEN_ERR_PERMISSIONS) before reading. */
 keten_err_t keyfile_read(const char *path, char *buf, size_t cap, size_t *len,
                          mode_t *mode, int secret);
+
+/* Decodes exactly len bytes from the 2 * len hex digits of value (and
+ * nothing else). Returns 0, or -1. */
+int keyfile_hex(const char *value, uint8_t *out, size_t len);
 
 #endif

@@ -96,16 +96,6 @@ keten_err_t keten_keys_save(const keten_keys_t *keys, const char *secret_path,
   return rc;
 }
 
-/* Decodes exactly len bytes of hex from value into out. */
-static int s_hex(const char *value, uint8_t *out, size_t len) {
-  size_t got = 0;
-  if (strlen(value) != 2 * len)
-    return -1;
-  if (sodium_hex2bin(out, len, value, 2 * len, NULL, &got, NULL) != 0)
-    return -1;
-  return got == len ? 0 : -1;
-}
-
 enum { F_TPK = 1, F_SPK = 2, F_EPK = 4, F_TSK = 8, F_SSK = 16, F_ESK = 32 };
 
 static keten_err_t s_parse(char *text, keten_keys_t *keys) {
@@ -147,7 +137,7 @@ static keten_err_t s_parse(char *text, keten_keys_t *keys) {
       if (strcmp(name, fields[i].name) == 0)
         break;
     if (i == sizeof fields / sizeof fields[0] || (seen & fields[i].flag) ||
-        s_hex(value, fields[i].dst, fields[i].len) != 0)
+        keyfile_hex(value, fields[i].dst, fields[i].len) != 0)
       return KETEN_ERR_FORMAT;
     seen |= fields[i].flag;
   }

@@ -59,17 +59,6 @@ keten_err_t keten_root_key_save(const keten_root_key_t *root,
   return rc;
 }
 
-/* Decodes exactly len bytes of hex. */
-static int s_hex(const char *value, uint8_t *out, size_t len) {
-  size_t got = 0;
-  return strlen(value) == 2 * len &&
-                 sodium_hex2bin(out, len, value, 2 * len, NULL, &got, NULL) ==
-                     0 &&
-                 got == len
-             ? 0
-             : -1;
-}
-
 keten_err_t keten_root_key_load(const char *path, keten_root_key_t *root) {
   if (!path || !root || sodium_init() < 0)
     return KETEN_ERR_INVALID;
@@ -94,10 +83,10 @@ keten_err_t keten_root_key_load(const char *path, keten_root_key_t *root) {
     }
     *sp = '\0';
     if (strcmp(line, "signing-public") == 0 && !have_pub &&
-        s_hex(sp + 1, root->public_key, KETEN_KEY_BYTES) == 0)
+        keyfile_hex(sp + 1, root->public_key, KETEN_KEY_BYTES) == 0)
       have_pub = 1;
     else if (strcmp(line, "signing-secret") == 0 && !have_sec &&
-             s_hex(sp + 1, root->secret_key, KETEN_ROOT_SECRET_BYTES) == 0)
+             keyfile_hex(sp + 1, root->secret_key, KETEN_ROOT_SECRET_BYTES) == 0)
       have_sec = 1;
     else
       rc = KETEN_ERR_FORMAT;
