@@ -626,10 +626,12 @@ static void s_batch(broker_t *b, int router_ready, int64_t mono_now) {
       int64_t wall = broker_wall_ms();
       if (consent_sweep_expired(b, wall) == 0 &&
           prepare_limit_flush(b, broker_mono_ms(), 0) == 0 &&
-          store_message_prune(b->store, wall - BROKER_REPLAY_WINDOW_MS) == 0)
+          store_message_prune(b->store, wall - BROKER_REPLAY_WINDOW_MS) == 0) {
         store_savepoint_release(b->store);
-      else
+      } else {
         store_savepoint_rollback(b->store);
+        prepare_limit_settle(b, 0); /* its summaries were undone too */
+      }
     }
     s_checkpoint(b, mono_now, 0);
   }
@@ -647,6 +649,9 @@ static void s_batch(broker_t *b, int router_ready, int64_t mono_now) {
             store_error(b->store));
     store_rollback(b->store);
     s_outbox_fail(b);
+    prepare_limit_settle(b, 0);
+  } else {
+    prepare_limit_settle(b, 1);
   }
   b->tx_open = 0;
   s_outbox_flush(b);
@@ -688,8 +693,10 @@ int broker_run(broker_t *b, volatile sig_atomic_t *stop,
     if (prepare_limit_flush(b, broker_mono_ms(), 1) != 0)
       log_msg(LOG_ERROR, "audit", "cannot audit the last rate-limit refusals");
     s_checkpoint(b, broker_mono_ms(), 1);
-    if (store_commit(b->store) != 0)
+    if (store_commit(b->store) != 0) {
+      log_msg(LOG_ERROR, "audit", "cannot commit the last entries at stop");
       store_rollback(b->store);
+    }
   }
   if (b->bad_log_suppressed)
     log_msg(LOG_WARN, "request", "%u more rejected frames not logged",

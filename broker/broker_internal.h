@@ -130,6 +130,10 @@ int handle_ack(request_t *r);
  * limit (at most one per participant a second, or all with force). */
 int prepare_limit_flush(broker_t *b, int64_t now_ms, int force);
 
+/* After the batch's commit (committed) or rollback: refusals the flushed
+ * entries counted are settled, or left to be flushed again. */
+void prepare_limit_settle(broker_t *b, int committed);
+
 /* Removes recipient's access that consent c gave to its recorder's
  * sections, for the kinds no other active consent of that recorder still
  * covers, and audits it. */

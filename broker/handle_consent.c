@@ -147,10 +147,24 @@ int handle_consent_grant(request_t *r) {
     broker_reply_error(r, KETEN__ERROR_CODE__ERROR_POLICY, "%s", detail + 9);
     return 0;
   }
-  size_t live = 0;
+  size_t live = 0, others = 0;
   if (store_consent_count_live(r->b->store, c.subject, c.recorded_by,
-                               c.recipient, r->now_ms, &live) != 0)
+                               c.recipient, r->now_ms, &live) != 0 ||
+      (live == 0 && store_consent_recipients_live(r->b->store, c.subject,
+                                                  c.recorded_by, r->now_ms,
+                                                  &others) != 0))
     return -1;
+  /* A section has at most 64 wraps: the author's and 63 recipients'. */
+  if (live == 0 && others >= CANON_MAX_WRAPS - 1) {
+    if (s_audit_consent(r->b, r, "keten.consent.grant", AUDIT_STATUS_ERROR, &c,
+                        "refused: too many recipients for this subject"))
+      return -1;
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_QUOTA,
+                       "your live consents of this subject already name %zu "
+                       "recipients (a section has at most %d)",
+                       others, CANON_MAX_WRAPS - 1);
+    return 0;
+  }
   if (live >= (size_t)r->b->cfg.max_consents_per_recipient) {
     if (s_audit_consent(r->b, r, "keten.consent.grant", AUDIT_STATUS_ERROR, &c,
                         "refused: too many live consents for this recipient"))

@@ -198,7 +198,8 @@ int prepare_limit_flush(broker_t *b, int64_t now_ms, int force) {
   ratelimit_t *t = &b->prepare_limits;
   for (size_t i = 0; i < t->n; i++) {
     ratelimit_bucket_t *k = &t->buckets[i];
-    if (!k->refused || (!force && now_ms - k->audited_ms < 1000))
+    if (k->refused <= k->flushed ||
+        (!force && now_ms - k->audited_ms < 1000))
       continue;
     audit_entry_t e;
     broker_audit_init(&e, NULL, "keten.section.prepare", AUDIT_STATUS_ERROR);
@@ -206,15 +207,26 @@ int prepare_limit_flush(broker_t *b, int64_t now_ms, int force) {
     snprintf(e.detail, sizeof e.detail,
              "refused: rate limit (%d a second, burst %d): %llu request(s)",
              b->cfg.prepare_per_second, b->cfg.prepare_burst,
-             (unsigned long long)k->refused);
+             (unsigned long long)(k->refused - k->flushed));
     if (broker_audit(b, &e) != 0)
       return -1;
     log_msg(LOG_WARN, "request", "%s: %llu PREPARE requests refused by the "
-            "rate limit", k->id, (unsigned long long)k->refused);
-    k->refused = 0;
+            "rate limit", k->id, (unsigned long long)(k->refused - k->flushed));
+    k->flushed = k->refused;
     k->audited_ms = now_ms;
   }
   return 0;
+}
+
+void prepare_limit_settle(broker_t *b, int committed) {
+  ratelimit_t *t = &b->prepare_limits;
+  for (size_t i = 0; i < t->n; i++) {
+    ratelimit_bucket_t *k = &t->buckets[i];
+    /* Counted only once the entry that counts them is durable. */
+    if (committed)
+      k->refused -= k->flushed;
+    k->flushed = 0;
+  }
 }
 
 /* ---- PUT ---------------------------------------------------------------------- */

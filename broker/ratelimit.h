@@ -15,7 +15,8 @@ typedef struct {
   char id[PARTICIPANT_ID_MAX + 1];
   double tokens;
   int64_t last_ms;           /* when tokens was last brought up to date */
-  uint64_t refused;          /* refusals since the last audit entry */
+  uint64_t refused;          /* refusals not yet in a committed audit entry */
+  uint64_t flushed;          /* of those, in an entry of the open batch */
   int64_t audited_ms;        /* when the last audit entry was written */
 } ratelimit_bucket_t;
 

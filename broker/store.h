@@ -112,6 +112,13 @@ int store_consent_count_live(store_t *store,
                              const char *recorded_by, const char *recipient,
                              int64_t now_ms, size_t *count);
 
+/* How many distinct recipients the live, unexpired consents of subject
+ * recorded by recorded_by name. */
+int store_consent_recipients_live(store_t *store,
+                                  const uint8_t subject[CONSENT_SUBJECT_BYTES],
+                                  const char *recorded_by, int64_t now_ms,
+                                  size_t *count);
+
 /* The signed record (packed Consent) of consent id; *record malloc'd. */
 int store_consent_record(store_t *store, const uint8_t id[CONSENT_ID_BYTES],
                          uint8_t **record, size_t *len);

@@ -21,7 +21,7 @@ enum {
   ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
   ST_MSG_SEEN, ST_MSG_PRUNE, ST_CONSENT_PUT, ST_CONSENT_GET, ST_CONSENT_REVOKE,
   ST_CONSENTS_LIVE, ST_CONSENTS_LIVE_BY, ST_CONSENTS_LIVE_TO,
-  ST_CONSENTS_LIVE_BY_TO, ST_CONSENT_COUNT, ST_CONSENT_RECORD,
+  ST_CONSENTS_LIVE_BY_TO, ST_CONSENT_COUNT, ST_CONSENT_RECIPIENTS, ST_CONSENT_RECORD,
   ST_CONSENT_RECORDS, ST_NOTICE_PUT, ST_NOTICE_PUSH, ST_MAILBOX_ACK_NOTICES,
   ST_MAILBOX_DROP_NOTICE, ST_CONSENTS_EXPIRED,
   ST_CONSENT_EXPIRED_DONE, ST_SECTION_LATEST_VERSION, ST_SUBJECT_KNOWN,
@@ -459,6 +459,24 @@ int store_entry_add(store_t *s, const participant_t *p, char *err,
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE)
     return s_fail(s, err, errlen, "checking the registry");
+  /* One role per participant: which entry is "the" one must not change
+   * what its holder may do. A new role is a new id (or remove, then add). */
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT role FROM registry_entry WHERE id = ? AND "
+                         "role <> ? AND removed_at_ms IS NULL LIMIT 1",
+                         -1, &st, NULL) != SQLITE_OK)
+    return s_fail(s, err, errlen, "preparing registry check");
+  sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, p->role);
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc == SQLITE_ROW) {
+    snprintf(err, errlen, "'%s' is installed with another role: remove it "
+                          "first to change its role", p->id);
+    return -1;
+  }
+  if (rc != SQLITE_DONE)
+    return s_fail(s, err, errlen, "checking the registry");
   int64_t now = s_now_ms();
   rc = s_entry_insert(s, p, now);
   if (rc == 1) {
@@ -739,6 +757,26 @@ int store_consent_count_live(store_t *s,
   sqlite3_bind_text(st, 2, recorded_by, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, recipient, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, now_ms);
+  int rc = sqlite3_step(st);
+  *count = rc == SQLITE_ROW ? (size_t)sqlite3_column_int64(st, 0) : 0;
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int store_consent_recipients_live(store_t *s,
+                                  const uint8_t subject[CONSENT_SUBJECT_BYTES],
+                                  const char *recorded_by, int64_t now_ms,
+                                  size_t *count) {
+  sqlite3_stmt *st = s_stmt(
+      s, ST_CONSENT_RECIPIENTS,
+      "SELECT count(DISTINCT recipient) FROM consent INDEXED BY consent_live "
+      "WHERE subject = ? AND recorded_by = ? AND revoked_at_ms IS NULL AND "
+      "expiry_done = 0 AND valid_until_ms > ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_blob(st, 1, subject, CONSENT_SUBJECT_BYTES, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, recorded_by, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, now_ms);
   int rc = sqlite3_step(st);
   *count = rc == SQLITE_ROW ? (size_t)sqlite3_column_int64(st, 0) : 0;
   sqlite3_reset(st);
@@ -1508,7 +1546,8 @@ static int s_migrate3_close_consents(store_t *s) {
   "FROM wrap w JOIN section s ON s.id = w.section_id WHERE w.recipient <> "  \
   "s.author AND NOT EXISTS (SELECT 1 FROM consent c WHERE c.subject = "      \
   "s.subject AND c.recorded_by = s.author AND c.recipient = w.recipient AND " \
-  "c.revoked_at_ms IS NULL AND (c.sections >> s.kind) & 1)"
+  "c.revoked_at_ms IS NULL AND c.expiry_done = 0 AND c.valid_until_ms > "    \
+  "CAST(strftime('%s', 'now') AS INTEGER) * 1000 AND (c.sections >> s.kind) & 1)"
 
 /* 3d: access the controller-scoped rule no longer gives is removed, with
  * an audit entry per (subject, recipient, author, kind). */

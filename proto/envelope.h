@@ -11,7 +11,9 @@
 
 #include "keten.pb-c.h"
 
-#define ENVELOPE_PROTOCOL_VERSION 1u
+/* 2: keten 0.2 (signed registry, evidence in PREPARED, revocation v2);
+ * version 1 (keten 0.1) is refused with ERROR_UNSUPPORTED_VERSION. */
+#define ENVELOPE_PROTOCOL_VERSION 2u
 #define ENVELOPE_MESSAGE_ID_BYTES 16u
 #define ENVELOPE_TRACE_ID_BYTES 16u
 #define ENVELOPE_OPERATION_ID_BYTES 8u

@@ -963,6 +963,17 @@ static int s_deliver(keten_client_t *c, const Keten__Deliver *d,
         continue; /* after a refusal: wait until the refused one comes again */
       c->hold_from = 0;
     }
+    if (item->notice && item->section) {
+      /* one or the other: an item that is both is neither */
+      s_error(c, "a delivery carries a section and a notice");
+      if (fn(NULL, item->seq, KETEN_ERR_PROTOCOL, arg) != 0) {
+        c->hold_from = item->seq;
+        stop = 1;
+      } else {
+        accepted = item->seq;
+      }
+      continue;
+    }
     if (item->notice || !item->section) {
       int r = s_notice(c, item, handled);
       if (r == 0) {

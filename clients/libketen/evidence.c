@@ -132,6 +132,9 @@ keten_err_t evidence_check_notice(const uint8_t root_pk[32],
     return s_refuse(why, whylen, "a notice does not match its revocation");
   if (entry_check(n->revoker_entry, root_pk, reason, sizeof reason) != 0)
     return s_refuse(why, whylen, "a notice's signer refused: %s", reason);
+  if (!entry_valid_at(n->revoker_entry, v->revoked_at_ms))
+    return s_refuse(why, whylen, "a notice's signer had no valid entry when "
+                    "it revoked");
   if (!v->recorded_by || strcmp(v->recorded_by,
                                 n->revoker_entry->participant_id) != 0 ||
       n->revoker_entry->signing_key.len != 32 ||

@@ -61,7 +61,7 @@ static void test_welcome_names_the_caller(void **state) {
     assert_int_equal(keten_client_hello(c, &w), KETEN_OK);
     assert_string_equal(w.participant_id, ids[i]);
     assert_int_equal(w.role, p->role);
-    assert_int_equal(w.protocol_version, 1);
+    assert_int_equal(w.protocol_version, ENVELOPE_PROTOCOL_VERSION);
     assert_int_equal(w.max_frame_bytes, 65536);
     keten_client_destroy(&c);
   }
@@ -159,7 +159,7 @@ static void test_bad_frames_get_typed_errors(void **state) {
   size_t len;
 
   /* truncated: a valid frame cut short */
-  uint8_t *frame = s_ping_frame(&ids, 1, &len, &env);
+  uint8_t *frame = s_ping_frame(&ids, ENVELOPE_PROTOCOL_VERSION, &len, &env);
   s_expect_error(s_raw_exchange(sock, frame, len - 3, 0),
                  KETEN__ERROR_CODE__ERROR_MALFORMED);
   free(frame);
@@ -180,8 +180,8 @@ static void test_bad_frames_get_typed_errors(void **state) {
   free(big);
   s_assert_ping(h, "gemeente:0716");
 
-  /* wrong version: the error still correlates with the request */
-  frame = s_ping_frame(&ids, 2, &len, &env);
+  /* wrong version (keten 0.1's): the error still correlates */
+  frame = s_ping_frame(&ids, 1, &len, &env);
   Keten__Envelope *reply = s_raw_exchange(sock, frame, len, 0);
   assert_int_equal(reply->correlation_id.len, 16);
   assert_memory_equal(reply->correlation_id.data, ids.message_id, 16);
@@ -190,7 +190,7 @@ static void test_bad_frames_get_typed_errors(void **state) {
   free(frame);
 
   /* two frames in one message */
-  frame = s_ping_frame(&ids, 1, &len, &env);
+  frame = s_ping_frame(&ids, ENVELOPE_PROTOCOL_VERSION, &len, &env);
   assert_true(zmq_send(sock, frame, len, ZMQ_SNDMORE) >= 0);
   s_expect_error(s_raw_exchange(sock, frame, len, 0),
                  KETEN__ERROR_CODE__ERROR_MALFORMED);
@@ -214,7 +214,7 @@ static void test_bad_frames_get_typed_errors(void **state) {
   free(frame);
 
   /* a message id of the wrong size */
-  frame = s_ping_frame(&ids, 1, &len, &env);
+  frame = s_ping_frame(&ids, ENVELOPE_PROTOCOL_VERSION, &len, &env);
   free(frame);
   env.message_id.len = 15;
   frame = envelope_pack(&env, &len);
@@ -223,7 +223,7 @@ static void test_bad_frames_get_typed_errors(void **state) {
   free(frame);
 
   /* a valid ping on the same socket still works */
-  frame = s_ping_frame(&ids, 1, &len, &env);
+  frame = s_ping_frame(&ids, ENVELOPE_PROTOCOL_VERSION, &len, &env);
   reply = s_raw_exchange(sock, frame, len, 0);
   assert_int_equal(reply->body_case, KETEN__ENVELOPE__BODY_PONG);
   envelope_free(reply);

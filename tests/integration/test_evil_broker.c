@@ -1426,6 +1426,19 @@ static void test_notice_signer_not_revoker(void **state) {
            "a notice's revocation does not verify with its signer's key");
 }
 
+/* Genuinely signed by the gemeente, but dated after its entry ends: a key
+ * that was rotated out (or stolen later) does not revoke. */
+static void test_notice_outside_signer_window(void **state) {
+  (void)state;
+  s_notice_t x;
+  Keten__Notice *n =
+      s_notice_make(&x, GEMEENTE, W.gemeente.signing_sk, &W.gemeente_e.e);
+  x.v.revoked_at_ms = W.gemeente_e.e.valid_until_ms + 1000;
+  assert_int_equal(
+      canon_sign_revocation(&x.v, W.gemeente.signing_sk, x.sig), 0);
+  s_notice(n, KETEN_ERR_EVIDENCE, "no valid entry when it revoked");
+}
+
 /* ---- main -------------------------------------------------------------------------- */
 
 #define CASE(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
@@ -1466,6 +1479,7 @@ int main(void) {
       CASE(test_fetch_other_subject),
       CASE(test_notice_honest_baseline),
       CASE(test_notice_forged_signature),
+      CASE(test_notice_outside_signer_window),
       CASE(test_notice_revoker_other_root),
       CASE(test_notice_signer_not_revoker),
   };

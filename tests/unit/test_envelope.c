@@ -40,7 +40,7 @@ static void test_roundtrip(void **state) {
   Keten__Envelope *back = envelope_decode(buf, len, 1024, &e);
   assert_non_null(back);
   assert_int_equal(envelope_validate(back, &e), 0);
-  assert_int_equal(back->version, 1);
+  assert_int_equal(back->version, ENVELOPE_PROTOCOL_VERSION);
   assert_memory_equal(back->message_id.data, ids.message_id, 16);
   assert_memory_equal(back->trace_id.data, ids.trace_id, 16);
   assert_memory_equal(back->operation_id.data, ids.operation_id, 8);
@@ -98,13 +98,16 @@ static void test_validate_header_fields(void **state) {
   s_make_ping(&env, &ids);
   assert_int_equal(s_validate_code(&env), 0);
 
-  env.version = 2;
+  env.version = 3;
+  assert_int_equal(s_validate_code(&env),
+                   KETEN__ERROR_CODE__ERROR_UNSUPPORTED_VERSION);
+  env.version = 1; /* keten 0.1's: incompatible */
   assert_int_equal(s_validate_code(&env),
                    KETEN__ERROR_CODE__ERROR_UNSUPPORTED_VERSION);
   env.version = 0;
   assert_int_equal(s_validate_code(&env),
                    KETEN__ERROR_CODE__ERROR_UNSUPPORTED_VERSION);
-  env.version = 1;
+  env.version = 2;
 
   size_t bad[] = {0, 8, 15, 17, 32};
   for (size_t i = 0; i < 5; i++) {

@@ -118,6 +118,10 @@ static void test_participants(void **state) {
   participant_t thief = s_make("vwn:zeeland", 3, 10);
   assert_int_equal(store_entry_add(s, &thief, err, sizeof err), -1);
   assert_non_null(strstr(err, "already registered"));
+  /* one role per id: a gemeente entry cannot become an operator one */
+  participant_t promoted = s_make("gemeente:0716", 6, 21);
+  assert_int_equal(store_entry_add(s, &promoted, err, sizeof err), -1);
+  assert_non_null(strstr(err, "another role"));
   /* invalid records never reach the table */
   participant_t bad = s_make("Bad Id", 1, 30);
   assert_int_equal(store_entry_add(s, &bad, err, sizeof err), -1);

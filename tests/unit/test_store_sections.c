@@ -221,6 +221,12 @@ static void test_consents(void **state) {
   free(list);
   list = NULL;
   size_t count = 99;
+  assert_int_equal(store_consent_recipients_live(s, s_x, COA, 0, &count), 0);
+  assert_int_equal(count, 2); /* GGZ and GEMEENTE (c4) */
+  assert_int_equal(store_consent_recipients_live(s, s_x, COA, 2000, &count), 0);
+  assert_int_equal(count, 1); /* c4 ended at 2000 */
+  assert_int_equal(store_consent_recipients_live(s, s_x, GGZ, 0, &count), 0);
+  assert_int_equal(count, 0);
   assert_int_equal(store_consent_count_live(s, s_x, COA, GGZ, 2999, &count), 0);
   assert_int_equal(count, 1);
   assert_int_equal(store_consent_count_live(s, s_x, COA, GGZ, 3000, &count), 0);
