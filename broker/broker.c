@@ -132,8 +132,16 @@ broker_t *broker_new(const config_t *cfg, char *err, size_t errlen) {
              cfg->root_key, keten_strerror(krc));
     goto fail;
   }
+  if (root.has_secret) {
+    /* The root's secret belongs on the beheerder's offline machine. */
+    keten_root_key_wipe(&root);
+    snprintf(err, errlen,
+             "%s holds the chain root's SECRET key: give ketend root.pub, "
+             "and keep root.key offline",
+             cfg->root_key);
+    goto fail;
+  }
   memcpy(b->root_pk, root.public_key, sizeof b->root_pk);
-  keten_root_key_wipe(&root);
   b->store = store_open(cfg->store, reason, sizeof reason);
   if (!b->store) {
     snprintf(err, errlen, "%s", reason);

@@ -84,8 +84,9 @@ int participant_verify(const participant_t *p, const uint8_t root_pk[32],
   participant_to_entry(p, &e);
   if (!p->signed_by_root) {
     snprintf(why, whylen,
-             "registry entry %s is not signed by the chain root (installed "
-             "before keten 0.2: export it, have it signed, install it again)",
+             "registry entry %s is not signed by the chain root (an entry "
+             "from before keten 0.2: export it, have it signed, install it "
+             "again)",
              p->id);
     return -1;
   }

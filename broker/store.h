@@ -37,9 +37,10 @@ int store_schema_version(store_t *store);
 int store_schema_latest(void);
 
 /* Installs a registry entry (the caller has checked its root signature).
- * Fails if p is invalid or its transport key belongs to another id;
- * returns 1 if this very entry is installed already, 0 when added. A
- * signed entry retires the unsigned (legacy) entries of its id. */
+ * Fails if p is invalid, its transport key belongs to another id, or the
+ * id is installed with another role; returns 1 if this very entry is
+ * installed already, 0 when added (or, if it was removed, installed
+ * again). A signed entry retires the unsigned (legacy) entries of its id. */
 int store_entry_add(store_t *store, const participant_t *p, char *err,
                     size_t errlen);
 

@@ -480,9 +480,27 @@ int store_entry_add(store_t *s, const participant_t *p, char *err,
   int64_t now = s_now_ms();
   rc = s_entry_insert(s, p, now);
   if (rc == 1) {
-    snprintf(err, errlen, "this registry entry of '%s' is already installed",
-             p->id);
-    return 1;
+    /* This very entry was installed before: if it was removed since,
+     * installing it again brings it back (it is the same signed entry). */
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE registry_entry SET removed_at_ms = NULL, "
+                           "added_at_ms = ? WHERE entry_hash = ? AND "
+                           "removed_at_ms IS NOT NULL",
+                           -1, &st, NULL) != SQLITE_OK)
+      return s_fail(s, err, errlen, "preparing registry update");
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_blob(st, 2, p->entry_hash, PARTICIPANT_HASH_BYTES,
+                      SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+      return s_fail(s, err, errlen, "reinstalling the registry entry");
+    if (sqlite3_changes(s->db) == 0) {
+      snprintf(err, errlen, "this registry entry of '%s' is already installed",
+               p->id);
+      return 1;
+    }
+    rc = 0;
   }
   if (rc != 0)
     return s_fail(s, err, errlen, "adding the registry entry");

@@ -32,7 +32,8 @@ static int s_audit_registry(store_t *store, const char *name,
 static void s_usage(FILE *out) {
   fprintf(out,
           "usage: keten admin participant add --store FILE --root-key root.pub --entry FILE.signed\n"
-          "       keten admin participant list --store FILE [--all] [--json]\n"
+          "       keten admin participant list --store FILE [--root-key root.pub]\n"
+          "                                    [--all] [--json]\n"
           "       keten admin participant remove --store FILE --id ID\n"
           "       keten admin participant export --store FILE --id ID --out FILE.entry\n"
           "                                      [--days N]\n"
@@ -43,9 +44,9 @@ static void s_usage(FILE *out) {
           "both are valid, and the old one stays known after it expires so that\n"
           "what was signed with its keys still verifies. remove stops admitting\n"
           "every entry of ID (they are kept for the record). export writes an\n"
-          "unsigned entry from ID's newest installed entry, valid from now for N\n"
-          "days (default 730), to be signed again (renewal, or an upgrade from an\n"
-          "unsigned registry). A running ketend picks changes up within a second\n"
+          "unsigned entry from ID's newest installed entry, with the same keys and\n"
+          "start and an end N days (default 730) from now, to be signed again\n"
+          "(renewal, or an upgrade from an unsigned registry). A running ketend picks changes up within a second\n"
           "(or at once on SIGHUP).\n"
           "\n"
           "  -s, --store FILE     the broker's SQLite store\n"
@@ -60,11 +61,16 @@ static void s_usage(FILE *out) {
 }
 
 /* The state of an entry now, for the list. */
+static const uint8_t *s_list_root; /* list --root-key: check signatures */
+
 static const char *s_state(const participant_t *p, int64_t now) {
+  char why[256];
   if (p->removed_at_ms)
     return "removed";
   if (!p->signed_by_root)
     return "UNSIGNED";
+  if (s_list_root && participant_verify(p, s_list_root, why, sizeof why) != 0)
+    return "BAD-SIGNATURE";
   if (now < p->valid_from_ms)
     return "not-yet-valid";
   if (now >= p->valid_until_ms)
@@ -183,9 +189,19 @@ int cmd_admin(int argc, char **argv) {
   char err[512];
   participant_t p;
   memset(&p, 0, sizeof p);
+  keten_root_key_t root;
+  memset(&root, 0, sizeof root);
+  if (is_list && root_path) {
+    keten_err_t krc = keten_root_key_load(root_path, &root);
+    keten_root_key_wipe(&root);
+    if (krc != KETEN_OK) {
+      fprintf(stderr, "keten admin: %s: %s\n", root_path, keten_strerror(krc));
+      return CLI_EXIT_LOCAL;
+    }
+    s_list_root = root.public_key;
+  }
   if (is_add) {
     /* Only what the chain root signed goes in. */
-    keten_root_key_t root;
     keten_err_t krc = keten_root_key_load(root_path, &root);
     keten_root_key_wipe(&root);
     if (krc != KETEN_OK) {
@@ -259,8 +275,9 @@ int cmd_admin(int argc, char **argv) {
       p = n.newest;
       p.signed_by_root = 0;
       p.issued_at_ms = 0;
-      p.valid_from_ms = s_now_ms();
-      p.valid_until_ms = p.valid_from_ms + days * INT64_C(86400000);
+      /* From the source entry's start, so that what its keys signed (a
+       * legacy entry's sections, too) stays inside the new window. */
+      p.valid_until_ms = s_now_ms() + days * INT64_C(86400000);
       if (entry_file_write(out, &p, 0, err, sizeof err) != 0) {
         fprintf(stderr, "keten admin: %s\n", err);
         rc = CLI_EXIT_LOCAL;

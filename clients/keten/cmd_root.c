@@ -58,8 +58,11 @@ static int64_t s_now_ms(void) {
 static int64_t s_date_ms(const char *date) {
   int y, m, d;
   char tail;
+  static const int days_in[12] = {31, 29, 31, 30, 31, 30,
+                                  31, 31, 30, 31, 30, 31};
   if (sscanf(date, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || y < 1970 ||
-      m < 1 || m > 12 || d < 1 || d > 31)
+      m < 1 || m > 12 || d < 1 || d > days_in[m - 1] ||
+      (m == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))))
     return -1;
   /* days from civil (Howard Hinnant's algorithm), no timegm needed */
   y -= m <= 2;
@@ -240,7 +243,12 @@ int cmd_root(int argc, char **argv) {
         return CLI_EXIT_USAGE;
       }
       break;
-    case 'F': from = cli_number(optarg, 4102444800000L); break;
+    case 'F':
+      if ((from = cli_number(optarg, 4102444800000L)) < 0) {
+        fprintf(stderr, "keten root: --from-ms wants ms since the epoch\n");
+        return CLI_EXIT_USAGE;
+      }
+      break;
     case 'd': days = cli_number(optarg, 36500); break;
     case 'K': root = optarg; break;
     case 'x': force = 1; break;

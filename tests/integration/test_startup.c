@@ -104,6 +104,15 @@ static void test_no_root_key_stops_it(void **state) {
                          h->store, NULL};
   assert_int_equal(harness_run_ketend(h, argv2), 2);
   assert_int_equal(harness_log_count(h, "cannot load the chain root key"), 1);
+  /* the root's secret file does not belong on the broker host */
+  char secret[400];
+  snprintf(secret, sizeof secret, "%s/root.key", h->dir);
+  assert_int_equal(keten_root_key_save(&h->root, secret, NULL, 0), KETEN_OK);
+  const char *argv3[] = {"--endpoint", h->endpoint, "--key-file", h->key_file,
+                         "--root-key", secret, "--store", h->store, NULL};
+  assert_int_equal(harness_run_ketend(h, argv3), 2);
+  assert_int_equal(harness_log_count(h, "holds the chain root's SECRET key"),
+                   1);
   assert_int_equal(harness_log_count(h, "broker: ready"), 0);
 }
 

@@ -151,6 +151,12 @@ static void test_participants(void **state) {
   n = 0; /* a removed entry is kept, for the record */
   assert_int_equal(store_entry_each(s, 1, s_count, &n, err, sizeof err), 0);
   assert_int_equal(n, 2);
+  /* and installing the same signed entry again brings it back */
+  assert_int_equal(store_entry_add(s, &coa, err, sizeof err), 0);
+  assert_int_equal(store_entry_add(s, &coa, err, sizeof err), 1);
+  n = 0;
+  assert_int_equal(store_entry_each(s, 0, s_count, &n, err, sizeof err), 0);
+  assert_int_equal(n, 2);
   registry_destroy(&r);
   store_close(&s);
 }
