@@ -6,7 +6,8 @@
  *               ZAP handler) that takes each 4 KiB message from a producer
  *               DEALER, forwards it to 3 consumer DEALERs, keeps it until
  *               they ack (cumulatively) and answers the producer;
- *   (b) ketend  the real ketend on an empty store: N producer partners PUT
+ *   (b) ketend  the real ketend on an empty store (a registry of entries
+ *               signed by the run's chain root): N producer partners PUT
  *               pre-sealed 4 KiB sections (wraps for 3 consented recipients
  *               and the author) over raw CURVE DEALERs with a window, and 3
  *               recipients take them with keten_client_subscribe/_poll,
@@ -51,9 +52,13 @@
 #endif
 #include <arpa/inet.h>
 
+#include "bench_ketend.h"
+#include "canon.h"
 #include "envelope.h"
+#include "evidence.h"
 #include "fanout.h"
 #include "keten.h"
+#include "participant.h"
 #include "seal.h"
 #include "store.h"
 
@@ -113,7 +118,7 @@ static int g_keep_tmp;
 /* Every file the run may create below g_tmpdir, fixed before any exists so
  * that a signal handler can remove them without allocating. */
 static const char *const s_tmp_names[] = {
-    "ketend.key", "ketend.pub", "bare.sock",
+    "ketend.key", "ketend.pub", "root.pub", "bare.sock",
     "b.db", "b.db-wal", "b.db-shm", "b.db-journal", "b.log", "b.sock",
     "c.db", "c.db-wal", "c.db-shm", "c.db-journal", "c.log", "c.sock",
     "d.db", "d.db-wal", "d.db-shm", "d.db-journal", "d.log", "d.sock",
@@ -758,19 +763,14 @@ static int s_start_ketend(const opts_t *o, int srv, const fo_keys_t *k,
     snprintf(err, errlen, "cannot create %s: %s", log_path, strerror(errno));
     return -1;
   }
-  char a_bin[512], a_ep[300], a_key[300], a_store[300], a_level[16], a_ack[24];
-  snprintf(a_bin, sizeof a_bin, "%s", o->ketend);
-  snprintf(a_ep, sizeof a_ep, "%s", endpoint);
-  snprintf(a_key, sizeof a_key, "%s", s_tmp("ketend.key"));
-  snprintf(a_store, sizeof a_store, "%s", s_srv_path(srv, "db"));
-  snprintf(a_level, sizeof a_level, "%s", o->log_level);
-  snprintf(a_ack, sizeof a_ack, "%d", o->ack_timeout_ms);
-  char o_ep[] = "--endpoint", o_key[] = "--key-file", o_store[] = "--store",
-       o_level[] = "--log-level", o_ack[] = "--ack-timeout-ms";
-  char *argv[] = {a_bin,   o_ep,    a_ep,  o_key, a_key, o_store, a_store,
-                  o_level, a_level, o_ack, a_ack, NULL};
-  if (o->ack_timeout_ms <= 0)
-    argv[9] = NULL;
+  static bench_ketend_argv_t a;
+  bench_ketend_argv(&a, o->ketend, endpoint, s_tmp("ketend.key"),
+                    s_tmp("root.pub"), s_srv_path(srv, "db"), o->log_level);
+  if (o->ack_timeout_ms > 0) {
+    char ack[24];
+    snprintf(ack, sizeof ack, "%d", o->ack_timeout_ms);
+    bench_ketend_arg(&a, "--ack-timeout-ms", ack);
+  }
   fflush(NULL);
   pid_t parent = getpid();
   int64_t t0 = s_now_ns();
@@ -788,7 +788,7 @@ static int s_start_ketend(const opts_t *o, int srv, const fo_keys_t *k,
       dup2(nul, 0);
     dup2(logfd, 1);
     dup2(logfd, 2);
-    execv(a_bin, argv);
+    execv(a.argv[0], a.argv);
     static const char msg[] = "keten-bench-fanout: cannot execute ketend\n";
     ssize_t w = write(2, msg, sizeof msg - 1);
     (void)w;
@@ -802,6 +802,7 @@ static int s_start_ketend(const opts_t *o, int srv, const fo_keys_t *k,
   cfg.endpoint = endpoint;
   cfg.keys = &k->recipient[FO_RECIPIENTS - 1];
   cfg.broker_key = k->broker.transport_pk;
+  cfg.root_key = k->root.public_key;
   cfg.timeout_ms = 250;
   cfg.retries = -1;
   char reason[300];
@@ -1028,8 +1029,75 @@ typedef struct {
   int iters;
   double seal_us, open_us;        /* CPU per section */
   double wrap_us, unwrap_us, sign_us, verify_us, aead_enc_us, aead_dec_us;
+  /* what libketen checks around them: the author, before sealing, the
+   * evidence of PREPARE's 3 candidates (evidence_check_recipient); the
+   * reader, before opening, the author's entry (evidence_check_author) */
+  double evidence_us, author_entry_us;
   int ok;
 } crypto_result_t;
+
+/* A registry entry for k as ketend hands it over (signed by root, as the
+ * registry holds it). e points into p. */
+static int s_signed_entry(const keten_root_key_t *root, const keten_keys_t *k,
+                          const char *role, participant_t *p,
+                          Keten__RegistryEntry *e) {
+  char err[300];
+  if (bench_entry_make(root, k, role, "bench", s_wall_ms(), p, err,
+                       sizeof err) != 0)
+    return -1;
+  participant_to_entry(p, e);
+  return 0;
+}
+
+/* The evidence PREPARE gives for recipient r of the bench's sections on
+ * subject: its entry and one consent of producer 0, signed by it. */
+typedef struct {
+  participant_t p;
+  Keten__RegistryEntry entry;
+  Keten__Consent consent, *consents[1];
+  Keten__SectionKind kinds[1];
+  uint8_t consent_id[16], sig[64];
+  Keten__Recipient msg;
+} evidence_t;
+
+static int s_evidence(const fo_keys_t *k, int r, const uint8_t subject[32],
+                      evidence_t *ev) {
+  memset(ev, 0, sizeof *ev);
+  if (s_signed_entry(&k->root, &k->recipient[r], fo_recipient_role(r),
+                     &ev->p, &ev->entry) != 0)
+    return -1;
+  int64_t now = s_wall_ms();
+  randombytes_buf(ev->consent_id, sizeof ev->consent_id);
+  ev->kinds[0] = (Keten__SectionKind)FO_KIND;
+  Keten__Consent *c = &ev->consent;
+  keten__consent__init(c);
+  c->consent_id.data = ev->consent_id;
+  c->consent_id.len = sizeof ev->consent_id;
+  c->subject.data = (uint8_t *)subject;
+  c->subject.len = 32;
+  c->recorded_by = (char *)fo_producer_id(0);
+  c->recipient = (char *)fo_recipient_id(r);
+  c->sections = ev->kinds;
+  c->n_sections = 1;
+  c->purpose = (Keten__Purpose)FO_PURPOSE;
+  c->basis = (Keten__Basis)FO_BASIS;
+  c->legal_reference = "";
+  c->evidence_ref = "keten-bench form";
+  c->valid_from_ms = (uint64_t)(now - 60000);
+  c->valid_until_ms = (uint64_t)(now + 7 * INT64_C(86400000));
+  c->recorded_at_ms = (uint64_t)(now - 60000);
+  if (canon_sign_consent(c, k->producer[0].signing_sk, ev->sig) != 0)
+    return -1;
+  c->signature.data = ev->sig;
+  c->signature.len = sizeof ev->sig;
+  ev->consents[0] = c;
+  keten__recipient__init(&ev->msg);
+  ev->msg.participant_id = (char *)fo_recipient_id(r);
+  ev->msg.entry = &ev->entry;
+  ev->msg.consents = ev->consents;
+  ev->msg.n_consents = 1;
+  return 0;
+}
 
 static double s_cpu_per(double t0, int n) {
   return (s_thread_cpu_s() - t0) * 1e6 / (double)(n > 0 ? n : 1);
@@ -1082,6 +1150,38 @@ static void s_crypto_bench(const opts_t *o, const fo_keys_t *k,
     }
   }
   r->open_us = s_cpu_per(t0, n);
+  /* the checks around sealing and opening (evidence.h) */
+  static participant_t author;
+  static Keten__RegistryEntry author_entry;
+  static evidence_t ev[FO_RECIPIENTS];
+  ok = ok && s_signed_entry(&k->root, &k->producer[0], "COA", &author,
+                            &author_entry) == 0;
+  for (int i = 0; i < FO_RECIPIENTS && ok; i++)
+    ok = s_evidence(k, i, h.subject, &ev[i]) == 0;
+  if (ok) {
+    char why[256];
+    evidence_author_t ea = {.root_pk = k->root.public_key,
+                            .self_id = fo_producer_id(0),
+                            .own_signing_keys = {k->producer[0].signing_pk},
+                            .n_own = 1,
+                            .subject = h.subject,
+                            .kind = FO_KIND,
+                            .now_ms = (uint64_t)s_wall_ms()};
+    t0 = s_thread_cpu_s();
+    for (int i = 0; i < n && ok; i++)
+      for (int j = 0; j < FO_RECIPIENTS && ok; j++)
+        ok = evidence_check_recipient(&ea, &ev[j].msg, why, sizeof why) ==
+             KETEN_OK;
+    r->evidence_us = s_cpu_per(t0, n);
+    t0 = s_thread_cpu_s();
+    for (int i = 0; i < n && ok; i++)
+      ok = evidence_check_author(k->root.public_key, &author_entry,
+                                 sealed[i]->header, why,
+                                 sizeof why) == KETEN_OK;
+    r->author_entry_us = s_cpu_per(t0, n);
+    if (!ok)
+      fprintf(stderr, "keten-bench-fanout: evidence check: %s\n", why);
+  }
   /* the parts: one wrap and unwrap, one signature and verification over
    * the signed string's size, one AEAD pass */
   uint8_t key[32], wrap[80], back[32], sig[64], nonce[24];
@@ -1585,7 +1685,9 @@ static void s_raw_take(recipient_t *w, void *sock) {
                                               : NULL;
         int p;
         unsigned slot;
-        if (!h || h->subject.len != 32 || h->version < 1 ||
+        if (d->notice && !d->section) {
+          /* a notice (a consent revoked): acked, not counted */
+        } else if (!h || h->subject.len != 32 || h->version < 1 ||
             fo_subject_slot(h->subject.data, &p, &slot) != 0)
           w->bad++;
         else
@@ -1646,6 +1748,7 @@ static void *s_recipient(void *arg) {
     cfg.endpoint = rd->endpoint;
     cfg.keys = me;
     cfg.broker_key = rd->keys->broker.transport_pk;
+    cfg.root_key = rd->keys->root.public_key;
     cfg.timeout_ms = BENCH_CONNECT_TIMEOUT_MS;
     cfg.retries = -1;
     char reason[300];
@@ -2045,6 +2148,7 @@ static void *s_grant_thread(void *arg) {
   cfg.endpoint = g->endpoint;
   cfg.keys = &g->k->producer[g->p];
   cfg.broker_key = g->k->broker.transport_pk;
+  cfg.root_key = g->k->root.public_key;
   cfg.timeout_ms = BENCH_CONNECT_TIMEOUT_MS;
   cfg.retries = -1;
   char reason[300];
@@ -2145,7 +2249,7 @@ static void s_phase_queue(const opts_t *o, const cache_t *cache,
   q->bytes = o->queue_bytes;
   snprintf(params, sizeof params,
            "queue sections=%" PRIu64 " subjects=%" PRIu64
-           " bytes=%zu producers=%d schema=%d",
+           " bytes=%zu producers=%d schema=%d registry=root-signed",
            o->queue_sections, o->queue_subjects, o->queue_bytes, o->producers,
            store_schema_latest());
   q->cached = s_cache_valid(cache, "queue", params);
@@ -2188,6 +2292,7 @@ static void s_phase_queue(const opts_t *o, const cache_t *cache,
   cfg.endpoint = endpoint;
   cfg.keys = &k->recipient[0];
   cfg.broker_key = k->broker.transport_pk;
+  cfg.root_key = k->root.public_key;
   cfg.timeout_ms = BENCH_START_TIMEOUT_MS;
   cfg.retries = -1;
   char reason[300];
@@ -2598,6 +2703,15 @@ static void s_report(const opts_t *o, const result_t *r,
            cr->seal_us, cr->wrap_us, cr->sign_us, cr->aead_enc_us);
     printf("  open  %7.1f us  (Ed25519 verify %.1f, unwrap %.1f, AEAD %.1f)\n",
            cr->open_us, cr->verify_us, cr->unwrap_us, cr->aead_dec_us);
+    printf("  and the checks libketen makes around them, CPU per section:\n"
+           "  author, before sealing: PREPARE's evidence for %d recipients "
+           "%7.1f us\n    (each: its root-signed entry, our consent's "
+           "signature, the policy)\n"
+           "  reader, before opening: the author's root-signed entry "
+           "%7.1f us\n"
+           "  per section in all: author %.1f us, each reader %.1f us\n",
+           FO_RECIPIENTS, cr->evidence_us, cr->author_entry_us,
+           cr->seal_us + cr->evidence_us, cr->open_us + cr->author_entry_us);
   }
   for (int s = SIDE_KETEND; s < SIDES; s++) {
     if (!r[s].ok)
@@ -2705,7 +2819,8 @@ static void s_report(const opts_t *o, const result_t *r,
              r[s].hwm_kib, k, r[s].seal_us, k, r[s].recipient_us);
   }
   if (cr->iters)
-    printf(" seal_us=%.1f open_us=%.1f", cr->seal_us, cr->open_us);
+    printf(" seal_us=%.1f open_us=%.1f evidence_us=%.1f author_entry_us=%.1f",
+           cr->seal_us, cr->open_us, cr->evidence_us, cr->author_entry_us);
   printf(" ratio=");
   if (ab)
     printf("%.3f", ratio);
@@ -2775,6 +2890,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "keten-bench-fanout: cannot write the broker's keys\n");
     return 1;
   }
+  if (bench_root_save(&keys.root, s_tmp("root.pub"), err, sizeof err) != 0) {
+    fprintf(stderr, "keten-bench-fanout: %s\n", err);
+    return 1;
+  }
 
   static result_t r[SIDES];
   static crypto_result_t cr;
@@ -2803,7 +2922,8 @@ int main(int argc, char **argv) {
   if (o.phase[2]) {
     char params[200];
     snprintf(params, sizeof params,
-             "big subjects=%" PRIu64 " consents=%" PRIu64 " schema=%d",
+             "big subjects=%" PRIu64 " consents=%" PRIu64
+             " schema=%d registry=root-signed",
              o.big_subjects, o.big_consents, store_schema_latest());
     pi.big_cached = s_cache_valid(&cache, "big", params);
     if (!pi.big_cached) {

@@ -9,8 +9,9 @@
  *           every body back unchanged, with a minimal ZAP handler admitting
  *           the one client key: the ceiling of ZeroMQ + CurveZMQ here;
  *   ketend  the real ketend binary, started in a temporary directory with a
- *           fresh broker key and a registry holding the client's key, driven
- *           with keten_client_ping() (PING/PONG with the same body).
+ *           fresh broker key, a fresh chain root key and a registry holding
+ *           the client's root-signed entry, driven with keten_client_ping()
+ *           (PING/PONG with the same body).
  *
  * It prints requests/s, p50/p99 latency, CPU per request and the throughput
  * ratio ketend/bare as a table and as one RESULT line. Children and the
@@ -43,8 +44,8 @@
 #endif
 #include <arpa/inet.h>
 
+#include "bench_ketend.h"
 #include "keten.h"
-#include "participant.h"
 #include "store.h"
 
 #ifndef KETEN_BENCH_KETEND
@@ -87,7 +88,7 @@ static int g_keep_tmp;
 /* Files the run may create in g_tmpdir, fixed before any of them exists so
  * that a signal handler can unlink them without allocating. */
 static const char *const s_tmp_names[] = {
-    "ketend.key", "ketend.pub", "registry.db", "registry.db-wal",
+    "ketend.key", "ketend.pub", "root.pub", "registry.db", "registry.db-wal",
     "registry.db-shm", "registry.db-journal", "ketend.log", "echo.sock",
     "ketend.sock"};
 #define TMP_FILES (sizeof s_tmp_names / sizeof s_tmp_names[0])
@@ -526,9 +527,11 @@ static int s_free_port(void) {
   return port;
 }
 
-/* Writes the broker's key files and a registry holding the client. */
+/* Writes the broker's key files, the root's public key and a registry
+ * holding the client's entry, signed by the root. */
 static int s_prepare_ketend(const keten_keys_t *server,
-                            const keten_keys_t *client, char *err,
+                            const keten_keys_t *client,
+                            const keten_root_key_t *root, char *err,
                             size_t errlen) {
   keten_err_t krc = keten_keys_save(server, s_tmp_path("ketend.key"),
                                     s_tmp_path("ketend.pub"), 0);
@@ -537,21 +540,17 @@ static int s_prepare_ketend(const keten_keys_t *server,
              keten_strerror(krc));
     return -1;
   }
+  if (bench_root_save(root, s_tmp_path("root.pub"), err, errlen) != 0)
+    return -1;
   char reason[300];
   store_t *store = store_open(s_tmp_path("registry.db"), reason, sizeof reason);
   if (!store) {
     snprintf(err, errlen, "cannot create the registry: %s", reason);
     return -1;
   }
-  participant_t p;
-  memset(&p, 0, sizeof p);
-  snprintf(p.id, sizeof p.id, "%s", BENCH_PARTICIPANT);
-  p.role = keten_role_from_name("VOLUNTEER");
-  snprintf(p.display_name, sizeof p.display_name, "keten-bench client");
-  memcpy(p.transport_pk, client->transport_pk, PARTICIPANT_KEY_BYTES);
-  memcpy(p.signing_pk, client->signing_pk, PARTICIPANT_KEY_BYTES);
-  memcpy(p.sealing_pk, client->sealing_pk, PARTICIPANT_KEY_BYTES);
-  int rc = store_participant_add(store, &p, reason, sizeof reason);
+  int rc = bench_entry_add(store, root, client, "VOLUNTEER",
+                           "keten-bench client", bench_wall_ms(), reason,
+                           sizeof reason);
   store_close(&store);
   if (rc != 0) {
     snprintf(err, errlen, "cannot register the client: %s", reason);
@@ -568,16 +567,10 @@ static int s_spawn_ketend(const opts_t *o, const char *endpoint, char *err,
     snprintf(err, errlen, "cannot create ketend.log: %s", strerror(errno));
     return -1;
   }
-  char a_bin[512], a_ep[300], a_key[300], a_store[300], a_level[16];
-  snprintf(a_bin, sizeof a_bin, "%s", o->ketend);
-  snprintf(a_ep, sizeof a_ep, "%s", endpoint);
-  snprintf(a_key, sizeof a_key, "%s", s_tmp_path("ketend.key"));
-  snprintf(a_store, sizeof a_store, "%s", s_tmp_path("registry.db"));
-  snprintf(a_level, sizeof a_level, "%s", o->ketend_log_level);
-  char o_ep[] = "--endpoint", o_key[] = "--key-file", o_store[] = "--store",
-       o_level[] = "--log-level";
-  char *argv[] = {a_bin, o_ep, a_ep, o_key, a_key, o_store, a_store,
-                  o_level, a_level, NULL};
+  static bench_ketend_argv_t a;
+  bench_ketend_argv(&a, o->ketend, endpoint, s_tmp_path("ketend.key"),
+                    s_tmp_path("root.pub"), s_tmp_path("registry.db"),
+                    o->ketend_log_level);
   fflush(NULL);
   pid_t parent = getpid();
   pid_t pid = fork();
@@ -593,7 +586,7 @@ static int s_spawn_ketend(const opts_t *o, const char *endpoint, char *err,
       dup2(nul, 0);
     dup2(logfd, 1);
     dup2(logfd, 2);
-    execv(a_bin, argv);
+    execv(a.argv[0], a.argv);
     static const char msg[] = "keten-bench: cannot execute ketend\n";
     ssize_t w = write(2, msg, sizeof msg - 1);
     (void)w;
@@ -606,13 +599,15 @@ static int s_spawn_ketend(const opts_t *o, const char *endpoint, char *err,
 
 /* Waits until ketend answers HELLO for the bench participant. */
 static int s_wait_ketend(const char *endpoint, const keten_keys_t *client,
-                         const keten_keys_t *server, char *err,
+                         const keten_keys_t *server,
+                         const keten_root_key_t *root, char *err,
                          size_t errlen) {
   keten_client_config_t cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.endpoint = endpoint;
   cfg.keys = client;
   cfg.broker_key = server->transport_pk;
+  cfg.root_key = root->public_key;
   cfg.timeout_ms = 250;
   cfg.retries = -1;
   char reason[300];
@@ -701,6 +696,7 @@ typedef struct {
   char endpoint[300];
   const keten_keys_t *client;
   const uint8_t *server_pk;
+  const uint8_t *root_pk;            /* the chain root (libketen pins it) */
   pthread_barrier_t ready, go;
   int cancel;                        /* written before `go`, read after */
   int64_t warm_end_ns, measure_end_ns;
@@ -774,6 +770,7 @@ static int s_ketend_open(bench_t *b, conn_t *c, char *err, size_t errlen) {
   cfg.endpoint = b->endpoint;
   cfg.keys = b->client;
   cfg.broker_key = b->server_pk;
+  cfg.root_key = b->root_pk;
   cfg.timeout_ms = b->o->timeout_ms;
   cfg.retries = -1; /* a lost reply is an error here, not a retry */
   char reason[300];
@@ -1016,8 +1013,9 @@ static void s_usage(FILE *out) {
           "Measures request/reply over CurveZMQ on this machine, in one run:\n"
           "  bare    a bare ZeroMQ CURVE DEALER->ROUTER echo server (forked child,\n"
           "          minimal ZAP handler admitting one key): the ceiling;\n"
-          "  ketend  the real ketend, with a fresh key and registry in a\n"
-          "          temporary directory, driven with keten_client_ping().\n"
+          "  ketend  the real ketend, with a fresh key, chain root and root-signed\n"
+          "          registry in a temporary directory, driven with\n"
+          "          keten_client_ping().\n"
           "Both use the same clients: N threads, each with its own connection and\n"
           "one request outstanding. The sides take turns in rounds (bare, ketend,\n"
           "ketend, bare, ...) so that a change in the machine's other load hits\n"
@@ -1340,8 +1338,10 @@ int main(int argc, char **argv) {
   atexit(s_cleanup);
 
   keten_keys_t server, client;
+  keten_root_key_t root;
   if (keten_keys_generate(&server, "ketend") != KETEN_OK ||
-      keten_keys_generate(&client, BENCH_PARTICIPANT) != KETEN_OK) {
+      keten_keys_generate(&client, BENCH_PARTICIPANT) != KETEN_OK ||
+      keten_root_key_generate(&root) != KETEN_OK) {
     fprintf(stderr, "keten-bench: cannot generate keys\n");
     return 1;
   }
@@ -1375,11 +1375,12 @@ int main(int argc, char **argv) {
     if (port < 0) {
       rk->failed = 1;
       snprintf(rk->error, sizeof rk->error, "no free TCP port on 127.0.0.1");
-    } else if (s_prepare_ketend(&server, &client, err, sizeof err) != 0 ||
+    } else if (s_prepare_ketend(&server, &client, &root, err, sizeof err) !=
+                   0 ||
                s_spawn_ketend(&o, endpoint[SIDE_KETEND], err, sizeof err) !=
                    0 ||
-               s_wait_ketend(endpoint[SIDE_KETEND], &client, &server, err,
-                             sizeof err) != 0) {
+               s_wait_ketend(endpoint[SIDE_KETEND], &client, &server, &root,
+                             err, sizeof err) != 0) {
       rk->failed = 1;
       snprintf(rk->error, sizeof rk->error, "%s", err);
       s_stop_child(SIDE_KETEND, 3000);
@@ -1403,6 +1404,7 @@ int main(int argc, char **argv) {
       b.side = side;
       b.client = &client;
       b.server_pk = server.transport_pk;
+      b.root_pk = root.public_key;
       snprintf(b.endpoint, sizeof b.endpoint, "%s", endpoint[side]);
       s_progress(&o, "round %d/%d: %s, %d clients, %.2f s + %.2f s", round + 1,
                  o.rounds, s_side_key[side], o.clients, o.warmup_s, slice);
@@ -1412,6 +1414,7 @@ int main(int argc, char **argv) {
   }
   keten_keys_wipe(&server);
   keten_keys_wipe(&client);
+  keten_root_key_wipe(&root);
 
   if (r[SIDE_BARE].ran && g_child[SIDE_BARE]) {
     int st = s_stop_child(SIDE_BARE, 3000);

@@ -7,7 +7,9 @@
  * are inserted in ascending order where the schema allows (subjects are
  * sorted first, consent ids carry a counter), which is what makes a
  * million rows take seconds rather than minutes; the rows themselves look
- * like the broker's own. */
+ * like the broker's own: registry entries signed by the run's chain root,
+ * consents recorded by their sections' authors for what the policy table
+ * allows, sections carrying the signing key of their author's entry. */
 #include "fanout.h"
 
 #include <pthread.h>
@@ -19,10 +21,12 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "bench_ketend.h"
 #include "canon.h"
 #include "consent.h"
 #include "keten.pb-c.h"
 #include "participant.h"
+#include "policy.h"
 
 /* Rows per transaction. */
 #define FO_TX_ROWS 50000
@@ -95,6 +99,12 @@ static void s_keys_for(keten_keys_t *k, const uint8_t seed[FO_SEED_BYTES],
 }
 
 void fo_keys_derive(fo_keys_t *k, const uint8_t seed[FO_SEED_BYTES]) {
+  uint8_t root_seed[32];
+  memset(&k->root, 0, sizeof k->root);
+  s_derive(root_seed, seed, "root", "chain", 0);
+  crypto_sign_seed_keypair(k->root.public_key, k->root.secret_key, root_seed);
+  k->root.has_secret = 1;
+  sodium_memzero(root_seed, sizeof root_seed);
   s_keys_for(&k->broker, seed, "ketend");
   for (int p = 0; p < FO_MAX_PRODUCERS; p++)
     s_keys_for(&k->producer[p], seed, fo_producer_id(p));
@@ -105,6 +115,7 @@ void fo_keys_derive(fo_keys_t *k, const uint8_t seed[FO_SEED_BYTES]) {
 }
 
 void fo_keys_wipe(fo_keys_t *k) {
+  keten_root_key_wipe(&k->root);
   keten_keys_wipe(&k->broker);
   for (int p = 0; p < FO_MAX_PRODUCERS; p++)
     keten_keys_wipe(&k->producer[p]);
@@ -149,33 +160,30 @@ size_t fo_plaintext(char *buf, size_t len, int p, uint64_t k) {
 
 /* ---- registry ------------------------------------------------------------ */
 
-static int s_add(store_t *store, const keten_keys_t *k, const char *role,
-                 const char *name, char *err, size_t errlen) {
-  participant_t p;
-  memset(&p, 0, sizeof p);
-  snprintf(p.id, sizeof p.id, "%s", k->id);
-  p.role = keten_role_from_name(role);
-  snprintf(p.display_name, sizeof p.display_name, "%s", name);
-  memcpy(p.transport_pk, k->transport_pk, PARTICIPANT_KEY_BYTES);
-  memcpy(p.signing_pk, k->signing_pk, PARTICIPANT_KEY_BYTES);
-  memcpy(p.sealing_pk, k->sealing_pk, PARTICIPANT_KEY_BYTES);
-  return store_participant_add(store, &p, err, errlen);
+static const char *const s_recipient_roles[FO_RECIPIENTS] = {
+    "GEMEENTE", "VOLUNTEER", "CARE"};
+
+const char *fo_recipient_role(int r) {
+  return r >= 0 && r < FO_RECIPIENTS ? s_recipient_roles[r] : "";
 }
+
+static const char *s_filler_role(int f) { return f % 2 ? "GEMEENTE" : "CARE"; }
 
 int fo_register(store_t *store, const fo_keys_t *k, int fillers, char *err,
                 size_t errlen) {
-  static const char *const roles[FO_RECIPIENTS] = {"GEMEENTE", "VOLUNTEER",
-                                                   "CARE"};
+  int64_t now = bench_wall_ms();
   for (int p = 0; p < FO_MAX_PRODUCERS; p++)
-    if (s_add(store, &k->producer[p], "COA", "bench producer", err, errlen))
+    if (bench_entry_add(store, &k->root, &k->producer[p], "COA",
+                        "bench producer", now, err, errlen))
       return -1;
   for (int r = 0; r < FO_RECIPIENTS; r++)
-    if (s_add(store, &k->recipient[r], roles[r], "bench recipient", err,
-              errlen))
+    if (bench_entry_add(store, &k->root, &k->recipient[r],
+                        s_recipient_roles[r], "bench recipient", now, err,
+                        errlen))
       return -1;
   for (int f = 0; fillers && f < FO_FILLERS; f++)
-    if (s_add(store, &k->filler[f], f % 2 ? "GEMEENTE" : "CARE",
-              "bench filler", err, errlen))
+    if (bench_entry_add(store, &k->root, &k->filler[f], s_filler_role(f),
+                        "bench filler", now, err, errlen))
       return -1;
   return 0;
 }
@@ -280,6 +288,39 @@ static size_t s_consent_record(const consent_t *c, uint8_t *buf, size_t cap) {
 
 /* ---- phase (c): 100 000 subjects, 1 000 000 consents --------------------- */
 
+/* The (kind, purpose) pairs a recorder of one role may grant a recipient
+ * of another with basis CONSENT and no legal reference: the policy
+ * table's answer (policy_may_record), one kind at a time. */
+typedef struct {
+  int kind, purpose;
+} s_grant_t;
+
+#define S_ROLES 8                 /* keten.Role numbers stay below */
+#define S_MAX_GRANTS 64
+
+typedef struct {
+  s_grant_t g[S_MAX_GRANTS];
+  size_t n;
+} s_grants_t;
+
+static void s_grants_for(int from, int to, s_grants_t *out) {
+  out->n = 0;
+  for (int kind = 1; kind < 64; kind++)
+    for (int purpose = 1; purpose <= KETEN__PURPOSE__PURPOSE_BEGELEIDING;
+         purpose++)
+      if (out->n < S_MAX_GRANTS &&
+          policy_may_record(from, to, 0, UINT64_C(1) << kind, purpose,
+                            FO_BASIS, 0, NULL) == POLICY_OK)
+        out->g[out->n++] = (s_grant_t){kind, purpose};
+}
+
+/* Who consents go to: the fillers and the bench's own recipients. */
+typedef struct {
+  const char *id;
+  int role;
+  const uint8_t *signing_pk;
+} s_party_t;
+
 int fo_build_big(const char *path, const fo_keys_t *k,
                  const uint8_t seed[FO_SEED_BYTES], uint64_t n_subjects,
                  uint64_t n_consents, fo_progress_fn progress, void *arg,
@@ -305,13 +346,23 @@ int fo_build_big(const char *path, const fo_keys_t *k,
     goto done;
   }
   /* Who consents go to: the fillers and the bench's own recipients (so
-   * that their rows are mixed in with everyone else's). */
-  const char *pool[FO_FILLERS + FO_RECIPIENTS];
+   * that their rows are mixed in with everyone else's). Recorders are the
+   * fillers, which also author their subjects' sections. */
+  s_party_t pool[FO_FILLERS + FO_RECIPIENTS];
   for (int f = 0; f < FO_FILLERS; f++)
-    pool[f] = fo_filler_id(f);
+    pool[f] = (s_party_t){fo_filler_id(f),
+                          keten_role_from_name(s_filler_role(f)),
+                          k->filler[f].signing_pk};
   for (int r = 0; r < FO_RECIPIENTS; r++)
-    pool[FO_FILLERS + r] = fo_recipient_id(r);
+    pool[FO_FILLERS + r] =
+        (s_party_t){fo_recipient_id(r),
+                    keten_role_from_name(s_recipient_roles[r]),
+                    k->recipient[r].signing_pk};
   const int n_pool = FO_FILLERS + FO_RECIPIENTS;
+  static s_grants_t grants[S_ROLES][S_ROLES];
+  for (int a = 0; a < S_ROLES; a++)
+    for (int b = 0; b < S_ROLES; b++)
+      s_grants_for(a, b, &grants[a][b]);
   int64_t now = s_wall_ms();
   uint8_t record[1024], ct[FO_FILLER_CT_BYTES], nonce[24], sig[64], wrap[80];
   randombytes_buf(ct, sizeof ct);
@@ -325,8 +376,15 @@ int fo_build_big(const char *path, const fo_keys_t *k,
   }
   for (uint64_t j = 0; j < n_subjects; j++) {
     uint64_t per = n_consents / n_subjects + (j < n_consents % n_subjects);
-    const char *recorder = fo_filler_id((int)(j % FO_FILLERS));
+    const s_party_t *rec_party = &pool[j % FO_FILLERS];
+    const char *recorder = rec_party->id;
     const char *first_recipient = NULL;
+    /* the subject's section: a kind its recorder writes, the first
+     * consent's when there is one */
+    int section_kind = 0;
+    for (int kind = 1; kind < 64 && !section_kind; kind++)
+      if (policy_author_kinds(rec_party->role) & (UINT64_C(1) << kind))
+        section_kind = kind;
     for (uint64_t c = 0; c < per; c++) {
       consent_t cs;
       memset(&cs, 0, sizeof cs);
@@ -337,16 +395,42 @@ int fo_build_big(const char *path, const fo_keys_t *k,
       randombytes_buf(cs.consent_id + 8, 8);
       memcpy(cs.subject, subj[j], 32);
       snprintf(cs.recorded_by, sizeof cs.recorded_by, "%s", recorder);
-      const char *to = pool[(j * 13 + c * 7 + 1) % (uint64_t)n_pool];
-      if (strcmp(to, recorder) == 0)
-        to = pool[(j * 13 + c * 7 + 2) % (uint64_t)n_pool];
-      if (!first_recipient)
-        first_recipient = to;
-      snprintf(cs.recipient, sizeof cs.recipient, "%s", to);
-      cs.sections = UINT64_C(1) << FO_KIND | UINT64_C(1) << (1 + (j + c) % 12);
-      cs.purpose = 1 + (int)((j + c) % 5);
+      /* a recipient the policy lets this recorder grant anything to */
+      const s_party_t *to_party = NULL;
+      const s_grants_t *gs = NULL;
+      for (int t = 0; t < n_pool && !to_party; t++) {
+        const s_party_t *cand = &pool[(j * 13 + c * 7 + 1 + (uint64_t)t) %
+                                      (uint64_t)n_pool];
+        gs = &grants[rec_party->role][cand->role];
+        if (strcmp(cand->id, recorder) != 0 && gs->n)
+          to_party = cand;
+      }
+      if (!to_party) {
+        snprintf(err, errlen, "the policy lets %s grant nothing", recorder);
+        goto rollback;
+      }
+      const char *to = to_party->id;
+      /* one or two kinds under one purpose, varied over the rows */
+      const s_grant_t *g1 = &gs->g[(j + c) % gs->n];
+      const s_grant_t *g2 = &gs->g[(j * 3 + c * 5 + 1) % gs->n];
+      cs.sections = UINT64_C(1) << g1->kind;
+      if (g2->purpose == g1->purpose)
+        cs.sections |= UINT64_C(1) << g2->kind;
+      cs.purpose = g1->purpose;
       cs.basis = FO_BASIS;
-      cs.valid_from_ms = now - 30LL * 86400 * 1000;
+      cs.has_legal_reference = 0;
+      if (policy_may_record(rec_party->role, to_party->role, 0, cs.sections,
+                            cs.purpose, cs.basis, 0, NULL) != POLICY_OK) {
+        snprintf(err, errlen, "bench bug: a consent the policy refuses");
+        goto rollback;
+      }
+      if (!first_recipient) {
+        first_recipient = to;
+        section_kind = g1->kind;
+      }
+      snprintf(cs.recipient, sizeof cs.recipient, "%s", to);
+      /* recorded after the recorder's entry became valid (an hour ago) */
+      cs.valid_from_ms = now - 1800LL * 1000;
       cs.valid_until_ms = now + 365LL * 86400 * 1000;
       size_t len = s_consent_record(&cs, record, sizeof record);
       if (len == 0 || store_consent_put(st, &cs, record, len) != 0) {
@@ -379,10 +463,12 @@ int fo_build_big(const char *path, const fo_keys_t *k,
     store_section_t sec;
     memset(&sec, 0, sizeof sec);
     memcpy(sec.subject, subj[j], 32);
-    sec.kind = FO_KIND;
+    sec.kind = section_kind;
     snprintf(sec.author, sizeof sec.author, "%s", recorder);
     sec.version = 1;
-    sec.created_at_ms = now - 86400 * 1000;
+    sec.created_at_ms = now - 60 * 1000;
+    memcpy(sec.author_signing_pk, rec_party->signing_pk, 32);
+    sec.has_author_key = 1;
     randombytes_buf(nonce, sizeof nonce);
     sec.nonce = nonce;
     sec.nonce_len = sizeof nonce;
@@ -595,7 +681,16 @@ int fo_build_queue(const char *path, const fo_keys_t *k,
     snprintf(err, errlen, "begin: %s", store_error(st));
     goto done;
   }
-  /* the consents: recipient 0 may read every subject's sections */
+  /* the consents: recipient 0 may read every subject's sections, each
+   * recorded by the producer that authors that subject's sections (COA
+   * may send STORY to a GEMEENTE for BEGELEIDING: policy-checked here) */
+  if (policy_may_record(KETEN__ROLE__ROLE_COA,
+                        keten_role_from_name(s_recipient_roles[0]), 0,
+                        UINT64_C(1) << FO_KIND, FO_PURPOSE, FO_BASIS, 0,
+                        NULL) != POLICY_OK) {
+    snprintf(err, errlen, "the policy refuses the bench's consents");
+    goto rollback;
+  }
   for (uint64_t j = 0; j < n_subjects; j++) {
     consent_t cs;
     memset(&cs, 0, sizeof cs);
@@ -610,7 +705,9 @@ int fo_build_queue(const char *path, const fo_keys_t *k,
     cs.sections = UINT64_C(1) << FO_KIND;
     cs.purpose = FO_PURPOSE;
     cs.basis = FO_BASIS;
-    cs.valid_from_ms = now - 86400LL * 1000;
+    cs.has_legal_reference = 0;
+    /* recorded after the recorder's entry became valid (an hour ago) */
+    cs.valid_from_ms = now - 1800LL * 1000;
     cs.valid_until_ms = now + 365LL * 86400 * 1000;
     size_t len = s_consent_record(&cs, record, sizeof record);
     if (len == 0 || store_consent_put(st, &cs, record, len) != 0) {
@@ -659,9 +756,11 @@ int fo_build_queue(const char *path, const fo_keys_t *k,
       sec.ciphertext_len = ct_len;
       sec.signature = b->sig[r];
       sec.signature_len = 64;
+      int p = (int)(j % (uint64_t)n_producers);
+      memcpy(sec.author_signing_pk, k->producer[p].signing_pk, 32);
+      sec.has_author_key = 1;
       int64_t sid = 0;
       uint64_t seq = 0;
-      int p = (int)(j % (uint64_t)n_producers);
       if (store_section_put(st, &sec, &sid) != 0 ||
           store_wrap_put(st, sid, h.author, wrap_author[p], 80) != 0 ||
           store_wrap_put(st, sid, recipient, wrap_recipient, 80) != 0 ||

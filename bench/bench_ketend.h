@@ -1,0 +1,61 @@
+/* bench_ketend — what keten-bench (bench_rr.c) and keten-bench-fanout
+ * (bench_fanout.c, fanout_store.c) share to run a real ketend: registry
+ * entries signed by a chain root key, the root's public key file, and
+ * ketend's command line. Not part of keten; see bench/README.md. */
+#ifndef KETEN_BENCH_KETEND_H
+#define KETEN_BENCH_KETEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keten.h"
+#include "store.h"
+
+/* Every entry the benchmarks install is valid from an hour before it is
+ * signed until a year after. */
+#define BENCH_ENTRY_BEFORE_MS (3600 * INT64_C(1000))
+#define BENCH_ENTRY_AFTER_MS (365 * INT64_C(86400000))
+
+/* Wall-clock milliseconds since the epoch. */
+int64_t bench_wall_ms(void);
+
+/* Fills p with the registry entry for k (id k->id) with role (a
+ * keten.Role name such as "COA") and display name, valid
+ * [now - BENCH_ENTRY_BEFORE_MS, now + BENCH_ENTRY_AFTER_MS), signed with
+ * root's secret key. Returns 0, or -1 with a reason in err. */
+int bench_entry_make(const keten_root_key_t *root, const keten_keys_t *k,
+                     const char *role, const char *name, int64_t now_ms,
+                     participant_t *p, char *err, size_t errlen);
+
+/* Installs the entry bench_entry_make() makes in store. Returns 0, or -1
+ * with a reason in err. */
+int bench_entry_add(store_t *store, const keten_root_key_t *root,
+                    const keten_keys_t *k, const char *role, const char *name,
+                    int64_t now_ms, char *err, size_t errlen);
+
+/* Writes root's public key file (ketend's --root-key), replacing one
+ * that exists. Returns 0, or -1 with a reason in err. */
+int bench_root_save(const keten_root_key_t *root, const char *public_path,
+                    char *err, size_t errlen);
+
+/* ketend's command line, built before fork() so that the child only
+ * calls execv(). */
+#define BENCH_KETEND_MAX_ARGS 24
+typedef struct {
+  char arg[BENCH_KETEND_MAX_ARGS][512];
+  char *argv[BENCH_KETEND_MAX_ARGS + 1];
+  int argc;
+} bench_ketend_argv_t;
+
+/* bin --endpoint endpoint --key-file key_file --root-key root_key
+ *     --store store --log-level log_level */
+void bench_ketend_argv(bench_ketend_argv_t *a, const char *bin,
+                       const char *endpoint, const char *key_file,
+                       const char *root_key, const char *store,
+                       const char *log_level);
+
+/* Appends opt and (unless NULL) value. Returns 0, or -1 when full. */
+int bench_ketend_arg(bench_ketend_argv_t *a, const char *opt,
+                     const char *value);
+
+#endif
