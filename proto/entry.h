@@ -19,9 +19,14 @@ int entry_valid_id(const char *id);
  * characters. Returns 1 if valid. */
 int entry_valid_name(const char *name);
 
-/* Checks e completely: no unknown fields, every field's shape (id, role,
- * name, 32-byte keys, valid_until > valid_from, 64-byte signature) and the
- * root's signature with root_pk. Returns 0, or -1 with a reason in why. */
+/* Checks e's shape: no unknown fields, every field (id, role, name,
+ * 32-byte keys, valid_until > valid_from, a 64-byte signature), but not
+ * the signature itself. Returns 0, or -1 with a reason in why. */
+int entry_check_shape(const Keten__RegistryEntry *e, char *why,
+                      size_t whylen);
+
+/* Checks e completely: its shape and the root's signature with root_pk.
+ * Returns 0, or -1 with a reason in why. */
 int entry_check(const Keten__RegistryEntry *e, const uint8_t root_pk[32],
                 char *why, size_t whylen);
 

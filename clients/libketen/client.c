@@ -37,6 +37,7 @@ struct keten_client {
   uint8_t root_key[KETEN_KEY_BYTES];     /* the chain root we pin */
   keten_notice_fn notice_fn;
   void *notice_arg;
+  evidence_cache_t verified;     /* signatures checked once already */
   int timeout_ms, retries, reconnect_ivl_ms, reconnect_ivl_max_ms,
       heartbeat_ivl_ms;
   char error[320];
@@ -575,7 +576,7 @@ keten_err_t keten_client_put(keten_client_t *c,
   /* Seal to nobody the evidence does not allow (evidence.h). */
   evidence_author_t ev = {.root_pk = c->root_key, .self_id = c->self_id,
                           .subject = subject, .kind = kind,
-                          .now_ms = s_wall_ms()};
+                          .now_ms = s_wall_ms(), .cache = &c->verified};
   s_own_signing_keys(c, &ev);
   char why[256];
   for (size_t i = 0; i < n; i++) {
@@ -653,8 +654,8 @@ static keten_err_t s_open_copy(keten_client_t *c, const Keten__SectionCopy *copy
     return KETEN_ERR_PROTOCOL;
   }
   keten_err_t rc = evidence_check_author(c->root_key, copy->author_entry,
-                                         copy->section->header, why,
-                                         sizeof why);
+                                         copy->section->header, &c->verified,
+                                         why, sizeof why);
   if (rc != KETEN_OK) {
     s_error(c, "cannot open a section: %s", why);
     return rc;
@@ -921,8 +922,8 @@ static int s_notice(keten_client_t *c, const Keten__Delivery *item,
                     size_t *handled) {
   char why[256] = "";
   keten_err_t rc =
-      item->notice ? evidence_check_notice(c->root_key, item->notice, why,
-                                           sizeof why)
+      item->notice ? evidence_check_notice(c->root_key, item->notice,
+                                           &c->verified, why, sizeof why)
                    : KETEN_ERR_PROTOCOL;
   if (rc != KETEN_OK)
     s_error(c, "a notice refused: %s", item->notice ? why : "empty delivery");

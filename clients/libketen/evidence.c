@@ -1,6 +1,7 @@
 /* evidence — what libketen checks before it trusts the broker. */
 #include "evidence.h"
 
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,61 @@ static keten_err_t s_refuse(char *why, size_t whylen, const char *fmt, ...) {
   return KETEN_ERR_EVIDENCE;
 }
 
+/* 1 if (hash, sig) was verified before. */
+static int s_cached(const evidence_cache_t *c, const uint8_t hash[32],
+                    const uint8_t *sig) {
+  for (size_t i = 0; c && i < c->n; i++)
+    if (memcmp(c->hash[i], hash, 32) == 0 && memcmp(c->sig[i], sig, 64) == 0)
+      return 1;
+  return 0;
+}
+
+static void s_remember(evidence_cache_t *c, const uint8_t hash[32],
+                       const uint8_t *sig) {
+  if (!c)
+    return;
+  memcpy(c->hash[c->next], hash, 32);
+  memcpy(c->sig[c->next], sig, 64);
+  c->next = (c->next + 1) % EVIDENCE_CACHE_SIZE;
+  if (c->n < EVIDENCE_CACHE_SIZE)
+    c->n++;
+}
+
+/* entry_check(), verifying the root's signature only the first time. */
+static int s_entry_ok(const Keten__RegistryEntry *e, const uint8_t *root_pk,
+                      evidence_cache_t *cache, char *why, size_t whylen) {
+  uint8_t hash[32];
+  if (!cache || entry_check_shape(e, why, whylen) != 0 ||
+      canon_entry_hash(e, hash) != 0)
+    return entry_check(e, root_pk, why, whylen);
+  if (s_cached(cache, hash, e->root_signature.data))
+    return 0;
+  if (entry_check(e, root_pk, why, whylen) != 0)
+    return -1;
+  s_remember(cache, hash, e->root_signature.data);
+  return 0;
+}
+
+/* 1 if consent k carries a signature of one of the author's keys. */
+static int s_signed_by_us(const evidence_author_t *a, const Keten__Consent *k) {
+  uint8_t hash[32];
+  canon_t c;
+  canon_init(&c);
+  int hashed = k->signature.len == 64 && canon_consent(&c, k) == 0;
+  if (hashed)
+    crypto_generichash(hash, sizeof hash, c.data, c.len, NULL, 0);
+  canon_free(&c);
+  if (hashed && s_cached(a->cache, hash, k->signature.data))
+    return 1;
+  for (size_t i = 0; i < a->n_own; i++)
+    if (canon_verify_consent(k, a->own_signing_keys[i]) == 0) {
+      if (hashed)
+        s_remember(a->cache, hash, k->signature.data);
+      return 1;
+    }
+  return 0;
+}
+
 /* Why consent k does not allow a's section to recipient (of role), or NULL. */
 static const char *s_consent_fails(const evidence_author_t *a,
                                    const Keten__Consent *k, const char *to,
@@ -37,10 +93,7 @@ static const char *s_consent_fails(const evidence_author_t *a,
     return "a consent was not recorded by us";
   if (!k->recipient || strcmp(k->recipient, to) != 0)
     return "a consent names someone else";
-  int signed_by_us = 0;
-  for (size_t i = 0; i < a->n_own && !signed_by_us; i++)
-    signed_by_us = canon_verify_consent(k, a->own_signing_keys[i]) == 0;
-  if (!signed_by_us)
+  if (!s_signed_by_us(a, k))
     return "a consent does not carry our signature";
   uint64_t bits = canon_section_bits(k->sections, k->n_sections);
   if (!(bits & (UINT64_C(1) << a->kind)))
@@ -62,7 +115,7 @@ keten_err_t evidence_check_recipient(const evidence_author_t *a,
   if (!r || !r->entry)
     return s_refuse(why, whylen, "a recipient comes without its registry entry");
   const Keten__RegistryEntry *e = r->entry;
-  if (entry_check(e, a->root_pk, reason, sizeof reason) != 0)
+  if (s_entry_ok(e, a->root_pk, a->cache, reason, sizeof reason) != 0)
     return s_refuse(why, whylen, "recipient refused: %s", reason);
   const char *to = e->participant_id;
   if (!r->participant_id || strcmp(r->participant_id, to) != 0)
@@ -91,14 +144,15 @@ keten_err_t evidence_check_recipient(const evidence_author_t *a,
 
 keten_err_t evidence_check_author(const uint8_t root_pk[32],
                                   const Keten__RegistryEntry *e,
-                                  const Keten__SectionHeader *h, char *why,
+                                  const Keten__SectionHeader *h,
+                                  evidence_cache_t *cache, char *why,
                                   size_t whylen) {
   char reason[200];
   if (!h || !h->author)
     return s_refuse(why, whylen, "a section comes without its header");
   if (!e)
     return s_refuse(why, whylen, "a section comes without its author's entry");
-  if (entry_check(e, root_pk, reason, sizeof reason) != 0)
+  if (s_entry_ok(e, root_pk, cache, reason, sizeof reason) != 0)
     return s_refuse(why, whylen, "author refused: %s", reason);
   if (strcmp(e->participant_id, h->author) != 0)
     return s_refuse(why, whylen, "a section of %s comes with the entry of %s",
@@ -115,7 +169,8 @@ keten_err_t evidence_check_author(const uint8_t root_pk[32],
 }
 
 keten_err_t evidence_check_notice(const uint8_t root_pk[32],
-                                  const Keten__Notice *n, char *why,
+                                  const Keten__Notice *n,
+                                  evidence_cache_t *cache, char *why,
                                   size_t whylen) {
   char reason[200];
   if (!n || !canon_exact(&n->base))
@@ -130,7 +185,7 @@ keten_err_t evidence_check_notice(const uint8_t root_pk[32],
       memcmp(v->consent_id.data, n->consent_id.data, CANON_CONSENT_ID_BYTES) ||
       memcmp(v->subject.data, n->subject.data, CANON_SUBJECT_BYTES))
     return s_refuse(why, whylen, "a notice does not match its revocation");
-  if (entry_check(n->revoker_entry, root_pk, reason, sizeof reason) != 0)
+  if (s_entry_ok(n->revoker_entry, root_pk, cache, reason, sizeof reason) != 0)
     return s_refuse(why, whylen, "a notice's signer refused: %s", reason);
   if (!entry_valid_at(n->revoker_entry, v->revoked_at_ms))
     return s_refuse(why, whylen, "a notice's signer had no valid entry when "

@@ -19,6 +19,17 @@
 #include "keten.pb-c.h"
 
 #define EVIDENCE_MAX_OWN_KEYS 9   /* current + previous_keys */
+#define EVIDENCE_CACHE_SIZE 128
+
+/* Signatures already verified: (BLAKE2b-256 of the signed canonical
+ * string, signature) pairs, so that the same author entry on every
+ * delivery, or the same consent on every put, is verified once. One cache
+ * serves one client (one root key, one set of own keys). Zero it to start. */
+typedef struct {
+  uint8_t hash[EVIDENCE_CACHE_SIZE][32];
+  uint8_t sig[EVIDENCE_CACHE_SIZE][64];
+  size_t n, next;
+} evidence_cache_t;
 
 /* Who the author is, and what it is about to seal. */
 typedef struct {
@@ -29,6 +40,7 @@ typedef struct {
   const uint8_t *subject;                     /* 32 bytes */
   int kind;
   uint64_t now_ms;
+  evidence_cache_t *cache;                    /* may be NULL */
 } evidence_author_t;
 
 /* Checks one PREPARE candidate. Returns KETEN_OK, or KETEN_ERR_EVIDENCE
@@ -42,13 +54,15 @@ keten_err_t evidence_check_recipient(const evidence_author_t *a,
  * section was made. KETEN_OK or KETEN_ERR_EVIDENCE with why. */
 keten_err_t evidence_check_author(const uint8_t root_pk[32],
                                   const Keten__RegistryEntry *e,
-                                  const Keten__SectionHeader *h, char *why,
+                                  const Keten__SectionHeader *h,
+                                  evidence_cache_t *cache, char *why,
                                   size_t whylen);
 
 /* Checks a notice: its signer's root-signed entry and the signature of the
  * revocation it carries. KETEN_OK or KETEN_ERR_EVIDENCE with why. */
 keten_err_t evidence_check_notice(const uint8_t root_pk[32],
-                                  const Keten__Notice *n, char *why,
+                                  const Keten__Notice *n,
+                                  evidence_cache_t *cache, char *why,
                                   size_t whylen);
 
 #endif

@@ -1194,6 +1194,63 @@ static void test_read_honest_baseline(void **state) {
   s_read(&cp, KETEN_OK, NULL, IDENTITY_JSON);
 }
 
+/* libketen remembers signatures it verified; that memory must never
+ * vouch for a lie. One client opens an honest section (its author's entry
+ * now verified once), then is handed the same entry with a changed
+ * signature, and with a changed field under the remembered signature. */
+static void test_read_cache_does_not_vouch(void **state) {
+  (void)state;
+  Keten__SectionCopy honest, lie1, lie2;
+  s_copy(&honest, s_seal(&W.coa, COA, K_IDENTITY, W.subject, IDENTITY_JSON),
+         &W.coa_e.e);
+  static Keten__RegistryEntry bad_sig, bad_name;
+  static uint8_t sig[64];
+  bad_sig = W.coa_e.e;
+  memcpy(sig, W.coa_e.e.root_signature.data, 64);
+  sig[17] ^= 0x01;
+  bad_sig.root_signature.data = sig;
+  bad_name = W.coa_e.e;
+  bad_name.display_name = (char *)"COA (vervalst)";
+  s_copy(&lie1, s_seal(&W.coa, COA, K_IDENTITY, W.subject, IDENTITY_JSON),
+         &bad_sig);
+  s_copy(&lie2, s_seal(&W.coa, COA, K_IDENTITY, W.subject, IDENTITY_JSON),
+         &bad_name);
+  Keten__SectionCopy *first[] = {&honest};
+  Keten__FetchReply fr = KETEN__FETCH_REPLY__INIT;
+  fr.sections = first;
+  fr.n_sections = 1;
+  s_say_fetched(&fr);
+  keten_client_t *c = s_client_as(&W.gemeente, GEMEENTE, ROLE_GEMEENTE);
+  keten_section_t *sections = NULL;
+  size_t n = 0;
+  assert_int_equal(keten_client_fetch(c, W.subject, &sections, &n), KETEN_OK);
+  assert_int_equal(n, 1);
+  keten_sections_free(sections, n);
+  /* now both lies, as deliveries to the same client */
+  Keten__Delivery d1 = KETEN__DELIVERY__INIT, d2 = KETEN__DELIVERY__INIT;
+  d1.seq = SEQ;
+  d1.section = &lie1;
+  d2.seq = SEQ + 1;
+  d2.section = &lie2;
+  Keten__Delivery *items[] = {&d1, &d2};
+  Keten__Deliver d = KETEN__DELIVER__INIT;
+  d.items = items;
+  d.n_items = 2;
+  s_say_deliver(&d);
+  s_got_t g;
+  memset(&g, 0, sizeof g);
+  g.c = c;
+  assert_int_equal(keten_client_subscribe(c, 16), KETEN_OK);
+  s_poll_until(c, &g, &g.calls, 2);
+  assert_int_equal(g.calls, 2);
+  assert_int_equal(g.opened, 0); /* neither handed over */
+  assert_int_equal(g.status, KETEN_ERR_EVIDENCE);
+  assert_non_null(strstr(g.error, "does not verify with the chain root key"));
+  assert_true(s_wait_acked(SEQ + 1));
+  s_say_fetched(NULL);
+  s_say_deliver(NULL);
+}
+
 /* (a) coa's real keys, but the entry is signed by another root. */
 static void test_read_author_entry_other_root(void **state) {
   (void)state;
@@ -1469,6 +1526,7 @@ int main(void) {
       CASE(test_lie_self_as_recipient),
       CASE(test_lie_recipient_twice),
       CASE(test_read_honest_baseline),
+      CASE(test_read_cache_does_not_vouch),
       CASE(test_read_author_entry_other_root),
       CASE(test_read_author_entry_of_other_participant),
       CASE(test_read_attacker_section_and_entry),
