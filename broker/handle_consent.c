@@ -155,24 +155,26 @@ int handle_consent_grant(request_t *r) {
                                                   &others) != 0))
     return -1;
   /* A section has at most 64 wraps: the author's and 63 recipients'. */
+  char why[ENVELOPE_MAX_REASON] = "";
+  const char *audited = NULL;
   if (live == 0 && others >= CANON_MAX_WRAPS - 1) {
-    if (s_audit_consent(r->b, r, "keten.consent.grant", AUDIT_STATUS_ERROR, &c,
-                        "refused: too many recipients for this subject"))
-      return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_QUOTA,
-                       "your live consents of this subject already name %zu "
-                       "recipients (a section has at most %d)",
-                       others, CANON_MAX_WRAPS - 1);
-    return 0;
+    audited = "refused: too many recipients for this subject";
+    snprintf(why, sizeof why,
+             "your live consents of this subject already name %zu "
+             "recipients (a section has at most %d)",
+             others, CANON_MAX_WRAPS - 1);
+  } else if (live >= (size_t)r->b->cfg.max_consents_per_recipient) {
+    audited = "refused: too many live consents for this recipient";
+    snprintf(why, sizeof why,
+             "you already hold %zu live consents of this subject for %s (at "
+             "most %d): revoke one first",
+             live, c.recipient, r->b->cfg.max_consents_per_recipient);
   }
-  if (live >= (size_t)r->b->cfg.max_consents_per_recipient) {
+  if (audited) {
     if (s_audit_consent(r->b, r, "keten.consent.grant", AUDIT_STATUS_ERROR, &c,
-                        "refused: too many live consents for this recipient"))
+                        audited))
       return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_QUOTA,
-                       "you already hold %zu live consents of this subject for "
-                       "%s (at most %d): revoke one first",
-                       live, c.recipient, r->b->cfg.max_consents_per_recipient);
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_QUOTA, "%s", why);
     return 0;
   }
   size_t len = keten__consent__get_packed_size(k);

@@ -760,6 +760,14 @@ int store_consents_live(store_t *s, const uint8_t subject[CONSENT_SUBJECT_BYTES]
   return s_consent_list(st, list, n);
 }
 
+/* Steps st, a SELECT count(...), into *count; leaves it reset. */
+static int s_count_row(sqlite3_stmt *st, size_t *count) {
+  int rc = sqlite3_step(st);
+  *count = rc == SQLITE_ROW ? (size_t)sqlite3_column_int64(st, 0) : 0;
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? 0 : -1;
+}
+
 int store_consent_count_live(store_t *s,
                              const uint8_t subject[CONSENT_SUBJECT_BYTES],
                              const char *recorded_by, const char *recipient,
@@ -775,10 +783,7 @@ int store_consent_count_live(store_t *s,
   sqlite3_bind_text(st, 2, recorded_by, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, recipient, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, now_ms);
-  int rc = sqlite3_step(st);
-  *count = rc == SQLITE_ROW ? (size_t)sqlite3_column_int64(st, 0) : 0;
-  sqlite3_reset(st);
-  return rc == SQLITE_ROW ? 0 : -1;
+  return s_count_row(st, count);
 }
 
 int store_consent_recipients_live(store_t *s,
@@ -795,10 +800,7 @@ int store_consent_recipients_live(store_t *s,
   sqlite3_bind_blob(st, 1, subject, CONSENT_SUBJECT_BYTES, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, recorded_by, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 3, now_ms);
-  int rc = sqlite3_step(st);
-  *count = rc == SQLITE_ROW ? (size_t)sqlite3_column_int64(st, 0) : 0;
-  sqlite3_reset(st);
-  return rc == SQLITE_ROW ? 0 : -1;
+  return s_count_row(st, count);
 }
 
 int store_consent_record(store_t *s, const uint8_t id[CONSENT_ID_BYTES],
@@ -1003,23 +1005,23 @@ int store_mailbox_push(store_t *s, const char *recipient, int64_t section_id,
 
 /* Reads the section columns (SECTION_COLUMNS) of the current row. */
 static void s_section_row(sqlite3_stmt *st, store_section_t *sec) {
-    memset(sec, 0, sizeof *sec);
-    sec->id = sqlite3_column_int64(st, 0);
-    s_blob(st, 1, sec->subject, 32);
-    sec->kind = sqlite3_column_int(st, 2);
-    s_text(st, 3, sec->author, sizeof sec->author);
-    sec->version = (uint64_t)sqlite3_column_int64(st, 4);
-    sec->created_at_ms = sqlite3_column_int64(st, 5);
-    sec->nonce = sqlite3_column_blob(st, 6);
-    sec->nonce_len = (size_t)sqlite3_column_bytes(st, 6);
-    sec->ciphertext = sqlite3_column_blob(st, 7);
-    sec->ciphertext_len = (size_t)sqlite3_column_bytes(st, 7);
-    sec->signature = sqlite3_column_blob(st, 8);
-    sec->signature_len = (size_t)sqlite3_column_bytes(st, 8);
-    if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
-      sec->wrap = sqlite3_column_blob(st, 9);
-      sec->wrap_len = (size_t)sqlite3_column_bytes(st, 9);
-    }
+  memset(sec, 0, sizeof *sec);
+  sec->id = sqlite3_column_int64(st, 0);
+  s_blob(st, 1, sec->subject, 32);
+  sec->kind = sqlite3_column_int(st, 2);
+  s_text(st, 3, sec->author, sizeof sec->author);
+  sec->version = (uint64_t)sqlite3_column_int64(st, 4);
+  sec->created_at_ms = sqlite3_column_int64(st, 5);
+  sec->nonce = sqlite3_column_blob(st, 6);
+  sec->nonce_len = (size_t)sqlite3_column_bytes(st, 6);
+  sec->ciphertext = sqlite3_column_blob(st, 7);
+  sec->ciphertext_len = (size_t)sqlite3_column_bytes(st, 7);
+  sec->signature = sqlite3_column_blob(st, 8);
+  sec->signature_len = (size_t)sqlite3_column_bytes(st, 8);
+  if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
+    sec->wrap = sqlite3_column_blob(st, 9);
+    sec->wrap_len = (size_t)sqlite3_column_bytes(st, 9);
+  }
     sec->has_author_key = sqlite3_column_bytes(st, 10) == PARTICIPANT_KEY_BYTES;
     s_blob(st, 10, sec->author_signing_pk, PARTICIPANT_KEY_BYTES);
 }
