@@ -11,6 +11,7 @@
 #include <zmq.h>
 
 #include "broker_internal.h"
+#include "rewrap.h"
 #include "canon.h"
 #include "log.h"
 #include "roles.h"
@@ -266,6 +267,9 @@ void broker_reply(request_t *r, Keten__Envelope__BodyCase body_case,
   case KETEN__ENVELOPE__BODY_CONSENTS: reply.consents = body; break;
   case KETEN__ENVELOPE__BODY_OK: reply.ok = body; break;
   case KETEN__ENVELOPE__BODY_SUBSCRIBED: reply.subscribed = body; break;
+  case KETEN__ENVELOPE__BODY_TVS_PUBLISHED: reply.tvs_published = body; break;
+  case KETEN__ENVELOPE__BODY_TVS_LINKS: reply.tvs_links = body; break;
+  case KETEN__ENVELOPE__BODY_TVS_FIGURES: reply.tvs_figures = body; break;
   default:
     log_msg(LOG_ERROR, "request", "reply of unexpected body %d", body_case);
     return;
@@ -543,6 +547,16 @@ static void s_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
       s_run_stored(&r, handle_subscribe);
       break;
     case KETEN__ENVELOPE__BODY_ACK: s_run_stored(&r, handle_ack); break;
+    case KETEN__ENVELOPE__BODY_TVS_PUBLISH:
+      s_run_stored(&r, handle_tvs_publish);
+      break;
+    case KETEN__ENVELOPE__BODY_TVS_LIST: s_run_stored(&r, handle_tvs_list); break;
+    case KETEN__ENVELOPE__BODY_TVS_STATUS:
+      s_run_stored(&r, handle_tvs_status);
+      break;
+    case KETEN__ENVELOPE__BODY_REWRAP_ANSWER:
+      s_run_stored(&r, handle_rewrap_answer);
+      break;
     case KETEN__ENVELOPE__BODY__NOT_SET:
       broker_reply_error(&r, KETEN__ERROR_CODE__ERROR_UNKNOWN_BODY,
                          "the envelope has no body this broker knows");

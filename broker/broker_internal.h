@@ -125,6 +125,9 @@ int handle_consent_revoke(request_t *r);
 int handle_consent_list(request_t *r);
 int handle_subscribe(request_t *r);
 int handle_ack(request_t *r);
+int handle_tvs_publish(request_t *r);
+int handle_tvs_list(request_t *r);
+int handle_tvs_status(request_t *r);
 
 /* Writes the audit entries that sum up the PREPAREs refused by the rate
  * limit (at most one per participant a second, or all with force). */
@@ -135,10 +138,12 @@ int prepare_limit_flush(broker_t *b, int64_t now_ms, int force);
 void prepare_limit_settle(broker_t *b, int committed);
 
 /* Removes recipient's access that consent c gave to its recorder's
- * sections, for the kinds no other active consent of that recorder still
- * covers, and audits it. */
+ * sections (for "@gemeente": the linked gemeente's), for the kinds no
+ * other active consent of that recorder still covers, audits it, and
+ * sends the recipient a delete notice with reason (keten.NoticeReason:
+ * REVOKED or EXPIRED) naming what it had. */
 int consent_purge_access(broker_t *b, const request_t *r, const consent_t *c,
-                         int64_t now_ms);
+                         int64_t now_ms, int reason);
 
 /* Processes consents whose validity ended (expiry), up to a bound. */
 int consent_sweep_expired(broker_t *b, int64_t now_ms);

@@ -3,6 +3,16 @@
 
 #include <string.h>
 
+#include "tvs.h"
+
+int consent_names(const consent_t *c, const char *participant,
+                  const char *linked_gemeente) {
+  if (strcmp(c->recipient, participant) == 0)
+    return 1;
+  return tvs_is_linked_recipient(c->recipient) && linked_gemeente &&
+         strcmp(linked_gemeente, participant) == 0;
+}
+
 int consent_is_active(const consent_t *c, int64_t now_ms) {
   return !c->revoked && c->valid_from_ms <= now_ms && now_ms < c->valid_until_ms;
 }
@@ -28,7 +38,7 @@ consent_decision_t consent_allows(const consent_t *list, size_t n,
   for (size_t i = 0; i < n; i++) {
     const consent_t *c = &list[i];
     if (memcmp(c->subject, q->subject, CONSENT_SUBJECT_BYTES) != 0 ||
-        strcmp(c->recipient, q->participant) != 0 ||
+        !consent_names(c, q->participant, q->linked_gemeente) ||
         strcmp(c->recorded_by, q->author) != 0)
       continue;
     if (!(c->sections & (UINT64_C(1) << q->kind))) {

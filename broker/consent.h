@@ -1,7 +1,8 @@
 /* consent — the rule that decides who may read which section (pure).
  *
  * Participant P may receive section S (subject X, kind K, author A) only
- * if P is A, or an active consent recorded by A itself covers X, K and P,
+ * if P is A, or an active consent recorded by A itself covers X, K and P
+ * (naming P, or naming "@gemeente" while P is the gemeente X is linked to),
  * and the policy table (proto/policy.h) allows kind K to P's role for
  * that consent's purpose and basis. A consent covers only sections its
  * recorder authored: two partners can exchange only what each of them
@@ -46,6 +47,8 @@ typedef struct {
   int kind;
   const char *author;        /* NULL: only a consent can allow it */
   int64_t now_ms;
+  const char *linked_gemeente; /* the gemeente subject is linked to now
+                                  (TVS KOPPELING), or NULL */
 } consent_query_t;
 
 typedef enum {
@@ -60,6 +63,11 @@ typedef struct {
   policy_rule_t rule;        /* the policy rule that refused, or POLICY_OK */
   const char *reason;        /* static text, for audit detail and errors */
 } consent_decision_t;
+
+/* 1 if c names participant as its recipient, directly or as the
+ * subject's linked gemeente (linked_gemeente may be NULL). */
+int consent_names(const consent_t *c, const char *participant,
+                  const char *linked_gemeente);
 
 /* Returns 1 if c is active at now_ms (not revoked, within its window). */
 int consent_is_active(const consent_t *c, int64_t now_ms);

@@ -12,7 +12,9 @@
 
 #include "broker_internal.h"
 #include "consent.h"
+#include "link.h"
 #include "log.h"
+#include "rewrap.h"
 
 #define DELIVERY_MAX_CREDIT 1024
 #define DELIVERY_MAX_PER_FRAME 64
@@ -149,6 +151,17 @@ typedef struct {
   int failed;
 } s_pump_t;
 
+/* Frees a delivery item made by s_pump_one(). */
+static void s_item_free(Keten__Delivery *item) {
+  handle_section_copy_free(item->section);
+  if (item->notice)
+    keten__notice__free_unpacked(item->notice, NULL);
+  if (item->tvs_event)
+    keten__tvs_event_copy__free_unpacked(item->tvs_event, NULL);
+  rewrap_item_free(item->rewrap);
+  free(item);
+}
+
 /* Audits and drops an entry that can never be delivered (acks are
  * cumulative; a gap is fine), so it is neither resent nor audited again. */
 static int s_drop(s_pump_t *p, audit_entry_t *e, uint64_t seq,
@@ -168,8 +181,10 @@ static Keten__Delivery *s_section_item(s_pump_t *p, const store_section_t *sec,
   /* Consents of this author for this reader: a handful at most. */
   consent_t *list = NULL;
   size_t n = 0;
-  if (store_consents_live(p->b->store, sec->subject, sec->author,
-                          p->s->participant, &list, &n) != 0) {
+  char linked[PARTICIPANT_ID_MAX + 1];
+  if (link_gemeente(p->b, sec->subject, linked, NULL) < 0 ||
+      link_consents_for(p->b, sec->subject, sec->author, p->s->participant,
+                        linked, &list, &n) != 0) {
     *failed = 1;
     return NULL;
   }
@@ -178,7 +193,8 @@ static Keten__Delivery *s_section_item(s_pump_t *p, const store_section_t *sec,
                        .subject = sec->subject,
                        .kind = sec->kind,
                        .author = sec->author,
-                       .now_ms = p->now_ms};
+                       .now_ms = p->now_ms,
+                       .linked_gemeente = linked[0] ? linked : NULL};
   consent_decision_t d = consent_allows(list, n, &q);
   const participant_t *author = handle_section_author(p->b, sec);
   audit_entry_t e;
@@ -220,9 +236,59 @@ static Keten__Delivery *s_section_item(s_pump_t *p, const store_section_t *sec,
   return item;
 }
 
+/* The delivery item of a TVS event or a rewrap request, or NULL (dropped,
+ * or *failed). */
+static Keten__Delivery *s_payload_item(s_pump_t *p, const store_notice_t *n,
+                                       uint64_t seq, int *failed) {
+  int tvs = n->kind == STORE_ITEM_TVS_EVENT;
+  audit_entry_t e;
+  broker_audit_init(&e, NULL, tvs ? "keten.tvs.deliver" : "keten.rewrap.deliver",
+                    AUDIT_STATUS_OK);
+  snprintf(e.counterparty, sizeof e.counterparty, "%s", p->s->participant);
+  memcpy(e.subject, n->subject, 32);
+  Keten__Delivery *item = calloc(1, sizeof *item);
+  if (!item) {
+    *failed = 1;
+    return NULL;
+  }
+  keten__delivery__init(item);
+  item->seq = seq;
+  int drop = 0;
+  const char *why = "the stored TVS event is unreadable";
+  if (tvs) {
+    item->tvs_event =
+        keten__tvs_event_copy__unpack(NULL, n->payload_len, n->payload);
+    drop = !item->tvs_event;
+  } else {
+    item->rewrap = rewrap_item(p->b, p->s->participant, n->payload,
+                               n->payload_len, &drop, &why, failed);
+    if (item->rewrap && item->rewrap->section &&
+        item->rewrap->section->section &&
+        item->rewrap->section->section->header)
+      e.kind = (int)item->rewrap->section->section->header->kind;
+  }
+  if (*failed || drop) {
+    free(item);
+    if (drop && s_drop(p, &e, seq, why) != 0)
+      *failed = 1;
+    return NULL;
+  }
+  snprintf(e.detail, sizeof e.detail, "delivered seq %llu",
+           (unsigned long long)seq);
+  if (broker_audit(p->b, &e) != 0) {
+    s_item_free(item);
+    *failed = 1;
+    return NULL;
+  }
+  p->bytes += n->payload_len;
+  return item;
+}
+
 /* The delivery item of a notice, or NULL (dropped, or *failed). */
 static Keten__Delivery *s_notice_item(s_pump_t *p, const store_notice_t *n,
                                       uint64_t seq, int *failed) {
+  if (n->kind == STORE_ITEM_TVS_EVENT || n->kind == STORE_ITEM_REWRAP)
+    return s_payload_item(p, n, seq, failed);
   audit_entry_t e;
   broker_audit_init(&e, NULL, "keten.notice.deliver", AUDIT_STATUS_OK);
   snprintf(e.counterparty, sizeof e.counterparty, "%s", p->s->participant);
@@ -280,14 +346,6 @@ static int s_pump_one(const store_mailbox_item_t *it, void *arg) {
   if (item)
     p->items[p->n++] = item;
   return p->bytes >= DELIVERY_FRAME_BUDGET ? 1 : 0;
-}
-
-/* Frees a delivery item made by s_pump_one(). */
-static void s_item_free(Keten__Delivery *item) {
-  handle_section_copy_free(item->section);
-  if (item->notice)
-    keten__notice__free_unpacked(item->notice, NULL);
-  free(item);
 }
 
 /* Sends the next frame of deliveries to s. Returns the number of

@@ -7,8 +7,12 @@
 #include "broker_internal.h"
 #include "canon.h"
 #include "consent.h"
+#include "access.h"
+#include "link.h"
 #include "log.h"
 #include "policy.h"
+#include "rewrap.h"
+#include "tvs.h"
 
 /* Checks a consent record's fields; replies and returns -1 if bad. */
 static int s_check_consent(request_t *r, const Keten__Consent *k) {
@@ -22,8 +26,10 @@ static int s_check_consent(request_t *r, const Keten__Consent *k) {
   else if (k->subject.len != CANON_SUBJECT_BYTES)
     why = "subject must be 32 bytes";
   else if (!participant_valid_id(k->recorded_by) ||
-           !participant_valid_id(k->recipient))
-    why = "recorded_by and recipient must be participant ids";
+           (!participant_valid_id(k->recipient) &&
+            !tvs_is_linked_recipient(k->recipient)))
+    why = "recorded_by must be a participant id, recipient one or "
+          "\"" TVS_LINKED_GEMEENTE "\"";
   else if (k->n_sections == 0 || k->n_sections > 32 ||
            canon_section_bits(k->sections, k->n_sections) == 0)
     why = "sections must list 1 to 32 known section kinds";
@@ -123,7 +129,13 @@ int handle_consent_grant(request_t *r) {
   const participant_t *to =
       registry_find_id(r->b->registry, k->recipient, r->now_ms);
   int self = strcmp(k->recipient, r->who->id) == 0;
-  if (!to && !self) {
+  /* "@gemeente": whichever gemeente the subject is (or will be) linked to. */
+  int linked = tvs_is_linked_recipient(k->recipient);
+  int to_role = self     ? r->who->role
+                : linked ? KETEN__ROLE__ROLE_GEMEENTE
+                : to     ? to->role
+                         : 0;
+  if (!to && !self && !linked) {
     if (s_audit_consent(r->b, r, "keten.consent.grant", AUDIT_STATUS_ERROR, &c,
                         "refused: the recipient is not a registered "
                         "participant"))
@@ -135,8 +147,8 @@ int handle_consent_grant(request_t *r) {
   }
   int bad_kind = 0;
   policy_rule_t rule = policy_may_record(
-      r->who->role, self ? r->who->role : to->role, self, c.sections,
-      c.purpose, c.basis, c.has_legal_reference, &bad_kind);
+      r->who->role, to_role, self, c.sections, c.purpose, c.basis,
+      c.has_legal_reference, &bad_kind);
   if (rule != POLICY_OK) {
     char detail[128];
     snprintf(detail, sizeof detail, "refused: %s%s%s", policy_rule_text(rule),
@@ -194,56 +206,60 @@ int handle_consent_grant(request_t *r) {
   if (s_audit_consent(r->b, r, "keten.consent.grant", AUDIT_STATUS_OK, &c,
                       "consent recorded"))
     return -1;
+  /* What the recorder stored before this consent: ask it to reseal. */
+  char gemeente[PARTICIPANT_ID_MAX + 1] = "";
+  if (linked && link_gemeente(r->b, c.subject, gemeente, NULL) < 0)
+    return -1;
+  const char *reader = linked ? gemeente : c.recipient;
+  size_t rewraps = 0;
+  if (reader[0] && !self &&
+      rewrap_queue(r->b, r, c.subject, reader, c.recorded_by, &rewraps) != 0)
+    return -1;
+  char detail[96];
+  snprintf(detail, sizeof detail,
+           rewraps ? "consent recorded; %zu stored section(s) to reseal (rewrap "
+                     "requests queued to you)"
+                   : "consent recorded",
+           rewraps);
   Keten__Ok ok = KETEN__OK__INIT;
-  ok.detail = "consent recorded";
+  ok.detail = detail;
   broker_reply(r, KETEN__ENVELOPE__BODY_OK, &ok);
   return 0;
 }
 
 int consent_purge_access(broker_t *b, const request_t *r, const consent_t *c,
-                         int64_t now_ms) {
-  /* What is left: the recorder's other live consents for the recipient. */
-  consent_t *list = NULL;
-  size_t n = 0;
-  if (store_consents_live(b->store, c->subject, c->recorded_by, c->recipient,
-                          &list, &n) != 0)
+                         int64_t now_ms, int reason) {
+  char linked[PARTICIPANT_ID_MAX + 1];
+  if (link_gemeente(b, c->subject, linked, NULL) < 0)
     return -1;
-  const participant_t *to = registry_find_id(b->registry, c->recipient, now_ms);
-  int64_t wraps = 0, pending = 0;
+  /* "@gemeente" stands for the linked gemeente now, or for nobody. */
+  const char *recipient =
+      tvs_is_linked_recipient(c->recipient) ? linked : c->recipient;
+  access_removed_t *removed = calloc(1, sizeof *removed);
+  if (!removed)
+    return -1;
   int rc = 0;
-  for (int kind = 1; kind < 64 && rc == 0; kind++) {
-    if (!(c->sections & (UINT64_C(1) << kind)))
-      continue;
-    consent_query_t q = {.participant = c->recipient,
-                         .role = to ? to->role : 0,
-                         .subject = c->subject,
-                         .kind = kind,
-                         .author = c->recorded_by,
-                         .now_ms = now_ms};
-    /* The consent being ended no longer counts (revoked, or expired). */
-    int still = 0;
-    for (size_t i = 0; i < n; i++)
-      if (memcmp(list[i].consent_id, c->consent_id, CONSENT_ID_BYTES) != 0 &&
-          consent_allows(&list[i], 1, &q).verdict == CONSENT_ALLOWED)
-        still = 1;
-    if (still)
-      continue;
-    int64_t w = 0, p = 0;
-    rc = store_revoke_access(b->store, c->recipient, c->subject, kind,
-                             c->recorded_by, &w, &p);
-    wraps += w;
-    pending += p;
-  }
-  free(list);
-  if (rc != 0)
-    return -1;
+  if (recipient[0])
+    rc = access_remove(b, c->subject, c->recorded_by, recipient, c->sections,
+                       c->consent_id, linked, now_ms, removed);
   char detail[128];
   snprintf(detail, sizeof detail,
            "access removed: %lld key wraps erased, %lld pending deliveries "
            "dropped",
-           (long long)wraps, (long long)pending);
-  return s_audit_consent(b, r, "keten.access.erase", AUDIT_STATUS_OK, c,
+           (long long)removed->wraps, (long long)removed->pending);
+  if (rc == 0)
+    rc = s_audit_consent(b, r, "keten.access.erase", AUDIT_STATUS_OK, c,
                          detail);
+  if (rc == 0 && recipient[0])
+    rc = access_notify(b, r, c->subject, recipient, reason, c->consent_id,
+                       NULL, removed);
+  /* A revoked consent's rewraps are cancelled (its author cannot know);
+   * an expired one's are left for the author's library to refuse. */
+  if (rc == 0 && recipient[0] &&
+      reason == KETEN__NOTICE_REASON__NOTICE_REASON_REVOKED)
+    rc = rewrap_requeue(b, r, c->subject, recipient, c->recorded_by);
+  free(removed);
+  return rc;
 }
 
 /* Tells the recorder of c, in its mailbox, that `who` revoked it with v. */
@@ -321,7 +337,10 @@ int handle_consent_revoke(request_t *r) {
   /* Who may cut a partner off: the consent's recorder, its recipient
    * (renouncing), or the person's counter with the person's request. */
   int is_recorder = strcmp(c.recorded_by, r->who->id) == 0;
-  int is_recipient = strcmp(c.recipient, r->who->id) == 0;
+  char linked[PARTICIPANT_ID_MAX + 1];
+  if (link_gemeente(r->b, c.subject, linked, NULL) < 0)
+    return -1;
+  int is_recipient = consent_names(&c, r->who->id, linked);
   int is_counter = policy_is_counter(r->who->role);
   const char *refusal = NULL;
   if (!is_recorder && !is_recipient && !is_counter)
@@ -370,7 +389,8 @@ int handle_consent_revoke(request_t *r) {
   if (rc != 0 ||
       s_audit_consent(r->b, r, "keten.consent.revoke", AUDIT_STATUS_OK, &c,
                       by) ||
-      consent_purge_access(r->b, r, &c, r->now_ms) != 0 ||
+      consent_purge_access(r->b, r, &c, r->now_ms,
+                           KETEN__NOTICE_REASON__NOTICE_REASON_REVOKED) != 0 ||
       (!is_recorder && s_notify_recorder(r, &c, v) != 0))
     return -1;
   Keten__Ok ok = KETEN__OK__INIT;
@@ -381,6 +401,7 @@ int handle_consent_revoke(request_t *r) {
 
 typedef struct {
   request_t *r;
+  const char *linked;                   /* the subject's linked gemeente, or "" */
   Keten__ConsentStatus **items;
   size_t n, cap;
   int failed;
@@ -394,7 +415,8 @@ static int s_list_one(const consent_t *c, const uint8_t *record, size_t len,
   s_list_t *l = arg;
   const participant_t *who = l->r->who;
   if (who->role != KETEN__ROLE__ROLE_OPERATOR &&
-      strcmp(c->recorded_by, who->id) != 0 && strcmp(c->recipient, who->id) != 0)
+      strcmp(c->recorded_by, who->id) != 0 &&
+      !consent_names(c, who->id, l->linked))
     return 0;
   if (l->n == l->cap) {
     size_t cap = l->cap ? 2 * l->cap : 8;
@@ -431,7 +453,10 @@ int handle_consent_list(request_t *r) {
                        "subject must be 32 bytes");
     return 0;
   }
-  s_list_t l = {.r = r};
+  char linked[PARTICIPANT_ID_MAX + 1];
+  if (link_gemeente(r->b, subject->data, linked, NULL) < 0)
+    return -1;
+  s_list_t l = {.r = r, .linked = linked};
   int rc = store_consent_records(r->b->store, subject->data, s_list_one, &l);
   if (rc == 0 && !l.failed) {
     Keten__ConsentListReply reply = KETEN__CONSENT_LIST_REPLY__INIT;
@@ -459,7 +484,8 @@ int consent_sweep_expired(broker_t *b, int64_t now_ms) {
   for (size_t i = 0; i < n && rc == 0; i++) {
     rc = s_audit_consent(b, NULL, "keten.consent.expire", AUDIT_STATUS_OK,
                          &list[i], "consent expired") ||
-         consent_purge_access(b, NULL, &list[i], now_ms) ||
+         consent_purge_access(b, NULL, &list[i], now_ms,
+                              KETEN__NOTICE_REASON__NOTICE_REASON_EXPIRED) ||
          store_consent_mark_expired(b->store, list[i].consent_id);
     if (rc == 0)
       log_msg(LOG_INFO, "consent", "a consent for %s expired; access removed",

@@ -13,8 +13,11 @@
 #include "canon.h"
 #include "consent.h"
 #include "log.h"
+#include "link.h"
 #include "policy.h"
+#include "recipient.h"
 #include "roles.h"
+#include "tvs.h"
 
 static int s_check_subject(request_t *r, const ProtobufCBinaryData *subject) {
   if (subject->len == CANON_SUBJECT_BYTES)
@@ -59,49 +62,15 @@ static int s_audit_prepare(request_t *r, int status, const uint8_t *subject,
                           NULL, detail);
 }
 
-static int s_by_recipient(const void *a, const void *b) {
-  return strcmp(((const consent_t *)a)->recipient,
-                ((const consent_t *)b)->recipient);
-}
-
-/* A recipient in a PREPARED reply and the memory behind it. */
+/* A consent and the participant it stands for now. */
 typedef struct {
-  Keten__Recipient msg;
-  Keten__RegistryEntry entry;
-  Keten__Consent **consents;
-  size_t n_consents;
-} s_candidate_t;
+  const char *recipient;
+  const consent_t *consent;
+} s_effective_t;
 
-static void s_candidates_free(s_candidate_t *c, size_t n) {
-  for (size_t i = 0; c && i < n; i++) {
-    for (size_t j = 0; j < c[i].n_consents; j++)
-      keten__consent__free_unpacked(c[i].consents[j], NULL);
-    free(c[i].consents);
-  }
-  free(c);
-}
-
-/* Adds to cand the signed records of the consents in group (one
- * recipient's) that each allow q on their own: the evidence. */
-static int s_evidence(broker_t *b, s_candidate_t *cand, const consent_t *group,
-                      size_t n, const consent_query_t *q) {
-  cand->consents = calloc(n, sizeof *cand->consents);
-  if (!cand->consents)
-    return -1;
-  for (size_t i = 0; i < n; i++) {
-    if (consent_allows(&group[i], 1, q).verdict != CONSENT_ALLOWED)
-      continue;
-    uint8_t *record = NULL;
-    size_t len = 0;
-    if (store_consent_record(b->store, group[i].consent_id, &record, &len) != 0)
-      return -1;
-    Keten__Consent *k = keten__consent__unpack(NULL, len, record);
-    free(record);
-    if (!k)
-      return -1;
-    cand->consents[cand->n_consents++] = k;
-  }
-  return 0;
+static int s_by_effective(const void *a, const void *b) {
+  return strcmp(((const s_effective_t *)a)->recipient,
+                ((const s_effective_t *)b)->recipient);
 }
 
 int handle_prepare(request_t *r) {
@@ -135,47 +104,60 @@ int handle_prepare(request_t *r) {
   consent_t *list = NULL;
   size_t n = 0;
   uint64_t latest = 0;
+  char linked[PARTICIPANT_ID_MAX + 1];
+  store_tvs_link_t link;
   if (store_consents_live(b->store, p->subject.data, r->who->id, NULL, &list,
                           &n) != 0 ||
       store_section_latest_version(b->store, p->subject.data, p->kind,
-                                   r->who->id, &latest) != 0) {
+                                   r->who->id, &latest) != 0 ||
+      link_gemeente(b, p->subject.data, linked, &link) < 0) {
     free(list);
     return -1;
   }
-  /* Each distinct recipient once: sorted, then a group at a time. */
-  qsort(list, n, sizeof *list, s_by_recipient);
-  s_candidate_t *cands = calloc(n ? n : 1, sizeof *cands);
+  /* A consent naming "@gemeente" stands for the linked gemeente (or for
+   * nobody): give each consent the recipient it stands for now, then
+   * take each distinct recipient once, sorted, a group at a time. */
+  s_effective_t *eff = calloc(n ? n : 1, sizeof *eff);
+  recipient_evidence_t *cands = calloc(n ? n : 1, sizeof *cands);
   Keten__Recipient **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-  size_t count = 0;
-  int rc = cands && ptrs ? 0 : -1;
-  for (size_t i = 0, j; rc == 0 && i < n; i = j) {
-    for (j = i + 1; j < n && strcmp(list[j].recipient, list[i].recipient) == 0;
-         j++)
-      ;
-    const participant_t *to = registry_find_id(b->registry, list[i].recipient,
+  size_t count = 0, m = 0;
+  int rc = eff && cands && ptrs ? 0 : -1;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    const char *to = tvs_is_linked_recipient(list[i].recipient)
+                         ? (linked[0] ? linked : NULL)
+                         : list[i].recipient;
+    if (to) {
+      eff[m].recipient = to;
+      eff[m].consent = &list[i];
+      m++;
+    }
+  }
+  if (rc == 0)
+    qsort(eff, m, sizeof *eff, s_by_effective);
+  consent_t *group = calloc(m ? m : 1, sizeof *group);
+  if (!group)
+    rc = -1;
+  for (size_t i = 0, j; rc == 0 && i < m; i = j) {
+    for (j = i; j < m && strcmp(eff[j].recipient, eff[i].recipient) == 0; j++)
+      group[j - i] = *eff[j].consent;
+    const participant_t *to = registry_find_id(b->registry, eff[i].recipient,
                                                r->now_ms);
     if (!to)
       continue;
     consent_query_t q = {.participant = to->id, .role = to->role,
                          .subject = p->subject.data, .kind = p->kind,
-                         .author = r->who->id, .now_ms = r->now_ms};
-    if (consent_allows(&list[i], j - i, &q).verdict != CONSENT_ALLOWED)
-      continue;
-    s_candidate_t *c = &cands[count];
-    keten__recipient__init(&c->msg);
-    participant_to_entry(to, &c->entry);
-    if (s_evidence(b, c, &list[i], j - i, &q) != 0) {
-      count++; /* so that its memory is freed */
+                         .author = r->who->id, .now_ms = r->now_ms,
+                         .linked_gemeente = linked[0] ? linked : NULL};
+    int got = recipient_evidence(b, &cands[count], to, group, j - i, &q,
+                                 linked[0] ? &link : NULL);
+    if (got < 0)
       rc = -1;
-      break;
+    else if (got == 1) {
+      ptrs[count] = &cands[count].msg;
+      count++;
     }
-    c->msg.participant_id = (char *)to->id;
-    c->msg.entry = &c->entry;
-    c->msg.consents = c->consents;
-    c->msg.n_consents = c->n_consents;
-    ptrs[count] = &c->msg;
-    count++;
   }
+  free(group);
   if (rc == 0) {
     char detail[64];
     snprintf(detail, sizeof detail, "prepared: %zu recipient(s)", count);
@@ -188,8 +170,11 @@ int handle_prepare(request_t *r) {
     reply.next_version = latest + 1;
     broker_reply(r, KETEN__ENVELOPE__BODY_PREPARED, &reply);
   }
+  for (size_t i = 0; cands && i < count; i++)
+    recipient_evidence_free(&cands[i]);
+  free(cands);
   free(ptrs);
-  s_candidates_free(cands, count);
+  free(eff);
   free(list);
   return rc;
 }
@@ -346,7 +331,9 @@ int handle_put(request_t *r) {
   /* Only the author's own consents can open its section. */
   consent_t *list = NULL;
   size_t n = 0;
-  if (store_consents_live(b->store, subject, h->author, NULL, &list, &n) != 0)
+  char linked[PARTICIPANT_ID_MAX + 1];
+  if (link_gemeente(b, subject, linked, NULL) < 0 ||
+      store_consents_live(b->store, subject, h->author, NULL, &list, &n) != 0)
     return -1;
   store_section_t row;
   memset(&row, 0, sizeof row);
@@ -385,7 +372,8 @@ int handle_put(request_t *r) {
                          .subject = subject,
                          .kind = h->kind,
                          .author = h->author,
-                         .now_ms = r->now_ms};
+                         .now_ms = r->now_ms,
+                         .linked_gemeente = linked[0] ? linked : NULL};
     consent_decision_t d = consent_allows(list, n, &q);
     if (!to) {
       d.verdict = CONSENT_DENIED;
@@ -429,6 +417,7 @@ typedef struct {
   request_t *r;
   const consent_t *consents;
   size_t n_consents;
+  const char *linked;                   /* the subject's linked gemeente, or "" */
   Keten__SectionCopy **copies;
   size_t n_copies, cap;
   size_t denied;
@@ -525,13 +514,14 @@ static int s_fetch_one(const store_section_t *sec, uint64_t seq, void *arg) {
                        .subject = sec->subject,
                        .kind = sec->kind,
                        .author = sec->author,
-                       .now_ms = r->now_ms};
+                       .now_ms = r->now_ms,
+                       .linked_gemeente = f->linked[0] ? f->linked : NULL};
   consent_decision_t d = consent_allows(f->consents, f->n_consents, &q);
   const participant_t *author = handle_section_author(r->b, sec);
   const char *why = d.reason;
   if (d.verdict != CONSENT_DENIED && !sec->wrap)
-    why = "no key wrap for this reader: the section was sealed before the "
-          "consent; the author must re-seal it";
+    why = "no key wrap for this reader yet: the section was sealed before "
+          "the consent; a rewrap request waits for its author";
   else if (d.verdict != CONSENT_DENIED && !author)
     why = "the author is no longer registered";
   if (d.verdict == CONSENT_DENIED || !sec->wrap || !author) {
@@ -585,10 +575,12 @@ int handle_fetch(request_t *r) {
   }
   consent_t *list = NULL;
   size_t n = 0;
-  if (store_consents_live(r->b->store, subject->data, NULL, r->who->id, &list,
-                          &n) != 0)
+  char linked[PARTICIPANT_ID_MAX + 1];
+  if (link_gemeente(r->b, subject->data, linked, NULL) < 0 ||
+      link_consents_for(r->b, subject->data, NULL, r->who->id, linked, &list,
+                        &n) != 0)
     return -1;
-  s_fetch_t f = {.r = r, .consents = list, .n_consents = n};
+  s_fetch_t f = {.r = r, .consents = list, .n_consents = n, .linked = linked};
   int rc = store_sections_latest(r->b->store, subject->data, r->who->id,
                                  s_fetch_one, &f);
   if (rc != 0 || f.failed) {

@@ -238,6 +238,134 @@ int store_revoke_access(store_t *store, const char *recipient,
                         const uint8_t subject[32], int kind, const char *author,
                         int64_t *wraps_removed, int64_t *pending_removed);
 
+/* The highest version of subject's (kind, author) sections of which
+ * recipient holds a wrap, 0 if none. */
+int store_wrap_max_version(store_t *store, const char *recipient,
+                           const uint8_t subject[32], int kind,
+                           const char *author, uint64_t *version);
+
+/* Calls fn once with section id (with reader's wrap, if any); returns 1
+ * if found, 0 if not, -1 on error. */
+int store_section_by_id(store_t *store, int64_t id, const char *reader,
+                        store_section_fn fn, void *arg);
+
+/* Mailbox entries that are not sections carry a payload in the notice
+ * table; its kind says what it is: a keten.NoticeKind (payload: Notice),
+ * or one of these. */
+#define STORE_ITEM_TVS_EVENT 1001 /* payload: a packed keten.TvsEventCopy */
+#define STORE_ITEM_REWRAP 1002    /* payload: a packed keten.RewrapRequest */
+
+/* ---- TVS events and links ----------------------------------------------- */
+
+#define STORE_PERIOD_MAX 7        /* "YYYY-H" */
+#define STORE_DATE_MAX 10         /* "YYYY-MM-DD" */
+
+/* Stores a verified TVS event (record: its packed keten.TvsEvent; entry:
+ * the packed keten.RegistryEntry of the publisher that signed it).
+ * Returns 0 (and *id its row), 1 if event_id is stored already (then
+ * *same is 1 if record is byte-identical), -1. */
+int store_tvs_event_put(store_t *store, const uint8_t event_id[16], int kind,
+                        const char *published_by, const uint8_t *record,
+                        size_t record_len, const uint8_t *entry,
+                        size_t entry_len, int64_t received_at_ms, int64_t *id,
+                        int *same);
+
+/* Whether event_id is stored: 1 (and *same = 1 if its record is
+ * byte-identical to record), 0 if not, -1 on error. */
+int store_tvs_event_find(store_t *store, const uint8_t event_id[16],
+                         const uint8_t *record, size_t record_len, int *same);
+
+/* The packed event and publisher entry of row id (both malloc'd).
+ * 1 found, 0 not, -1 on error. */
+int store_tvs_event_record(store_t *store, int64_t id, uint8_t **record,
+                           size_t *len, uint8_t **entry, size_t *entry_len);
+
+typedef struct {
+  uint8_t subject[32];
+  char gemeente[PARTICIPANT_ID_MAX + 1];
+  char period[STORE_PERIOD_MAX + 1];
+  char linked_date[STORE_DATE_MAX + 1];
+  uint32_t household_size;
+  char housed_date[STORE_DATE_MAX + 1];   /* "" if not housed */
+  int64_t koppeling_id;                   /* tvs_event row of the KOPPELING */
+  uint8_t koppeling_event_id[16];
+  int64_t linked_at_ms;
+} store_tvs_link_t;
+
+/* The subject's active link: 1 (into out), 0 if none, -1. */
+int store_tvs_link_active(store_t *store, const uint8_t subject[32],
+                          store_tvs_link_t *out);
+
+/* Starts a link (the subject must have no active one). */
+int store_tvs_link_start(store_t *store, const store_tvs_link_t *link);
+
+/* Ends the subject's active link, by TVS event row ended_by. */
+int store_tvs_link_end(store_t *store, const uint8_t subject[32],
+                       int64_t ended_by, int64_t at_ms);
+
+/* Records the housing date on the subject's active link. */
+int store_tvs_link_housed(store_t *store, const uint8_t subject[32],
+                          const char *date);
+
+/* Active links of gemeente (of period, unless NULL), oldest first, at most
+ * max; fn returning non-zero stops. */
+typedef int (*store_tvs_link_fn)(const store_tvs_link_t *link, void *arg);
+int store_tvs_links_of(store_t *store, const char *gemeente,
+                       const char *period, size_t max, store_tvs_link_fn fn,
+                       void *arg);
+
+/* Links of (gemeente, period): active ones, and housed ones (ended or not). */
+int store_tvs_counts(store_t *store, const char *gemeente, const char *period,
+                     uint32_t *linked, uint32_t *housed);
+
+/* The latest TAAKSTELLING of (gemeente, period). */
+int store_tvs_target_put(store_t *store, const char *gemeente,
+                         const char *period, uint32_t target, uint32_t realised,
+                         int64_t at_ms);
+/* 1 (filled), 0 if none, -1. */
+int store_tvs_target_get(store_t *store, const char *gemeente,
+                         const char *period, uint32_t *target,
+                         uint32_t *realised, int64_t *at_ms);
+
+/* ---- rewrap requests ------------------------------------------------------ */
+
+enum {
+  STORE_REWRAP_PENDING = 0,
+  STORE_REWRAP_DONE = 1,
+  STORE_REWRAP_REFUSED = 2,     /* by the author */
+  STORE_REWRAP_CANCELLED = 3,   /* the access ended before it was answered */
+  STORE_REWRAP_DENIED = 4       /* answered, but the broker no longer allows it */
+};
+
+typedef struct {
+  int64_t id;
+  int64_t section_id;
+  uint8_t subject[32];
+  int kind;
+  char author[PARTICIPANT_ID_MAX + 1];
+  char recipient[PARTICIPANT_ID_MAX + 1];
+  int state;
+  int64_t created_at_ms;
+} store_rewrap_t;
+
+/* Adds a pending request for recipient to get a wrap of section
+ * section_id (of subject, kind, author). Returns 0 (*id set), 1 if one is
+ * pending already (nothing added), -1. */
+int store_rewrap_add(store_t *store, const store_rewrap_t *r, int64_t *id);
+
+/* 1 (into out), 0 if no such request, -1. */
+int store_rewrap_get(store_t *store, int64_t id, store_rewrap_t *out);
+
+/* Sets the state of a pending request (-1 if it is not pending). */
+int store_rewrap_finish(store_t *store, int64_t id, int state,
+                        int64_t at_ms);
+
+/* Cancels the pending requests for recipient of subject's sections
+ * (written by author, unless NULL); *n gets how many. */
+int store_rewrap_cancel(store_t *store, const uint8_t subject[32],
+                        const char *recipient, const char *author,
+                        int64_t at_ms, int64_t *n);
+
 /* ---- audit ----------------------------------------------------------------- */
 
 /* Appends e to the chain: sets e->seq, e->prev_hash and e->hash. */

@@ -29,6 +29,11 @@ enum {
   ST_MAILBOX_ACK_DELETE, ST_MAILBOX_DROP, ST_AUDIT_GET, ST_MAILBOX_ACK_STATE, ST_REVOKE_PENDING,
   ST_REVOKE_WRAPS, ST_AUDIT_HEAD, ST_AUDIT_PUT, ST_AUDIT_EACH,
   ST_AUDIT_SUBJECT, ST_CHECKPOINT_PUT, ST_CHECKPOINTS,
+  ST_WRAP_MAX_VERSION, ST_SECTION_BY_ID, ST_TVS_EVENT_FIND, ST_TVS_EVENT_PUT,
+  ST_TVS_EVENT_RECORD, ST_TVS_LINK_ACTIVE, ST_TVS_LINK_START, ST_TVS_LINK_END,
+  ST_TVS_LINK_HOUSED, ST_TVS_LINKS_OF, ST_TVS_LINKS_OF_PERIOD, ST_TVS_COUNTS,
+  ST_TVS_TARGET_PUT, ST_TVS_TARGET_GET, ST_REWRAP_ADD, ST_REWRAP_GET,
+  ST_REWRAP_FINISH, ST_REWRAP_CANCEL, ST_REWRAP_CANCEL_BY,
   ST_COUNT
 };
 
@@ -204,6 +209,58 @@ static const s_migration_t s_migrations[] = {
      "CREATE INDEX mailbox_by_section ON mailbox (section_id);"
      "CREATE INDEX mailbox_by_notice ON mailbox (notice_id);",
      s_migrate3, "DROP TABLE participant;"},
+    /* 4: the TVS feed (events, links of subjects to gemeenten, taakstelling
+     * figures) and rewrap requests to authors. */
+    {"CREATE TABLE tvs_event ("
+     "  id INTEGER PRIMARY KEY,"
+     "  event_id BLOB NOT NULL UNIQUE CHECK (length(event_id) = 16),"
+     "  kind INTEGER NOT NULL,"
+     "  published_by TEXT NOT NULL,"
+     "  record BLOB NOT NULL,"
+     "  publisher_entry BLOB NOT NULL,"
+     "  received_at_ms INTEGER NOT NULL"
+     ") STRICT;"
+     "CREATE TABLE tvs_link ("
+     "  id INTEGER PRIMARY KEY,"
+     "  subject BLOB NOT NULL CHECK (length(subject) = 32),"
+     "  gemeente TEXT NOT NULL,"
+     "  period TEXT NOT NULL,"
+     "  linked_date TEXT NOT NULL,"
+     "  household_size INTEGER NOT NULL,"
+     "  housed_date TEXT,"
+     "  koppeling_id INTEGER NOT NULL REFERENCES tvs_event (id),"
+     "  linked_at_ms INTEGER NOT NULL,"
+     "  ended_by INTEGER REFERENCES tvs_event (id),"
+     "  ended_at_ms INTEGER"
+     ") STRICT;"
+     /* One active link per subject, enforced by the store itself. */
+     "CREATE UNIQUE INDEX tvs_link_active ON tvs_link (subject)"
+     "  WHERE ended_by IS NULL;"
+     "CREATE INDEX tvs_link_by_gemeente ON tvs_link (gemeente, period);"
+     "CREATE TABLE tvs_target ("
+     "  gemeente TEXT NOT NULL,"
+     "  period TEXT NOT NULL,"
+     "  target INTEGER NOT NULL,"
+     "  realised INTEGER NOT NULL,"
+     "  at_ms INTEGER NOT NULL,"
+     "  PRIMARY KEY (gemeente, period)"
+     ") STRICT;"
+     "CREATE TABLE rewrap ("
+     "  id INTEGER PRIMARY KEY,"
+     "  section_id INTEGER NOT NULL REFERENCES section (id) ON DELETE CASCADE,"
+     "  subject BLOB NOT NULL CHECK (length(subject) = 32),"
+     "  kind INTEGER NOT NULL,"
+     "  author TEXT NOT NULL,"
+     "  recipient TEXT NOT NULL,"
+     "  state INTEGER NOT NULL DEFAULT 0,"
+     "  created_at_ms INTEGER NOT NULL,"
+     "  finished_at_ms INTEGER"
+     ") STRICT;"
+     "CREATE UNIQUE INDEX rewrap_pending ON rewrap (section_id, recipient)"
+     "  WHERE state = 0;"
+     "CREATE INDEX rewrap_pending_to ON rewrap (subject, recipient)"
+     "  WHERE state = 0;",
+     NULL, NULL},
 };
 #define STORE_SCHEMA_LATEST ((int)(sizeof s_migrations / sizeof s_migrations[0]))
 
@@ -1613,5 +1670,382 @@ static int s_migrate3(store_t *s, char *err, size_t errlen) {
   if (s_migrate3_registry(s) != 0 || s_migrate3_legal_refs(s) != 0 ||
       s_migrate3_close_consents(s) != 0 || s_migrate3_access(s) != 0)
     return s_fail(s, err, errlen, "schema 3 data migration");
+  return 0;
+}
+
+/* ---- wraps, sections by id ------------------------------------------------- */
+
+int store_wrap_max_version(store_t *s, const char *recipient,
+                           const uint8_t subject[32], int kind,
+                           const char *author, uint64_t *version) {
+  sqlite3_stmt *st = s_stmt(
+      s, ST_WRAP_MAX_VERSION,
+      "SELECT max(s.version) FROM wrap w JOIN section s ON s.id = "
+      "w.section_id WHERE w.recipient = ?1 AND s.subject = ?2 AND s.kind = "
+      "?3 AND s.author = ?4");
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, subject, 32, SQLITE_STATIC);
+  sqlite3_bind_int(st, 3, kind);
+  sqlite3_bind_text(st, 4, author, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  *version = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int store_section_by_id(store_t *s, int64_t id, const char *reader,
+                        store_section_fn fn, void *arg) {
+  sqlite3_stmt *st = s_stmt(
+      s, ST_SECTION_BY_ID,
+      "SELECT " SECTION_COLUMNS " FROM section s "
+      "LEFT JOIN wrap w ON w.section_id = s.id AND w.recipient = ?2 "
+      "WHERE s.id = ?1");
+  if (!st)
+    return -1;
+  sqlite3_bind_int64(st, 1, id);
+  sqlite3_bind_text(st, 2, reader, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  int found = 0;
+  if (rc == SQLITE_ROW) {
+    store_section_t sec;
+    s_section_row(st, &sec);
+    found = 1;
+    fn(&sec, 0, arg);
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : -1;
+}
+
+/* ---- TVS ------------------------------------------------------------------- */
+
+int store_tvs_event_find(store_t *s, const uint8_t event_id[16],
+                         const uint8_t *record, size_t record_len, int *same) {
+  *same = 0;
+  sqlite3_stmt *st = s_stmt(s, ST_TVS_EVENT_FIND,
+                            "SELECT id, record FROM tvs_event WHERE "
+                            "event_id = ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_blob(st, 1, event_id, 16, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    *same = (size_t)sqlite3_column_bytes(st, 1) == record_len &&
+            memcmp(sqlite3_column_blob(st, 1), record, record_len) == 0;
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_tvs_event_put(store_t *s, const uint8_t event_id[16], int kind,
+                        const char *published_by, const uint8_t *record,
+                        size_t record_len, const uint8_t *entry,
+                        size_t entry_len, int64_t received_at_ms, int64_t *id,
+                        int *same) {
+  int found = store_tvs_event_find(s, event_id, record, record_len, same);
+  if (found != 0)
+    return found;
+  sqlite3_stmt *st;
+  st = s_stmt(s, ST_TVS_EVENT_PUT,
+              "INSERT INTO tvs_event (event_id, kind, published_by, record, "
+              "publisher_entry, received_at_ms) VALUES (?, ?, ?, ?, ?, ?)");
+  if (!st)
+    return -1;
+  sqlite3_bind_blob(st, 1, event_id, 16, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, kind);
+  sqlite3_bind_text(st, 3, published_by, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 4, record, (int)record_len, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 5, entry, (int)entry_len, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 6, received_at_ms);
+  if (s_done(st) != 0)
+    return -1;
+  *id = sqlite3_last_insert_rowid(s->db);
+  return 0;
+}
+
+/* A malloc'd copy of column col (at least 1 byte allocated), or NULL. */
+static uint8_t *s_blob_dup(sqlite3_stmt *st, int col, size_t *len) {
+  size_t n = (size_t)sqlite3_column_bytes(st, col);
+  uint8_t *p = malloc(n ? n : 1);
+  if (p && n)
+    memcpy(p, sqlite3_column_blob(st, col), n);
+  *len = p ? n : 0;
+  return p;
+}
+
+int store_tvs_event_record(store_t *s, int64_t id, uint8_t **record,
+                           size_t *len, uint8_t **entry, size_t *entry_len) {
+  *record = *entry = NULL;
+  *len = *entry_len = 0;
+  sqlite3_stmt *st = s_stmt(s, ST_TVS_EVENT_RECORD,
+                            "SELECT record, publisher_entry FROM tvs_event "
+                            "WHERE id = ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_int64(st, 1, id);
+  int rc = sqlite3_step(st);
+  int found = 0;
+  if (rc == SQLITE_ROW) {
+    *record = s_blob_dup(st, 0, len);
+    *entry = s_blob_dup(st, 1, entry_len);
+    found = 1;
+    if (!*record || !*entry) {
+      free(*record);
+      free(*entry);
+      *record = *entry = NULL;
+      rc = SQLITE_ERROR;
+    }
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : -1;
+}
+
+#define LINK_COLUMNS                                                        \
+  "l.subject, l.gemeente, l.period, l.linked_date, l.household_size, "      \
+  "l.housed_date, l.koppeling_id, e.event_id, l.linked_at_ms"
+
+static void s_link_row(sqlite3_stmt *st, store_tvs_link_t *l) {
+  memset(l, 0, sizeof *l);
+  s_blob(st, 0, l->subject, 32);
+  s_text(st, 1, l->gemeente, sizeof l->gemeente);
+  s_text(st, 2, l->period, sizeof l->period);
+  s_text(st, 3, l->linked_date, sizeof l->linked_date);
+  l->household_size = (uint32_t)sqlite3_column_int64(st, 4);
+  s_text(st, 5, l->housed_date, sizeof l->housed_date);
+  l->koppeling_id = sqlite3_column_int64(st, 6);
+  s_blob(st, 7, l->koppeling_event_id, 16);
+  l->linked_at_ms = sqlite3_column_int64(st, 8);
+}
+
+int store_tvs_link_active(store_t *s, const uint8_t subject[32],
+                          store_tvs_link_t *out) {
+  sqlite3_stmt *st = s_stmt(
+      s, ST_TVS_LINK_ACTIVE,
+      "SELECT " LINK_COLUMNS " FROM tvs_link l JOIN tvs_event e ON e.id = "
+      "l.koppeling_id WHERE l.subject = ? AND l.ended_by IS NULL");
+  if (!st)
+    return -1;
+  sqlite3_bind_blob(st, 1, subject, 32, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    s_link_row(st, out);
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_tvs_link_start(store_t *s, const store_tvs_link_t *l) {
+  sqlite3_stmt *st = s_stmt(
+      s, ST_TVS_LINK_START,
+      "INSERT INTO tvs_link (subject, gemeente, period, linked_date, "
+      "household_size, koppeling_id, linked_at_ms) VALUES (?,?,?,?,?,?,?)");
+  if (!st)
+    return -1;
+  sqlite3_bind_blob(st, 1, l->subject, 32, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, l->gemeente, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, l->period, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, l->linked_date, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 5, l->household_size);
+  sqlite3_bind_int64(st, 6, l->koppeling_id);
+  sqlite3_bind_int64(st, 7, l->linked_at_ms);
+  return s_done(st);
+}
+
+int store_tvs_link_end(store_t *s, const uint8_t subject[32], int64_t ended_by,
+                       int64_t at_ms) {
+  sqlite3_stmt *st = s_stmt(s, ST_TVS_LINK_END,
+                            "UPDATE tvs_link SET ended_by = ?, ended_at_ms = ? "
+                            "WHERE subject = ? AND ended_by IS NULL");
+  if (!st)
+    return -1;
+  sqlite3_bind_int64(st, 1, ended_by);
+  sqlite3_bind_int64(st, 2, at_ms);
+  sqlite3_bind_blob(st, 3, subject, 32, SQLITE_STATIC);
+  return s_done(st);
+}
+
+int store_tvs_link_housed(store_t *s, const uint8_t subject[32],
+                          const char *date) {
+  sqlite3_stmt *st = s_stmt(s, ST_TVS_LINK_HOUSED,
+                            "UPDATE tvs_link SET housed_date = ? WHERE "
+                            "subject = ? AND ended_by IS NULL");
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, date, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, subject, 32, SQLITE_STATIC);
+  return s_done(st);
+}
+
+int store_tvs_links_of(store_t *s, const char *gemeente, const char *period,
+                       size_t max, store_tvs_link_fn fn, void *arg) {
+  sqlite3_stmt *st =
+      period ? s_stmt(s, ST_TVS_LINKS_OF_PERIOD,
+                      "SELECT " LINK_COLUMNS " FROM tvs_link l JOIN tvs_event "
+                      "e ON e.id = l.koppeling_id WHERE l.gemeente = ?1 AND "
+                      "l.period = ?2 AND l.ended_by IS NULL ORDER BY l.id "
+                      "LIMIT ?3")
+             : s_stmt(s, ST_TVS_LINKS_OF,
+                      "SELECT " LINK_COLUMNS " FROM tvs_link l JOIN tvs_event "
+                      "e ON e.id = l.koppeling_id WHERE l.gemeente = ?1 AND "
+                      "l.ended_by IS NULL ORDER BY l.id LIMIT ?3");
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, gemeente, -1, SQLITE_STATIC);
+  if (period)
+    sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    store_tvs_link_t l;
+    s_link_row(st, &l);
+    if (fn(&l, arg) != 0) {
+      rc = SQLITE_DONE;
+      break;
+    }
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_tvs_counts(store_t *s, const char *gemeente, const char *period,
+                     uint32_t *linked, uint32_t *housed) {
+  sqlite3_stmt *st = s_stmt(
+      s, ST_TVS_COUNTS,
+      "SELECT count(*) FILTER (WHERE ended_by IS NULL), count(*) FILTER "
+      "(WHERE housed_date IS NOT NULL) FROM tvs_link WHERE gemeente = ? AND "
+      "period = ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, gemeente, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    *linked = (uint32_t)sqlite3_column_int64(st, 0);
+    *housed = (uint32_t)sqlite3_column_int64(st, 1);
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int store_tvs_target_put(store_t *s, const char *gemeente, const char *period,
+                         uint32_t target, uint32_t realised, int64_t at_ms) {
+  sqlite3_stmt *st = s_stmt(
+      s, ST_TVS_TARGET_PUT,
+      "INSERT INTO tvs_target (gemeente, period, target, realised, at_ms) "
+      "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (gemeente, period) DO UPDATE "
+      "SET target = ?3, realised = ?4, at_ms = ?5");
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, gemeente, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, target);
+  sqlite3_bind_int64(st, 4, realised);
+  sqlite3_bind_int64(st, 5, at_ms);
+  return s_done(st);
+}
+
+int store_tvs_target_get(store_t *s, const char *gemeente, const char *period,
+                         uint32_t *target, uint32_t *realised, int64_t *at_ms) {
+  sqlite3_stmt *st = s_stmt(s, ST_TVS_TARGET_GET,
+                            "SELECT target, realised, at_ms FROM tvs_target "
+                            "WHERE gemeente = ? AND period = ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, gemeente, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  *target = *realised = 0;
+  *at_ms = 0;
+  if (rc == SQLITE_ROW) {
+    *target = (uint32_t)sqlite3_column_int64(st, 0);
+    *realised = (uint32_t)sqlite3_column_int64(st, 1);
+    *at_ms = sqlite3_column_int64(st, 2);
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- rewrap requests --------------------------------------------------------- */
+
+int store_rewrap_add(store_t *s, const store_rewrap_t *r, int64_t *id) {
+  sqlite3_stmt *st = s_stmt(
+      s, ST_REWRAP_ADD,
+      "INSERT INTO rewrap (section_id, subject, kind, author, recipient, "
+      "state, created_at_ms) VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT DO "
+      "NOTHING");
+  if (!st)
+    return -1;
+  sqlite3_bind_int64(st, 1, r->section_id);
+  sqlite3_bind_blob(st, 2, r->subject, 32, SQLITE_STATIC);
+  sqlite3_bind_int(st, 3, r->kind);
+  sqlite3_bind_text(st, 4, r->author, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, r->recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 6, r->created_at_ms);
+  if (s_done(st) != 0)
+    return -1;
+  if (sqlite3_changes(s->db) == 0)
+    return 1;
+  *id = sqlite3_last_insert_rowid(s->db);
+  return 0;
+}
+
+int store_rewrap_get(store_t *s, int64_t id, store_rewrap_t *out) {
+  sqlite3_stmt *st = s_stmt(s, ST_REWRAP_GET,
+                            "SELECT id, section_id, subject, kind, author, "
+                            "recipient, state, created_at_ms FROM rewrap "
+                            "WHERE id = ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_int64(st, 1, id);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    memset(out, 0, sizeof *out);
+    out->id = sqlite3_column_int64(st, 0);
+    out->section_id = sqlite3_column_int64(st, 1);
+    s_blob(st, 2, out->subject, 32);
+    out->kind = sqlite3_column_int(st, 3);
+    s_text(st, 4, out->author, sizeof out->author);
+    s_text(st, 5, out->recipient, sizeof out->recipient);
+    out->state = sqlite3_column_int(st, 6);
+    out->created_at_ms = sqlite3_column_int64(st, 7);
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_rewrap_finish(store_t *s, int64_t id, int state, int64_t at_ms) {
+  sqlite3_stmt *st = s_stmt(s, ST_REWRAP_FINISH,
+                            "UPDATE rewrap SET state = ?, finished_at_ms = ? "
+                            "WHERE id = ? AND state = 0");
+  if (!st)
+    return -1;
+  sqlite3_bind_int(st, 1, state);
+  sqlite3_bind_int64(st, 2, at_ms);
+  sqlite3_bind_int64(st, 3, id);
+  if (s_done(st) != 0)
+    return -1;
+  return sqlite3_changes(s->db) == 1 ? 0 : -1;
+}
+
+int store_rewrap_cancel(store_t *s, const uint8_t subject[32],
+                        const char *recipient, const char *author,
+                        int64_t at_ms, int64_t *n) {
+  sqlite3_stmt *st =
+      author ? s_stmt(s, ST_REWRAP_CANCEL_BY,
+                      "UPDATE rewrap SET state = 3, finished_at_ms = ?1 WHERE "
+                      "subject = ?2 AND recipient = ?3 AND author = ?4 AND "
+                      "state = 0")
+             : s_stmt(s, ST_REWRAP_CANCEL,
+                      "UPDATE rewrap SET state = 3, finished_at_ms = ?1 WHERE "
+                      "subject = ?2 AND recipient = ?3 AND state = 0");
+  if (!st)
+    return -1;
+  sqlite3_bind_int64(st, 1, at_ms);
+  sqlite3_bind_blob(st, 2, subject, 32, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, recipient, -1, SQLITE_STATIC);
+  if (author)
+    sqlite3_bind_text(st, 4, author, -1, SQLITE_STATIC);
+  if (s_done(st) != 0)
+    return -1;
+  *n = sqlite3_changes(s->db);
   return 0;
 }

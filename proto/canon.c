@@ -2,9 +2,11 @@
 #include "canon.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "entry.h"
 #include "enums.h"
 
 void canon_init(canon_t *c) { memset(c, 0, sizeof *c); }
@@ -141,6 +143,80 @@ int canon_registry_entry(canon_t *c, const Keten__RegistryEntry *e) {
   return c->oom ? -1 : 0;
 }
 
+int canon_notice(canon_t *c, const Keten__Notice *n) {
+  if (n->revocation || n->revoker_entry)
+    return -1; /* a revocation notice: signed by its recorder, not here */
+  for (size_t i = 0; i < n->n_items; i++)
+    if (!n->items[i])
+      return -1;
+  canon_str(c, CANON_TAG_NOTICE);
+  canon_bytes(c, n->notice_id.data, n->notice_id.len);
+  canon_u64(c, (uint64_t)n->kind);
+  canon_u64(c, (uint64_t)n->reason);
+  canon_bytes(c, n->subject.data, n->subject.len);
+  canon_bytes(c, n->consent_id.data, n->consent_id.len);
+  canon_bytes(c, n->tvs_event_id.data, n->tvs_event_id.len);
+  canon_u64(c, n->created_at_ms);
+  canon_u64(c, n->n_items);
+  for (size_t i = 0; i < n->n_items; i++) {
+    canon_u64(c, (uint64_t)n->items[i]->kind);
+    canon_str(c, n->items[i]->author);
+    canon_u64(c, n->items[i]->up_to_version);
+  }
+  return c->oom ? -1 : 0;
+}
+
+/* The item rules of canon_notice_check_shape(), or NULL. */
+static const char *s_notice_items(const Keten__Notice *n) {
+  if (n->n_items < 1 || n->n_items > CANON_MAX_NOTICE_ITEMS)
+    return "delete notice must name 1..64 items";
+  for (size_t i = 0; i < n->n_items; i++) {
+    const Keten__NoticeItem *it = n->items[i];
+    if (!it)
+      return "delete notice has an empty item";
+    if (!canon_kind_name((int)it->kind))
+      return "delete notice item has an unknown section kind";
+    if (!entry_valid_id(it->author))
+      return "delete notice item author is not a valid participant id";
+    if (it->up_to_version < 1)
+      return "delete notice item up_to_version must be at least 1";
+  }
+  return NULL;
+}
+
+int canon_notice_check_shape(const Keten__Notice *n, char *why,
+                             size_t whylen) {
+  const char *reason = NULL;
+  if (!n)
+    reason = "no notice";
+  else if (!canon_exact(&n->base))
+    reason = "delete notice carries fields its signature does not cover";
+  else if (n->kind != KETEN__NOTICE_KIND__NOTICE_DELETE)
+    reason = "notice is not a delete notice";
+  else if (!enums_name(&keten__notice_reason__descriptor, (int)n->reason,
+                       "NOTICE_REASON_"))
+    reason = "delete notice has an unknown reason";
+  else if (n->notice_id.len != CANON_NOTICE_ID_BYTES)
+    reason = "delete notice notice_id must be 16 bytes";
+  else if (n->subject.len != CANON_SUBJECT_BYTES)
+    reason = "delete notice subject must be 32 bytes";
+  else if (n->consent_id.len != 0 &&
+           n->consent_id.len != CANON_CONSENT_ID_BYTES)
+    reason = "delete notice consent_id must be empty or 16 bytes";
+  else if (n->tvs_event_id.len != 0 &&
+           n->tvs_event_id.len != 16) /* TVS_EVENT_ID_BYTES */
+    reason = "delete notice tvs_event_id must be empty or 16 bytes";
+  else if (n->revocation || n->revoker_entry)
+    reason = "delete notice carries a revocation";
+  else if (n->broker_signature.len != CANON_SIGNATURE_BYTES)
+    reason = "delete notice broker_signature must be 64 bytes";
+  else
+    reason = s_notice_items(n);
+  if (reason && why && whylen)
+    snprintf(why, whylen, "%s", reason);
+  return reason ? -1 : 0;
+}
+
 int canon_entry_hash(const Keten__RegistryEntry *e,
                      uint8_t out[CANON_ENTRY_HASH_BYTES]) {
   canon_t c;
@@ -246,6 +322,12 @@ int canon_verify_entry(const Keten__RegistryEntry *e,
   return s_verify(&c, canon_registry_entry(&c, e), &e->root_signature, root_pk);
 }
 
+int canon_verify_notice(const Keten__Notice *n, const uint8_t pk[32]) {
+  canon_t c;
+  canon_init(&c);
+  return s_verify(&c, canon_notice(&c, n), &n->broker_signature, pk);
+}
+
 static int s_sign(canon_t *c, int built, const uint8_t sk[64],
                   uint8_t sig[64]) {
   int rc = -1;
@@ -281,6 +363,13 @@ int canon_sign_entry(const Keten__RegistryEntry *e, const uint8_t root_sk[64],
   canon_t c;
   canon_init(&c);
   return s_sign(&c, canon_registry_entry(&c, e), root_sk, sig);
+}
+
+int canon_sign_notice(const Keten__Notice *n, const uint8_t sk[64],
+                      uint8_t sig[64]) {
+  canon_t c;
+  canon_init(&c);
+  return s_sign(&c, canon_notice(&c, n), sk, sig);
 }
 
 const char *canon_kind_name(int kind) {

@@ -23,6 +23,7 @@
 #define CANON_TAG_REVOCATION "keten/revocation/v2"
 #define CANON_TAG_REGISTRY_ENTRY "keten/registry-entry/v1"
 #define CANON_TAG_FINGERPRINT "keten/fingerprint/v1"
+#define CANON_TAG_NOTICE "keten/notice/v1"
 
 #define CANON_SUBJECT_BYTES 32
 #define CANON_NONCE_BYTES 24
@@ -31,6 +32,8 @@
 #define CANON_WRAP_BYTES 80       /* crypto_box_SEALBYTES + 32 */
 #define CANON_CONSENT_ID_BYTES 16
 #define CANON_MAX_WRAPS 64
+#define CANON_NOTICE_ID_BYTES 16
+#define CANON_MAX_NOTICE_ITEMS 64
 #define CANON_MAX_TEXT 256        /* legal_reference, evidence_ref, reason */
 #define CANON_MAX_NAME 128        /* a registry entry's display_name */
 #define CANON_MAX_ID 64           /* a participant id */
@@ -67,6 +70,22 @@ int canon_revocation(canon_t *c, const Keten__Revocation *r);
 /* What the chain root signs for a registry entry (every field but
  * root_signature). */
 int canon_registry_entry(canon_t *c, const Keten__RegistryEntry *e);
+
+/* What the broker signs for a NOTICE_DELETE notice: every field but
+ * broker_signature (docs/protocol.md, keten/notice/v1). The items in
+ * their order; revocation and revoker_entry must be unset. */
+int canon_notice(canon_t *c, const Keten__Notice *n);
+int canon_sign_notice(const Keten__Notice *n, const uint8_t sk[64],
+                      uint8_t sig[64]);
+/* 0 if n->broker_signature verifies with the broker's signing key pk. */
+int canon_verify_notice(const Keten__Notice *n, const uint8_t pk[32]);
+
+/* Checks a NOTICE_DELETE's shape: kind, known reason, 32-byte subject,
+ * 16-byte notice_id, consent_id empty or 16 bytes, tvs_event_id empty or
+ * 16 bytes, 1..64 items each with a known kind, a valid author id and a
+ * version >= 1, no revocation or revoker_entry, a 64-byte signature, no
+ * unknown fields. Returns 0, or -1 with a reason in why. */
+int canon_notice_check_shape(const Keten__Notice *n, char *why, size_t whylen);
 
 /* The entry's id: BLAKE2b-256 of its canonical string. 0, or -1. */
 int canon_entry_hash(const Keten__RegistryEntry *e,

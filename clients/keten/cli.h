@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "keten.h"
 
 /* Exit codes of the keten command (documented in docs/operations.md). */
@@ -86,5 +88,10 @@ int cmd_consent(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_root(int argc, char **argv);
 int cmd_fingerprint(int argc, char **argv);
+int cmd_tvs(int argc, char **argv);
+
+/* A TVS event as a JSON object with every field (the subject as hex, ""
+ * for a TAAKSTELLING); the caller owns it. NULL when out of memory. */
+json_t *cli_tvs_event_json(const keten_tvs_event_t *ev);
 
 #endif

@@ -105,7 +105,9 @@ keten_client_t *cli_connect(const cli_conn_t *conn, int *exit_code) {
                                  .root_key = root.public_key,
                                  .previous_keys = previous,
                                  .n_previous_keys = (size_t)n_prev,
-                                 .timeout_ms = conn->timeout_ms};
+                                 .timeout_ms = conn->timeout_ms,
+                                 /* verifies the broker's delete notices */
+                                 .broker_signing_key = broker.signing_pk};
     char err[256];
     client = keten_client_new(&cfg, err, sizeof err);
     if (!client) {

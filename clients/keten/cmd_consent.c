@@ -8,10 +8,12 @@
 #include <time.h>
 
 #include "cli.h"
+#include "entry.h"
 
 static void s_usage(FILE *out) {
   fprintf(out,
-          "usage: keten consent grant [options] SUBJECT --to ID --sections K1,K2,...\n"
+          "usage: keten consent grant [options] SUBJECT --to ID|--linked-gemeente\n"
+          "                           --sections K1,K2,...\n"
           "                           --purpose P --evidence REF [--basis B]\n"
           "                           [--legal-ref REF] [--days N] [--from-ms MS]\n"
           "       keten consent revoke [options] SUBJECT CONSENT-ID [--reason TEXT]\n"
@@ -24,13 +26,23 @@ static void s_usage(FILE *out) {
           "(default 365) from now. Basis CONSENT (default) or LEGAL_DUTY with\n"
           "--legal-ref. A consent covers only sections you write, and only kinds\n"
           "the policy lets go to that recipient for that purpose. It prints the\n"
-          "consent id. revoke records, signed by you, that the consent ends now:\n"
-          "nothing more flows and the recipient's key wraps are erased. The\n"
-          "recorder, the recipient, or COA at the person's request (--evidence)\n"
-          "may revoke. list prints the consents you recorded or receive.\n"
+          "consent id.\n"
+          "--to @gemeente (or --linked-gemeente) names no participant but the\n"
+          "gemeente the TVS links the person to: whichever gemeente a KOPPELING\n"
+          "links SUBJECT to, while that link lasts, under the policy for a\n"
+          "GEMEENTE. Grant it at intake, before any koppeling: when the KOPPELING\n"
+          "comes, the broker asks you (a rewrap request, served by your running\n"
+          "keten listen) to seal the sections it covers to that gemeente.\n"
+          "revoke records, signed by you, that the consent ends now: nothing more\n"
+          "flows, the recipient's key wraps are erased and it gets a notice,\n"
+          "signed by the broker, to delete its copies. The recorder, the\n"
+          "recipient (for @gemeente: the gemeente linked now), or COA at the\n"
+          "person's request (--evidence) may revoke. list prints the consents you\n"
+          "recorded or receive; @gemeente shows as \"@gemeente (linked gemeente)\".\n"
           "\n" CLI_CONN_HELP
           "  -K, --chain-key FILE    chain key, to give SUBJECT as a V-nummer\n"
-          "  -t, --to ID             recipient participant id\n"
+          "  -t, --to ID             recipient participant id, or @gemeente\n"
+          "  -G, --linked-gemeente   the recipient is the linked gemeente (--to @gemeente)\n"
           "  -S, --sections LIST     comma-separated section kinds\n"
           "  -p, --purpose P         purpose of processing\n"
           "  -B, --basis B           CONSENT or LEGAL_DUTY\n"
@@ -90,6 +102,7 @@ int cmd_consent(int argc, char **argv) {
   static const struct option opts[] = {CLI_CONN_OPTIONS,
                                        {"chain-key", required_argument, NULL, 'K'},
                                        {"to", required_argument, NULL, 't'},
+                                       {"linked-gemeente", no_argument, NULL, 'G'},
                                        {"sections", required_argument, NULL, 'S'},
                                        {"purpose", required_argument, NULL, 'p'},
                                        {"basis", required_argument, NULL, 'B'},
@@ -118,13 +131,23 @@ int cmd_consent(int argc, char **argv) {
   long days = 365, from_ms = -1;
   int json = 0, c;
   optind = 1;
-  while ((c = getopt_long(argc - 1, argv + 1, CLI_CONN_SHORT "K:t:S:p:B:L:E:d:F:r:jh",
+  while ((c = getopt_long(argc - 1, argv + 1, CLI_CONN_SHORT "K:t:GS:p:B:L:E:d:F:r:jh",
                           opts, NULL)) != -1) {
     if (cli_conn_option(&conn, c, optarg))
       continue;
     switch (c) {
     case 'K': chain = optarg; break;
-    case 't': to = optarg; break;
+    case 't':
+    case 'G': {
+      const char *r = c == 'G' ? KETEN_LINKED_GEMEENTE : optarg;
+      if (to && strcmp(to, r) != 0) {
+        fprintf(stderr, "keten consent: one recipient: --to %s or --to %s\n",
+                to, r);
+        return CLI_EXIT_USAGE;
+      }
+      to = r;
+      break;
+    }
     case 'S': sections = optarg; break;
     case 'p': purpose = optarg; break;
     case 'B': basis = optarg; break;
@@ -157,8 +180,14 @@ int cmd_consent(int argc, char **argv) {
   if (is_grant) {
     memcpy(k.subject, subject, sizeof subject);
     if (!to || !sections || !purpose || !evidence) {
-      fprintf(stderr, "keten consent grant: --to, --sections, --purpose and "
-                      "--evidence are required\n");
+      fprintf(stderr, "keten consent grant: --to (or --linked-gemeente), "
+                      "--sections, --purpose and --evidence are required\n");
+      return CLI_EXIT_USAGE;
+    }
+    if (strcmp(to, KETEN_LINKED_GEMEENTE) != 0 && !entry_valid_id(to)) {
+      fprintf(stderr, "keten consent grant: --to '%s' is neither a participant "
+                      "id (like gemeente:0716) nor %s\n", to,
+              KETEN_LINKED_GEMEENTE);
       return CLI_EXIT_USAGE;
     }
     snprintf(k.recipient, sizeof k.recipient, "%s", to);
@@ -217,9 +246,11 @@ int cmd_consent(int argc, char **argv) {
                             : now >= list[i].valid_until_ms    ? "expired"
                             : now < list[i].valid_from_ms      ? "not-yet-valid"
                                                                : "active";
-        printf("%s %-14s %s -> %s %s\n",
+        int linked = strcmp(list[i].recipient, KETEN_LINKED_GEMEENTE) == 0;
+        printf("%s %-14s %s -> %s%s %s\n",
                json_string_value(json_object_get(o, "consent_id")), state,
                list[i].recorded_by, list[i].recipient,
+               linked ? " (linked gemeente)" : "",
                keten_purpose_name(list[i].purpose));
       }
       json_decref(o);

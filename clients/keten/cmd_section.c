@@ -1,12 +1,18 @@
-/* keten put / fetch / listen — sections of a subject's profile. */
+/* keten put / fetch / listen — sections of a subject's profile; listen
+ * also writes the TVS feed, serves rewraps and obeys delete notices. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <signal.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -168,12 +174,46 @@ int cmd_fetch(int argc, char **argv) {
 
 /* ---- listen --------------------------------------------------------------- */
 
+/* Files of a section copy are at most this big when a delete notice checks
+ * whose they are. */
+#define LISTEN_FILE_MAX (16 * 1024 * 1024)
+
 typedef struct {
   const char *dir;      /* NULL: JSON lines on stdout */
   long count, max;      /* sections */
-  long notices;
+  long notices, tvs_events, rewraps, refused, deleted;
+  long activity;        /* anything that came (for --idle) */
   int failed;
 } s_listen_t;
+
+static volatile sig_atomic_t s_stop;
+
+static void s_on_signal(int sig) {
+  (void)sig;
+  s_stop = 1;
+}
+
+/* A status line: on stdout when the files go to --dir, else on stderr
+ * (stdout then carries the JSON lines). */
+static void s_say(const s_listen_t *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void s_say(const s_listen_t *l, const char *fmt, ...) {
+  FILE *out = l->dir ? stdout : stderr;
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(out, fmt, ap);
+  va_end(ap);
+  fflush(out);
+}
+
+static int s_fsync_dir(const char *dir) {
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return -1;
+  int rc = fsync(dfd);
+  close(dfd);
+  return rc;
+}
 
 /* Writes text to dir/name atomically and durably: temp file, fsync,
  * rename, fsync of the directory. */
@@ -200,12 +240,7 @@ static int s_write_durable(const char *dir, const char *name, const char *text) 
     unlink(tmp);
     return -1;
   }
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return -1;
-  int rc = fsync(dfd);
-  close(dfd);
-  return rc;
+  return s_fsync_dir(dir);
 }
 
 /* Writes text (then frees it) as DIR/name, durably, or as a line on
@@ -226,43 +261,255 @@ static int s_emit(s_listen_t *l, const char *name, char *text) {
   return rc;
 }
 
+/* Serialises obj (then frees it) and emits it as name. */
+static int s_emit_json(s_listen_t *l, const char *name, json_t *obj) {
+  char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+  json_decref(obj);
+  if (!text) {
+    fprintf(stderr, "keten listen: out of memory\n");
+    l->failed = 1;
+    return -1;
+  }
+  return s_emit(l, name, text);
+}
+
+/* The file name prefix of a section copy, up to the version:
+ * <subject, 16 hex>-<KIND>-<author, ':' as '_'>-v */
+static void s_section_prefix(char *out, size_t outlen,
+                             const uint8_t subject[KETEN_SUBJECT_BYTES],
+                             int kind, const char *author) {
+  char hex[17], who[KETEN_ID_MAX + 1];
+  sodium_bin2hex(hex, sizeof hex, subject, 8);
+  snprintf(who, sizeof who, "%s", author);
+  for (char *p = who; *p; p++)
+    if (*p == ':')
+      *p = '_';
+  snprintf(out, outlen, "%s-%s-%s-v", hex, keten_section_kind_name(kind), who);
+}
+
 static int s_on_delivery(const keten_section_t *s, uint64_t seq,
                          keten_err_t status, void *arg) {
   s_listen_t *l = arg;
+  l->activity++;
   if (!s) {
     fprintf(stderr, "keten listen: delivery %llu could not be opened (%s); "
                     "skipped\n", (unsigned long long)seq, keten_strerror(status));
     return 0;
   }
   json_t *obj = s_section_json(s);
-  json_object_set_new(obj, "seq", json_integer((json_int_t)seq));
-  char *text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
-  json_decref(obj);
-  if (!text)
-    return 1;
-  char hex[17], name[256], author[KETEN_ID_MAX + 1];
-  sodium_bin2hex(hex, sizeof hex, s->header.subject, 8);
-  snprintf(author, sizeof author, "%s", s->header.author);
-  for (char *p = author; *p; p++)
-    if (*p == ':')
-      *p = '_';
-  snprintf(name, sizeof name, "%s-%s-%s-v%llu.json", hex,
-           keten_section_kind_name(s->header.kind), author,
+  if (obj)
+    json_object_set_new(obj, "seq", json_integer((json_int_t)seq));
+  char prefix[256], name[300];
+  s_section_prefix(prefix, sizeof prefix, s->header.subject, s->header.kind,
+                   s->header.author);
+  snprintf(name, sizeof name, "%s%llu.json", prefix,
            (unsigned long long)s->header.version);
-  int rc = s_emit(l, name, text);
+  int rc = s_emit_json(l, name, obj);
   if (rc == 0)
     l->count++;
   return rc == 0 ? 0 : 1;
 }
 
-static int s_on_notice(const keten_notice_t *n, uint64_t seq,
-                       keten_err_t status, void *arg) {
+static int s_on_tvs_event(const keten_tvs_event_t *ev, uint64_t seq,
+                          keten_err_t status, void *arg) {
   s_listen_t *l = arg;
-  if (!n) {
-    fprintf(stderr, "keten listen: notice %llu did not verify (%s); "
+  l->activity++;
+  if (!ev) {
+    fprintf(stderr, "keten listen: TVS event %llu did not verify (%s); "
                     "skipped\n", (unsigned long long)seq, keten_strerror(status));
     return 0;
   }
+  json_t *obj = cli_tvs_event_json(ev);
+  if (obj)
+    json_object_set_new(obj, "seq", json_integer((json_int_t)seq));
+  char id[33], name[128];
+  sodium_bin2hex(id, sizeof id, ev->event_id, sizeof ev->event_id);
+  snprintf(name, sizeof name, "tvs-%s-%s.json", id,
+           keten_tvs_kind_name(ev->kind));
+  int rc = s_emit_json(l, name, obj);
+  if (rc == 0)
+    l->tvs_events++;
+  return rc == 0 ? 0 : 1;
+}
+
+static void s_on_rewrap(const keten_rewrap_t *r, uint64_t seq, void *arg) {
+  s_listen_t *l = arg;
+  (void)seq;
+  l->activity++;
+  char subject[17];
+  sodium_bin2hex(subject, sizeof subject, r->subject, 8);
+  if (r->sealed) {
+    l->rewraps++;
+    s_say(l, "rewrap: sealed %s v%llu of %s to %s\n",
+          keten_section_kind_name(r->kind), (unsigned long long)r->version,
+          subject, r->recipient);
+  } else {
+    l->refused++;
+    s_say(l, "rewrap refused: %s v%llu of %s to %s: %s\n",
+          keten_section_kind_name(r->kind), (unsigned long long)r->version,
+          subject, r->recipient, r->refusal);
+  }
+}
+
+/* If name is prefix followed by a version (decimal, no leading zero) and
+ * ".json", stores the version and returns 1. */
+static int s_match_version(const char *name, const char *prefix,
+                           uint64_t *version) {
+  size_t n = strlen(prefix);
+  if (strncmp(name, prefix, n) != 0 || name[n] < '1' || name[n] > '9')
+    return 0;
+  uint64_t v = 0;
+  const char *p = name + n;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    if (v > (UINT64_MAX - 9) / 10)
+      return 0;
+    v = v * 10 + (uint64_t)(*p - '0');
+  }
+  if (strcmp(p, ".json") != 0)
+    return 0;
+  *version = v;
+  return 1;
+}
+
+/* 0 if the file at path holds a copy of another subject than subject_hex
+ * (the names carry only 16 hex of the subject); 1 if it is ours or
+ * cannot be read (then the name is what counts). */
+static int s_file_is_subject(const char *path, const char *subject_hex) {
+  struct stat st;
+  if (stat(path, &st) != 0 || st.st_size > LISTEN_FILE_MAX)
+    return 1;
+  json_error_t jerr;
+  json_t *doc = json_load_file(path, 0, &jerr);
+  if (!doc)
+    return 1;
+  const char *s = json_string_value(json_object_get(doc, "subject"));
+  int ours = !s || strcmp(s, subject_hex) == 0;
+  json_decref(doc);
+  return ours;
+}
+
+static const char *s_delete_reason(int reason) {
+  switch (reason) {
+  case KETEN_NOTICE_REASON_REVOKED: return "revoked";
+  case KETEN_NOTICE_REASON_EXPIRED: return "expired";
+  case KETEN_NOTICE_REASON_ONTKOPPELD: return "ontkoppeld";
+  case KETEN_NOTICE_REASON_ERASED: return "erased";
+  default: return "unknown";
+  }
+}
+
+/* A delete notice (checked by libketen against the broker's signing key):
+ * deletes DIR/<subject>-<KIND>-<author>-v<N>.json for every N up to each
+ * item's version, found by scanning DIR, then records the notice and
+ * what it deleted as DIR/notice-<subject>-<id>.json. */
+static int s_on_delete(s_listen_t *l, const keten_notice_t *n, uint64_t seq) {
+  char subject[2 * KETEN_SUBJECT_BYTES + 1], consent[33] = "", event[33] = "";
+  sodium_bin2hex(subject, sizeof subject, n->subject, KETEN_SUBJECT_BYTES);
+  if (n->has_consent_id)
+    sodium_bin2hex(consent, sizeof consent, n->consent_id,
+                   KETEN_CONSENT_ID_BYTES);
+  if (n->has_tvs_event_id)
+    sodium_bin2hex(event, sizeof event, n->tvs_event_id,
+                   sizeof n->tvs_event_id);
+  const char *reason = s_delete_reason(n->delete_reason);
+  json_t *items = json_array(), *deleted = json_array();
+  size_t n_items = n->n_items < KETEN_NOTICE_MAX_ITEMS ? n->n_items
+                                                        : KETEN_NOTICE_MAX_ITEMS;
+  for (size_t i = 0; i < n_items; i++)
+    json_array_append_new(
+        items, json_pack("{s:s, s:s, s:I}", "kind",
+                         keten_section_kind_name(n->items[i].kind), "author",
+                         n->items[i].author, "up_to_version",
+                         (json_int_t)n->items[i].up_to_version));
+  int rc = 0;
+  if (l->dir) {
+    char prefixes[KETEN_NOTICE_MAX_ITEMS][256];
+    for (size_t i = 0; i < n_items; i++)
+      s_section_prefix(prefixes[i], sizeof prefixes[i], n->subject,
+                       n->items[i].kind, n->items[i].author);
+    DIR *d = opendir(l->dir);
+    if (!d) {
+      fprintf(stderr, "keten listen: cannot read %s: %s\n", l->dir,
+              strerror(errno));
+      rc = -1;
+    }
+    struct dirent *de;
+    while (rc == 0 && d && (errno = 0, de = readdir(d)) != NULL) {
+      for (size_t i = 0; i < n_items; i++) {
+        uint64_t v = 0;
+        if (!s_match_version(de->d_name, prefixes[i], &v) ||
+            v > n->items[i].up_to_version)
+          continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", l->dir, de->d_name);
+        if (!s_file_is_subject(path, subject))
+          break;
+        if (unlink(path) != 0 && errno != ENOENT) {
+          fprintf(stderr, "keten listen: cannot delete %s: %s\n", path,
+                  strerror(errno));
+          rc = -1;
+          break;
+        }
+        json_array_append_new(deleted, json_string(de->d_name));
+        l->deleted++;
+        s_say(l, "deleted %s (reason: %s)\n", path, reason);
+        break;
+      }
+    }
+    if (rc == 0 && d && errno != 0) {
+      fprintf(stderr, "keten listen: cannot read %s: %s\n", l->dir,
+              strerror(errno));
+      rc = -1;
+    }
+    if (d)
+      closedir(d);
+    if (rc == 0 && json_array_size(deleted) > 0 && s_fsync_dir(l->dir) != 0) {
+      fprintf(stderr, "keten listen: cannot sync %s: %s\n", l->dir,
+              strerror(errno));
+      rc = -1;
+    }
+    if (rc == 0 && json_array_size(deleted) == 0)
+      s_say(l, "delete notice (reason: %s) for %.16s: no copy in %s\n", reason,
+            subject, l->dir);
+  }
+  if (rc != 0) {
+    l->failed = 1;
+    json_decref(items);
+    json_decref(deleted);
+    return 1;
+  }
+  json_t *obj = json_pack(
+      "{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:I}", "notice", "DELETE",
+      "reason", reason, "subject", subject, "consent_id", consent,
+      "tvs_event_id", event, "items", items, "deleted", deleted,
+      "created_at_ms", (json_int_t)n->created_at_ms, "seq", (json_int_t)seq);
+  /* One notice per (recipient, consent or TVS event); erasures name
+   * neither, and get the mailbox seq. */
+  char name[128];
+  if (consent[0] || event[0])
+    snprintf(name, sizeof name, "notice-%.16s-%s.json", subject,
+             consent[0] ? consent : event);
+  else
+    snprintf(name, sizeof name, "notice-%.16s-seq%llu.json", subject,
+             (unsigned long long)seq);
+  int erc = s_emit_json(l, name, obj);
+  if (erc == 0)
+    l->notices++;
+  return erc == 0 ? 0 : 1;
+}
+
+static int s_on_notice(const keten_notice_t *n, uint64_t seq,
+                       keten_err_t status, void *arg) {
+  s_listen_t *l = arg;
+  l->activity++;
+  if (!n) {
+    fprintf(stderr, "keten listen: notice %llu did not verify (%s); "
+                    "skipped, nothing deleted\n", (unsigned long long)seq,
+            keten_strerror(status));
+    return 0;
+  }
+  if (n->kind == KETEN_NOTICE_DELETE)
+    return s_on_delete(l, n, seq);
   char subject[2 * KETEN_SUBJECT_BYTES + 1], id[2 * KETEN_CONSENT_ID_BYTES + 1];
   sodium_bin2hex(subject, sizeof subject, n->subject, KETEN_SUBJECT_BYTES);
   sodium_bin2hex(id, sizeof id, n->consent_id, KETEN_CONSENT_ID_BYTES);
@@ -273,13 +520,9 @@ static int s_on_notice(const keten_notice_t *n, uint64_t seq,
       "revoked_at_ms", (json_int_t)n->revoked_at_ms, "reason", n->reason,
       "evidence_ref", n->evidence_ref, "created_at_ms",
       (json_int_t)n->created_at_ms, "seq", (json_int_t)seq);
-  char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-  json_decref(obj);
-  if (!text)
-    return 1;
   char name[128];
   snprintf(name, sizeof name, "notice-%.16s-%s.json", subject, id);
-  int rc = s_emit(l, name, text);
+  int rc = s_emit_json(l, name, obj);
   if (rc == 0)
     l->notices++;
   return rc == 0 ? 0 : 1;
@@ -289,18 +532,42 @@ static void s_usage_listen(FILE *out) {
   fprintf(out,
           "usage: keten listen [options] [--dir DIR]\n"
           "\n"
-          "Receives the sections delivered to you, verifies and opens each, and\n"
-          "writes it atomically as DIR/<subject>-<KIND>-<author>-v<version>.json\n"
-          "(or as a JSON line on stdout without --dir). A delivery is acked only\n"
-          "after its file is fsynced; unacked ones come again after reconnecting.\n"
-          "A notice (a consent you recorded was revoked by its recipient or at\n"
-          "the person's counter) is written as DIR/notice-<subject>-<consent>.json.\n"
+          "Receives what your mailbox holds, in order, and acks each only once it\n"
+          "is handled (a file fsynced); unacked ones come again after reconnecting.\n"
+          "With --dir DIR (else each is a JSON line on stdout):\n"
+          "  a section, verified and opened, is written atomically as\n"
+          "    DIR/<subject>-<KIND>-<author>-v<version>.json\n"
+          "    (<subject>: its first 16 hex digits; ':' in the author as '_');\n"
+          "  a TVS event of your gemeente's feed, its signature checked against\n"
+          "    the publisher's root-signed TVS entry, as\n"
+          "    DIR/tvs-<event-id>-<KIND>.json (every field; the subject in hex);\n"
+          "  a delete notice, signed by the broker (checked with the signing key\n"
+          "    of --broker-key), deletes DIR/<subject>-<KIND>-<author>-v<N>.json\n"
+          "    for every version N up to the one it names, prints \"deleted FILE\n"
+          "    (reason: revoked|expired|ontkoppeld|erased)\" for each, and is\n"
+          "    recorded as DIR/notice-<subject>-<id>.json (<id>: the consent that\n"
+          "    ended, or the ONTKOPPELING/VERHUIZING; an erasure: seq<N>);\n"
+          "    a notice that does not verify deletes nothing and is reported;\n"
+          "  a notice that a consent you recorded was revoked by someone else is\n"
+          "    written as DIR/notice-<subject>-<consent>.json.\n"
+          "Rewrap requests (a partner became allowed after you stored a section:\n"
+          "a later consent of yours, a KOPPELING for a consent naming @gemeente)\n"
+          "are served by themselves: each is checked like a put and sealed or\n"
+          "refused, and printed as \"rewrap: sealed KIND vN of SUBJECT to ID\" or\n"
+          "\"rewrap refused: ...\". Status lines go to stdout with --dir, else to\n"
+          "stderr. SIGINT or SIGTERM stops listen after the item in hand.\n"
           "\n" CLI_CONN_HELP
           "  -d, --dir DIR           write files into DIR\n"
           "  -c, --credit N          deliveries in flight before acking (default 64)\n"
           "  -n, --count N           stop after N sections\n"
-          "  -i, --idle MS           stop after MS without a delivery\n"
+          "  -i, --idle MS           stop after MS in which nothing came\n"
           "  -h, --help              print this help\n");
+}
+
+static uint64_t s_mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 int cmd_listen(int argc, char **argv) {
@@ -334,27 +601,59 @@ int cmd_listen(int argc, char **argv) {
     s_usage_listen(stderr);
     return CLI_EXIT_USAGE;
   }
+  if (l.dir && strlen(l.dir) > 512) {
+    fprintf(stderr, "keten listen: --dir path too long\n");
+    return CLI_EXIT_USAGE;
+  }
+  struct stat st;
+  if (l.dir && stat(l.dir, &st) != 0) {
+    fprintf(stderr, "keten listen: %s: %s\n", l.dir, strerror(errno));
+    return CLI_EXIT_LOCAL;
+  }
+  if (l.dir && !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "keten listen: %s: not a directory\n", l.dir);
+    return CLI_EXIT_LOCAL;
+  }
   int exit_code = CLI_EXIT_OK;
   keten_client_t *client = cli_connect(&conn, &exit_code);
   if (!client)
     return exit_code;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = s_on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
   keten_client_on_notice(client, s_on_notice, &l);
+  keten_client_on_tvs_event(client, s_on_tvs_event, &l);
+  keten_client_on_rewrap(client, s_on_rewrap, &l);
   keten_err_t rc = keten_client_subscribe(client, (uint32_t)credit);
-  while (rc == KETEN_OK && !l.failed && (l.max == 0 || l.count < l.max)) {
+  uint64_t last = s_mono_ms();
+  while (rc == KETEN_OK && !l.failed && !s_stop &&
+         (l.max == 0 || l.count < l.max)) {
+    long before = l.activity;
     size_t handled = 0;
-    rc = keten_client_poll(client, idle > 0 ? (int)idle : 1000, s_on_delivery,
-                           &l, &handled);
-    if (rc == KETEN_OK && handled == 0 && idle > 0)
+    rc = keten_client_poll(client, 200, s_on_delivery, &l, &handled);
+    uint64_t now = s_mono_ms();
+    if (handled > 0 || l.activity != before)
+      last = now;
+    else if (idle > 0 && now - last >= (uint64_t)idle)
       break;
   }
+  if (rc != KETEN_OK && s_stop)
+    rc = KETEN_OK; /* the signal interrupted the poll */
   if (rc != KETEN_OK)
     fprintf(stderr, "keten listen: %s: %s\n", keten_strerror(rc),
             keten_client_error(client));
-  /* Let the last ack leave before the socket closes. */
-  keten_client_poll(client, 50, s_on_delivery, &l, NULL);
+  /* Let the last ack leave before the socket closes (nothing more is
+   * handed over once a file failed or a signal came). */
+  if (!l.failed && !s_stop)
+    keten_client_poll(client, 50, s_on_delivery, &l, NULL);
   keten_client_destroy(&client);
-  fprintf(stderr, "keten listen: %ld section(s) and %ld notice(s) received\n",
-          l.count, l.notices);
+  fprintf(stderr, "keten listen: %ld section(s) and %ld notice(s) received; "
+                  "%ld TVS event(s), %ld file(s) deleted, %ld rewrap(s) "
+                  "sealed, %ld refused\n", l.count, l.notices, l.tvs_events,
+          l.deleted, l.rewraps, l.refused);
   if (l.failed)
     return CLI_EXIT_LOCAL;
   return cli_exit_for(rc);

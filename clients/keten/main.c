@@ -16,7 +16,8 @@ static void s_usage(FILE *out) {
           "  consent      grant, revoke or list consents of a subject\n"
           "  put          seal and store a section of a subject's profile\n"
           "  fetch        fetch and open the sections of a subject you may read\n"
-          "  listen       receive deliveries, write them out, acknowledge them\n"
+          "  listen       receive sections, TVS events and notices; serve rewraps\n"
+          "  tvs          the TVS feed: publish events (TVS), list koppelingen, figures\n"
           "  audit        verify the audit chain; a subject's access report (on the store)\n"
           "  root         the chain root: keygen, entry, sign, show (the beheerder, offline)\n"
           "  fingerprint  print the fingerprint of a key, root key or registry entry file\n"
@@ -66,6 +67,8 @@ int main(int argc, char **argv) {
     return cmd_root(argc - 1, argv + 1);
   if (strcmp(cmd, "fingerprint") == 0)
     return cmd_fingerprint(argc - 1, argv + 1);
+  if (strcmp(cmd, "tvs") == 0)
+    return cmd_tvs(argc - 1, argv + 1);
   fprintf(stderr, "keten: unknown command '%s'\n", cmd);
   s_usage(stderr);
   return CLI_EXIT_USAGE;

@@ -11,60 +11,27 @@
 #include <zmq.h>
 
 #include "canon.h"
+#include "client_int.h"
 #include "envelope.h"
 #include "evidence.h"
 #include "keten.h"
 #include "seal.h"
 
 #define CLIENT_MAX_REPLY (64u * 1024u * 1024u + 65536u)
-#define CLIENT_DEDUP 1024
 #define CLIENT_MAX_PENDING 4096
-#define CLIENT_MAX_PREVIOUS_KEYS (EVIDENCE_MAX_OWN_KEYS - 1)
 /* How often a rate-limited request is tried again, and the longest wait. */
 #define CLIENT_RATE_RETRIES 20
 #define CLIENT_RATE_WAIT_MAX_MS 2000
 
-struct keten_client {
-  void *ctx;
-  void *sock;                    /* DEALER, CURVE client */
-  void *monitor;                 /* PAIR receiving sock's events */
-  unsigned generation;           /* bumps with each new socket */
-  char endpoint[256];
-  keten_keys_t keys;
-  keten_keys_t previous[CLIENT_MAX_PREVIOUS_KEYS]; /* before a rotation */
-  size_t n_previous;
-  uint8_t broker_key[KETEN_KEY_BYTES];
-  uint8_t root_key[KETEN_KEY_BYTES];     /* the chain root we pin */
-  keten_notice_fn notice_fn;
-  void *notice_arg;
-  evidence_cache_t verified;     /* signatures checked once already */
-  int timeout_ms, retries, reconnect_ivl_ms, reconnect_ivl_max_ms,
-      heartbeat_ivl_ms;
-  char error[320];
-  int remote_code;
-  uint32_t retry_after_ms;       /* of the last ERROR_RATE_LIMITED */
-  /* who the broker knows us as (from WELCOME, fetched once) */
-  char self_id[KETEN_ID_MAX + 1];
-  /* deliveries that arrived while waiting for a reply */
-  Keten__Envelope **pending;
-  size_t n_pending;
-  /* subscription, renewed after every (re)connection */
-  uint32_t credit;
-  int resubscribe;
-  /* seq the application refused: nothing at or after it is acked until
-   * the broker sends it again */
-  uint64_t hold_from;
-  /* the last request was sent more than once */
-  int retried;
-  /* (subject, kind, author, version) already handed to the application */
-  uint8_t seen[CLIENT_DEDUP][16];
-  size_t n_seen, seen_next;
-};
+_Static_assert((int)KETEN_NOTICE_DELETE ==
+                       (int)KETEN__NOTICE_KIND__NOTICE_DELETE &&
+                   (int)KETEN_NOTICE_REASON_ERASED ==
+                       (int)KETEN__NOTICE_REASON__NOTICE_REASON_ERASED,
+               "notice kinds and reasons");
+_Static_assert(KETEN_NOTICE_MAX_ITEMS == CANON_MAX_NOTICE_ITEMS,
+               "notice items");
 
-static void s_error(keten_client_t *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void s_error(keten_client_t *c, const char *fmt, ...) {
+void client_error(keten_client_t *c, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(c->error, sizeof c->error, fmt, ap);
@@ -127,8 +94,8 @@ static keten_err_t s_open_socket(keten_client_t *c) {
     goto fail;
   return KETEN_OK;
 fail:
-  s_error(c, "cannot open a socket to %s: %s", c->endpoint,
-          zmq_strerror(zmq_errno()));
+  client_error(c, "cannot open a socket to %s: %s", c->endpoint,
+               zmq_strerror(zmq_errno()));
   s_close_socket(c);
   return KETEN_ERR_TRANSPORT;
 }
@@ -168,6 +135,10 @@ keten_client_t *keten_client_new(const keten_client_config_t *cfg, char *err,
       c->previous[c->n_previous++] = cfg->previous_keys[i];
   memcpy(c->broker_key, cfg->broker_key, KETEN_KEY_BYTES);
   memcpy(c->root_key, cfg->root_key, KETEN_KEY_BYTES);
+  if (cfg->broker_signing_key) {
+    memcpy(c->broker_signing_key, cfg->broker_signing_key, KETEN_KEY_BYTES);
+    c->has_broker_signing_key = 1;
+  }
   c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
   c->retries = cfg->retries < 0 ? 0 : cfg->retries == 0 ? 2 : cfg->retries;
   c->reconnect_ivl_ms = cfg->reconnect_ivl_ms > 0 ? cfg->reconnect_ivl_ms : 100;
@@ -250,16 +221,17 @@ static keten_err_t s_await(keten_client_t *c, const uint8_t *msg_id,
     if (rc < 0) {
       if (zmq_errno() == EINTR)
         continue;
-      s_error(c, "poll failed: %s", zmq_strerror(zmq_errno()));
+      client_error(c, "poll failed: %s", zmq_strerror(zmq_errno()));
       return KETEN_ERR_TRANSPORT;
     }
     if (items[1].revents & ZMQ_POLLIN) {
       uint32_t status = 0;
       if (s_monitor_refused(c, &status)) {
-        s_error(c,
-                "the broker refused our transport key at the CURVE handshake "
-                "(status %" PRIu32 "): is this participant registered?",
-                status);
+        client_error(
+            c,
+            "the broker refused our transport key at the CURVE handshake "
+            "(status %" PRIu32 "): is this participant registered?",
+            status);
         /* Stop ZeroMQ from retrying the handshake in the background (and
          * filling the broker's log); the next request starts afresh. */
         s_close_socket(c);
@@ -303,7 +275,7 @@ static keten_err_t s_await(keten_client_t *c, const uint8_t *msg_id,
          memcmp(env->correlation_id.data, msg_id, ENVELOPE_MESSAGE_ID_BYTES) ==
              0)) {
       if (envelope_validate(env, &e) != 0) {
-        s_error(c, "invalid reply from broker: %s", e.reason);
+        client_error(c, "invalid reply from broker: %s", e.reason);
         envelope_free(env);
         return KETEN_ERR_PROTOCOL;
       }
@@ -323,7 +295,7 @@ static keten_err_t s_request(keten_client_t *c, const Keten__Envelope *req,
   size_t len;
   uint8_t *frame = envelope_pack(req, &len);
   if (!frame) {
-    s_error(c, "out of memory");
+    client_error(c, "out of memory");
     return KETEN_ERR_NOMEM;
   }
   keten_err_t rc = KETEN_ERR_TIMEOUT;
@@ -333,7 +305,7 @@ static keten_err_t s_request(keten_client_t *c, const Keten__Envelope *req,
     if (!c->sock && (rc = s_open_socket(c)) != KETEN_OK)
       break;
     if (zmq_send(c->sock, frame, len, 0) < 0) {
-      s_error(c, "send failed: %s", zmq_strerror(zmq_errno()));
+      client_error(c, "send failed: %s", zmq_strerror(zmq_errno()));
       rc = KETEN_ERR_TRANSPORT;
       break;
     }
@@ -345,13 +317,13 @@ static keten_err_t s_request(keten_client_t *c, const Keten__Envelope *req,
   }
   free(frame);
   if (rc == KETEN_ERR_TIMEOUT)
-    s_error(c, "no reply from %s within %d ms (%d attempts)", c->endpoint,
-            c->timeout_ms, c->retries + 1);
+    client_error(c, "no reply from %s within %d ms (%d attempts)", c->endpoint,
+                 c->timeout_ms, c->retries + 1);
   if (rc == KETEN_OK && (*reply)->body_case == KETEN__ENVELOPE__BODY_ERROR) {
     c->remote_code = (int)(*reply)->error->code;
     c->retry_after_ms = (*reply)->error->retry_after_ms;
-    s_error(c, "%s: %s", envelope_error_name((*reply)->error->code),
-            (*reply)->error->reason);
+    client_error(c, "%s: %s", envelope_error_name((*reply)->error->code),
+                 (*reply)->error->reason);
     envelope_free(*reply);
     *reply = NULL;
     rc = KETEN_ERR_REMOTE;
@@ -363,8 +335,8 @@ static keten_err_t s_expect(keten_client_t *c, Keten__Envelope *reply,
                             Keten__Envelope__BodyCase want) {
   if (reply->body_case == want)
     return KETEN_OK;
-  s_error(c, "unexpected reply body %d (wanted %d)", (int)reply->body_case,
-          (int)want);
+  client_error(c, "unexpected reply body %d (wanted %d)", (int)reply->body_case,
+               (int)want);
   envelope_free(reply);
   return KETEN_ERR_PROTOCOL;
 }
@@ -421,7 +393,7 @@ keten_err_t keten_client_ping(keten_client_t *c, const void *payload,
   clock_gettime(CLOCK_MONOTONIC, &t1);
   if (reply->pong->payload.len != len ||
       (len && memcmp(reply->pong->payload.data, payload, len) != 0)) {
-    s_error(c, "pong payload differs from the ping's");
+    client_error(c, "pong payload differs from the ping's");
     rc = KETEN_ERR_PROTOCOL;
   }
   envelope_free(reply);
@@ -434,7 +406,7 @@ keten_err_t keten_client_ping(keten_client_t *c, const void *payload,
 /* ---- identity ----------------------------------------------------------- */
 
 /* Learns (once) the participant id the broker knows us by. */
-static keten_err_t s_self(keten_client_t *c) {
+keten_err_t client_self(keten_client_t *c) {
   if (c->self_id[0])
     return KETEN_OK;
   keten_welcome_t w;
@@ -444,7 +416,7 @@ static keten_err_t s_self(keten_client_t *c) {
   return rc;
 }
 
-static uint64_t s_wall_ms(void) {
+uint64_t client_wall_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
@@ -452,7 +424,7 @@ static uint64_t s_wall_ms(void) {
 
 /* A state-changing request that had to be resent and is then refused as
  * a replay was processed by an earlier attempt whose reply got lost. */
-static int s_recovered(keten_client_t *c, keten_err_t rc) {
+int client_recovered(keten_client_t *c, keten_err_t rc) {
   if (rc != KETEN_ERR_REMOTE || !c->retried ||
       c->remote_code != KETEN__ERROR_CODE__ERROR_REPLAYED)
     return 0;
@@ -487,10 +459,10 @@ static keten_err_t s_call(keten_client_t *c, Keten__Envelope *req,
 
 /* Sends a new request whose body is `body` of type body_case and returns
  * the reply, which must be of type want. */
-static keten_err_t s_call_body(keten_client_t *c,
-                               Keten__Envelope__BodyCase body_case, void *body,
-                               Keten__Envelope__BodyCase want,
-                               Keten__Envelope **reply) {
+keten_err_t client_call_body(keten_client_t *c,
+                             Keten__Envelope__BodyCase body_case, void *body,
+                             Keten__Envelope__BodyCase want,
+                             Keten__Envelope **reply) {
   Keten__Envelope req;
   envelope_ids_t ids;
   envelope_init(&req, &ids, NULL);
@@ -503,6 +475,15 @@ static keten_err_t s_call_body(keten_client_t *c,
   case KETEN__ENVELOPE__BODY_CONSENT_REVOKE: req.consent_revoke = body; break;
   case KETEN__ENVELOPE__BODY_CONSENT_LIST: req.consent_list = body; break;
   case KETEN__ENVELOPE__BODY_SUBSCRIBE: req.subscribe = body; break;
+  case KETEN__ENVELOPE__BODY_TVS_PUBLISH:
+    req.tvs_publish = body;
+    break;
+  case KETEN__ENVELOPE__BODY_TVS_LIST:
+    req.tvs_list = body;
+    break;
+  case KETEN__ENVELOPE__BODY_TVS_STATUS:
+    req.tvs_status = body;
+    break;
   default: return KETEN_ERR_INVALID;
   }
   return s_call(c, &req, want, reply);
@@ -514,10 +495,10 @@ static keten_err_t s_call_ok(keten_client_t *c,
                              Keten__Envelope__BodyCase body_case, void *body) {
   Keten__Envelope *reply = NULL;
   keten_err_t rc =
-      s_call_body(c, body_case, body, KETEN__ENVELOPE__BODY_OK, &reply);
+      client_call_body(c, body_case, body, KETEN__ENVELOPE__BODY_OK, &reply);
   if (rc == KETEN_OK)
     envelope_free(reply);
-  return s_recovered(c, rc) ? KETEN_OK : rc;
+  return client_recovered(c, rc) ? KETEN_OK : rc;
 }
 
 /* ---- sections ------------------------------------------------------------- */
@@ -534,7 +515,7 @@ static void s_section_clear(keten_section_t *s) {
 
 /* Our signing keys, the current one first: consents signed before a key
  * rotation are still ours. */
-static void s_own_signing_keys(const keten_client_t *c, evidence_author_t *ev) {
+void client_own_signing_keys(const keten_client_t *c, evidence_author_t *ev) {
   ev->n_own = 0;
   ev->own_signing_keys[ev->n_own++] = c->keys.signing_pk;
   for (size_t i = 0; i < c->n_previous && ev->n_own < EVIDENCE_MAX_OWN_KEYS; i++)
@@ -548,7 +529,7 @@ keten_err_t keten_client_put(keten_client_t *c,
   if (!c || !subject || !json || !canon_kind_name(kind) ||
       len > SEAL_MAX_PLAINTEXT)
     return KETEN_ERR_INVALID;
-  keten_err_t rc = s_self(c);
+  keten_err_t rc = client_self(c);
   if (rc != KETEN_OK)
     return rc;
   /* PREPARE: who holds consent now, and which version is next. */
@@ -557,14 +538,15 @@ keten_err_t keten_client_put(keten_client_t *c,
   prep.subject.len = KETEN_SUBJECT_BYTES;
   prep.kind = (Keten__SectionKind)kind;
   Keten__Envelope *reply = NULL;
-  if ((rc = s_call_body(c, KETEN__ENVELOPE__BODY_PREPARE, &prep,
-                        KETEN__ENVELOPE__BODY_PREPARED, &reply)) != KETEN_OK)
+  if ((rc = client_call_body(c, KETEN__ENVELOPE__BODY_PREPARE, &prep,
+                             KETEN__ENVELOPE__BODY_PREPARED, &reply)) !=
+      KETEN_OK)
     return rc;
   const Keten__PrepareReply *pr = reply->prepared;
   size_t n = pr->n_recipients;
   if (n > CANON_MAX_WRAPS - 1) {
-    s_error(c, "the broker offers %zu recipients (at most %d)", n,
-            CANON_MAX_WRAPS - 1);
+    client_error(c, "the broker offers %zu recipients (at most %d)", n,
+                 CANON_MAX_WRAPS - 1);
     envelope_free(reply);
     return KETEN_ERR_PROTOCOL;
   }
@@ -574,23 +556,26 @@ keten_err_t keten_client_put(keten_client_t *c,
     return KETEN_ERR_NOMEM;
   }
   /* Seal to nobody the evidence does not allow (evidence.h). */
-  evidence_author_t ev = {.root_pk = c->root_key, .self_id = c->self_id,
-                          .subject = subject, .kind = kind,
-                          .now_ms = s_wall_ms(), .cache = &c->verified};
-  s_own_signing_keys(c, &ev);
+  evidence_author_t ev = {.root_pk = c->root_key,
+                          .self_id = c->self_id,
+                          .subject = subject,
+                          .kind = kind,
+                          .now_ms = client_wall_ms(),
+                          .cache = &c->verified};
+  client_own_signing_keys(c, &ev);
   char why[256];
   for (size_t i = 0; i < n; i++) {
     const Keten__Recipient *r = pr->recipients[i];
     if ((rc = evidence_check_recipient(&ev, r, why, sizeof why)) != KETEN_OK) {
-      s_error(c, "not sealed: %s", why);
+      client_error(c, "not sealed: %s", why);
       free(recips);
       envelope_free(reply);
       return rc;
     }
     for (size_t j = 0; j < i; j++)
       if (strcmp(recips[j].participant_id, r->entry->participant_id) == 0) {
-        s_error(c, "not sealed: the broker offers %s twice",
-                r->entry->participant_id);
+        client_error(c, "not sealed: the broker offers %s twice",
+                     r->entry->participant_id);
         free(recips);
         envelope_free(reply);
         return KETEN_ERR_EVIDENCE;
@@ -605,23 +590,23 @@ keten_err_t keten_client_put(keten_client_t *c,
   h.kind = kind;
   snprintf(h.author, sizeof h.author, "%s", c->self_id);
   h.version = pr->next_version ? pr->next_version : 1;
-  h.created_at_ms = s_wall_ms();
+  h.created_at_ms = client_wall_ms();
   Keten__SealedSection *sealed =
       seal_section(&h, json, len, &c->keys, recips, k, &rc);
   free(recips);
   envelope_free(reply);
   if (!sealed) {
-    s_error(c, "cannot seal the section: %s", keten_strerror(rc));
+    client_error(c, "cannot seal the section: %s", keten_strerror(rc));
     return rc;
   }
   /* PUT: stored and queued once the broker says so. */
   Keten__PutRequest put = KETEN__PUT_REQUEST__INIT;
   put.section = sealed;
   reply = NULL;
-  rc = s_call_body(c, KETEN__ENVELOPE__BODY_PUT, &put,
-                   KETEN__ENVELOPE__BODY_STORED, &reply);
+  rc = client_call_body(c, KETEN__ENVELOPE__BODY_PUT, &put,
+                        KETEN__ENVELOPE__BODY_STORED, &reply);
   seal_section_free(sealed);
-  if (s_recovered(c, rc)) {
+  if (client_recovered(c, rc)) {
     /* Stored by an earlier attempt; who it was queued for is unknown. */
     if (result) {
       memset(result, 0, sizeof *result);
@@ -650,14 +635,14 @@ static keten_err_t s_open_copy(keten_client_t *c, const Keten__SectionCopy *copy
   char why[256] = "";
   memset(out, 0, sizeof *out);
   if (!copy || !copy->section || !canon_exact(&copy->base)) {
-    s_error(c, "a section arrived malformed or with unknown fields");
+    client_error(c, "a section arrived malformed or with unknown fields");
     return KETEN_ERR_PROTOCOL;
   }
   keten_err_t rc = evidence_check_author(c->root_key, copy->author_entry,
                                          copy->section->header, &c->verified,
                                          why, sizeof why);
   if (rc != KETEN_OK) {
-    s_error(c, "cannot open a section: %s", why);
+    client_error(c, "cannot open a section: %s", why);
     return rc;
   }
   const uint8_t *author_key = copy->author_entry->signing_key.data;
@@ -670,7 +655,7 @@ static keten_err_t s_open_copy(keten_client_t *c, const Keten__SectionCopy *copy
     rc = seal_open(copy->section, author_key, c->self_id, &c->previous[i], out,
                    why, sizeof why);
   if (rc != KETEN_OK)
-    s_error(c, "cannot open a section: %s", why);
+    client_error(c, "cannot open a section: %s", why);
   return rc;
 }
 
@@ -681,15 +666,16 @@ keten_err_t keten_client_fetch(keten_client_t *c,
     return KETEN_ERR_INVALID;
   *sections = NULL;
   *n = 0;
-  keten_err_t rc = s_self(c);
+  keten_err_t rc = client_self(c);
   if (rc != KETEN_OK)
     return rc;
   Keten__FetchRequest f = KETEN__FETCH_REQUEST__INIT;
   f.subject.data = (uint8_t *)subject;
   f.subject.len = KETEN_SUBJECT_BYTES;
   Keten__Envelope *reply = NULL;
-  if ((rc = s_call_body(c, KETEN__ENVELOPE__BODY_FETCH, &f,
-                        KETEN__ENVELOPE__BODY_FETCHED, &reply)) != KETEN_OK)
+  if ((rc = client_call_body(c, KETEN__ENVELOPE__BODY_FETCH, &f,
+                             KETEN__ENVELOPE__BODY_FETCHED, &reply)) !=
+      KETEN_OK)
     return rc;
   size_t count = reply->fetched->n_sections;
   keten_section_t *out = calloc(count ? count : 1, sizeof *out);
@@ -703,7 +689,7 @@ keten_err_t keten_client_fetch(keten_client_t *c,
         KETEN_OK)
       break;
     if (memcmp(out[opened].header.subject, subject, KETEN_SUBJECT_BYTES) != 0) {
-      s_error(c, "the broker returned a section of another subject");
+      client_error(c, "the broker returned a section of another subject");
       opened++;
       rc = KETEN_ERR_PROTOCOL;
       break;
@@ -725,7 +711,7 @@ keten_err_t keten_client_consent_grant(keten_client_t *c,
                                        keten_consent_t *consent) {
   if (!c || !consent)
     return KETEN_ERR_INVALID;
-  keten_err_t rc = s_self(c);
+  keten_err_t rc = client_self(c);
   if (rc != KETEN_OK)
     return rc;
   Keten__SectionKind kinds[64];
@@ -735,7 +721,7 @@ keten_err_t keten_client_consent_grant(keten_client_t *c,
       kinds[n_kinds++] = (Keten__SectionKind)k;
   randombytes_buf(consent->consent_id, sizeof consent->consent_id);
   snprintf(consent->recorded_by, sizeof consent->recorded_by, "%s", c->self_id);
-  consent->recorded_at_ms = s_wall_ms();
+  consent->recorded_at_ms = client_wall_ms();
   Keten__Consent k = KETEN__CONSENT__INIT;
   k.consent_id.data = consent->consent_id;
   k.consent_id.len = KETEN_CONSENT_ID_BYTES;
@@ -768,7 +754,7 @@ keten_err_t keten_client_consent_revoke(
     const char *evidence_ref) {
   if (!c || !consent_id || !subject)
     return KETEN_ERR_INVALID;
-  keten_err_t rc = s_self(c);
+  keten_err_t rc = client_self(c);
   if (rc != KETEN_OK)
     return rc;
   Keten__Revocation v = KETEN__REVOCATION__INIT;
@@ -777,7 +763,7 @@ keten_err_t keten_client_consent_revoke(
   v.subject.data = (uint8_t *)subject;
   v.subject.len = KETEN_SUBJECT_BYTES;
   v.recorded_by = c->self_id;
-  v.revoked_at_ms = s_wall_ms();
+  v.revoked_at_ms = client_wall_ms();
   v.reason = (char *)(reason ? reason : "");
   v.evidence_ref = (char *)(evidence_ref ? evidence_ref : "");
   uint8_t sig[64];
@@ -801,8 +787,8 @@ keten_err_t keten_client_consent_list(keten_client_t *c,
   q.subject.data = (uint8_t *)subject;
   q.subject.len = KETEN_SUBJECT_BYTES;
   Keten__Envelope *reply = NULL;
-  keten_err_t rc = s_call_body(c, KETEN__ENVELOPE__BODY_CONSENT_LIST, &q,
-                               KETEN__ENVELOPE__BODY_CONSENTS, &reply);
+  keten_err_t rc = client_call_body(c, KETEN__ENVELOPE__BODY_CONSENT_LIST, &q,
+                                    KETEN__ENVELOPE__BODY_CONSENTS, &reply);
   if (rc != KETEN_OK)
     return rc;
   size_t count = reply->consents->n_consents;
@@ -849,8 +835,8 @@ static keten_err_t s_send_subscribe(keten_client_t *c) {
   sub.credit = c->credit;
   Keten__Envelope *reply = NULL;
   c->resubscribe = 0;
-  keten_err_t rc = s_call_body(c, KETEN__ENVELOPE__BODY_SUBSCRIBE, &sub,
-                               KETEN__ENVELOPE__BODY_SUBSCRIBED, &reply);
+  keten_err_t rc = client_call_body(c, KETEN__ENVELOPE__BODY_SUBSCRIBE, &sub,
+                                    KETEN__ENVELOPE__BODY_SUBSCRIBED, &reply);
   if (rc == KETEN_OK)
     envelope_free(reply);
   return rc;
@@ -859,7 +845,7 @@ static keten_err_t s_send_subscribe(keten_client_t *c) {
 keten_err_t keten_client_subscribe(keten_client_t *c, uint32_t credit) {
   if (!c || credit < 1 || credit > 1024)
     return KETEN_ERR_INVALID;
-  keten_err_t rc = s_self(c);
+  keten_err_t rc = client_self(c);
   if (rc != KETEN_OK)
     return rc;
   c->credit = credit;
@@ -893,6 +879,26 @@ static void s_remember(keten_client_t *c, const uint8_t key[16]) {
     c->n_seen++;
 }
 
+int client_send_oneway(keten_client_t *c, const Keten__Envelope *env) {
+  if (!c->sock) {
+    client_error(c, "not connected");
+    return -1;
+  }
+  size_t len;
+  uint8_t *frame = envelope_pack(env, &len);
+  if (!frame) {
+    client_error(c, "out of memory");
+    return -1;
+  }
+  int rc = zmq_send(c->sock, frame, len, ZMQ_DONTWAIT);
+  free(frame);
+  if (rc < 0) {
+    client_error(c, "send failed: %s", zmq_strerror(zmq_errno()));
+    return -1;
+  }
+  return 0;
+}
+
 static void s_send_ack(keten_client_t *c, uint64_t seq) {
   Keten__Ack ack = KETEN__ACK__INIT;
   ack.seq = seq;
@@ -901,11 +907,13 @@ static void s_send_ack(keten_client_t *c, uint64_t seq) {
   envelope_init(&req, &ids, NULL);
   req.body_case = KETEN__ENVELOPE__BODY_ACK;
   req.ack = &ack;
-  size_t len;
-  uint8_t *frame = envelope_pack(&req, &len);
-  if (frame && c->sock)
-    zmq_send(c->sock, frame, len, ZMQ_DONTWAIT);
-  free(frame);
+  if (c->sock) {
+    /* An ack that does not leave is harmless: the broker resends. */
+    char saved[sizeof c->error];
+    memcpy(saved, c->error, sizeof saved);
+    client_send_oneway(c, &req);
+    memcpy(c->error, saved, sizeof saved);
+  }
 }
 
 void keten_client_on_notice(keten_client_t *c, keten_notice_fn fn,
@@ -916,99 +924,144 @@ void keten_client_on_notice(keten_client_t *c, keten_notice_fn fn,
   c->notice_arg = arg;
 }
 
-/* Hands a notice (checked: evidence_check_notice) to the notice handler.
- * Returns 0 when it may be acked, non-zero when the handler refused it. */
+/* Fills n from a revocation notice that evidence_check_notice() passed. */
+static void s_notice_revoked(const Keten__Notice *in, keten_notice_t *n) {
+  const Keten__Revocation *v = in->revocation;
+  n->kind = KETEN_NOTICE_CONSENT_REVOKED;
+  memcpy(n->subject, in->subject.data, KETEN_SUBJECT_BYTES);
+  memcpy(n->consent_id, in->consent_id.data, KETEN_CONSENT_ID_BYTES);
+  n->has_consent_id = 1;
+  snprintf(n->revoked_by, sizeof n->revoked_by, "%s", v->recorded_by);
+  n->revoked_by_role = (int)in->revoker_entry->role;
+  n->revoked_at_ms = v->revoked_at_ms;
+  snprintf(n->reason, sizeof n->reason, "%s", v->reason);
+  snprintf(n->evidence_ref, sizeof n->evidence_ref, "%s", v->evidence_ref);
+  n->created_at_ms = in->created_at_ms;
+}
+
+/* Fills n from a delete notice that evidence_check_delete_notice() passed
+ * (its shape is checked: every length below is known). */
+static void s_notice_delete(const Keten__Notice *in, keten_notice_t *n) {
+  n->kind = KETEN_NOTICE_DELETE;
+  memcpy(n->subject, in->subject.data, KETEN_SUBJECT_BYTES);
+  if (in->consent_id.len == KETEN_CONSENT_ID_BYTES) {
+    memcpy(n->consent_id, in->consent_id.data, KETEN_CONSENT_ID_BYTES);
+    n->has_consent_id = 1;
+  }
+  if (in->tvs_event_id.len == sizeof n->tvs_event_id) {
+    memcpy(n->tvs_event_id, in->tvs_event_id.data, sizeof n->tvs_event_id);
+    n->has_tvs_event_id = 1;
+  }
+  n->delete_reason = (int)in->reason;
+  n->created_at_ms = in->created_at_ms;
+  for (size_t i = 0; i < in->n_items && i < KETEN_NOTICE_MAX_ITEMS; i++) {
+    keten_notice_item_t *o = &n->items[n->n_items++];
+    o->kind = (int)in->items[i]->kind;
+    snprintf(o->author, sizeof o->author, "%s", in->items[i]->author);
+    o->up_to_version = in->items[i]->up_to_version;
+  }
+}
+
+/* Checks a notice (a revocation by its signer's root-signed entry, a
+ * delete notice by the broker's signature) and hands it to the notice
+ * handler. Returns 0 when it may be acked, non-zero when the handler
+ * refused it. */
 static int s_notice(keten_client_t *c, const Keten__Delivery *item,
                     size_t *handled) {
   char why[256] = "";
-  keten_err_t rc =
-      item->notice ? evidence_check_notice(c->root_key, item->notice,
-                                           &c->verified, why, sizeof why)
-                   : KETEN_ERR_PROTOCOL;
+  const Keten__Notice *in = item->notice;
+  int is_delete = in && in->kind == KETEN__NOTICE_KIND__NOTICE_DELETE;
+  keten_err_t rc;
+  if (!in)
+    rc = KETEN_ERR_PROTOCOL;
+  else if (is_delete)
+    rc = evidence_check_delete_notice(
+        c->has_broker_signing_key ? c->broker_signing_key : NULL, in, why,
+        sizeof why);
+  else
+    rc = evidence_check_notice(c->root_key, in, &c->verified, why, sizeof why);
   if (rc != KETEN_OK)
-    s_error(c, "a notice refused: %s", item->notice ? why : "empty delivery");
-  keten_notice_t n;
-  memset(&n, 0, sizeof n);
-  if (rc == KETEN_OK) {
-    const Keten__Notice *in = item->notice;
-    const Keten__Revocation *v = in->revocation;
-    n.kind = KETEN_NOTICE_CONSENT_REVOKED;
-    memcpy(n.subject, in->subject.data, KETEN_SUBJECT_BYTES);
-    memcpy(n.consent_id, in->consent_id.data, KETEN_CONSENT_ID_BYTES);
-    snprintf(n.revoked_by, sizeof n.revoked_by, "%s", v->recorded_by);
-    n.revoked_by_role = (int)in->revoker_entry->role;
-    n.revoked_at_ms = v->revoked_at_ms;
-    snprintf(n.reason, sizeof n.reason, "%s", v->reason);
-    snprintf(n.evidence_ref, sizeof n.evidence_ref, "%s", v->evidence_ref);
-    n.created_at_ms = in->created_at_ms;
+    client_error(c, "a notice refused: %s", in ? why : "empty delivery");
+  /* On the heap: 64 items make it a few KiB. */
+  keten_notice_t *n = NULL;
+  if (rc == KETEN_OK && !(n = calloc(1, sizeof *n))) {
+    client_error(c, "out of memory");
+    return 1; /* not acked: it comes again */
   }
-  if (!c->notice_fn)
-    return 0; /* documented: acked once seen */
-  if (c->notice_fn(rc == KETEN_OK ? &n : NULL, item->seq, rc, c->notice_arg))
-    return 1;
-  if (handled)
-    (*handled)++;
-  return 0;
+  if (rc == KETEN_OK) {
+    if (is_delete)
+      s_notice_delete(in, n);
+    else
+      s_notice_revoked(in, n);
+  }
+  int refused = 0;
+  if (c->notice_fn) { /* without a handler: acked once seen (documented) */
+    refused = c->notice_fn(n, item->seq, rc, c->notice_arg) != 0;
+    if (!refused && handled)
+      (*handled)++;
+  }
+  free(n);
+  return refused;
 }
 
-/* Hands the items of one DELIVER frame to fn; acks what fn accepted.
- * Returns 1 when fn asked to stop. */
+/* Hands the items of one DELIVER frame to fn and the handlers; acks what
+ * they accepted. Returns 1 when one of them asked to stop. */
 static int s_deliver(keten_client_t *c, const Keten__Deliver *d,
                      keten_delivery_fn fn, void *arg, size_t *handled) {
   uint64_t accepted = 0;
   int stop = 0;
   for (size_t i = 0; i < d->n_items && !stop; i++) {
     const Keten__Delivery *item = d->items[i];
+    if (!item)
+      continue;
     if (c->hold_from) {
       if (item->seq != c->hold_from)
         continue; /* after a refusal: wait until the refused one comes again */
       c->hold_from = 0;
     }
-    if (item->notice && item->section) {
-      /* one or the other: an item that is both is neither */
-      s_error(c, "a delivery carries a section and a notice");
-      if (fn(NULL, item->seq, KETEN_ERR_PROTOCOL, arg) != 0) {
-        c->hold_from = item->seq;
-        stop = 1;
-      } else {
-        accepted = item->seq;
-      }
-      continue;
-    }
-    if (item->notice || !item->section) {
-      int r = s_notice(c, item, handled);
-      if (r == 0) {
-        accepted = item->seq;
-      } else {
-        c->hold_from = item->seq;
-        stop = 1;
-      }
-      continue;
-    }
-    keten_section_t sec;
-    memset(&sec, 0, sizeof sec);
-    keten_err_t rc = s_open_copy(c, item->section, &sec);
-    uint8_t key[16];
-    if (rc == KETEN_OK)
-      s_dedup_key(&sec.header, key);
-    if (rc == KETEN_OK && s_seen_before(c, key)) {
-      accepted = item->seq; /* a redelivery we already handed over */
-    } else if (fn(rc == KETEN_OK ? &sec : NULL, item->seq, rc, arg) == 0) {
-      /* Only what the application accepted counts as handed over: a
-       * refused delivery comes again and must reach it again. */
+    int kinds =
+        !!item->section + !!item->notice + !!item->tvs_event + !!item->rewrap;
+    int r;
+    if (kinds > 1) {
+      /* exactly one: an item that is two is neither */
+      client_error(c, "a delivery carries more than one of section, notice, "
+                      "TVS event and rewrap request");
+      r = fn(NULL, item->seq, KETEN_ERR_PROTOCOL, arg);
+    } else if (item->rewrap) {
+      r = client_serve_rewrap(c, item, handled) != 0;
+    } else if (item->tvs_event) {
+      r = client_tvs_event(c, item, handled);
+    } else if (item->notice || !item->section) {
+      r = s_notice(c, item, handled); /* nothing we know: a PROTOCOL notice */
+    } else {
+      keten_section_t sec;
+      memset(&sec, 0, sizeof sec);
+      keten_err_t rc = s_open_copy(c, item->section, &sec);
+      uint8_t key[16];
       if (rc == KETEN_OK)
-        s_remember(c, key);
+        s_dedup_key(&sec.header, key);
+      if (rc == KETEN_OK && s_seen_before(c, key)) {
+        r = 0; /* a redelivery we already handed over */
+      } else if ((r = fn(rc == KETEN_OK ? &sec : NULL, item->seq, rc, arg)) ==
+                 0) {
+        /* Only what the application accepted counts as handed over: a
+         * refused delivery comes again and must reach it again. */
+        if (rc == KETEN_OK)
+          s_remember(c, key);
+        if (handled)
+          (*handled)++;
+      }
+      if (rc == KETEN_OK)
+        s_section_clear(&sec);
+    }
+    if (r == 0) {
       accepted = item->seq;
-      if (handled)
-        (*handled)++;
     } else {
       /* Refused: neither it nor anything after it may be acked (acks are
        * cumulative) until the broker sends it again. */
       c->hold_from = item->seq;
       stop = 1;
     }
-    if (rc == KETEN_OK)
-      s_section_clear(&sec);
   }
   if (accepted)
     s_send_ack(c, accepted);
@@ -1047,13 +1100,13 @@ keten_err_t keten_client_poll(keten_client_t *c, int timeout_ms,
                               {c->monitor, 0, ZMQ_POLLIN, 0}};
     int rc = zmq_poll(items, 2, (long)left);
     if (rc < 0 && zmq_errno() != EINTR) {
-      s_error(c, "poll failed: %s", zmq_strerror(zmq_errno()));
+      client_error(c, "poll failed: %s", zmq_strerror(zmq_errno()));
       return KETEN_ERR_TRANSPORT;
     }
     if (rc > 0 && (items[1].revents & ZMQ_POLLIN)) {
       uint32_t status = 0;
       if (s_monitor_refused(c, &status)) {
-        s_error(c, "the broker refused our transport key");
+        client_error(c, "the broker refused our transport key");
         s_close_socket(c);
         return KETEN_ERR_AUTH;
       }
@@ -1072,9 +1125,12 @@ keten_err_t keten_client_poll(keten_client_t *c, int timeout_ms,
             return KETEN_OK;
           continue;
         }
-        if (env && env->body_case == KETEN__ENVELOPE__BODY_ERROR)
-          s_error(c, "%s: %s", envelope_error_name(env->error->code),
-                  env->error->reason);
+        /* A reply nobody waits for: the broker's answer to one of our
+         * rewrap answers is recorded; any other ERROR too. */
+        if (env && !client_rewrap_reply(c, env) &&
+            env->body_case == KETEN__ENVELOPE__BODY_ERROR)
+          client_error(c, "%s: %s", envelope_error_name(env->error->code),
+                       env->error->reason);
         envelope_free(env);
       }
       zmq_msg_close(&m);

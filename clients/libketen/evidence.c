@@ -4,12 +4,14 @@
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "canon.h"
 #include "entry.h"
 #include "policy.h"
 #include "roles.h"
+#include "tvs.h"
 
 static keten_err_t s_refuse(char *why, size_t whylen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -22,6 +24,25 @@ static keten_err_t s_refuse(char *why, size_t whylen, const char *fmt, ...) {
     va_end(ap);
   }
   return KETEN_ERR_EVIDENCE;
+}
+
+static keten_err_t s_fail(keten_err_t err, char *why, size_t whylen,
+                          const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static keten_err_t s_fail(keten_err_t err, char *why, size_t whylen,
+                          const char *fmt, ...) {
+  if (why && whylen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, whylen, fmt, ap);
+    va_end(ap);
+  }
+  return err;
+}
+
+static const char *s_role(int role) {
+  return roles_name(role) ? roles_name(role) : "?";
 }
 
 /* 1 if (hash, sig) was verified before. */
@@ -79,10 +100,13 @@ static int s_signed_by_us(const evidence_author_t *a, const Keten__Consent *k) {
   return 0;
 }
 
-/* Why consent k does not allow a's section to recipient (of role), or NULL. */
+/* Why consent k does not allow a's section to recipient `to` (of role),
+ * or NULL. *linked is set when k names "@gemeente" rather than `to`: it
+ * then counts only with a koppeling (checked by the caller). */
 static const char *s_consent_fails(const evidence_author_t *a,
                                    const Keten__Consent *k, const char *to,
-                                   int role) {
+                                   int role, int *linked) {
+  *linked = 0;
   if (!k || !canon_exact(&k->base))
     return "a consent carries fields its signature does not cover";
   if (k->consent_id.len != CANON_CONSENT_ID_BYTES ||
@@ -91,7 +115,9 @@ static const char *s_consent_fails(const evidence_author_t *a,
     return "a consent is for another subject";
   if (!k->recorded_by || strcmp(k->recorded_by, a->self_id) != 0)
     return "a consent was not recorded by us";
-  if (!k->recipient || strcmp(k->recipient, to) != 0)
+  if (tvs_is_linked_recipient(k->recipient))
+    *linked = 1;
+  else if (!k->recipient || strcmp(k->recipient, to) != 0)
     return "a consent names someone else";
   if (!s_signed_by_us(a, k))
     return "a consent does not carry our signature";
@@ -105,6 +131,99 @@ static const char *s_consent_fails(const evidence_author_t *a,
       k->legal_reference && k->legal_reference[0]);
   if (rule != POLICY_OK)
     return policy_rule_text(rule);
+  return NULL;
+}
+
+/* 0 if ev's signature verifies with pk, verifying it only the first
+ * time (the key is part of what is remembered: one event verified with
+ * one publisher key vouches for nothing under another). */
+static int s_tvs_signed(const Keten__TvsEvent *ev, const uint8_t *pk,
+                        evidence_cache_t *cache) {
+  uint8_t hash[32], *buf = NULL;
+  size_t len = 0;
+  int hashed = 0;
+  if (cache && tvs_event_canon(ev, &buf, &len) == 0) {
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, sizeof hash);
+    crypto_generichash_update(&st, buf, len);
+    crypto_generichash_update(&st, pk, 32);
+    crypto_generichash_final(&st, hash, sizeof hash);
+    hashed = 1;
+  }
+  free(buf);
+  if (hashed && s_cached(cache, hash, ev->signature.data))
+    return 0;
+  if (tvs_event_verify(ev, pk) != 0)
+    return -1;
+  if (hashed)
+    s_remember(cache, hash, ev->signature.data);
+  return 0;
+}
+
+keten_err_t evidence_check_tvs_event(const uint8_t root_pk[32],
+                                     const Keten__TvsEventCopy *copy,
+                                     evidence_cache_t *cache, char *why,
+                                     size_t whylen) {
+  char reason[200];
+  if (!copy || !copy->event)
+    return s_fail(KETEN_ERR_PROTOCOL, why, whylen,
+                  "a TVS event comes without its event");
+  if (!canon_exact(&copy->base))
+    return s_fail(KETEN_ERR_PROTOCOL, why, whylen,
+                  "a TVS event carries fields its signatures do not cover");
+  const Keten__TvsEvent *ev = copy->event;
+  if (tvs_event_check_shape(ev, reason, sizeof reason) != 0)
+    return s_fail(KETEN_ERR_PROTOCOL, why, whylen,
+                  "a TVS event is malformed: %s", reason);
+  /* published_by is a valid participant id from here on */
+  const Keten__RegistryEntry *e = copy->publisher_entry;
+  if (!e)
+    return s_refuse(why, whylen,
+                    "a TVS event of %s comes without its publisher's entry",
+                    ev->published_by);
+  if (s_entry_ok(e, root_pk, cache, reason, sizeof reason) != 0)
+    return s_refuse(why, whylen, "a TVS event's publisher refused: %s", reason);
+  if (strcmp(e->participant_id, ev->published_by) != 0)
+    return s_refuse(why, whylen, "a TVS event of %s comes with the entry of %s",
+                    ev->published_by, e->participant_id);
+  if (e->role != KETEN__ROLE__ROLE_TVS)
+    return s_refuse(why, whylen,
+                    "a TVS event of %s refused: its publisher is %s, not TVS",
+                    ev->published_by, s_role((int)e->role));
+  if (!entry_valid_at(e, ev->published_at_ms))
+    return s_refuse(why, whylen,
+                    "a TVS event of %s was published outside its "
+                    "signing key's validity",
+                    ev->published_by);
+  if (s_tvs_signed(ev, e->signing_key.data, cache) != 0)
+    return s_fail(KETEN_ERR_CRYPTO, why, whylen,
+                  "a TVS event of %s does not verify with its publisher's key",
+                  ev->published_by);
+  return KETEN_OK;
+}
+
+/* Why r's koppeling does not link a's subject to the recipient (entry e),
+ * or NULL; reasons that need words from elsewhere are written to buf. */
+static const char *s_koppeling_fails(const evidence_author_t *a,
+                                     const Keten__Recipient *r,
+                                     const Keten__RegistryEntry *e, char *buf,
+                                     size_t buflen) {
+  char reason[200];
+  if (!r->koppeling)
+    return "a consent names the linked gemeente, but no koppeling comes "
+           "with it";
+  if (evidence_check_tvs_event(a->root_pk, r->koppeling, a->cache, reason,
+                               sizeof reason) != KETEN_OK) {
+    snprintf(buf, buflen, "its koppeling refused: %s", reason);
+    return buf;
+  }
+  const Keten__TvsEvent *ev = r->koppeling->event;
+  if (ev->kind != KETEN__TVS_EVENT_KIND__TVS_KOPPELING)
+    return "its koppeling is not a KOPPELING";
+  if (memcmp(ev->subject.data, a->subject, CANON_SUBJECT_BYTES) != 0)
+    return "its koppeling is for another subject";
+  if (strcmp(ev->gemeente, e->participant_id) != 0)
+    return "its koppeling links the subject to another gemeente";
   return NULL;
 }
 
@@ -132,12 +251,31 @@ keten_err_t evidence_check_recipient(const evidence_author_t *a,
                     to);
   /* Every consent offered must be one of ours that allows it: a broker
    * that pads the evidence with forgeries is not believed on the rest. */
+  int koppeling_checked = 0;
+  char buf[256];
   for (size_t i = 0; i < r->n_consents; i++) {
-    const char *fails = s_consent_fails(a, r->consents[i], to, (int)e->role);
+    int linked = 0;
+    const char *fails =
+        s_consent_fails(a, r->consents[i], to, (int)e->role, &linked);
+    if (!fails && linked && !koppeling_checked) {
+      /* "@gemeente": only the gemeente a TVS koppeling links it to */
+      if (e->role != KETEN__ROLE__ROLE_GEMEENTE)
+        fails = "a consent names the linked gemeente, and this recipient "
+                "is no GEMEENTE";
+      else
+        fails = s_koppeling_fails(a, r, e, buf, sizeof buf);
+      koppeling_checked = !fails;
+    }
     if (fails)
       return s_refuse(why, whylen, "recipient %s (%s) refused: %s", to,
-                      roles_name((int)e->role) ? roles_name((int)e->role) : "?",
-                      fails);
+                      s_role((int)e->role), fails);
+  }
+  /* Evidence nobody needed must hold too. */
+  if (r->koppeling && !koppeling_checked) {
+    const char *fails = s_koppeling_fails(a, r, e, buf, sizeof buf);
+    if (fails)
+      return s_refuse(why, whylen, "recipient %s (%s) refused: %s", to,
+                      s_role((int)e->role), fails);
   }
   return KETEN_OK;
 }
@@ -196,5 +334,22 @@ keten_err_t evidence_check_notice(const uint8_t root_pk[32],
       canon_verify_revocation(v, n->revoker_entry->signing_key.data) != 0)
     return s_refuse(why, whylen, "a notice's revocation does not verify with "
                     "its signer's key");
+  return KETEN_OK;
+}
+
+keten_err_t evidence_check_delete_notice(const uint8_t *broker_pk,
+                                         const Keten__Notice *n, char *why,
+                                         size_t whylen) {
+  char reason[200];
+  if (!broker_pk)
+    return s_refuse(why, whylen,
+                    "a delete notice cannot be checked: no "
+                    "broker signing key is configured");
+  if (canon_notice_check_shape(n, reason, sizeof reason) != 0)
+    return s_refuse(why, whylen, "a delete notice is malformed: %s", reason);
+  if (canon_verify_notice(n, broker_pk) != 0)
+    return s_refuse(why, whylen,
+                    "a delete notice does not verify with the "
+                    "broker's signing key");
   return KETEN_OK;
 }

@@ -7,7 +7,11 @@
  * kind and that participant, for a purpose and basis the policy allows to
  * its role. A reader opens a section only with the signing key of the
  * author's root-signed entry, whose role may write that kind. A notice
- * counts only with its signer's root-signed entry and a valid signature.
+ * counts only with its signer's root-signed entry and a valid signature;
+ * a delete notice only with the broker's signature. A TVS event (in a
+ * gemeente's feed, or as the koppeling that makes a consent naming
+ * "@gemeente" count) only with its publisher's root-signed TVS entry and
+ * a valid signature.
  */
 #ifndef KETEN_EVIDENCE_H
 #define KETEN_EVIDENCE_H
@@ -43,8 +47,13 @@ typedef struct {
   evidence_cache_t *cache;                    /* may be NULL */
 } evidence_author_t;
 
-/* Checks one PREPARE candidate. Returns KETEN_OK, or KETEN_ERR_EVIDENCE
- * with a reason naming the recipient in why. */
+/* Checks one PREPARE candidate (or the recipient of a rewrap request).
+ * A consent naming "@gemeente" counts only for a GEMEENTE recipient and
+ * with r->koppeling: a KOPPELING of a's subject to that recipient,
+ * published by a root-signed TVS entry valid at published_at_ms and
+ * signed with its key (evidence_check_tvs_event). A koppeling, when
+ * present, must hold even if no consent needs it. Returns KETEN_OK, or
+ * KETEN_ERR_EVIDENCE with a reason naming the recipient in why. */
 keten_err_t evidence_check_recipient(const evidence_author_t *a,
                                      const Keten__Recipient *r, char *why,
                                      size_t whylen);
@@ -64,5 +73,24 @@ keten_err_t evidence_check_notice(const uint8_t root_pk[32],
                                   const Keten__Notice *n,
                                   evidence_cache_t *cache, char *why,
                                   size_t whylen);
+
+/* Checks a delete notice (NOTICE_DELETE): its shape
+ * (canon_notice_check_shape) and the broker's signature with broker_pk,
+ * the signing key of broker.pub; broker_pk NULL (not configured) refuses
+ * every one. KETEN_OK or KETEN_ERR_EVIDENCE with why. */
+keten_err_t evidence_check_delete_notice(const uint8_t *broker_pk,
+                                         const Keten__Notice *n, char *why,
+                                         size_t whylen);
+
+/* Checks a TVS event as it is handed over (event and publisher entry):
+ * KETEN_ERR_PROTOCOL when it is malformed (tvs_event_check_shape, unknown
+ * fields), KETEN_ERR_EVIDENCE when the publisher's entry is not signed by
+ * the root, not of role TVS, not valid at published_at_ms or not
+ * published_by's, KETEN_ERR_CRYPTO when the signature does not verify
+ * with the entry's signing key; KETEN_OK. why says which. */
+keten_err_t evidence_check_tvs_event(const uint8_t root_pk[32],
+                                     const Keten__TvsEventCopy *copy,
+                                     evidence_cache_t *cache, char *why,
+                                     size_t whylen);
 
 #endif

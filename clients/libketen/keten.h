@@ -122,6 +122,10 @@ typedef struct {
   int reconnect_ivl_ms;          /* first reconnect delay; 0 means 100 */
   int reconnect_ivl_max_ms;      /* back-off ceiling; 0 means 5000 */
   int heartbeat_ivl_ms;          /* ZMTP heartbeat interval; 0 means 5000 */
+  const uint8_t *broker_signing_key; /* the broker's Ed25519 public key (the signing key
+                                    of broker.pub), 32 bytes; copied. Verifies the
+                                    broker's delete notices; NULL: every delete notice
+                                    is reported as KETEN_ERR_EVIDENCE */
 } keten_client_config_t;
 
 /* Creates a client for cfg. Connection happens in the background; the
@@ -301,19 +305,46 @@ typedef int (*keten_delivery_fn)(const keten_section_t *section, uint64_t seq,
 
 /* Notices in our mailbox. */
 enum {
-  KETEN_NOTICE_CONSENT_REVOKED = 1  /* a consent we recorded was revoked by someone else */
+  KETEN_NOTICE_CONSENT_REVOKED = 1, /* a consent we recorded was revoked by someone else */
+  KETEN_NOTICE_DELETE = 2           /* delete our copies of the items (signed by the broker) */
 };
+
+/* Why a KETEN_NOTICE_DELETE came (keten.NoticeReason). */
+enum {
+  KETEN_NOTICE_REASON_REVOKED = 1,    /* the consent that allowed it was revoked */
+  KETEN_NOTICE_REASON_EXPIRED = 2,    /* the consent that allowed it expired */
+  KETEN_NOTICE_REASON_ONTKOPPELD = 3, /* the subject is no longer linked to us (TVS) */
+  KETEN_NOTICE_REASON_ERASED = 4      /* the author erased it */
+};
+
+#define KETEN_NOTICE_MAX_ITEMS 64
+
+/* One thing a delete notice names: every version up to and including
+ * up_to_version of (subject, kind, author). */
+typedef struct {
+  int kind;
+  char author[KETEN_ID_MAX + 1];
+  uint64_t up_to_version;
+} keten_notice_item_t;
 
 typedef struct {
   int kind;                                 /* KETEN_NOTICE_* */
   uint8_t subject[KETEN_SUBJECT_BYTES];
-  uint8_t consent_id[KETEN_CONSENT_ID_BYTES];
+  uint8_t consent_id[KETEN_CONSENT_ID_BYTES]; /* zeros when has_consent_id is 0 */
+  /* KETEN_NOTICE_CONSENT_REVOKED */
   char revoked_by[KETEN_ID_MAX + 1];        /* who signed the revocation */
   int revoked_by_role;                      /* its role (from its root-signed entry) */
   uint64_t revoked_at_ms;
   char reason[257];
   char evidence_ref[257];
   uint64_t created_at_ms;                   /* when the broker queued it */
+  /* KETEN_NOTICE_DELETE */
+  int has_consent_id;
+  int delete_reason;                        /* KETEN_NOTICE_REASON_* */
+  uint8_t tvs_event_id[16];                 /* the ONTKOPPELING/VERHUIZING, if has_tvs_event_id */
+  int has_tvs_event_id;
+  size_t n_items;
+  keten_notice_item_t items[KETEN_NOTICE_MAX_ITEMS];
 } keten_notice_t;
 
 /* Called for each notice, in seq order with the deliveries. notice is
@@ -333,12 +364,153 @@ void keten_client_on_notice(keten_client_t *client, keten_notice_fn fn,
  * credit deliveries (1..1024); resumes after the last acked seq. */
 keten_err_t keten_client_subscribe(keten_client_t *client, uint32_t credit);
 
-/* Waits up to timeout_ms for deliveries, hands each to fn, and acks
- * cumulatively up to the last one fn accepted. *handled (may be NULL)
- * gets the number passed to fn. Returns KETEN_OK also when none came. */
+/* Waits up to timeout_ms for deliveries, hands each to fn (notices, TVS
+ * events and rewraps to their handlers; rewrap requests are answered
+ * here), and acks cumulatively up to the last one accepted. *handled (may
+ * be NULL) gets the number the application accepted. Returns KETEN_OK also
+ * when none came. */
 keten_err_t keten_client_poll(keten_client_t *client, int timeout_ms,
                               keten_delivery_fn fn, void *arg,
                               size_t *handled);
+
+/* ---- rewraps ------------------------------------------------------------------ */
+
+/* When a recipient becomes allowed after one of our sections was stored
+ * (a later consent of ours, a KOPPELING of the subject to a gemeente that
+ * a consent of ours names as "@gemeente"), the broker puts a rewrap
+ * request in our mailbox. keten_client_poll() serves it by itself: it
+ * opens our own wrap of the section, checks the evidence exactly as for
+ * a put (root-signed entry, our own active consent, policy, and for
+ * "@gemeente" the TVS-signed KOPPELING from a root-signed TVS entry),
+ * seals the data key to the recipient and answers; or refuses (answered
+ * too, so the broker audits it). The handler, if set, is told of each. */
+typedef struct {
+  uint8_t subject[KETEN_SUBJECT_BYTES];
+  int kind;
+  uint64_t version;
+  char recipient[KETEN_ID_MAX + 1];
+  int sealed;                    /* 1: sealed to recipient; 0: refused */
+  char refusal[257];             /* why, when refused */
+} keten_rewrap_t;
+
+typedef void (*keten_rewrap_fn)(const keten_rewrap_t *rewrap, uint64_t seq,
+                                void *arg);
+
+/* Sets (or with fn NULL clears) the rewrap handler of client. */
+void keten_client_on_rewrap(keten_client_t *client, keten_rewrap_fn fn,
+                            void *arg);
+
+/* ---- the TVS feed -------------------------------------------------------------- */
+
+/* TVS event kinds (keten.TvsEventKind) and ontkoppel reasons. */
+enum {
+  KETEN_TVS_KOPPELING = 1,
+  KETEN_TVS_ONTKOPPELING = 2,
+  KETEN_TVS_HUISVESTING = 3,
+  KETEN_TVS_VERHUIZING = 4,
+  KETEN_TVS_TAAKSTELLING = 5
+};
+enum {
+  KETEN_ONTKOPPEL_HOUSING_ELSEWHERE = 1,
+  KETEN_ONTKOPPEL_MOVED = 2,
+  KETEN_ONTKOPPEL_PERMIT_WITHDRAWN = 3,
+  KETEN_ONTKOPPEL_ERROR = 4,
+  KETEN_ONTKOPPEL_OTHER = 5
+};
+
+/* Names of kinds ("KOPPELING") and reasons ("MOVED"), NULL if unknown;
+ * and back (case-insensitive, with or without the "TVS_"/"ONTKOPPEL_"
+ * prefix; 0 if unknown). */
+const char *keten_tvs_kind_name(int kind);
+int keten_tvs_kind_from_name(const char *name);
+const char *keten_tvs_reason_name(int reason);
+int keten_tvs_reason_from_name(const char *name);
+
+/* The consent recipient that names "the gemeente the subject is linked
+ * to" (keten_consent_t.recipient). */
+#define KETEN_LINKED_GEMEENTE "@gemeente"
+
+/* A TVS event. Which fields each kind carries: docs/protocol.md. */
+typedef struct {
+  uint8_t event_id[16];          /* publish: filled (random) */
+  int kind;                      /* KETEN_TVS_* */
+  uint8_t subject[KETEN_SUBJECT_BYTES]; /* all but TAAKSTELLING */
+  char gemeente[KETEN_ID_MAX + 1];      /* VERHUIZING: the new gemeente */
+  char from_gemeente[KETEN_ID_MAX + 1]; /* VERHUIZING */
+  char period[8];                /* "2026-2": KOPPELING, TAAKSTELLING */
+  char date[11];                 /* "YYYY-MM-DD": all but TAAKSTELLING */
+  uint32_t household_size;       /* KOPPELING */
+  int reason;                    /* ONTKOPPELING: KETEN_ONTKOPPEL_* */
+  uint32_t target, realised;     /* TAAKSTELLING */
+  char published_by[KETEN_ID_MAX + 1]; /* publish: filled (us) */
+  uint64_t published_at_ms;      /* publish: filled (now) */
+} keten_tvs_event_t;
+
+/* What the broker did with a published event. */
+typedef struct {
+  size_t n_queued;                              /* feeds it was appended to */
+  char queued[2][KETEN_ID_MAX + 1];
+  uint32_t rewraps_queued;                      /* KOPPELING: rewrap requests */
+  int duplicate;                                /* published before: nothing new */
+} keten_tvs_published_t;
+
+/* A TVS participant publishes ev: fills published_by (us), and for a new
+ * event (event_id all zeros) a random event_id and published_at_ms (now);
+ * signs it (keten/tvs-event/v1) and sends it. An ev whose event_id is
+ * already set keeps its event_id and published_at_ms (now only if that is
+ * 0): passing the same ev again after a lost reply sends the same record,
+ * which the broker answers as a duplicate. Fields the kind does not carry
+ * must be empty or zero (the subject of a TAAKSTELLING is not sent); a
+ * shape the broker would refuse is refused here (KETEN_ERR_INVALID, see
+ * keten_client_error()). result may be NULL. */
+keten_err_t keten_client_tvs_publish(keten_client_t *client,
+                                     keten_tvs_event_t *ev,
+                                     keten_tvs_published_t *result);
+
+/* Called for each TVS event in our (gemeente) mailbox, in seq order with
+ * the deliveries, after its signature was checked against the
+ * publisher's root-signed TVS entry. ev is NULL when it did not verify
+ * (status says why; return 0 to ack and skip it). Return 0 once handled;
+ * non-zero stops, and it comes again. Without a handler events are acked
+ * as they arrive. */
+typedef int (*keten_tvs_event_fn)(const keten_tvs_event_t *ev, uint64_t seq,
+                                  keten_err_t status, void *arg);
+void keten_client_on_tvs_event(keten_client_t *client, keten_tvs_event_fn fn,
+                               void *arg);
+
+/* A subject's current link to a gemeente. */
+typedef struct {
+  uint8_t subject[KETEN_SUBJECT_BYTES];
+  char gemeente[KETEN_ID_MAX + 1];
+  char period[8];
+  char linked_date[11];
+  uint32_t household_size;
+  char housed_date[11];          /* "" if not housed */
+  uint8_t koppeling_event_id[16];
+} keten_tvs_link_t;
+
+/* The current koppelingen of gemeente (NULL or "": our own; only TVS may
+ * ask for another's), of period (NULL or "": all). *links (free()) gets
+ * *n entries; *truncated (may be NULL) is set when the broker cut the list. */
+keten_err_t keten_client_tvs_list(keten_client_t *client, const char *gemeente,
+                                  const char *period, keten_tvs_link_t **links,
+                                  size_t *n, int *truncated);
+
+/* A gemeente's figures for a period. */
+typedef struct {
+  char gemeente[KETEN_ID_MAX + 1];
+  char period[8];
+  int has_target;                /* a TAAKSTELLING for the period was published */
+  uint32_t target, realised;     /* from the latest TAAKSTELLING */
+  uint32_t linked, housed;       /* the broker's own counts */
+  uint64_t updated_at_ms;
+} keten_tvs_status_t;
+
+/* The figures of gemeente (NULL or "": ours; TVS and OPERATOR may ask for
+ * any) for period (required). */
+keten_err_t keten_client_tvs_status(keten_client_t *client,
+                                    const char *gemeente, const char *period,
+                                    keten_tvs_status_t *status);
 
 /* Returns the name of a keten.Role number ("GEMEENTE", ...) or "UNKNOWN". */
 const char *keten_role_name(int role);

@@ -20,8 +20,10 @@
  * section decoded by protobuf-c (use keten__sealed_section__free_unpacked
  * for those), nor may such a tree be given to protobuf-c's free.
  *
- * Secrets: the data key lives on the stack and is wiped on every path; a
- * decrypted plaintext is wiped before it is freed on every failure path.
+ * Secrets: the data key lives on the stack and is wiped on every path
+ * (seal_open_key() copies it out to its caller, who wipes it); a
+ * decrypted plaintext is wiped before it is freed on every failure path,
+ * and by seal_open_key() at once.
  */
 #include "seal.h"
 
@@ -317,15 +319,19 @@ static keten_err_t s_refuse(char *why, size_t whylen, keten_err_t err,
   return err;
 }
 
-keten_err_t seal_open(const Keten__SealedSection *s,
-                      const uint8_t author_signing_key[32],
-                      const char *reader_id, const keten_keys_t *reader,
-                      keten_section_t *out, char *why, size_t whylen) {
+/* seal_open() and seal_open_key(): with out, hands over the plaintext;
+ * with key_out, the data key (the plaintext is verified and wiped). */
+static keten_err_t
+s_open(const Keten__SealedSection *s, const uint8_t author_signing_key[32],
+       const char *reader_id, const keten_keys_t *reader, keten_section_t *out,
+       uint8_t key_out[SEAL_DATA_KEY_BYTES], char *why, size_t whylen) {
   if (why && whylen)
     why[0] = '\0';
   if (out)
     memset(out, 0, sizeof *out);
-  if (!s || !author_signing_key || !reader_id || !reader || !out)
+  if (key_out)
+    sodium_memzero(key_out, SEAL_DATA_KEY_BYTES);
+  if (!s || !author_signing_key || !reader_id || !reader || (!out && !key_out))
     return s_refuse(why, whylen, KETEN_ERR_INVALID, "missing argument");
   if (!reader->has_secret)
     return s_refuse(why, whylen, KETEN_ERR_INVALID,
@@ -398,8 +404,15 @@ keten_err_t seal_open(const Keten__SealedSection *s,
     rc = s_refuse(why, whylen, KETEN_ERR_CRYPTO,
                   "ciphertext does not authenticate under its header");
   }
+  if (rc == KETEN_OK && key_out)
+    memcpy(key_out, key, SEAL_DATA_KEY_BYTES);
   sodium_memzero(key, sizeof key);
   canon_free(&ad);
+  if (rc == KETEN_OK && !out) {
+    sodium_memzero(json, mlen_max + 1); /* verified; not wanted */
+    free(json);
+    return KETEN_OK;
+  }
   if (rc != KETEN_OK) {
     if (json) {
       sodium_memzero(json, mlen_max + 1);
@@ -414,4 +427,25 @@ keten_err_t seal_open(const Keten__SealedSection *s,
   out->json = json;
   out->json_len = (size_t)mlen;
   return KETEN_OK;
+}
+
+keten_err_t seal_open(const Keten__SealedSection *s,
+                      const uint8_t author_signing_key[32],
+                      const char *reader_id, const keten_keys_t *reader,
+                      keten_section_t *out, char *why, size_t whylen) {
+  if (!out)
+    return s_refuse(why, whylen, KETEN_ERR_INVALID, "missing argument");
+  return s_open(s, author_signing_key, reader_id, reader, out, NULL, why,
+                whylen);
+}
+
+keten_err_t seal_open_key(const Keten__SealedSection *s,
+                          const uint8_t author_signing_key[32],
+                          const char *reader_id, const keten_keys_t *reader,
+                          uint8_t key[SEAL_DATA_KEY_BYTES], char *why,
+                          size_t whylen) {
+  if (!key)
+    return s_refuse(why, whylen, KETEN_ERR_INVALID, "missing argument");
+  return s_open(s, author_signing_key, reader_id, reader, NULL, key, why,
+                whylen);
 }

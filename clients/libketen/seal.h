@@ -60,6 +60,16 @@ keten_err_t seal_open(const Keten__SealedSection *s,
                       const char *reader_id, const keten_keys_t *reader,
                       keten_section_t *out, char *why, size_t whylen);
 
+/* As seal_open(), but gives the data key instead of the plaintext: the
+ * signature, the reader's wrap and the ciphertext under its header are
+ * all verified, the plaintext wiped at once. The caller wipes key
+ * (sodium_memzero). On failure key is zeros. */
+keten_err_t seal_open_key(const Keten__SealedSection *s,
+                          const uint8_t author_signing_key[32],
+                          const char *reader_id, const keten_keys_t *reader,
+                          uint8_t key[SEAL_DATA_KEY_BYTES], char *why,
+                          size_t whylen);
+
 /* Converts between the public header and the wire header. The wire header
  * points into h (subject, author) and must not outlive it. */
 void seal_header_to_wire(const keten_section_header_t *h,

@@ -311,16 +311,25 @@ harness_partner_t *harness_partner(harness_t *h, const char *id) {
   abort();
 }
 
+void harness_client_config(harness_t *h, const keten_keys_t *keys,
+                           int timeout_ms, int retries,
+                           keten_client_config_t *cfg) {
+  keten_client_config_t c = {.endpoint = h->endpoint,
+                             .keys = keys,
+                             .broker_key = h->broker.transport_pk,
+                             .root_key = h->root.public_key,
+                             .broker_signing_key = h->broker.signing_pk,
+                             .timeout_ms = timeout_ms,
+                             .retries = retries,
+                             .reconnect_ivl_ms = 50,
+                             .reconnect_ivl_max_ms = 500};
+  *cfg = c;
+}
+
 keten_client_t *harness_client(harness_t *h, const keten_keys_t *keys,
                                int timeout_ms, int retries) {
-  keten_client_config_t cfg = {.endpoint = h->endpoint,
-                               .keys = keys,
-                               .broker_key = h->broker.transport_pk,
-                               .root_key = h->root.public_key,
-                               .timeout_ms = timeout_ms,
-                               .retries = retries,
-                               .reconnect_ivl_ms = 50,
-                               .reconnect_ivl_max_ms = 500};
+  keten_client_config_t cfg;
+  harness_client_config(h, keys, timeout_ms, retries, &cfg);
   char err[256];
   return keten_client_new(&cfg, err, sizeof err);
 }
@@ -358,6 +367,18 @@ int harness_log_count(harness_t *h, const char *needle) {
       n++;
   fclose(f);
   return n;
+}
+
+int harness_audit_verify(harness_t *h, char **out) {
+  if (out)
+    *out = NULL;
+  char pub[320];
+  snprintf(pub, sizeof pub, "%s/broker.pub", h->dir);
+  if (keten_keys_save(&h->broker, NULL, pub, 1) != KETEN_OK)
+    return -1;
+  const char *argv[] = {"audit",        "verify", "--store", h->store,
+                        "--broker-key", pub,      NULL};
+  return harness_run_cli(h, argv, out);
 }
 
 int harness_wait_log(harness_t *h, const char *needle, int n, int timeout_ms) {

@@ -9,7 +9,7 @@
 
 #include "keten.h"
 
-#define HARNESS_MAX_PARTNERS 8
+#define HARNESS_MAX_PARTNERS 16
 
 typedef struct {
   char id[KETEN_ID_MAX + 1];
@@ -64,9 +64,16 @@ void harness_destroy(harness_t **h);
 harness_partner_t *harness_partner(harness_t *h, const char *id);
 
 /* A libketen client for keys against this broker (timeout_ms per attempt,
- * retries as in keten_client_config_t). */
+ * retries as in keten_client_config_t), pinning the broker's transport key,
+ * the chain root and the broker's signing key (delete notices). */
 keten_client_t *harness_client(harness_t *h, const keten_keys_t *keys,
                                int timeout_ms, int retries);
+
+/* The configuration harness_client() uses, for a test to change before
+ * keten_client_new() (e.g. a wrong broker signing key). */
+void harness_client_config(harness_t *h, const keten_keys_t *keys,
+                           int timeout_ms, int retries,
+                           keten_client_config_t *cfg);
 
 /* A raw CURVE DEALER socket for keys, connected; for sending bad frames.
  * ctx is created by the caller. */
@@ -81,6 +88,11 @@ int harness_log_count(harness_t *h, const char *needle);
 
 /* Waits up to timeout_ms until the log has at least n lines with needle. */
 int harness_wait_log(harness_t *h, const char *needle, int n, int timeout_ms);
+
+/* Writes DIR/broker.pub and runs `keten audit verify --store STORE
+ * --broker-key DIR/broker.pub` (ketend should be stopped). Its stdout goes
+ * to *out (may be NULL; free()). Returns its exit status, or -1. */
+int harness_audit_verify(harness_t *h, char **out);
 
 /* Runs ketend in the foreground with argv (NULL-terminated, without the
  * program name), stderr into the log; returns its exit status. */

@@ -515,7 +515,10 @@ static void test_revocation_authority(void **state) {
   assert_string_equal(in.last.evidence_ref, "coa-verzoek-2026-0912-3");
   assert_memory_equal(in.last.consent_id, to_ggz.consent_id, 16);
   assert_memory_equal(in.last.subject, subject, 32);
-  assert_int_equal(s_audited(h, "keten.notice.queue", 1, "revoked"), 2);
+  assert_int_equal(s_audited(h, "keten.notice.queue", 1, "consent was revoked"),
+                   2);
+  /* and the recipients that held copies are told to delete them */
+  assert_int_equal(s_audited(h, "keten.notice.queue", 1, "delete notice"), 2);
   assert_int_equal(s_audited(h, "keten.notice.deliver", 1, "delivered"), 2);
   /* the recorder revoking its own consent tells nobody but the audit */
   keten_consent_t again;
@@ -523,7 +526,8 @@ static void test_revocation_authority(void **state) {
   assert_int_equal(keten_client_consent_revoke(coa, again.consent_id, subject,
                                                "eigen intrekking", NULL),
                    KETEN_OK);
-  assert_int_equal(s_audited(h, "keten.notice.queue", 1, "revoked"), 2);
+  assert_int_equal(s_audited(h, "keten.notice.queue", 1, "consent was revoked"),
+                   2);
 }
 
 /* ---- 4. PREPARE is no oracle --------------------------------------------------------- */

@@ -22,7 +22,15 @@
  * reaches the callback with section NULL and a non-OK status (and is
  * acked, so one bad section cannot block the mailbox). Notices with a
  * forged revocation or a revoker of another root reach the notice
- * callback with notice NULL.
+ * callback with notice NULL; so do delete notices whose broker signature
+ * does not verify (or when no broker signing key is configured).
+ *
+ * Issue 7: consents naming "@gemeente" count only with a KOPPELING from a
+ * root-signed TVS entry that links this subject to this gemeente; rewrap
+ * requests are answered (a wrap, or a refusal the fake broker receives)
+ * only for our own, untouched section and evidence that holds now; TVS
+ * events in a gemeente's feed reach its handler only when their publisher
+ * is a root-signed TVS entry and the signature verifies.
  *
  * Every case starts a fresh fake broker and client and stops them again;
  * the registry entries and keys are made once for the whole group.
@@ -47,11 +55,14 @@
 #include "keten.h"
 #include "participant.h"
 #include "seal.h"
+#include "tvs.h"
 
 #define COA "coa"
 #define GEMEENTE "gemeente:0716"
 #define VWN "vwn:zeeland"
 #define GGZ "ggz:zeeland"
+#define TVS "tvs"
+#define GEMEENTE2 "gemeente:0748"
 
 #define HOUR_MS (UINT64_C(3600) * 1000)
 #define DAY_MS (24 * HOUR_MS)
@@ -61,6 +72,7 @@
 #define ROLE_GEMEENTE KETEN__ROLE__ROLE_GEMEENTE
 #define ROLE_VOLUNTEER KETEN__ROLE__ROLE_VOLUNTEER
 #define ROLE_CARE KETEN__ROLE__ROLE_CARE
+#define ROLE_TVS KETEN__ROLE__ROLE_TVS
 
 #define K_IDENTITY KETEN__SECTION_KIND__SECTION_IDENTITY
 #define K_HOUSING KETEN__SECTION_KIND__SECTION_HOUSING
@@ -114,13 +126,13 @@ static struct {
   keten_root_key_t root;      /* the chain root the client pins */
   keten_root_key_t evil_root; /* the attacker's own "root" */
   keten_keys_t broker;        /* the fake broker's transport keys */
-  keten_keys_t coa, gemeente, vwn, ggz;
+  keten_keys_t coa, gemeente, vwn, ggz, tvs;
   keten_keys_t evil;          /* keys the attacker holds */
   uint8_t subject[KETEN_SUBJECT_BYTES];
   uint8_t other_subject[KETEN_SUBJECT_BYTES];
   uint64_t now;
   /* genuine: signed by the chain root, valid from now-1h to now+1y */
-  s_entry_t coa_e, gemeente_e, vwn_e, ggz_e;
+  s_entry_t coa_e, gemeente_e, vwn_e, ggz_e, tvs_e;
 } W;
 
 /* Fills x with an entry for id (role, name) holding the public keys of
@@ -166,6 +178,7 @@ static int s_group_setup(void **state) {
       keten_keys_generate(&W.gemeente, GEMEENTE) != KETEN_OK ||
       keten_keys_generate(&W.vwn, VWN) != KETEN_OK ||
       keten_keys_generate(&W.ggz, GGZ) != KETEN_OK ||
+      keten_keys_generate(&W.tvs, TVS) != KETEN_OK ||
       keten_keys_generate(&W.evil, "evil") != KETEN_OK)
     return -1;
   randombytes_buf(W.subject, sizeof W.subject);
@@ -178,6 +191,8 @@ static int s_group_setup(void **state) {
               &W.vwn, W.root.secret_key);
   s_entry_now(&W.ggz_e, GGZ, ROLE_CARE, "GGZ Zeeland (fictief)", &W.ggz,
               W.root.secret_key);
+  s_entry_now(&W.tvs_e, TVS, ROLE_TVS, "Taakstelling-volgsysteem (COA)",
+              &W.tvs, W.root.secret_key);
   return 0;
 }
 
@@ -190,6 +205,7 @@ static int s_group_teardown(void **state) {
   keten_keys_wipe(&W.gemeente);
   keten_keys_wipe(&W.vwn);
   keten_keys_wipe(&W.ggz);
+  keten_keys_wipe(&W.tvs);
   keten_keys_wipe(&W.evil);
   return 0;
 }
@@ -323,6 +339,15 @@ typedef struct {
   size_t n_put_wraps;
   uint8_t *put_section; /* the last PUT's SealedSection, packed */
   size_t put_section_len;
+  /* rewrap answers: the last one, and how many had come by the last ACK */
+  int n_answer, answers_at_ack;
+  uint64_t answer_request_id;
+  uint8_t answer_wrap[CANON_WRAP_BYTES];
+  size_t answer_wrap_len; /* as sent (only the first 80 bytes kept) */
+  char answer_refusal[320];
+  int answer_error;       /* the test says: refuse answers with an ERROR */
+  /* the client's config (not the broker thread's) */
+  int no_broker_key;
 } s_fake_t;
 
 static s_fake_t F;
@@ -435,7 +460,35 @@ static void s_fake_answer(s_fake_t *f, zmq_msg_t *id,
   case KETEN__ENVELOPE__BODY_ACK:
     f->n_ack++;
     f->acked = req->ack->seq;
+    f->answers_at_ack = f->n_answer;
     break; /* not answered */
+  case KETEN__ENVELOPE__BODY_REWRAP_ANSWER: {
+    const Keten__RewrapAnswer *a = req->rewrap_answer;
+    f->n_answer++;
+    f->answer_request_id = a->request_id;
+    f->answer_wrap_len = a->wrap.len;
+    memset(f->answer_wrap, 0, sizeof f->answer_wrap);
+    if (a->wrap.len)
+      memcpy(f->answer_wrap, a->wrap.data,
+             a->wrap.len < CANON_WRAP_BYTES ? a->wrap.len : CANON_WRAP_BYTES);
+    snprintf(f->answer_refusal, sizeof f->answer_refusal, "%s",
+             a->refusal ? a->refusal : "");
+    if (f->answer_error) {
+      Keten__Error e = KETEN__ERROR__INIT;
+      e.code = KETEN__ERROR_CODE__ERROR_NOT_FOUND;
+      e.reason = "no pending rewrap request 42";
+      rep.body_case = KETEN__ENVELOPE__BODY_ERROR;
+      rep.error = &e;
+      s_fake_send(f, id, &rep);
+    } else {
+      Keten__Ok ok = KETEN__OK__INIT;
+      ok.detail = "rewrap stored";
+      rep.body_case = KETEN__ENVELOPE__BODY_OK;
+      rep.ok = &ok;
+      s_fake_send(f, id, &rep);
+    }
+    break;
+  }
   default: {
     f->n_other++;
     Keten__Error e = KETEN__ERROR__INIT;
@@ -617,6 +670,7 @@ static keten_client_t *s_client_as(const keten_keys_t *keys, const char *id,
   cfg.keys = keys;
   cfg.broker_key = W.broker.transport_pk;
   cfg.root_key = W.root.public_key;
+  cfg.broker_signing_key = F.no_broker_key ? NULL : W.broker.signing_pk;
   cfg.timeout_ms = CLIENT_TIMEOUT_MS;
   cfg.retries = -1;
   char err[256] = "";
@@ -1026,9 +1080,11 @@ static void test_lie_recipient_twice(void **state) {
 
 /* A section of subject and kind, with header author author_id, signed and
  * sealed by author_keys to gemeente:0716 (and to the author itself). */
-static Keten__SealedSection *s_seal(const keten_keys_t *author_keys,
-                                    const char *author_id, int kind,
-                                    const uint8_t *subject, const char *json) {
+static Keten__SealedSection *s_seal_to(const keten_keys_t *author_keys,
+                                       const char *author_id, int kind,
+                                       const uint8_t *subject,
+                                       const char *json,
+                                       const seal_recipient_t *to, size_t n) {
   keten_section_header_t h;
   memset(&h, 0, sizeof h);
   memcpy(h.subject, subject, KETEN_SUBJECT_BYTES);
@@ -1036,14 +1092,20 @@ static Keten__SealedSection *s_seal(const keten_keys_t *author_keys,
   snprintf(h.author, sizeof h.author, "%s", author_id);
   h.version = 3;
   h.created_at_ms = W.now;
-  seal_recipient_t to = {GEMEENTE, W.gemeente.sealing_pk};
   keten_err_t err = KETEN_OK;
   Keten__SealedSection *s =
-      seal_section(&h, json, strlen(json), author_keys, &to, 1, &err);
+      seal_section(&h, json, strlen(json), author_keys, to, n, &err);
   assert_non_null(s);
   assert_true(s_n_sealed < sizeof s_sealed / sizeof s_sealed[0]);
   s_sealed[s_n_sealed++] = s;
   return s;
+}
+
+static Keten__SealedSection *s_seal(const keten_keys_t *author_keys,
+                                    const char *author_id, int kind,
+                                    const uint8_t *subject, const char *json) {
+  seal_recipient_t to = {GEMEENTE, W.gemeente.sealing_pk};
+  return s_seal_to(author_keys, author_id, kind, subject, json, &to, 1);
 }
 
 static Keten__SectionCopy *s_copy(Keten__SectionCopy *cp,
@@ -1069,6 +1131,18 @@ typedef struct {
   keten_err_t notice_status;
   char revoked_by[KETEN_ID_MAX + 1];
   int revoked_by_role;
+  int notice_kind, delete_reason, has_consent_id;
+  uint8_t consent_id[KETEN_CONSENT_ID_BYTES];
+  size_t n_items;
+  keten_notice_item_t items[2];
+  /* rewraps */
+  int rewraps, rewraps_sealed;
+  keten_rewrap_t rewrap;
+  uint64_t rewrap_seq;
+  /* TVS events */
+  int tvs, tvs_ok;
+  keten_err_t tvs_status;
+  keten_tvs_event_t tvs_event;
 } s_got_t;
 
 static int s_on_delivery(const keten_section_t *s, uint64_t seq,
@@ -1097,6 +1171,36 @@ static int s_on_notice(const keten_notice_t *n, uint64_t seq,
     g->notices_ok++;
     snprintf(g->revoked_by, sizeof g->revoked_by, "%s", n->revoked_by);
     g->revoked_by_role = n->revoked_by_role;
+    g->notice_kind = n->kind;
+    g->delete_reason = n->delete_reason;
+    g->has_consent_id = n->has_consent_id;
+    memcpy(g->consent_id, n->consent_id, sizeof g->consent_id);
+    g->n_items = n->n_items;
+    for (size_t i = 0; i < n->n_items && i < 2; i++)
+      g->items[i] = n->items[i];
+  }
+  return 0;
+}
+
+static void s_on_rewrap(const keten_rewrap_t *r, uint64_t seq, void *arg) {
+  s_got_t *g = arg;
+  g->rewraps++;
+  g->rewraps_sealed += r->sealed;
+  g->rewrap = *r;
+  g->rewrap_seq = seq;
+  snprintf(g->error, sizeof g->error, "%s", keten_client_error(g->c));
+}
+
+static int s_on_tvs_event(const keten_tvs_event_t *ev, uint64_t seq,
+                          keten_err_t status, void *arg) {
+  s_got_t *g = arg;
+  g->tvs++;
+  g->tvs_status = status;
+  g->seq = seq;
+  snprintf(g->error, sizeof g->error, "%s", keten_client_error(g->c));
+  if (ev) {
+    g->tvs_ok++;
+    g->tvs_event = *ev;
   }
   return 0;
 }
@@ -1405,9 +1509,12 @@ static Keten__Notice *s_notice_make(s_notice_t *x, const char *by,
   return &x->n;
 }
 
-/* The broker delivers notice n to coa; the notice callback must see it
- * verified (want KETEN_OK) or get notice NULL with want and why. */
-static void s_notice(Keten__Notice *n, keten_err_t want, const char *why) {
+/* The broker delivers notice n to the client keys/id; the notice
+ * callback must see it verified (want KETEN_OK) or get notice NULL with
+ * want and why; either way it is acked. What it saw is left in *g. */
+static void s_notice_to(Keten__Notice *n, const keten_keys_t *keys,
+                        const char *id, int role, keten_err_t want,
+                        const char *why, s_got_t *g) {
   Keten__Delivery item = KETEN__DELIVERY__INIT;
   item.seq = SEQ;
   item.notice = n;
@@ -1416,32 +1523,40 @@ static void s_notice(Keten__Notice *n, keten_err_t want, const char *why) {
   d.items = items;
   d.n_items = 1;
   s_say_deliver(&d);
-  keten_client_t *c = s_client_as(&W.coa, COA, ROLE_COA);
-  s_got_t g;
-  memset(&g, 0, sizeof g);
-  g.c = c;
-  keten_client_on_notice(c, s_on_notice, &g);
+  keten_client_t *c = s_client_as(keys, id, role);
+  memset(g, 0, sizeof *g);
+  g->c = c;
+  keten_client_on_notice(c, s_on_notice, g);
   assert_int_equal(keten_client_subscribe(c, 16), KETEN_OK);
-  s_poll_until(c, &g, &g.notices, 1);
-  if (g.notices == 1 && (g.notice_status != want ||
-                         (want != KETEN_OK && !strstr(g.error, why))))
+  s_poll_until(c, g, &g->notices, 1);
+  if (g->notices == 1 && (g->notice_status != want ||
+                          (want != KETEN_OK && !strstr(g->error, why))))
     print_error("notice: %s (%d): \"%s\"; wanted %s with \"%s\"\n",
-                keten_strerror(g.notice_status), (int)g.notice_status,
-                g.error, keten_strerror(want), why ? why : "");
-  assert_int_equal(g.notices, 1);
-  assert_int_equal(g.calls, 0); /* not taken for a section */
-  assert_int_equal(g.seq, SEQ);
-  assert_int_equal(g.notice_status, want);
+                keten_strerror(g->notice_status), (int)g->notice_status,
+                g->error, keten_strerror(want), why ? why : "");
+  assert_int_equal(g->notices, 1);
+  assert_int_equal(g->calls, 0); /* not taken for a section */
+  assert_int_equal(g->seq, SEQ);
+  assert_int_equal(g->notice_status, want);
   if (want == KETEN_OK) {
-    assert_int_equal(g.notices_ok, 1);
-    assert_string_equal(g.revoked_by, GEMEENTE);
-    assert_int_equal(g.revoked_by_role, ROLE_GEMEENTE);
+    assert_int_equal(g->notices_ok, 1);
   } else {
-    assert_int_equal(g.notices_ok, 0); /* notice NULL */
-    assert_non_null(strstr(g.error, why));
+    assert_int_equal(g->notices_ok, 0); /* notice NULL */
+    assert_non_null(strstr(g->error, why));
   }
   assert_true(s_wait_acked(SEQ));
   s_say_deliver(NULL);
+}
+
+/* A revocation notice to coa. */
+static void s_notice(Keten__Notice *n, keten_err_t want, const char *why) {
+  s_got_t g;
+  s_notice_to(n, &W.coa, COA, ROLE_COA, want, why, &g);
+  if (want == KETEN_OK) {
+    assert_int_equal(g.notice_kind, KETEN_NOTICE_CONSENT_REVOKED);
+    assert_string_equal(g.revoked_by, GEMEENTE);
+    assert_int_equal(g.revoked_by_role, ROLE_GEMEENTE);
+  }
 }
 
 static void test_notice_honest_baseline(void **state) {
@@ -1496,6 +1611,842 @@ static void test_notice_outside_signer_window(void **state) {
   s_notice(n, KETEN_ERR_EVIDENCE, "no valid entry when it revoked");
 }
 
+/* ---- delete notices (signed by the broker) ------------------------------------------ */
+
+typedef struct {
+  uint8_t id[16], cid[KETEN_CONSENT_ID_BYTES], sig[64];
+  Keten__NoticeItem item[2];
+  Keten__NoticeItem *items[2];
+  Keten__Notice n;
+} s_delete_t;
+
+/* A delete notice to gemeente:0716 after coa's consent was revoked:
+ * IDENTITY up to v3 and HOUSING up to v1, both by coa; signed with sk
+ * (the broker's signing key, or whoever's). */
+static Keten__Notice *s_delete_make(s_delete_t *x, const uint8_t *sk) {
+  memset(x, 0, sizeof *x);
+  randombytes_buf(x->id, sizeof x->id);
+  randombytes_buf(x->cid, sizeof x->cid);
+  static const int kinds[2] = {K_IDENTITY, K_HOUSING};
+  static const uint64_t versions[2] = {3, 1};
+  for (size_t i = 0; i < 2; i++) {
+    keten__notice_item__init(&x->item[i]);
+    x->item[i].kind = (Keten__SectionKind)kinds[i];
+    x->item[i].author = (char *)COA;
+    x->item[i].up_to_version = versions[i];
+    x->items[i] = &x->item[i];
+  }
+  keten__notice__init(&x->n);
+  x->n.kind = KETEN__NOTICE_KIND__NOTICE_DELETE;
+  x->n.reason = KETEN__NOTICE_REASON__NOTICE_REASON_REVOKED;
+  x->n.notice_id.data = x->id;
+  x->n.notice_id.len = sizeof x->id;
+  x->n.subject.data = W.subject;
+  x->n.subject.len = KETEN_SUBJECT_BYTES;
+  x->n.consent_id.data = x->cid;
+  x->n.consent_id.len = sizeof x->cid;
+  x->n.created_at_ms = W.now;
+  x->n.items = x->items;
+  x->n.n_items = 2;
+  assert_int_equal(canon_sign_notice(&x->n, sk, x->sig), 0);
+  x->n.broker_signature.data = x->sig;
+  x->n.broker_signature.len = sizeof x->sig;
+  return &x->n;
+}
+
+static void test_delete_notice_honest_baseline(void **state) {
+  (void)state;
+  s_delete_t x;
+  s_got_t g;
+  s_notice_to(s_delete_make(&x, W.broker.signing_sk), &W.gemeente, GEMEENTE,
+              ROLE_GEMEENTE, KETEN_OK, NULL, &g);
+  assert_int_equal(g.notice_kind, KETEN_NOTICE_DELETE);
+  assert_int_equal(g.delete_reason, KETEN_NOTICE_REASON_REVOKED);
+  assert_int_equal(g.has_consent_id, 1);
+  assert_memory_equal(g.consent_id, x.cid, sizeof x.cid);
+  assert_int_equal(g.n_items, 2);
+  assert_int_equal(g.items[0].kind, K_IDENTITY);
+  assert_string_equal(g.items[0].author, COA);
+  assert_int_equal(g.items[0].up_to_version, 3);
+  assert_int_equal(g.items[1].kind, K_HOUSING);
+  assert_int_equal(g.items[1].up_to_version, 1);
+}
+
+/* "Delete everything" in the broker's name, signed by someone else: a
+ * taken-over broker without its signing key cannot make us delete. */
+static void test_delete_notice_bad_signature(void **state) {
+  (void)state;
+  s_delete_t x;
+  s_got_t g;
+  s_notice_to(s_delete_make(&x, W.evil.signing_sk), &W.gemeente, GEMEENTE,
+              ROLE_GEMEENTE, KETEN_ERR_EVIDENCE,
+              "a delete notice does not verify with the broker's signing key",
+              &g);
+}
+
+/* Genuinely signed, then an item changed. */
+static void test_delete_notice_tampered_item(void **state) {
+  (void)state;
+  s_delete_t x;
+  s_got_t g;
+  Keten__Notice *n = s_delete_make(&x, W.broker.signing_sk);
+  x.item[0].up_to_version = 99;
+  s_notice_to(n, &W.gemeente, GEMEENTE, ROLE_GEMEENTE, KETEN_ERR_EVIDENCE,
+              "a delete notice does not verify with the broker's signing key",
+              &g);
+}
+
+/* A client that was given no broker signing key believes none. */
+static void test_delete_notice_without_broker_key(void **state) {
+  (void)state;
+  F.no_broker_key = 1;
+  s_delete_t x;
+  s_got_t g;
+  s_notice_to(s_delete_make(&x, W.broker.signing_sk), &W.gemeente, GEMEENTE,
+              ROLE_GEMEENTE, KETEN_ERR_EVIDENCE,
+              "no broker signing key is configured", &g);
+}
+
+/* ---- TVS events: koppelingen as evidence, and a gemeente's feed ------------------------ */
+
+typedef struct {
+  uint8_t id[16];
+  uint8_t subject[KETEN_SUBJECT_BYTES];
+  uint8_t sig[64];
+  char gemeente[KETEN_ID_MAX + 1], by[KETEN_ID_MAX + 1];
+  Keten__TvsEvent ev;
+  Keten__TvsEventCopy copy;
+} s_tvs_t;
+
+/* A TVS event of kind (KOPPELING or ONTKOPPELING) of subject in gemeente,
+ * published by `by` now and signed with sk, handed over with publisher
+ * as the publisher's entry. */
+static Keten__TvsEventCopy *s_tvs_make(s_tvs_t *x, int kind,
+                                       const uint8_t *subject,
+                                       const char *gemeente, const char *by,
+                                       const uint8_t *sk,
+                                       const Keten__RegistryEntry *publisher) {
+  memset(x, 0, sizeof *x);
+  randombytes_buf(x->id, sizeof x->id);
+  memcpy(x->subject, subject, KETEN_SUBJECT_BYTES);
+  snprintf(x->gemeente, sizeof x->gemeente, "%s", gemeente);
+  snprintf(x->by, sizeof x->by, "%s", by);
+  keten__tvs_event__init(&x->ev);
+  x->ev.event_id.data = x->id;
+  x->ev.event_id.len = sizeof x->id;
+  x->ev.kind = (Keten__TvsEventKind)kind;
+  x->ev.subject.data = x->subject;
+  x->ev.subject.len = sizeof x->subject;
+  x->ev.gemeente = x->gemeente;
+  x->ev.date = "2026-01-15";
+  if (kind == KETEN__TVS_EVENT_KIND__TVS_KOPPELING) {
+    x->ev.period = "2026-1";
+    x->ev.household_size = 3;
+  } else {
+    x->ev.reason = KETEN__ONTKOPPEL_REASON__ONTKOPPEL_HOUSING_ELSEWHERE;
+  }
+  x->ev.published_by = x->by;
+  x->ev.published_at_ms = W.now;
+  assert_int_equal(tvs_event_sign(&x->ev, sk, x->sig), 0);
+  x->ev.signature.data = x->sig;
+  x->ev.signature.len = sizeof x->sig;
+  char why[200] = "";
+  if (tvs_event_check_shape(&x->ev, why, sizeof why) != 0)
+    print_error("test event has a bad shape: %s\n", why);
+  assert_int_equal(tvs_event_check_shape(&x->ev, why, sizeof why), 0);
+  keten__tvs_event_copy__init(&x->copy);
+  x->copy.event = &x->ev;
+  x->copy.publisher_entry = (Keten__RegistryEntry *)publisher;
+  return &x->copy;
+}
+
+/* The genuine koppeling of W.subject to gemeente:0716 by tvs. */
+static Keten__TvsEventCopy *s_koppeling_ok(s_tvs_t *x) {
+  return s_tvs_make(x, KETEN__TVS_EVENT_KIND__TVS_KOPPELING, W.subject,
+                    GEMEENTE, TVS, W.tvs.signing_sk, &W.tvs_e.e);
+}
+
+/* A recipient `e` offered with coa's consent naming "@gemeente" (IDENTITY,
+ * INBURGERING) and koppeling (may be NULL). */
+static Keten__Recipient *s_recipient_linked(Keten__Recipient *r,
+                                            s_consent_t *k,
+                                            Keten__Consent **ks,
+                                            const Keten__RegistryEntry *e,
+                                            Keten__TvsEventCopy *koppeling) {
+  ks[0] = s_consent_ok(k, KETEN_LINKED_GEMEENTE, K_IDENTITY, P_INBURGERING);
+  s_recipient(r, e, ks, 1);
+  r->koppeling = koppeling;
+  return r;
+}
+
+/* PREPARE offers gemeente:0716 with a consent naming "@gemeente" and the
+ * koppeling kc: refused with why, nothing sealed. */
+static void s_put_linked_refused(const Keten__RegistryEntry *e,
+                                 Keten__TvsEventCopy *kc, const char *why) {
+  s_consent_t k;
+  Keten__Consent *ks[1];
+  Keten__Recipient r;
+  Keten__Recipient *rs[] = {s_recipient_linked(&r, &k, ks, e, kc)};
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 1);
+  s_put_refused(&pr, K_IDENTITY, KETEN_ERR_EVIDENCE, why);
+}
+
+static void test_put_honest_linked_gemeente(void **state) {
+  (void)state;
+  s_tvs_t t;
+  s_consent_t k;
+  Keten__Consent *ks[1];
+  Keten__Recipient r;
+  Keten__Recipient *rs[] = {
+      s_recipient_linked(&r, &k, ks, &W.gemeente_e.e, s_koppeling_ok(&t))};
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 1);
+  s_put_accepted(&pr, K_IDENTITY, GEMEENTE, &W.gemeente);
+}
+
+/* (a) "@gemeente", and the broker simply says it is gemeente:0716. */
+static void test_lie_linked_without_koppeling(void **state) {
+  (void)state;
+  s_put_linked_refused(&W.gemeente_e.e, NULL,
+                       "recipient gemeente:0716 (GEMEENTE) refused: a consent "
+                       "names the linked gemeente, but no koppeling comes "
+                       "with it");
+}
+
+/* (b) a koppeling published and signed by coa (a genuine entry, not TVS). */
+static void test_lie_linked_koppeling_by_non_tvs(void **state) {
+  (void)state;
+  s_tvs_t t;
+  s_put_linked_refused(
+      &W.gemeente_e.e,
+      s_tvs_make(&t, KETEN__TVS_EVENT_KIND__TVS_KOPPELING, W.subject, GEMEENTE,
+                 COA, W.coa.signing_sk, &W.coa_e.e),
+      "its koppeling refused: a TVS event of coa refused: its publisher is "
+      "COA, not TVS");
+}
+
+/* (b') a TVS entry of the attacker's own root. */
+static void test_lie_linked_koppeling_publisher_other_root(void **state) {
+  (void)state;
+  static s_entry_t forged;
+  s_entry_now(&forged, TVS, ROLE_TVS, "Taakstelling-volgsysteem (COA)",
+              &W.evil, W.evil_root.secret_key);
+  s_tvs_t t;
+  s_put_linked_refused(
+      &W.gemeente_e.e,
+      s_tvs_make(&t, KETEN__TVS_EVENT_KIND__TVS_KOPPELING, W.subject, GEMEENTE,
+                 TVS, W.evil.signing_sk, &forged.e),
+      "its koppeling refused: a TVS event's publisher refused: registry "
+      "entry's signature does not verify with the chain root key: tvs");
+}
+
+/* (b'') the genuine TVS key, but its entry had ended when it published. */
+static void test_lie_linked_koppeling_publisher_expired(void **state) {
+  (void)state;
+  static s_entry_t old;
+  s_entry_make(&old, TVS, ROLE_TVS, "Taakstelling-volgsysteem (COA)", &W.tvs,
+               W.now - 2 * YEAR_MS, W.now - DAY_MS, W.root.secret_key);
+  s_tvs_t t;
+  s_put_linked_refused(
+      &W.gemeente_e.e,
+      s_tvs_make(&t, KETEN__TVS_EVENT_KIND__TVS_KOPPELING, W.subject, GEMEENTE,
+                 TVS, W.tvs.signing_sk, &old.e),
+      "a TVS event of tvs was published outside its signing key's validity");
+}
+
+/* (c) a genuine koppeling, of another person. */
+static void test_lie_linked_koppeling_other_subject(void **state) {
+  (void)state;
+  s_tvs_t t;
+  s_put_linked_refused(
+      &W.gemeente_e.e,
+      s_tvs_make(&t, KETEN__TVS_EVENT_KIND__TVS_KOPPELING, W.other_subject,
+                 GEMEENTE, TVS, W.tvs.signing_sk, &W.tvs_e.e),
+      "recipient gemeente:0716 (GEMEENTE) refused: its koppeling is for "
+      "another subject");
+}
+
+/* (d) a genuine koppeling of this person, to another gemeente. */
+static void test_lie_linked_koppeling_other_gemeente(void **state) {
+  (void)state;
+  s_tvs_t t;
+  s_put_linked_refused(
+      &W.gemeente_e.e,
+      s_tvs_make(&t, KETEN__TVS_EVENT_KIND__TVS_KOPPELING, W.subject,
+                 GEMEENTE2, TVS, W.tvs.signing_sk, &W.tvs_e.e),
+      "its koppeling links the subject to another gemeente");
+}
+
+/* (e) the genuine koppeling with one bit of its signature flipped. */
+static void test_lie_linked_koppeling_bad_signature(void **state) {
+  (void)state;
+  s_tvs_t t;
+  Keten__TvsEventCopy *kc = s_koppeling_ok(&t);
+  t.sig[5] ^= 0x40;
+  s_put_linked_refused(&W.gemeente_e.e, kc,
+                       "its koppeling refused: a TVS event of tvs does not "
+                       "verify with its publisher's key");
+}
+
+/* ... and a koppeling whose field changed under its signature. */
+static void test_lie_linked_koppeling_changed_field(void **state) {
+  (void)state;
+  s_tvs_t t;
+  Keten__TvsEventCopy *kc = s_koppeling_ok(&t);
+  t.ev.household_size = 4;
+  s_put_linked_refused(&W.gemeente_e.e, kc,
+                       "does not verify with its publisher's key");
+}
+
+/* A genuine ONTKOPPELING offered as if it were the koppeling. */
+static void test_lie_linked_koppeling_is_ontkoppeling(void **state) {
+  (void)state;
+  s_tvs_t t;
+  s_put_linked_refused(
+      &W.gemeente_e.e,
+      s_tvs_make(&t, KETEN__TVS_EVENT_KIND__TVS_ONTKOPPELING, W.subject,
+                 GEMEENTE, TVS, W.tvs.signing_sk, &W.tvs_e.e),
+      "its koppeling is not a KOPPELING");
+}
+
+/* "@gemeente" offered for a volunteer (the policy would allow IDENTITY
+ * for INBURGERING to it; the linked gemeente is only ever a GEMEENTE). */
+static void test_lie_linked_to_non_gemeente(void **state) {
+  (void)state;
+  s_tvs_t t;
+  s_put_linked_refused(
+      &W.vwn_e.e,
+      s_tvs_make(&t, KETEN__TVS_EVENT_KIND__TVS_KOPPELING, W.subject, VWN, TVS,
+                 W.tvs.signing_sk, &W.tvs_e.e),
+      "recipient vwn:zeeland (VOLUNTEER) refused: a consent names the linked "
+      "gemeente, and this recipient is no GEMEENTE");
+}
+
+/* A direct consent, padded with a forged koppeling nobody needed. */
+static void test_lie_direct_consent_with_forged_koppeling(void **state) {
+  (void)state;
+  s_tvs_t t;
+  Keten__TvsEventCopy *kc = s_koppeling_ok(&t);
+  t.sig[0] ^= 0x01;
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Recipient r;
+  Keten__Recipient *rs[] = {s_recipient(&r, &W.gemeente_e.e, ks, 1)};
+  r.koppeling = kc;
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 1);
+  s_put_refused(&pr, K_IDENTITY, KETEN_ERR_EVIDENCE,
+                "its koppeling refused");
+}
+
+/* The broker puts TVS event kc in gemeente:0716's feed (seq SEQ); the TVS
+ * handler (if handler) must get it verified, or NULL with want and why;
+ * either way it is acked. */
+static void s_tvs_feed(Keten__TvsEventCopy *kc, int handler, keten_err_t want,
+                       const char *why, s_got_t *g) {
+  Keten__Delivery item = KETEN__DELIVERY__INIT;
+  item.seq = SEQ;
+  item.tvs_event = kc;
+  Keten__Delivery *items[] = {&item};
+  Keten__Deliver d = KETEN__DELIVER__INIT;
+  d.items = items;
+  d.n_items = 1;
+  s_say_deliver(&d);
+  keten_client_t *c = s_client_as(&W.gemeente, GEMEENTE, ROLE_GEMEENTE);
+  memset(g, 0, sizeof *g);
+  g->c = c;
+  if (handler)
+    keten_client_on_tvs_event(c, s_on_tvs_event, g);
+  keten_client_on_notice(c, s_on_notice, g);
+  assert_int_equal(keten_client_subscribe(c, 16), KETEN_OK);
+  if (handler) {
+    s_poll_until(c, g, &g->tvs, 1);
+    if (g->tvs == 1 && (g->tvs_status != want ||
+                        (want != KETEN_OK && !strstr(g->error, why))))
+      print_error("TVS event: %s (%d): \"%s\"; wanted %s with \"%s\"\n",
+                  keten_strerror(g->tvs_status), (int)g->tvs_status, g->error,
+                  keten_strerror(want), why ? why : "");
+    assert_int_equal(g->tvs, 1);
+    assert_int_equal(g->seq, SEQ);
+    assert_int_equal(g->tvs_status, want);
+    if (want == KETEN_OK) {
+      assert_int_equal(g->tvs_ok, 1);
+    } else {
+      assert_int_equal(g->tvs_ok, 0); /* event NULL */
+      assert_non_null(strstr(g->error, why));
+    }
+  } else {
+    int64_t end = s_mono_ms() + WAIT_MS;
+    while (s_seen(&F.n_ack) == 0 && s_mono_ms() < end)
+      assert_int_equal(keten_client_poll(c, 50, s_on_delivery, g, NULL),
+                       KETEN_OK);
+  }
+  assert_int_equal(g->calls, 0);   /* not taken for a section */
+  assert_int_equal(g->notices, 0); /* nor for a notice */
+  assert_true(s_wait_acked(SEQ));
+  s_say_deliver(NULL);
+}
+
+static void test_tvs_event_honest_baseline(void **state) {
+  (void)state;
+  s_tvs_t t;
+  s_got_t g;
+  s_tvs_feed(s_koppeling_ok(&t), 1, KETEN_OK, NULL, &g);
+  assert_int_equal(g.tvs_event.kind, KETEN_TVS_KOPPELING);
+  assert_memory_equal(g.tvs_event.event_id, t.id, sizeof t.id);
+  assert_memory_equal(g.tvs_event.subject, W.subject, KETEN_SUBJECT_BYTES);
+  assert_string_equal(g.tvs_event.gemeente, GEMEENTE);
+  assert_string_equal(g.tvs_event.period, "2026-1");
+  assert_string_equal(g.tvs_event.date, "2026-01-15");
+  assert_int_equal(g.tvs_event.household_size, 3);
+  assert_string_equal(g.tvs_event.published_by, TVS);
+  assert_int_equal(g.tvs_event.published_at_ms, W.now);
+}
+
+/* Without a handler, events are acked as they arrive. */
+static void test_tvs_event_without_handler_acked(void **state) {
+  (void)state;
+  s_tvs_t t;
+  s_got_t g;
+  s_tvs_feed(s_koppeling_ok(&t), 0, KETEN_OK, NULL, &g);
+}
+
+static void test_tvs_event_from_non_tvs_entry(void **state) {
+  (void)state;
+  s_tvs_t t;
+  s_got_t g;
+  s_tvs_feed(s_tvs_make(&t, KETEN__TVS_EVENT_KIND__TVS_KOPPELING, W.subject,
+                        GEMEENTE, COA, W.coa.signing_sk, &W.coa_e.e),
+             1, KETEN_ERR_EVIDENCE,
+             "a TVS event of coa refused: its publisher is COA, not TVS", &g);
+}
+
+static void test_tvs_event_publisher_other_root(void **state) {
+  (void)state;
+  static s_entry_t forged;
+  s_entry_now(&forged, TVS, ROLE_TVS, "Taakstelling-volgsysteem (COA)",
+              &W.evil, W.evil_root.secret_key);
+  s_tvs_t t;
+  s_got_t g;
+  s_tvs_feed(s_tvs_make(&t, KETEN__TVS_EVENT_KIND__TVS_ONTKOPPELING, W.subject,
+                        GEMEENTE, TVS, W.evil.signing_sk, &forged.e),
+             1, KETEN_ERR_EVIDENCE,
+             "a TVS event's publisher refused: registry entry's signature "
+             "does not verify with the chain root key", &g);
+}
+
+/* The genuine TVS entry, but the event is signed by the attacker. */
+static void test_tvs_event_bad_signature(void **state) {
+  (void)state;
+  s_tvs_t t;
+  s_got_t g;
+  s_tvs_feed(s_tvs_make(&t, KETEN__TVS_EVENT_KIND__TVS_ONTKOPPELING, W.subject,
+                        GEMEENTE, TVS, W.evil.signing_sk, &W.tvs_e.e),
+             1, KETEN_ERR_CRYPTO,
+             "a TVS event of tvs does not verify with its publisher's key",
+             &g);
+}
+
+/* A genuine event of another gemeente's feed. */
+static void test_tvs_event_for_other_gemeente(void **state) {
+  (void)state;
+  s_tvs_t t;
+  s_got_t g;
+  s_tvs_feed(s_tvs_make(&t, KETEN__TVS_EVENT_KIND__TVS_KOPPELING, W.subject,
+                        GEMEENTE2, TVS, W.tvs.signing_sk, &W.tvs_e.e),
+             1, KETEN_ERR_EVIDENCE, "a TVS event for gemeente:0748, not for us",
+             &g);
+}
+
+/* ---- rewrap requests (coa serves them inside keten_client_poll) ----------------------- */
+
+#define REQUEST_ID 42
+
+/* A section of coa's, sealed to coa alone (as stored before the late
+ * consent). */
+static Keten__SealedSection *s_seal_own(int kind, const uint8_t *subject,
+                                        const char *json) {
+  return s_seal_to(&W.coa, COA, kind, subject, json, NULL, 0);
+}
+
+/* The broker asks coa (seq SEQ) to rewrap the section in copy for r. The
+ * answer must reach the broker before the ack of SEQ, exactly once, for
+ * REQUEST_ID, and the rewrap handler must have heard of it. */
+static void s_rewrap_run(Keten__SectionCopy *copy, Keten__Recipient *r,
+                         s_got_t *g) {
+  Keten__RewrapRequest rq = KETEN__REWRAP_REQUEST__INIT;
+  rq.request_id = REQUEST_ID;
+  rq.section = copy;
+  rq.recipient = r;
+  rq.queued_at_ms = W.now;
+  Keten__Delivery item = KETEN__DELIVERY__INIT;
+  item.seq = SEQ;
+  item.rewrap = &rq;
+  Keten__Delivery *items[] = {&item};
+  Keten__Deliver d = KETEN__DELIVER__INIT;
+  d.items = items;
+  d.n_items = 1;
+  s_say_deliver(&d);
+  keten_client_t *c = s_client_as(&W.coa, COA, ROLE_COA);
+  memset(g, 0, sizeof *g);
+  g->c = c;
+  keten_client_on_rewrap(c, s_on_rewrap, g);
+  keten_client_on_notice(c, s_on_notice, g);
+  assert_int_equal(keten_client_subscribe(c, 16), KETEN_OK);
+  s_poll_until(c, g, &g->rewraps, 1);
+  assert_int_equal(g->rewraps, 1);
+  assert_int_equal(g->rewrap_seq, SEQ);
+  assert_int_equal(g->calls, 0);
+  assert_int_equal(g->notices, 0);
+  assert_true(s_wait_acked(SEQ));
+  pthread_mutex_lock(&F.mu);
+  int n_answer = F.n_answer, at_ack = F.answers_at_ack;
+  uint64_t request_id = F.answer_request_id;
+  pthread_mutex_unlock(&F.mu);
+  assert_int_equal(n_answer, 1);
+  assert_int_equal(at_ack, 1); /* answered before the ack */
+  assert_int_equal(request_id, REQUEST_ID);
+  /* The broker's OK to the answer does not disturb the next request. */
+  assert_int_equal(keten_client_ping(c, "!", 1, NULL), KETEN_OK);
+  s_say_deliver(NULL);
+}
+
+/* ... and coa refuses, with why in the refusal and no wrap. */
+static void s_rewrap_refused(Keten__SectionCopy *copy, Keten__Recipient *r,
+                             const char *why) {
+  s_got_t g;
+  s_rewrap_run(copy, r, &g);
+  pthread_mutex_lock(&F.mu);
+  size_t wrap_len = F.answer_wrap_len;
+  char refusal[320];
+  snprintf(refusal, sizeof refusal, "%s", F.answer_refusal);
+  pthread_mutex_unlock(&F.mu);
+  if (!strstr(refusal, why))
+    print_error("refusal: \"%s\"; wanted \"%s\"\n", refusal, why);
+  assert_int_equal(wrap_len, 0); /* nothing sealed */
+  assert_non_null(strstr(refusal, why));
+  assert_true(strlen(refusal) >= 1 && strlen(refusal) <= 256);
+  assert_int_equal(g.rewraps_sealed, 0);
+  assert_int_equal(g.rewrap.sealed, 0);
+  assert_non_null(strstr(g.rewrap.refusal, why));
+}
+
+/* ... and coa seals: the wrap opens with to's sealing key to the data key
+ * of coa's own wrap, and the section opens for `to` with it. */
+static void s_rewrap_sealed(Keten__SectionCopy *copy, Keten__Recipient *r,
+                            const char *to, const keten_keys_t *to_keys,
+                            const char *json) {
+  s_got_t g;
+  s_rewrap_run(copy, r, &g);
+  pthread_mutex_lock(&F.mu);
+  size_t wrap_len = F.answer_wrap_len;
+  uint8_t wrap[CANON_WRAP_BYTES];
+  memcpy(wrap, F.answer_wrap, sizeof wrap);
+  char refusal[320];
+  snprintf(refusal, sizeof refusal, "%s", F.answer_refusal);
+  pthread_mutex_unlock(&F.mu);
+  if (refusal[0])
+    print_error("refused: \"%s\"\n", refusal);
+  assert_string_equal(refusal, "");
+  assert_int_equal(wrap_len, CANON_WRAP_BYTES);
+  assert_int_equal(g.rewraps_sealed, 1);
+  assert_string_equal(g.rewrap.recipient, to);
+  assert_int_equal(g.rewrap.version, 3);
+
+  Keten__SealedSection *s = copy->section;
+  uint8_t theirs[SEAL_DATA_KEY_BYTES], ours[SEAL_DATA_KEY_BYTES];
+  assert_int_equal(crypto_box_seal_open(theirs, wrap, sizeof wrap,
+                                        to_keys->sealing_pk,
+                                        to_keys->sealing_sk),
+                   0);
+  assert_string_equal(s->wraps[0]->recipient, COA);
+  assert_int_equal(crypto_box_seal_open(ours, s->wraps[0]->wrap.data,
+                                        CANON_WRAP_BYTES, W.coa.sealing_pk,
+                                        W.coa.sealing_sk),
+                   0);
+  assert_memory_equal(theirs, ours, sizeof ours);
+  /* The section with the new wrap opens for the recipient. */
+  Keten__KeyWrap kw = KETEN__KEY_WRAP__INIT;
+  kw.recipient = (char *)to;
+  kw.wrap.data = wrap;
+  kw.wrap.len = sizeof wrap;
+  Keten__KeyWrap *wraps[] = {s->wraps[0], &kw};
+  Keten__SealedSection with = *s;
+  with.wraps = wraps;
+  with.n_wraps = 2;
+  keten_section_t out;
+  char why[256];
+  assert_int_equal(seal_open(&with, W.coa.signing_pk, to, to_keys, &out, why,
+                             sizeof why),
+                   KETEN_OK);
+  assert_string_equal(out.json, json);
+  sodium_memzero(out.json, out.json_len);
+  free(out.json);
+  sodium_memzero(theirs, sizeof theirs);
+  sodium_memzero(ours, sizeof ours);
+}
+
+/* A later direct consent of coa for gemeente:0716. */
+static void test_rewrap_honest_baseline(void **state) {
+  (void)state;
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal_own(K_IDENTITY, W.subject, IDENTITY_JSON), &W.coa_e.e);
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Recipient r;
+  s_recipient(&r, &W.gemeente_e.e, ks, 1);
+  s_rewrap_sealed(&cp, &r, GEMEENTE, &W.gemeente, IDENTITY_JSON);
+}
+
+/* A KOPPELING to gemeente:0716 and coa's consent naming "@gemeente". */
+static void test_rewrap_honest_linked_gemeente(void **state) {
+  (void)state;
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal_own(K_IDENTITY, W.subject, IDENTITY_JSON), &W.coa_e.e);
+  s_tvs_t t;
+  s_consent_t k;
+  Keten__Consent *ks[1];
+  Keten__Recipient r;
+  s_recipient_linked(&r, &k, ks, &W.gemeente_e.e, s_koppeling_ok(&t));
+  s_rewrap_sealed(&cp, &r, GEMEENTE, &W.gemeente, IDENTITY_JSON);
+}
+
+/* The broker answers the answer with an ERROR: recorded, nothing else. */
+static void test_rewrap_broker_error_recorded(void **state) {
+  (void)state;
+  pthread_mutex_lock(&F.mu);
+  F.answer_error = 1;
+  pthread_mutex_unlock(&F.mu);
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal_own(K_IDENTITY, W.subject, IDENTITY_JSON), &W.coa_e.e);
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Recipient r;
+  s_recipient(&r, &W.gemeente_e.e, ks, 1);
+  Keten__RewrapRequest rq = KETEN__REWRAP_REQUEST__INIT;
+  rq.request_id = REQUEST_ID;
+  rq.section = &cp;
+  rq.recipient = &r;
+  Keten__Delivery item = KETEN__DELIVERY__INIT;
+  item.seq = SEQ;
+  item.rewrap = &rq;
+  Keten__Delivery *items[] = {&item};
+  Keten__Deliver d = KETEN__DELIVER__INIT;
+  d.items = items;
+  d.n_items = 1;
+  s_say_deliver(&d);
+  keten_client_t *c = s_client_as(&W.coa, COA, ROLE_COA);
+  s_got_t g;
+  memset(&g, 0, sizeof g);
+  g.c = c;
+  keten_client_on_rewrap(c, s_on_rewrap, &g);
+  assert_int_equal(keten_client_subscribe(c, 16), KETEN_OK);
+  s_poll_until(c, &g, &g.rewraps, 1);
+  assert_int_equal(g.rewraps_sealed, 1);
+  int64_t end = s_mono_ms() + WAIT_MS;
+  while (!strstr(keten_client_error(c), "refused our answer") &&
+         s_mono_ms() < end)
+    assert_int_equal(keten_client_poll(c, 50, s_on_delivery, &g, NULL),
+                     KETEN_OK);
+  assert_non_null(strstr(keten_client_error(c),
+                         "the broker refused our answer to rewrap request 42: "
+                         "ERROR_NOT_FOUND: no pending rewrap request 42"));
+  assert_true(s_wait_acked(SEQ));
+  assert_int_equal(keten_client_ping(c, "!", 1, NULL), KETEN_OK);
+  assert_string_equal(keten_client_error(c), "");
+  s_say_deliver(NULL);
+}
+
+/* The evidence the broker queued does not hold: a consent "of ours"
+ * signed by the attacker. */
+static void test_rewrap_evidence_forged_consent(void **state) {
+  (void)state;
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal_own(K_IDENTITY, W.subject, IDENTITY_JSON), &W.coa_e.e);
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_make(&k, W.subject, COA, GEMEENTE,
+                                         K_IDENTITY, P_INBURGERING,
+                                         W.now - HOUR_MS, W.now + DAY_MS,
+                                         W.evil.signing_sk)};
+  Keten__Recipient r;
+  s_recipient(&r, &W.gemeente_e.e, ks, 1);
+  s_rewrap_refused(&cp, &r,
+                   "the evidence does not hold: recipient gemeente:0716 "
+                   "(GEMEENTE) refused: a consent does not carry our "
+                   "signature");
+}
+
+/* Checked now, not when queued: the consent has expired meanwhile. */
+static void test_rewrap_evidence_expired_consent(void **state) {
+  (void)state;
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal_own(K_IDENTITY, W.subject, IDENTITY_JSON), &W.coa_e.e);
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_make(&k, W.subject, COA, GEMEENTE,
+                                         K_IDENTITY, P_INBURGERING,
+                                         W.now - 30 * DAY_MS, W.now - DAY_MS,
+                                         W.coa.signing_sk)};
+  Keten__Recipient r;
+  s_recipient(&r, &W.gemeente_e.e, ks, 1);
+  s_rewrap_refused(&cp, &r, "a consent is not valid now");
+}
+
+/* The consent covers HOUSING; the section is IDENTITY. */
+static void test_rewrap_evidence_other_kind(void **state) {
+  (void)state;
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal_own(K_IDENTITY, W.subject, IDENTITY_JSON), &W.coa_e.e);
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_HOUSING, P_INBURGERING)};
+  Keten__Recipient r;
+  s_recipient(&r, &W.gemeente_e.e, ks, 1);
+  s_rewrap_refused(&cp, &r, "a consent does not cover this section kind");
+}
+
+/* "@gemeente" with a koppeling to another gemeente. */
+static void test_rewrap_evidence_koppeling_other_gemeente(void **state) {
+  (void)state;
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal_own(K_IDENTITY, W.subject, IDENTITY_JSON), &W.coa_e.e);
+  s_tvs_t t;
+  s_consent_t k;
+  Keten__Consent *ks[1];
+  Keten__Recipient r;
+  s_recipient_linked(&r, &k, ks, &W.gemeente_e.e,
+                     s_tvs_make(&t, KETEN__TVS_EVENT_KIND__TVS_KOPPELING,
+                                W.subject, GEMEENTE2, TVS, W.tvs.signing_sk,
+                                &W.tvs_e.e));
+  s_rewrap_refused(&cp, &r,
+                   "its koppeling links the subject to another gemeente");
+}
+
+/* "@gemeente" and no koppeling at all. */
+static void test_rewrap_evidence_without_koppeling(void **state) {
+  (void)state;
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal_own(K_IDENTITY, W.subject, IDENTITY_JSON), &W.coa_e.e);
+  s_consent_t k;
+  Keten__Consent *ks[1];
+  Keten__Recipient r;
+  s_recipient_linked(&r, &k, ks, &W.gemeente_e.e, NULL);
+  s_rewrap_refused(&cp, &r, "no koppeling comes with it");
+}
+
+/* The recipient's sealing key swapped for the attacker's. */
+static void test_rewrap_evidence_swapped_sealing_key(void **state) {
+  (void)state;
+  static s_entry_t swapped;
+  swapped.p = W.gemeente_e.p;
+  memcpy(swapped.p.sealing_pk, W.evil.sealing_pk, 32);
+  participant_to_entry(&swapped.p, &swapped.e);
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal_own(K_IDENTITY, W.subject, IDENTITY_JSON), &W.coa_e.e);
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Recipient r;
+  s_recipient(&r, &swapped.e, ks, 1);
+  s_rewrap_refused(&cp, &r,
+                   "registry entry's signature does not verify with the chain "
+                   "root key: gemeente:0716");
+}
+
+/* gemeente:0716's own section, offered to coa for rewrapping. */
+static void test_rewrap_someone_elses_section(void **state) {
+  (void)state;
+  Keten__SectionCopy cp;
+  seal_recipient_t to = {COA, W.coa.sealing_pk};
+  s_copy(&cp,
+         s_seal_to(&W.gemeente, GEMEENTE, K_HOUSING, W.subject,
+                   "{\"address\": \"Hoogstraat 1\"}", &to, 1),
+         &W.gemeente_e.e);
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GGZ, K_HOUSING, P_ZORG)};
+  Keten__Recipient r;
+  s_recipient(&r, &W.ggz_e.e, ks, 1);
+  s_rewrap_refused(&cp, &r,
+                   "the section is not ours: its author is gemeente:0716");
+}
+
+/* The attacker's own section "by coa", its data key wrapped to coa's
+ * (public) sealing key: coa's wrap opens, coa's signature is not there. */
+static void test_rewrap_section_not_signed_by_us(void **state) {
+  (void)state;
+  keten_keys_t forger = W.evil;
+  memcpy(forger.sealing_pk, W.coa.sealing_pk, 32); /* wraps to coa */
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal_to(&forger, COA, K_IDENTITY, W.subject, IDENTITY_JSON,
+                        NULL, 0),
+         &W.coa_e.e);
+  keten_keys_wipe(&forger);
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Recipient r;
+  s_recipient(&r, &W.gemeente_e.e, ks, 1);
+  s_rewrap_refused(&cp, &r,
+                   "our own section does not open: signature does not verify "
+                   "with the author's key");
+}
+
+/* coa's genuine section of W.subject with the header of another subject
+ * (for which a genuine consent exists): the header is signed and is the
+ * ciphertext's associated data, so the swap does not open. */
+static void test_rewrap_header_swap(void **state) {
+  (void)state;
+  Keten__SealedSection *genuine =
+      s_seal_own(K_IDENTITY, W.subject, IDENTITY_JSON);
+  static keten_section_header_t h;
+  static Keten__SectionHeader wire;
+  static Keten__SealedSection swapped;
+  assert_int_equal(seal_header_from_wire(genuine->header, &h), 0);
+  memcpy(h.subject, W.other_subject, KETEN_SUBJECT_BYTES);
+  seal_header_to_wire(&h, &wire);
+  swapped = *genuine;
+  swapped.header = &wire;
+  Keten__SectionCopy cp;
+  s_copy(&cp, &swapped, &W.coa_e.e);
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_make(&k, W.other_subject, COA, GEMEENTE,
+                                         K_IDENTITY, P_INBURGERING,
+                                         W.now - HOUR_MS, W.now + DAY_MS,
+                                         W.coa.signing_sk)};
+  Keten__Recipient r;
+  s_recipient(&r, &W.gemeente_e.e, ks, 1);
+  s_rewrap_refused(&cp, &r,
+                   "our own section does not open: signature does not verify");
+}
+
+/* Our wrap removed: nothing of ours to open. */
+static void test_rewrap_without_our_wrap(void **state) {
+  (void)state;
+  seal_recipient_t to = {GGZ, W.ggz.sealing_pk};
+  Keten__SealedSection *genuine =
+      s_seal_to(&W.coa, COA, K_IDENTITY, W.subject, IDENTITY_JSON, &to, 1);
+  static Keten__SealedSection stripped;
+  static Keten__KeyWrap *only_ggz[1];
+  only_ggz[0] = genuine->wraps[1];
+  stripped = *genuine;
+  stripped.wraps = only_ggz;
+  stripped.n_wraps = 1;
+  Keten__SectionCopy cp;
+  s_copy(&cp, &stripped, &W.coa_e.e);
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Recipient r;
+  s_recipient(&r, &W.gemeente_e.e, ks, 1);
+  s_rewrap_refused(&cp, &r, "our own section does not open: no wrap for coa");
+}
+
+/* No section at all. */
+static void test_rewrap_without_section(void **state) {
+  (void)state;
+  s_consent_t k;
+  Keten__Consent *ks[] = {s_consent_ok(&k, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Recipient r;
+  s_recipient(&r, &W.gemeente_e.e, ks, 1);
+  s_rewrap_refused(NULL, &r, "the rewrap request carries no section");
+}
+
 /* ---- main -------------------------------------------------------------------------- */
 
 #define CASE(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
@@ -1540,6 +2491,42 @@ int main(void) {
       CASE(test_notice_outside_signer_window),
       CASE(test_notice_revoker_other_root),
       CASE(test_notice_signer_not_revoker),
+      CASE(test_delete_notice_honest_baseline),
+      CASE(test_delete_notice_bad_signature),
+      CASE(test_delete_notice_tampered_item),
+      CASE(test_delete_notice_without_broker_key),
+      CASE(test_put_honest_linked_gemeente),
+      CASE(test_lie_linked_without_koppeling),
+      CASE(test_lie_linked_koppeling_by_non_tvs),
+      CASE(test_lie_linked_koppeling_publisher_other_root),
+      CASE(test_lie_linked_koppeling_publisher_expired),
+      CASE(test_lie_linked_koppeling_other_subject),
+      CASE(test_lie_linked_koppeling_other_gemeente),
+      CASE(test_lie_linked_koppeling_bad_signature),
+      CASE(test_lie_linked_koppeling_changed_field),
+      CASE(test_lie_linked_koppeling_is_ontkoppeling),
+      CASE(test_lie_linked_to_non_gemeente),
+      CASE(test_lie_direct_consent_with_forged_koppeling),
+      CASE(test_tvs_event_honest_baseline),
+      CASE(test_tvs_event_without_handler_acked),
+      CASE(test_tvs_event_from_non_tvs_entry),
+      CASE(test_tvs_event_publisher_other_root),
+      CASE(test_tvs_event_bad_signature),
+      CASE(test_tvs_event_for_other_gemeente),
+      CASE(test_rewrap_honest_baseline),
+      CASE(test_rewrap_honest_linked_gemeente),
+      CASE(test_rewrap_broker_error_recorded),
+      CASE(test_rewrap_evidence_forged_consent),
+      CASE(test_rewrap_evidence_expired_consent),
+      CASE(test_rewrap_evidence_other_kind),
+      CASE(test_rewrap_evidence_koppeling_other_gemeente),
+      CASE(test_rewrap_evidence_without_koppeling),
+      CASE(test_rewrap_evidence_swapped_sealing_key),
+      CASE(test_rewrap_someone_elses_section),
+      CASE(test_rewrap_section_not_signed_by_us),
+      CASE(test_rewrap_header_swap),
+      CASE(test_rewrap_without_our_wrap),
+      CASE(test_rewrap_without_section),
   };
   return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }

@@ -5,7 +5,11 @@
 #
 # Compiles tests/unit/test_consent.c and tests/unit/test_policy.c against
 # the pure modules broker/consent.c and proto/policy.c directly with CC
-# (no CMake), first unmutated (they must pass), then against deliberately
+# (no CMake; consent.c also needs proto/tvs.c for the reserved recipient
+# "@gemeente", which is linked unmutated with what it needs: canon.c,
+# entry.c, enums.c, roles.c and the generated keten.pb-c.c, against
+# libprotobuf-c and libsodium), first unmutated (they must pass), then
+# against deliberately
 # broken copies, one mutation each: every mutant must make its test fail.
 # consent.c mutants are run against test_consent; policy.c mutants against
 # test_policy (which must catch them), and test_consent's verdict on them
@@ -24,7 +28,8 @@ SRC=$3
 for f in "$SRC/broker/consent.c" "$SRC/broker/consent.h" \
          "$SRC/proto/policy.c" "$SRC/proto/policy.h" \
          "$SRC/tests/unit/test_consent.c" "$SRC/tests/unit/test_policy.c" \
-         "$BUILD/proto/keten.pb-c.h"; do
+         "$SRC/proto/tvs.c" "$SRC/proto/tvs.h" \
+         "$BUILD/proto/keten.pb-c.h" "$BUILD/proto/keten.pb-c.c"; do
   if [ ! -f "$f" ]; then
     echo "mutation: missing $f (build the proto target first)" >&2
     exit 2
@@ -36,10 +41,12 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/keten-mutation.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
 # consent.h includes participant.h, which includes keten.pb-c.h, which
-# includes <protobuf-c/protobuf-c.h>: protobuf-c's headers are needed, its
-# library is not (the modules under test use only its enum constants).
-read -r -a PKG_CFLAGS <<<"$(pkg-config --cflags cmocka libprotobuf-c)"
+# includes <protobuf-c/protobuf-c.h>. The modules under test use only its
+# enum constants; tvs.c (which consent.c calls) and its companions need
+# libprotobuf-c and libsodium, so test_consent links them.
+read -r -a PKG_CFLAGS <<<"$(pkg-config --cflags cmocka libprotobuf-c libsodium)"
 read -r -a PKG_LIBS <<<"$(pkg-config --libs cmocka)"
+read -r -a WIRE_LIBS <<<"$(pkg-config --libs libprotobuf-c libsodium)"
 CFLAGS=(-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g0
         -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
         -I"$SRC/broker" -I"$SRC/proto" -I"$BUILD/proto" "${PKG_CFLAGS[@]}")
@@ -66,11 +73,13 @@ build() {
   local dir=$1 test=$2
   [ -f "$dir/policy.o" ] || compile "$dir/policy.o" "$dir/policy.c"
   local objs=("$tmp/base/$test.o" "$dir/policy.o")
+  local libs=("${PKG_LIBS[@]}")
   if [ "$test" = test_consent ]; then
     [ -f "$dir/consent.o" ] || compile "$dir/consent.o" "$dir/consent.c"
-    objs+=("$dir/consent.o")
+    objs+=("$dir/consent.o" "${WIRE_OBJS[@]}")
+    libs+=("${WIRE_LIBS[@]}")
   fi
-  if ! "$CC" "${objs[@]}" -o "$dir/$test" "${PKG_LIBS[@]}" \
+  if ! "$CC" "${objs[@]}" -o "$dir/$test" "${libs[@]}" \
        >"$dir/$test.link.log" 2>&1; then
     cat "$dir/$test.link.log" >&2
     die "$test does not link in $dir"
@@ -82,6 +91,18 @@ run() {
   local dir=$1 test=$2
   timeout 120 "$dir/$test" >"$dir/$test.log" 2>&1
 }
+
+# What consent.c calls outside the rule (tvs_is_linked_recipient) and
+# what that needs, never mutated: compiled once.
+mkdir "$tmp/wire"
+WIRE_OBJS=()
+for src in "$SRC/proto/tvs.c" "$SRC/proto/canon.c" "$SRC/proto/entry.c" \
+           "$SRC/proto/enums.c" "$SRC/proto/roles.c" \
+           "$BUILD/proto/keten.pb-c.c"; do
+  obj="$tmp/wire/$(basename "$src" .c).o"
+  compile "$obj" "$src"
+  WIRE_OBJS+=("$obj")
+done
 
 # The baseline: the unmutated sources, built as strictly as CMake does.
 mkdir "$tmp/base"
@@ -154,7 +175,7 @@ NL=$'\n'
 mutant consent.c no-recorder-check \
   'strcmp(c->recorded_by, q->author) != 0)' '0)'
 mutant consent.c no-recipient-check \
-  'strcmp(c->recipient, q->participant) != 0 ||' '0 ||'
+  '!consent_names(c, q->participant, q->linked_gemeente) ||' '0 ||'
 mutant consent.c no-subject-check \
   'memcmp(c->subject, q->subject, CONSENT_SUBJECT_BYTES) != 0 ||' '0 ||'
 mutant consent.c active-until-inclusive \
@@ -181,6 +202,31 @@ mutant consent.c section-reason-outranks \
   'if (rank < 1) {' 'if (rank < 3) {'
 mutant consent.c names-first-consent \
   'd.consent = c;' 'd.consent = list;'
+
+# consent_names: "@gemeente" names exactly the subject's linked gemeente
+mutant consent.c direct-match-removed \
+  "if (strcmp(c->recipient, participant) == 0)${NL}    return 1;${NL}" ''
+mutant consent.c linked-allows-anyone \
+  "tvs_is_linked_recipient(c->recipient) && linked_gemeente &&${NL}         strcmp(linked_gemeente, participant) == 0;" \
+  'tvs_is_linked_recipient(c->recipient);'
+mutant consent.c linked-ignores-equality \
+  "&& linked_gemeente &&${NL}         strcmp(linked_gemeente, participant) == 0;" \
+  '&& linked_gemeente;'
+mutant consent.c linked-prefix-match \
+  'strcmp(linked_gemeente, participant) == 0' \
+  'strncmp(linked_gemeente, participant, 9) == 0'
+mutant consent.c linked-never-allows \
+  'strcmp(linked_gemeente, participant) == 0' '0'
+mutant consent.c linked-any-recipient \
+  'return tvs_is_linked_recipient(c->recipient) && ' 'return '
+mutant consent.c linked-null-unchecked \
+  '&& linked_gemeente &&' '&&'
+mutant consent.c linked-is-participant \
+  'consent_names(c, q->participant, q->linked_gemeente)' \
+  'consent_names(c, q->participant, q->participant)'
+mutant consent.c linked-query-ignored \
+  'consent_names(c, q->participant, q->linked_gemeente)' \
+  'consent_names(c, q->participant, NULL)'
 
 # ---- proto/policy.c: the policy table --------------------------------------
 mutant policy.c r8-health-to-volunteer \

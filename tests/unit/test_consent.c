@@ -7,7 +7,9 @@
  * The rule (broker/consent.h): participant P may receive section S
  * (subject X, kind K, author A) only if P is A, or an active consent
  * recorded by A itself covers X, K and P, and the policy table allows K to
- * P's role for that consent's purpose and basis. */
+ * P's role for that consent's purpose and basis. A consent covers P when
+ * it names P, or names "@gemeente" while P is the gemeente X is linked to
+ * now (the query's linked_gemeente; none if NULL). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +20,7 @@
 #include <string.h>
 
 #include "consent.h"
+#include "tvs.h"
 
 /* The numbers of keten.proto, written out (test_enum_numbers checks them
  * against the generated header). */
@@ -77,7 +80,7 @@ static consent_decision_t s_ask(const consent_t *list, size_t n,
                                 const char *participant, int role,
                                 const uint8_t *subject, int kind,
                                 const char *author, int64_t now) {
-  consent_query_t q = {participant, role, subject, kind, author, now};
+  consent_query_t q = {participant, role, subject, kind, author, now, NULL};
   return consent_allows(list, n, &q);
 }
 
@@ -675,6 +678,307 @@ static void test_reason_ranking(void **state) {
            CONSENT_DENIED, NULL, R_EXPIRED);
 }
 
+/* ---- consents naming "@gemeente": the subject's linked gemeente ------------ */
+
+/* As s_ask, with the gemeente the subject is linked to now (or NULL). */
+static consent_decision_t s_ask_linked(const consent_t *list, size_t n,
+                                       const char *participant, int role,
+                                       const uint8_t *subject, int kind,
+                                       const char *author, int64_t now,
+                                       const char *linked) {
+  consent_query_t q = {participant, role, subject, kind, author, now, linked};
+  return consent_allows(list, n, &q);
+}
+
+#define LINKED "@gemeente"
+
+static void test_linked_recipient_name(void **state) {
+  (void)state;
+  /* the oracle below spells the reserved recipient out; it is proto's */
+  assert_string_equal(TVS_LINKED_GEMEENTE, LINKED);
+  assert_true(tvs_is_linked_recipient(LINKED));
+  assert_false(tvs_is_linked_recipient(GEM));
+  assert_false(tvs_is_linked_recipient("@gemeente:0363"));
+  assert_false(tvs_is_linked_recipient("@Gemeente"));
+  assert_false(tvs_is_linked_recipient("gemeente"));
+  assert_false(tvs_is_linked_recipient(""));
+  assert_false(tvs_is_linked_recipient(NULL));
+}
+
+static void test_linked_consent_allows_linked_gemeente(void **state) {
+  (void)state;
+  consent_t c = s_consent(COA, s_subject_x, LINKED,
+                          BIT(KIND_STORY) | BIT(KIND_HOUSING),
+                          PURPOSE_INBURGERING, 1000, 2000);
+  s_expect(s_ask_linked(&c, 1, GEM, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        COA, 1500, GEM),
+           CONSENT_ALLOWED, &c, R_CONSENT);
+  s_expect(s_ask_linked(&c, 1, GEM, ROLE_GEMEENTE, s_subject_x, KIND_HOUSING,
+                        COA, 1000, GEM),
+           CONSENT_ALLOWED, &c, R_CONSENT);
+  /* whichever gemeente it is, as long as it is the linked one */
+  s_expect(s_ask_linked(&c, 1, GEM2, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        COA, 1999, GEM2),
+           CONSENT_ALLOWED, &c, R_CONSENT);
+  /* next to consents that do not apply, in either order */
+  consent_t list[3] = {
+      s_consent(COA, s_subject_y, LINKED, BIT(KIND_STORY), PURPOSE_INBURGERING,
+                1000, 2000),
+      s_consent(COA, s_subject_x, GEM2, BIT(KIND_STORY), PURPOSE_INBURGERING,
+                1000, 2000),
+      c};
+  s_expect(s_ask_linked(list, 3, GEM, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        COA, 1500, GEM),
+           CONSENT_ALLOWED, &list[2], R_CONSENT);
+  consent_t rev[3] = {list[2], list[1], list[0]};
+  s_expect(s_ask_linked(rev, 3, GEM, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        COA, 1500, GEM),
+           CONSENT_ALLOWED, &rev[0], R_CONSENT);
+  /* a direct consent still allows, whatever the link says */
+  consent_t d = s_consent(COA, s_subject_x, GEM, BIT(KIND_STORY),
+                          PURPOSE_INBURGERING, 1000, 2000);
+  s_expect(s_ask_linked(&d, 1, GEM, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        COA, 1500, GEM2),
+           CONSENT_ALLOWED, &d, R_CONSENT);
+  s_expect(s_ask_linked(&d, 1, GEM, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        COA, 1500, NULL),
+           CONSENT_ALLOWED, &d, R_CONSENT);
+  /* the author still reads its own section, linked or not */
+  s_expect(s_ask_linked(&c, 1, COA, ROLE_COA, s_subject_x, KIND_STORY, COA,
+                        1500, GEM),
+           CONSENT_ALLOWED_AUTHOR, NULL, R_AUTHOR);
+}
+
+static void test_linked_consent_not_another_gemeente(void **state) {
+  (void)state;
+  consent_t c = s_consent(COA, s_subject_x, LINKED, BIT(KIND_STORY),
+                          PURPOSE_INBURGERING, 1000, 2000);
+  /* X is linked to GEM: GEM2 is not its gemeente */
+  s_expect(s_ask_linked(&c, 1, GEM2, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        COA, 1500, GEM),
+           CONSENT_DENIED, NULL, R_NONE);
+  /* and the other way round */
+  s_expect(s_ask_linked(&c, 1, GEM, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        COA, 1500, GEM2),
+           CONSENT_DENIED, NULL, R_NONE);
+  /* nor ids that share a prefix with the linked gemeente */
+  s_expect(s_ask_linked(&c, 1, "gemeente:036", ROLE_GEMEENTE, s_subject_x,
+                        KIND_STORY, COA, 1500, GEM),
+           CONSENT_DENIED, NULL, R_NONE);
+  s_expect(s_ask_linked(&c, 1, "gemeente:03630", ROLE_GEMEENTE, s_subject_x,
+                        KIND_STORY, COA, 1500, GEM),
+           CONSENT_DENIED, NULL, R_NONE);
+  /* nor anyone else whose role the policy would allow STORY to */
+  s_expect(s_ask_linked(&c, 1, VWN, ROLE_VOLUNTEER, s_subject_x, KIND_STORY,
+                        COA, 1500, GEM),
+           CONSENT_DENIED, NULL, R_NONE);
+  s_expect(s_ask_linked(&c, 1, ASE, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        COA, 1500, GEM),
+           CONSENT_DENIED, NULL, R_NONE);
+  /* the link is the subject's: a "@gemeente" consent on another subject
+   * does not name GEM for X */
+  consent_t y = s_consent(COA, s_subject_y, LINKED, BIT(KIND_STORY),
+                          PURPOSE_INBURGERING, 1000, 2000);
+  s_expect(s_ask_linked(&y, 1, GEM, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        COA, 1500, GEM),
+           CONSENT_DENIED, NULL, R_NONE);
+  /* being linked makes nobody the recipient of a consent naming someone
+   * else */
+  consent_t v = s_consent(COA, s_subject_x, VWN, BIT(KIND_STORY),
+                          PURPOSE_INBURGERING, 1000, 2000);
+  s_expect(s_ask_linked(&v, 1, GEM, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        COA, 1500, GEM),
+           CONSENT_DENIED, NULL, R_NONE);
+  consent_t g2 = s_consent(COA, s_subject_x, GEM2, BIT(KIND_STORY),
+                           PURPOSE_INBURGERING, 1000, 2000);
+  s_expect(s_ask_linked(&g2, 1, GEM, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        COA, 1500, GEM),
+           CONSENT_DENIED, NULL, R_NONE);
+}
+
+static void test_linked_consent_without_link(void **state) {
+  (void)state;
+  consent_t c = s_consent(COA, s_subject_x, LINKED, ~UINT64_C(0),
+                          PURPOSE_BEGELEIDING, 0, 10000);
+  /* X is linked to no gemeente: the consent names nobody */
+  for (size_t p = 0; p < 6; p++) {
+    static const struct {
+      const char *id;
+      int role;
+    } who[6] = {{GEM, ROLE_GEMEENTE},   {GEM2, ROLE_GEMEENTE},
+                {VWN, ROLE_VOLUNTEER},  {GGZ, ROLE_CARE},
+                {TVS, ROLE_TVS},        {OPERATOR, ROLE_OPERATOR}};
+    for (int k = KIND_IDENTITY; k <= KIND_CARE; k++)
+      s_expect(s_ask_linked(&c, 1, who[p].id, who[p].role, s_subject_x, k, COA,
+                            5000, NULL),
+               CONSENT_DENIED, NULL, R_NONE);
+  }
+  /* s_ask passes no link at all */
+  s_expect(s_ask(&c, 1, GEM, ROLE_GEMEENTE, s_subject_x, KIND_STORY, COA, 5000),
+           CONSENT_DENIED, NULL, R_NONE);
+  /* without an author nothing opens, link or not */
+  s_expect(s_ask_linked(&c, 1, GEM, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        NULL, 5000, GEM),
+           CONSENT_DENIED, NULL, R_NONE);
+}
+
+static void test_linked_consent_other_recorder(void **state) {
+  (void)state;
+  /* the volunteer recorded "@gemeente" for X: it opens only the
+   * volunteer's own sections, never COA's */
+  consent_t v = s_consent(VWN, s_subject_x, LINKED, ~UINT64_C(0),
+                          PURPOSE_BEGELEIDING, 0, 10000);
+  for (int k = KIND_IDENTITY; k <= KIND_CARE; k++)
+    s_expect(s_ask_linked(&v, 1, GEM, ROLE_GEMEENTE, s_subject_x, k, COA, 5000,
+                          GEM),
+             CONSENT_DENIED, NULL, R_NONE);
+  s_expect(s_ask_linked(&v, 1, GEM, ROLE_GEMEENTE, s_subject_x, KIND_SUPPORT,
+                        VWN, 5000, GEM),
+           CONSENT_ALLOWED, &v, R_CONSENT);
+  /* the linked gemeente's own "@gemeente" consent opens nobody else's */
+  consent_t g = s_consent(GEM, s_subject_x, LINKED, ~UINT64_C(0),
+                          PURPOSE_INBURGERING, 0, 10000);
+  s_expect(s_ask_linked(&g, 1, GEM, ROLE_GEMEENTE, s_subject_x, KIND_STORY, COA,
+                        5000, GEM),
+           CONSENT_DENIED, NULL, R_NONE);
+  /* a TVS publisher recording one changes nothing either */
+  consent_t t = s_consent(TVS, s_subject_x, LINKED, ~UINT64_C(0),
+                          PURPOSE_INBURGERING, 0, 10000);
+  consent_t both[2] = {g, t};
+  s_expect(s_ask_linked(both, 2, GEM, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        COA, 5000, GEM),
+           CONSENT_DENIED, NULL, R_NONE);
+}
+
+static void test_linked_consent_policy(void **state) {
+  (void)state;
+  /* HEALTH under ZORG may go to a GEMEENTE on basis CONSENT ... */
+  consent_t h = s_consent(COA, s_subject_x, LINKED, BIT(KIND_HEALTH),
+                          PURPOSE_ZORG, 0, 10000);
+  s_expect(s_ask_linked(&h, 1, GEM, ROLE_GEMEENTE, s_subject_x, KIND_HEALTH,
+                        COA, 5000, GEM),
+           CONSENT_ALLOWED, &h, R_CONSENT);
+  /* ... not on LEGAL_DUTY without a legal reference (R9) ... */
+  h.basis = BASIS_LEGAL_DUTY;
+  s_expect_rule(s_ask_linked(&h, 1, GEM, ROLE_GEMEENTE, s_subject_x,
+                             KIND_HEALTH, COA, 5000, GEM),
+                POLICY_R9_SPECIAL_BASIS, "R9");
+  /* ... and with one it may */
+  h.has_legal_reference = 1;
+  s_expect(s_ask_linked(&h, 1, GEM, ROLE_GEMEENTE, s_subject_x, KIND_HEALTH,
+                        COA, 5000, GEM),
+           CONSENT_ALLOWED, &h, R_CONSENT);
+  /* HEALTH is not INBURGERING's (R6) */
+  consent_t i = s_consent(COA, s_subject_x, LINKED, BIT(KIND_HEALTH),
+                          PURPOSE_INBURGERING, 0, 10000);
+  s_expect_rule(s_ask_linked(&i, 1, GEM, ROLE_GEMEENTE, s_subject_x,
+                             KIND_HEALTH, COA, 5000, GEM),
+                POLICY_R6_PURPOSE_KIND, "R6");
+  /* the role that counts is the participant's: were the subject "linked"
+   * to a volunteer or a TVS, R8 and R3 would still refuse */
+  s_expect_rule(s_ask_linked(&h, 1, VWN, ROLE_VOLUNTEER, s_subject_x,
+                             KIND_HEALTH, COA, 5000, VWN),
+                POLICY_R8_SPECIAL_VOLUNTEER, "R8");
+  consent_t s = s_consent(COA, s_subject_x, LINKED, BIT(KIND_STORY),
+                          PURPOSE_INBURGERING, 0, 10000);
+  s_expect_rule(s_ask_linked(&s, 1, TVS, ROLE_TVS, s_subject_x, KIND_STORY, COA,
+                             5000, TVS),
+                POLICY_R3_RECIPIENT_ROLE, "R3");
+  /* an unknown purpose in a linked consent (R10) */
+  s.purpose = 0;
+  s_expect_rule(s_ask_linked(&s, 1, GEM, ROLE_GEMEENTE, s_subject_x,
+                             KIND_STORY, COA, 5000, GEM),
+                POLICY_R10_UNKNOWN, "R10");
+}
+
+static void test_linked_consent_active_and_kinds(void **state) {
+  (void)state;
+  consent_t c = s_consent(COA, s_subject_x, LINKED, BIT(KIND_STORY),
+                          PURPOSE_INBURGERING, 1000, 2000);
+  /* the window and revocation hold as for a direct consent */
+  s_expect(s_ask_linked(&c, 1, GEM, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        COA, 999, GEM),
+           CONSENT_DENIED, NULL, R_NOT_YET);
+  s_expect(s_ask_linked(&c, 1, GEM, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        COA, 2000, GEM),
+           CONSENT_DENIED, NULL, R_EXPIRED);
+  s_expect(s_ask_linked(&c, 1, GEM, ROLE_GEMEENTE, s_subject_x, KIND_HOUSING,
+                        COA, 1500, GEM),
+           CONSENT_DENIED, NULL, R_SECTION);
+  s_expect(s_ask_linked(&c, 1, GEM, ROLE_GEMEENTE, s_subject_x, 0, COA, 1500,
+                        GEM),
+           CONSENT_DENIED, NULL, R_KIND);
+  consent_t r = c;
+  r.revoked = 1;
+  s_expect(s_ask_linked(&r, 1, GEM, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        COA, 1500, GEM),
+           CONSENT_DENIED, NULL, R_REVOKED);
+  /* those near misses are the linked gemeente's only: to another
+   * gemeente the consent is no near miss at all */
+  s_expect(s_ask_linked(&r, 1, GEM2, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        COA, 1500, GEM),
+           CONSENT_DENIED, NULL, R_NONE);
+  s_expect(s_ask_linked(&c, 1, GEM2, ROLE_GEMEENTE, s_subject_x, KIND_HOUSING,
+                        COA, 1500, GEM),
+           CONSENT_DENIED, NULL, R_NONE);
+  /* a revoked direct consent and an active linked one: the linked one
+   * allows */
+  consent_t d = s_consent(COA, s_subject_x, GEM, BIT(KIND_STORY),
+                          PURPOSE_INBURGERING, 1000, 2000);
+  d.revoked = 1;
+  consent_t pair[2] = {d, c};
+  s_expect(s_ask_linked(pair, 2, GEM, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        COA, 1500, GEM),
+           CONSENT_ALLOWED, &pair[1], R_CONSENT);
+  /* and once the link is gone, only the revoked direct one is left */
+  s_expect(s_ask_linked(pair, 2, GEM, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                        COA, 1500, NULL),
+           CONSENT_DENIED, NULL, R_REVOKED);
+}
+
+static void test_consent_names(void **state) {
+  (void)state;
+  consent_t direct = s_consent(COA, s_subject_x, GEM, BIT(KIND_STORY),
+                               PURPOSE_INBURGERING, 0, 10);
+  consent_t linked = s_consent(COA, s_subject_x, LINKED, BIT(KIND_STORY),
+                               PURPOSE_INBURGERING, 0, 10);
+  /* a direct recipient is named, linked or not, linked elsewhere or not */
+  assert_true(consent_names(&direct, GEM, NULL));
+  assert_true(consent_names(&direct, GEM, GEM));
+  assert_true(consent_names(&direct, GEM, GEM2));
+  assert_false(consent_names(&direct, GEM2, NULL));
+  assert_false(consent_names(&direct, GEM2, GEM2));
+  assert_false(consent_names(&direct, "gemeente:036", NULL));
+  assert_false(consent_names(&direct, "gemeente:03630", GEM));
+  /* "@gemeente" names exactly the linked gemeente */
+  assert_true(consent_names(&linked, GEM, GEM));
+  assert_true(consent_names(&linked, GEM2, GEM2));
+  assert_false(consent_names(&linked, GEM, NULL));
+  assert_false(consent_names(&linked, GEM, GEM2));
+  assert_false(consent_names(&linked, GEM2, GEM));
+  assert_false(consent_names(&linked, VWN, GEM));
+  assert_false(consent_names(&linked, "gemeente:036", GEM));
+  assert_false(consent_names(&linked, GEM, "gemeente:036"));
+  /* only the reserved spelling is the linked recipient */
+  const char *const lookalikes[] = {"@gemeente:0363", "@Gemeente", "gemeente",
+                                    "@gemeent", "@gemeentee"};
+  for (size_t i = 0; i < sizeof lookalikes / sizeof lookalikes[0]; i++) {
+    consent_t c = linked;
+    snprintf(c.recipient, sizeof c.recipient, "%s", lookalikes[i]);
+    assert_false(consent_names(&c, GEM, GEM));
+    s_expect(s_ask_linked(&c, 1, GEM, ROLE_GEMEENTE, s_subject_x, KIND_STORY,
+                          COA, 5, GEM),
+             CONSENT_DENIED, NULL, R_NONE);
+  }
+  /* consent_names looks at the recipient only: subject, recorder, kinds
+   * and window are consent_allows' */
+  consent_t old = linked;
+  old.revoked = 1;
+  memcpy(old.subject, s_subject_y, 32);
+  snprintf(old.recorded_by, sizeof old.recorded_by, "%s", VWN);
+  assert_true(consent_names(&old, GEM, GEM));
+}
+
 /* ---- property test ------------------------------------------------------- */
 
 /* xorshift64*: deterministic, so a failure is reproducible from its round. */
@@ -783,13 +1087,26 @@ typedef struct {
   int kind;
   const char *author;
   int64_t now;
+  const char *linked; /* the gemeente the subject is linked to, or NULL */
 } p_query_t;
+
+/* c's recipient is the query's participant: by name, or as the
+ * reserved "@gemeente" while the participant is the subject's linked
+ * gemeente. */
+static int s_oracle_recipient(const consent_t *c, const p_query_t *q) {
+  if (strcmp(c->recipient, q->participant) == 0)
+    return 1;
+  if (strcmp(c->recipient, "@gemeente") != 0)
+    return 0;
+  if (q->linked == NULL)
+    return 0;
+  return strcmp(q->linked, q->participant) == 0;
+}
 
 /* c names this query's author, participant and subject. */
 static int s_oracle_names(const consent_t *c, const p_query_t *q) {
   return q->author != NULL && strcmp(c->recorded_by, q->author) == 0 &&
-         strcmp(c->recipient, q->participant) == 0 &&
-         memcmp(c->subject, q->subject, 32) == 0;
+         s_oracle_recipient(c, q) && memcmp(c->subject, q->subject, 32) == 0;
 }
 
 static int s_oracle_kind_bit(const consent_t *c, int kind) {
@@ -878,10 +1195,10 @@ static p_expect_t s_oracle(const consent_t *list, size_t n,
 static void s_describe(const consent_t *list, size_t n, const p_query_t *q,
                        unsigned round, int qi, const char *what) {
   print_error("round %u query %d: %s\n  query: %s (role %d) reads kind %d by "
-              "%s about subject %02x..%02x at %lld\n",
+              "%s about subject %02x..%02x at %lld, linked to %s\n",
               round, qi, what, q->participant, q->role, q->kind,
               q->author ? q->author : "(none)", q->subject[0], q->subject[31],
-              (long long)q->now);
+              (long long)q->now, q->linked ? q->linked : "(none)");
   for (size_t i = 0; i < n; i++) {
     const consent_t *c = &list[i];
     print_error("  consent %zu: %s -> %s subject %02x..%02x sections %llx "
@@ -968,8 +1285,10 @@ static void s_random_consent(consent_t *c, uint8_t subjects[][32],
   memcpy(c->subject, subjects[s_below(P_SUBJECTS)], 32);
   snprintf(c->recorded_by, sizeof c->recorded_by, "%s",
            s_participants[s_below(P_PARTICIPANTS)].id);
+  /* a quarter name "the subject's linked gemeente" */
   snprintf(c->recipient, sizeof c->recipient, "%s",
-           s_participants[s_below(P_PARTICIPANTS)].id);
+           s_below(4) == 0 ? "@gemeente"
+                           : s_participants[s_below(P_PARTICIPANTS)].id);
   /* section sets: a few kinds, sometimes none, sometimes all, now and then
    * bits keten.proto does not name (0, 13, 63) */
   switch (s_below(8)) {
@@ -1022,6 +1341,7 @@ static void test_property_random_sets(void **state) {
   consent_t list[P_MAX_CONSENTS], reversed[P_MAX_CONSENTS];
   unsigned outcomes[O_COUNT] = {0};
   unsigned rules[POLICY_R10_UNKNOWN + 1] = {0};
+  unsigned linked_allowed = 0, linked_refused = 0;
   for (unsigned round = 0; round < P_ROUNDS; round++) {
     size_t n = (size_t)s_below(P_MAX_CONSENTS + 1);
     for (size_t i = 0; i < n; i++)
@@ -1040,6 +1360,18 @@ static void test_property_random_sets(void **state) {
                      ? NULL
                      : s_participants[s_below(P_PARTICIPANTS)].id;
       q.now = (int64_t)s_below(130) - 5;
+      /* the subject is linked to nobody, or to anyone (mostly a gemeente,
+       * as a KOPPELING makes it; the rule must not care which role) */
+      switch (s_below(4)) {
+      case 0:
+        q.linked = NULL;
+        break;
+      case 1:
+        q.linked = s_participants[s_below(P_PARTICIPANTS)].id;
+        break;
+      default:
+        q.linked = s_participants[1 + s_below(2)].id; /* GEM or GEM2 */
+      }
       /* bias half the requests towards one consent: its recipient asks
        * for its recorder's section of its subject, often of a kind it
        * covers, near the edges of its window */
@@ -1059,6 +1391,24 @@ static void test_property_random_sets(void **state) {
               s_below(8) != 0)
             q.author = s_participants[j].id;
         }
+        /* a linked consent: mostly the subject is linked to the one who
+         * asks; otherwise to another, or to nobody */
+        if (strcmp(c->recipient, "@gemeente") == 0) {
+          size_t p2 = s_below(3) == 0 ? (size_t)s_below(P_PARTICIPANTS)
+                                      : 1 + (size_t)s_below(2);
+          q.participant = s_participants[p2].id;
+          q.role = s_participants[p2].role;
+          switch (s_below(4)) {
+          case 0:
+            q.linked = NULL;
+            break;
+          case 1:
+            q.linked = s_participants[s_below(P_PARTICIPANTS)].id;
+            break;
+          default:
+            q.linked = q.participant;
+          }
+        }
         if (c->sections && s_below(4) != 0) {
           int k;
           do
@@ -1073,10 +1423,25 @@ static void test_property_random_sets(void **state) {
         q.role = (int)s_below(9) - 1;
 
       consent_query_t cq = {q.participant, q.role, q.subject,
-                            q.kind,        q.author, q.now};
+                            q.kind,        q.author, q.now, q.linked};
       consent_decision_t d = consent_allows(list, n, &cq);
       int outcome = s_check(list, n, &q, d, round, qi);
       outcomes[outcome]++;
+      if (outcome == O_CONSENT &&
+          strcmp(d.consent->recipient, "@gemeente") == 0)
+        linked_allowed++;
+      /* a linked consent that would open it, were the subject linked to
+         the participant, but is not: the link decided */
+      if (outcome != O_AUTHOR && outcome != O_CONSENT) {
+        p_query_t moved = q;
+        moved.linked = q.participant;
+        for (size_t i = 0; i < n; i++)
+          if (strcmp(list[i].recipient, "@gemeente") == 0 &&
+              s_oracle_opens(&list[i], &moved)) {
+            linked_refused++;
+            break;
+          }
+      }
       if (outcome == O_POLICY && (unsigned)d.rule <= POLICY_R10_UNKNOWN)
         rules[d.rule]++;
       /* the order of the consents does not change the verdict (nor
@@ -1108,6 +1473,13 @@ static void test_property_random_sets(void **state) {
                outcomes[o]);
   }
   assert_true(outcomes[O_AUTHOR] + outcomes[O_CONSENT] > 1000);
+  /* and linked consents both allowed and were refused for want of the
+   * link */
+  print_message("  linked allowed %u, refused for the link %u\n",
+                linked_allowed, linked_refused);
+  if (linked_allowed < 500 || linked_refused < 500)
+    fail_msg("linked consents: %u allowed, %u refused for the link",
+             linked_allowed, linked_refused);
   /* and every policy refusal consent_allows can meet */
   const policy_rule_t seen[] = {POLICY_R3_RECIPIENT_ROLE, POLICY_R6_PURPOSE_KIND,
                                 POLICY_R7_PURPOSE_ROLE,
@@ -1158,6 +1530,14 @@ int main(void) {
       cmocka_unit_test(test_policy_recipient_role),
       cmocka_unit_test(test_policy_unknown_values),
       cmocka_unit_test(test_reason_ranking),
+      cmocka_unit_test(test_linked_recipient_name),
+      cmocka_unit_test(test_linked_consent_allows_linked_gemeente),
+      cmocka_unit_test(test_linked_consent_not_another_gemeente),
+      cmocka_unit_test(test_linked_consent_without_link),
+      cmocka_unit_test(test_linked_consent_other_recorder),
+      cmocka_unit_test(test_linked_consent_policy),
+      cmocka_unit_test(test_linked_consent_active_and_kinds),
+      cmocka_unit_test(test_consent_names),
       cmocka_unit_test(test_property_random_sets),
       cmocka_unit_test(test_oracle_matches_policy),
   };

@@ -19,6 +19,7 @@
 #include "canon.h"
 #include "keten.h"
 #include "seal.h"
+#include "tvs.h"
 
 /* ---- the vectors (docs/test-vectors.md) ---------------------------------- */
 
@@ -85,6 +86,41 @@
 #define V_FINGERPRINT "755331761d8124e311d9eb3e36e39092f3b04b2f"
 #define V_ROOT_FINGERPRINT "97bd315c3f3f0d3f718c7f47860ab93e68a33cb1"
 
+/* The TVS feed and the broker's delete notices (issue 7). */
+#define V_TVS_PK \
+  "020bd427446b723424d80d2cad352ba3df3649d0ef8faae0ca7eb25443941b29"
+#define V_BROKER_PK \
+  "d6eed8963f8bc1e22d4b30966298ab87d0402efb8599cd1c20eb87d1d891969a"
+#define V_KOPPELING_CANON \
+  "000000126b6574656e2f7476732d6576656e742f763100000010e0e1e2e3e4e5e6e7e8e9" \
+  "eaebecedeeef00000008000000000000000100000020d14a317edd560fa82bdc24368bf7" \
+  "dfb1b8f8d31ad2e9c76aecaf4bb55ba717770000000d67656d65656e74653a3037313600" \
+  "00000000000006323032362d320000000a323032362d30372d3031000000080000000000" \
+  "000003000000080000000000000000000000080000000000000000000000080000000000" \
+  "00000000000003747673000000080000019f17c1ba80"
+#define V_KOPPELING_SIG \
+  "b92cb4f54042e580127686c813d763bb0eea9c6165e13b94f3c9bda0ada6276b53904b52" \
+  "ddee7398095ee9e9e49fb3b0fdeb1896d65d67d709582d860c649502"
+#define V_TAAKSTELLING_CANON \
+  "000000126b6574656e2f7476732d6576656e742f763100000010f0f1f2f3f4f5f6f7f8f9" \
+  "fafbfcfdfeff000000080000000000000005000000000000000d67656d65656e74653a30" \
+  "3731360000000000000006323032362d3200000000000000080000000000000000000000" \
+  "08000000000000000000000008000000000000002d00000008000000000000000c000000" \
+  "03747673000000080000019f1ce81680"
+#define V_TAAKSTELLING_SIG \
+  "63edccd3321c3d80ac0768d1bc34f74afbf7cd9ca74d47bc0c5335d4b272a32c0bd073b3" \
+  "52ac97576d42f09dbd1148adeed1d27cdaaba0f0461c2c7c45b61804"
+#define V_NOTICE_CANON \
+  "0000000f6b6574656e2f6e6f746963652f763100000010a0a1a2a3a4a5a6a7a8a9aaabac" \
+  "adaeaf00000008000000000000000200000008000000000000000100000020d14a317edd" \
+  "560fa82bdc24368bf7dfb1b8f8d31ad2e9c76aecaf4bb55ba71777000000101011121314" \
+  "15161718191a1b1c1d1e1f0000000000000008000001a0c4506c00000000080000000000" \
+  "00000200000008000000000000000300000003636f610000000800000000000000010000" \
+  "0008000000000000000a00000003636f61000000080000000000000002"
+#define V_NOTICE_SIG \
+  "a0eb11aec83f8f04736e49f601ea1db1081ca0eb203bc77a5a84932943d7d9a8dff67a06" \
+  "b2f1cb1c8009684f939ef076e28db9cc036123c6c3e672cd79e5ba03"
+
 /* ---- the inputs ---------------------------------------------------------- */
 
 #define V_NUMMER "2931847560"
@@ -96,6 +132,8 @@
 #define V_REASON "ingetrokken door betrokkene"
 #define V_REVOCATION_EVIDENCE "coa-verzoek-2026-0912-3"
 #define V_ISSUED_AT UINT64_C(1779913600000)
+#define V_KOPPELING_AT UINT64_C(1782810000000)    /* 2026-06-30T09:00Z */
+#define V_TAAKSTELLING_AT UINT64_C(1782896400000) /* 2026-07-01T09:00Z */
 
 typedef struct {
   keten_keys_t coa;       /* signing seed 01..20, sealing secret 21..40 */
@@ -475,6 +513,161 @@ static void test_fingerprints(void **state) {
   keten_keys_wipe(&in.coa);
 }
 
+/* ---- TVS events and delete notices --------------------------------------- */
+
+/* An Ed25519 key pair from the seed a, a+1, .., a+31. */
+static void s_seed_keys(uint8_t first, uint8_t pk[32], uint8_t sk[64]) {
+  uint8_t seed[32];
+  for (int i = 0; i < 32; i++)
+    seed[i] = (uint8_t)(first + i);
+  assert_int_equal(crypto_sign_seed_keypair(pk, sk, seed), 0);
+  sodium_memzero(seed, sizeof seed);
+}
+
+/* Checks ev's canonical string and the TVS signature over it, then that
+ * the literals alone verify: what a gemeente in another language gets. */
+static void s_tvs_vector(const char *what, Keten__TvsEvent *ev,
+                         const uint8_t pk[32], const uint8_t sk[64],
+                         const char *want_canon, const char *want_sig) {
+  uint8_t *c;
+  size_t len;
+  assert_int_equal(tvs_event_canon(ev, &c, &len), 0);
+  s_hex_is(what, c, len, want_canon);
+  uint8_t sig[64];
+  assert_int_equal(tvs_event_sign(ev, sk, sig), 0);
+  s_hex_is(what, sig, 64, want_sig);
+  ev->signature.data = sig;
+  ev->signature.len = 64;
+  char why[128];
+  if (tvs_event_check_shape(ev, why, sizeof why) != 0)
+    fail_msg("%s: %s", what, why);
+  assert_int_equal(tvs_event_verify(ev, pk), 0);
+  size_t lit_len, sig_len, pk_len;
+  uint8_t *lit = s_unhex(want_canon, &lit_len);
+  uint8_t *lit_sig = s_unhex(want_sig, &sig_len);
+  uint8_t *lit_pk = s_unhex(V_TVS_PK, &pk_len);
+  assert_int_equal(
+      crypto_sign_verify_detached(lit_sig, lit, lit_len, lit_pk), 0);
+  ev->household_size ^= 1; /* any change breaks it */
+  assert_int_not_equal(tvs_event_verify(ev, pk), 0);
+  ev->household_size ^= 1;
+  ev->signature.len = 0;
+  free(lit);
+  free(lit_sig);
+  free(lit_pk);
+  free(c);
+}
+
+static void test_tvs_events(void **state) {
+  (void)state;
+  s_inputs_t in;
+  s_inputs(&in);
+  uint8_t pk[32], sk[64];
+  s_seed_keys(0x81, pk, sk);
+  s_hex_is("TVS public key", pk, 32, V_TVS_PK);
+  uint8_t event_id[16];
+  for (int i = 0; i < 16; i++)
+    event_id[i] = (uint8_t)(0xe0 + i);
+
+  /* ../shared/examples/tvs-koppeling-amira.json */
+  Keten__TvsEvent ev = KETEN__TVS_EVENT__INIT;
+  ev.event_id.data = event_id;
+  ev.event_id.len = 16;
+  ev.kind = KETEN__TVS_EVENT_KIND__TVS_KOPPELING;
+  ev.subject.data = in.header.subject;
+  ev.subject.len = 32;
+  ev.gemeente = (char *)"gemeente:0716";
+  ev.period = (char *)"2026-2";
+  ev.date = (char *)"2026-07-01";
+  ev.household_size = 3;
+  ev.published_by = (char *)"tvs";
+  ev.published_at_ms = V_KOPPELING_AT;
+  s_tvs_vector("KOPPELING", &ev, pk, sk, V_KOPPELING_CANON, V_KOPPELING_SIG);
+
+  for (int i = 0; i < 16; i++)
+    event_id[i] = (uint8_t)(0xf0 + i);
+  keten__tvs_event__init(&ev);
+  ev.event_id.data = event_id;
+  ev.event_id.len = 16;
+  ev.kind = KETEN__TVS_EVENT_KIND__TVS_TAAKSTELLING;
+  ev.gemeente = (char *)"gemeente:0716";
+  ev.period = (char *)"2026-2";
+  ev.target = 45;
+  ev.realised = 12;
+  ev.published_by = (char *)"tvs";
+  ev.published_at_ms = V_TAAKSTELLING_AT;
+  s_tvs_vector("TAAKSTELLING", &ev, pk, sk, V_TAAKSTELLING_CANON,
+               V_TAAKSTELLING_SIG);
+  sodium_memzero(sk, sizeof sk);
+  keten_keys_wipe(&in.coa);
+}
+
+/* The delete notice ggz:zeeland gets when the consent of §9.4 is revoked
+ * (§9.5): every version of coa's STORY up to 1 and HEALTH up to 2. */
+static void test_notice(void **state) {
+  (void)state;
+  s_inputs_t in;
+  s_inputs(&in);
+  uint8_t pk[32], sk[64];
+  s_seed_keys(0xb1, pk, sk);
+  s_hex_is("broker signing public key", pk, 32, V_BROKER_PK);
+  uint8_t notice_id[16];
+  for (int i = 0; i < 16; i++)
+    notice_id[i] = (uint8_t)(0xa0 + i);
+  Keten__NoticeItem story = KETEN__NOTICE_ITEM__INIT;
+  story.kind = KETEN__SECTION_KIND__SECTION_STORY;
+  story.author = (char *)"coa";
+  story.up_to_version = 1;
+  Keten__NoticeItem health = KETEN__NOTICE_ITEM__INIT;
+  health.kind = KETEN__SECTION_KIND__SECTION_HEALTH;
+  health.author = (char *)"coa";
+  health.up_to_version = 2;
+  Keten__NoticeItem *items[2] = {&story, &health};
+  Keten__Notice n = KETEN__NOTICE__INIT;
+  n.kind = KETEN__NOTICE_KIND__NOTICE_DELETE;
+  n.reason = KETEN__NOTICE_REASON__NOTICE_REASON_REVOKED;
+  n.notice_id.data = notice_id;
+  n.notice_id.len = 16;
+  n.subject.data = in.header.subject;
+  n.subject.len = 32;
+  n.consent_id.data = in.consent_id;
+  n.consent_id.len = 16;
+  n.created_at_ms = V_REVOKED_AT;
+  n.items = items;
+  n.n_items = 2;
+
+  canon_t c;
+  canon_init(&c);
+  assert_int_equal(canon_notice(&c, &n), 0);
+  s_hex_is("notice canonical string", c.data, c.len, V_NOTICE_CANON);
+  canon_free(&c);
+  uint8_t sig[64];
+  assert_int_equal(canon_sign_notice(&n, sk, sig), 0);
+  s_hex_is("broker signature of the notice", sig, 64, V_NOTICE_SIG);
+  n.broker_signature.data = sig;
+  n.broker_signature.len = 64;
+  char why[128];
+  if (canon_notice_check_shape(&n, why, sizeof why) != 0)
+    fail_msg("notice: %s", why);
+  assert_int_equal(canon_verify_notice(&n, pk), 0);
+  /* the items in their order: swapped, the signature fails */
+  items[0] = &health;
+  items[1] = &story;
+  assert_int_not_equal(canon_verify_notice(&n, pk), 0);
+  /* the literals alone verify */
+  size_t lit_len, sig_len, pk_len;
+  uint8_t *lit = s_unhex(V_NOTICE_CANON, &lit_len);
+  uint8_t *lit_sig = s_unhex(V_NOTICE_SIG, &sig_len);
+  uint8_t *lit_pk = s_unhex(V_BROKER_PK, &pk_len);
+  assert_int_equal(
+      crypto_sign_verify_detached(lit_sig, lit, lit_len, lit_pk), 0);
+  free(lit);
+  free(lit_sig);
+  free(lit_pk);
+  sodium_memzero(sk, sizeof sk);
+  keten_keys_wipe(&in.coa);
+}
+
 /* ---- the document -------------------------------------------------------- */
 
 static int s_is_hex(const char *p, size_t n) {
@@ -555,6 +748,14 @@ static void test_document(void **state) {
       V_ENTRY_SIG,
       V_FINGERPRINT,
       V_ROOT_FINGERPRINT,
+      V_TVS_PK,
+      V_BROKER_PK,
+      V_KOPPELING_CANON,
+      V_KOPPELING_SIG,
+      V_TAAKSTELLING_CANON,
+      V_TAAKSTELLING_SIG,
+      V_NOTICE_CANON,
+      V_NOTICE_SIG,
   };
   for (size_t v = 0; v < sizeof vectors / sizeof vectors[0]; v++) {
     size_t b;
@@ -577,6 +778,8 @@ int main(void) {
       cmocka_unit_test(test_consent),  cmocka_unit_test(test_revocation),
       cmocka_unit_test(test_registry_entry),
       cmocka_unit_test(test_fingerprints),
+      cmocka_unit_test(test_tvs_events),
+      cmocka_unit_test(test_notice),
       cmocka_unit_test(test_document),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,116 @@
+/* client_int — the client's state and the helpers its parts share
+ * (internal to libketen; client.c owns the connection and the request
+ * exchange, rewrap.c serves rewrap requests, tvs_client.c the TVS feed).
+ */
+#ifndef KETEN_CLIENT_INT_H
+#define KETEN_CLIENT_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "envelope.h"
+#include "evidence.h"
+#include "keten.h"
+#include "keten.pb-c.h"
+
+#define CLIENT_DEDUP 1024
+#define CLIENT_MAX_PREVIOUS_KEYS (EVIDENCE_MAX_OWN_KEYS - 1)
+/* Rewrap answers whose broker reply we can still name. */
+#define CLIENT_ANSWERS 16
+
+struct keten_client {
+  void *ctx;
+  void *sock;          /* DEALER, CURVE client */
+  void *monitor;       /* PAIR receiving sock's events */
+  unsigned generation; /* bumps with each new socket */
+  char endpoint[256];
+  keten_keys_t keys;
+  keten_keys_t previous[CLIENT_MAX_PREVIOUS_KEYS]; /* before a rotation */
+  size_t n_previous;
+  uint8_t broker_key[KETEN_KEY_BYTES];
+  uint8_t root_key[KETEN_KEY_BYTES];           /* the chain root we pin */
+  uint8_t broker_signing_key[KETEN_KEY_BYTES]; /* verifies delete notices */
+  int has_broker_signing_key;
+  keten_notice_fn notice_fn;
+  void *notice_arg;
+  keten_rewrap_fn rewrap_fn;
+  void *rewrap_arg;
+  keten_tvs_event_fn tvs_fn;
+  void *tvs_arg;
+  evidence_cache_t verified; /* signatures checked once already */
+  int timeout_ms, retries, reconnect_ivl_ms, reconnect_ivl_max_ms,
+      heartbeat_ivl_ms;
+  char error[320];
+  int remote_code;
+  uint32_t retry_after_ms; /* of the last ERROR_RATE_LIMITED */
+  /* who the broker knows us as (from WELCOME, fetched once) */
+  char self_id[KETEN_ID_MAX + 1];
+  /* deliveries that arrived while waiting for a reply */
+  Keten__Envelope **pending;
+  size_t n_pending;
+  /* subscription, renewed after every (re)connection */
+  uint32_t credit;
+  int resubscribe;
+  /* seq the application refused: nothing at or after it is acked until
+   * the broker sends it again */
+  uint64_t hold_from;
+  /* the last request was sent more than once */
+  int retried;
+  /* (subject, kind, author, version) already handed to the application */
+  uint8_t seen[CLIENT_DEDUP][16];
+  size_t n_seen, seen_next;
+  /* the message ids of our latest rewrap answers (one-way: the broker's
+   * OK or ERROR to them comes later and is only recorded) */
+  struct {
+    uint8_t message_id[ENVELOPE_MESSAGE_ID_BYTES];
+    uint64_t request_id;
+  } answers[CLIENT_ANSWERS];
+  size_t answers_next;
+};
+
+/* Sets the client's error text. */
+void client_error(keten_client_t *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Learns (once) the participant id the broker knows us by. */
+keten_err_t client_self(keten_client_t *c);
+
+/* The wall clock, ms since the epoch. */
+uint64_t client_wall_ms(void);
+
+/* Sends a new request whose body is `body` of type body_case and returns
+ * the reply, which must be of type want (rate limits waited out; an
+ * ERROR becomes KETEN_ERR_REMOTE). */
+keten_err_t client_call_body(keten_client_t *c,
+                             Keten__Envelope__BodyCase body_case, void *body,
+                             Keten__Envelope__BodyCase want,
+                             Keten__Envelope **reply);
+
+/* 1 when a state-changing request that had to be resent was refused as a
+ * replay: an earlier attempt was processed (the error is cleared). */
+int client_recovered(keten_client_t *c, keten_err_t rc);
+
+/* Our signing keys, the current one first, into ev. */
+void client_own_signing_keys(const keten_client_t *c, evidence_author_t *ev);
+
+/* Sends env without waiting for a reply (ZMQ_DONTWAIT). 0, or -1 with
+ * the client's error set. */
+int client_send_oneway(keten_client_t *c, const Keten__Envelope *env);
+
+/* rewrap.c: serves the rewrap request of item: answers it (a wrap or a
+ * refusal) on the socket and tells the rewrap handler. Returns 0 when it
+ * was answered (the seq may be acked), -1 when the answer could not be
+ * sent (it must not be acked: it comes again). */
+int client_serve_rewrap(keten_client_t *c, const Keten__Delivery *item,
+                        size_t *handled);
+
+/* rewrap.c: if reply answers one of our rewrap answers, records it (an
+ * ERROR in the client's error) and returns 1; else 0. */
+int client_rewrap_reply(keten_client_t *c, const Keten__Envelope *reply);
+
+/* tvs_client.c: checks the TVS event of item and hands it to the TVS
+ * handler. Returns 0 when it may be acked, 1 when the handler refused it. */
+int client_tvs_event(keten_client_t *c, const Keten__Delivery *item,
+                     size_t *handled);
+
+#endif
