@@ -341,7 +341,10 @@ int handle_consent_revoke(request_t *r) {
   if (link_gemeente(r->b, c.subject, linked, NULL) < 0)
     return -1;
   int is_recipient = consent_names(&c, r->who->id, linked);
-  int is_counter = policy_is_counter(r->who->role);
+  /* The person's counter: COA, or the gemeente the person is linked to. */
+  int is_counter = policy_is_counter(r->who->role) ||
+                   (r->who->role == KETEN__ROLE__ROLE_GEMEENTE && linked[0] &&
+                    strcmp(linked, r->who->id) == 0);
   const char *refusal = NULL;
   if (!is_recorder && !is_recipient && !is_counter)
     refusal = "refused: only the consent's recorder, its recipient or the "

@@ -297,6 +297,12 @@ static int s_whose(request_t *r, const char *asked, int operator_ok,
                    const char *name, const char **out) {
   const char *g = asked && asked[0] ? asked : r->who->id;
   *out = g;
+  if (r->who->role != KETEN__ROLE__ROLE_GEMEENTE && !(asked && asked[0])) {
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                       "name the gemeente (only a gemeente may leave it "
+                       "empty, for itself)");
+    return 1;
+  }
   int role = r->who->role;
   int ok = role == KETEN__ROLE__ROLE_TVS ||
            (operator_ok && role == KETEN__ROLE__ROLE_OPERATOR && asked &&

@@ -80,7 +80,7 @@ static int s_queue_one(broker_t *b, const request_t *r,
   uint64_t seq = 0;
   int rc = store_notice_push(b->store, m->author, &item, &seq);
   free(payload);
-  if (rc != 0)
+  if (rc != 0 || store_rewrap_queued(b->store, id, seq) != 0)
     return -1;
   audit_entry_t e;
   broker_audit_init(&e, r, "keten.rewrap.queue", AUDIT_STATUS_OK);
@@ -268,6 +268,12 @@ static int s_audit_answer(request_t *r, const store_rewrap_t *row, int status,
   return broker_audit(r->b, &e);
 }
 
+static int s_version_of(const store_section_t *sec, uint64_t seq, void *arg) {
+  (void)seq;
+  *(uint64_t *)arg = sec->version;
+  return 0;
+}
+
 /* Keeps printable ASCII of an author's refusal text (it goes into the
  * audit log, which holds no personal data: authors write reasons). */
 static void s_clean(char *out, size_t cap, const char *in) {
@@ -350,6 +356,33 @@ int handle_rewrap_answer(request_t *r) {
     free(list);
     return rc;
   }
+  consent_t allowed = *d.consent; /* d points into list, freed below */
+  d.consent = &allowed;
+  /* A newer version stored meanwhile went to the recipient itself (or is
+   * asked for now): an older one delivered after it would go backwards. */
+  uint64_t version = 0, latest = 0;
+  if (store_section_by_id(b->store, row.section_id, row.recipient,
+                          s_version_of, &version) < 0 ||
+      store_section_latest_version(b->store, row.subject, row.kind,
+                                   row.author, &latest) != 0) {
+    free(list);
+    return -1;
+  }
+  free(list);
+  if (version < latest) {
+    char detail[128];
+    snprintf(detail, sizeof detail,
+             "wrap not stored: v%llu was superseded by v%llu",
+             (unsigned long long)version, (unsigned long long)latest);
+    if (store_rewrap_finish(b->store, row.id, STORE_REWRAP_CANCELLED,
+                            r->now_ms) != 0 ||
+        s_audit_answer(r, &row, AUDIT_STATUS_ERROR, &d, detail) != 0 ||
+        rewrap_queue(b, r, row.subject, row.recipient, row.author, NULL) != 0)
+      return -1;
+    ok.detail = "superseded by a newer version; not stored";
+    broker_reply(r, KETEN__ENVELOPE__BODY_OK, &ok);
+    return 0;
+  }
   uint64_t seq = 0;
   audit_entry_t e;
   broker_audit_init(&e, r, "keten.section.queue", AUDIT_STATUS_OK);
@@ -364,11 +397,8 @@ int handle_rewrap_answer(request_t *r) {
       store_mailbox_push(b->store, row.recipient, row.section_id, &seq) != 0 ||
       store_rewrap_finish(b->store, row.id, STORE_REWRAP_DONE, r->now_ms) != 0 ||
       s_audit_answer(r, &row, AUDIT_STATUS_OK, &d, "wrap stored") != 0 ||
-      broker_audit(b, &e) != 0) {
-    free(list);
+      broker_audit(b, &e) != 0)
     return -1;
-  }
-  free(list);
   delivery_wake(b, row.recipient);
   ok.detail = "wrap stored and queued";
   broker_reply(r, KETEN__ENVELOPE__BODY_OK, &ok);

@@ -350,8 +350,12 @@ typedef struct {
 
 /* Adds a pending request for recipient to get a wrap of section
  * section_id (of subject, kind, author). Returns 0 (*id set), 1 if one is
- * pending already (nothing added), -1. */
+ * pending already (nothing added), -1. A pending request whose mailbox
+ * entry was acked without an answer is cancelled to make room. */
 int store_rewrap_add(store_t *store, const store_rewrap_t *r, int64_t *id);
+
+/* Records the seq of request id's entry in its author's mailbox. */
+int store_rewrap_queued(store_t *store, int64_t id, uint64_t seq);
 
 /* 1 (into out), 0 if no such request, -1. */
 int store_rewrap_get(store_t *store, int64_t id, store_rewrap_t *out);

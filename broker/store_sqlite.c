@@ -33,7 +33,8 @@ enum {
   ST_TVS_EVENT_RECORD, ST_TVS_LINK_ACTIVE, ST_TVS_LINK_START, ST_TVS_LINK_END,
   ST_TVS_LINK_HOUSED, ST_TVS_LINKS_OF, ST_TVS_LINKS_OF_PERIOD, ST_TVS_COUNTS,
   ST_TVS_TARGET_PUT, ST_TVS_TARGET_GET, ST_REWRAP_ADD, ST_REWRAP_GET,
-  ST_REWRAP_FINISH, ST_REWRAP_CANCEL, ST_REWRAP_CANCEL_BY,
+  ST_REWRAP_FINISH, ST_REWRAP_CANCEL, ST_REWRAP_CANCEL_BY, ST_REWRAP_STALE,
+  ST_REWRAP_QUEUED,
   ST_COUNT
 };
 
@@ -254,7 +255,8 @@ static const s_migration_t s_migrations[] = {
      "  recipient TEXT NOT NULL,"
      "  state INTEGER NOT NULL DEFAULT 0,"
      "  created_at_ms INTEGER NOT NULL,"
-     "  finished_at_ms INTEGER"
+     "  finished_at_ms INTEGER,"
+     "  mailbox_seq INTEGER"
      ") STRICT;"
      "CREATE UNIQUE INDEX rewrap_pending ON rewrap (section_id, recipient)"
      "  WHERE state = 0;"
@@ -1967,6 +1969,22 @@ int store_tvs_target_get(store_t *s, const char *gemeente, const char *period,
 /* ---- rewrap requests --------------------------------------------------------- */
 
 int store_rewrap_add(store_t *s, const store_rewrap_t *r, int64_t *id) {
+  /* A pending request whose mailbox entry is gone was acked without an
+   * answer (an older library): it will never be answered, so it makes
+   * room for a new one. */
+  sqlite3_stmt *stale = s_stmt(
+      s, ST_REWRAP_STALE,
+      "UPDATE rewrap SET state = 3, finished_at_ms = ?3 WHERE section_id = "
+      "?1 AND recipient = ?2 AND state = 0 AND NOT EXISTS (SELECT 1 FROM "
+      "mailbox m WHERE m.recipient = rewrap.author AND m.seq = "
+      "rewrap.mailbox_seq)");
+  if (!stale)
+    return -1;
+  sqlite3_bind_int64(stale, 1, r->section_id);
+  sqlite3_bind_text(stale, 2, r->recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(stale, 3, r->created_at_ms);
+  if (s_done(stale) != 0)
+    return -1;
   sqlite3_stmt *st = s_stmt(
       s, ST_REWRAP_ADD,
       "INSERT INTO rewrap (section_id, subject, kind, author, recipient, "
@@ -1986,6 +2004,16 @@ int store_rewrap_add(store_t *s, const store_rewrap_t *r, int64_t *id) {
     return 1;
   *id = sqlite3_last_insert_rowid(s->db);
   return 0;
+}
+
+int store_rewrap_queued(store_t *s, int64_t id, uint64_t seq) {
+  sqlite3_stmt *st = s_stmt(s, ST_REWRAP_QUEUED,
+                            "UPDATE rewrap SET mailbox_seq = ? WHERE id = ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+  sqlite3_bind_int64(st, 2, id);
+  return s_done(st);
 }
 
 int store_rewrap_get(store_t *s, int64_t id, store_rewrap_t *out) {

@@ -208,6 +208,15 @@ int canon_notice_check_shape(const Keten__Notice *n, char *why,
     reason = "delete notice tvs_event_id must be empty or 16 bytes";
   else if (n->revocation || n->revoker_entry)
     reason = "delete notice carries a revocation";
+  else if ((n->reason == KETEN__NOTICE_REASON__NOTICE_REASON_REVOKED ||
+            n->reason == KETEN__NOTICE_REASON__NOTICE_REASON_EXPIRED) &&
+           (n->consent_id.len == 0 || n->tvs_event_id.len != 0))
+    reason = "a delete notice for a revoked or expired consent names that "
+             "consent and no TVS event";
+  else if (n->reason == KETEN__NOTICE_REASON__NOTICE_REASON_ONTKOPPELD &&
+           (n->tvs_event_id.len == 0 || n->consent_id.len != 0))
+    reason = "a delete notice for an ended link names its TVS event and no "
+             "consent";
   else if (n->broker_signature.len != CANON_SIGNATURE_BYTES)
     reason = "delete notice broker_signature must be 64 bytes";
   else

@@ -478,20 +478,19 @@ static int s_on_delete(s_listen_t *l, const keten_notice_t *n, uint64_t seq) {
     json_decref(deleted);
     return 1;
   }
+  char notice_id[33];
+  sodium_bin2hex(notice_id, sizeof notice_id, n->notice_id,
+                 sizeof n->notice_id);
   json_t *obj = json_pack(
-      "{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:I}", "notice", "DELETE",
-      "reason", reason, "subject", subject, "consent_id", consent,
-      "tvs_event_id", event, "items", items, "deleted", deleted,
-      "created_at_ms", (json_int_t)n->created_at_ms, "seq", (json_int_t)seq);
-  /* One notice per (recipient, consent or TVS event); erasures name
-   * neither, and get the mailbox seq. */
+      "{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:I}", "notice", "DELETE",
+      "notice_id", notice_id, "reason", reason, "subject", subject,
+      "consent_id", consent, "tvs_event_id", event, "items", items, "deleted",
+      deleted, "created_at_ms", (json_int_t)n->created_at_ms, "seq",
+      (json_int_t)seq);
+  /* Named by the broker's notice id: one file per notice, even when one
+   * revocation needs several notices. */
   char name[128];
-  if (consent[0] || event[0])
-    snprintf(name, sizeof name, "notice-%.16s-%s.json", subject,
-             consent[0] ? consent : event);
-  else
-    snprintf(name, sizeof name, "notice-%.16s-seq%llu.json", subject,
-             (unsigned long long)seq);
+  snprintf(name, sizeof name, "notice-%.16s-%s.json", subject, notice_id);
   int erc = s_emit_json(l, name, obj);
   if (erc == 0)
     l->notices++;
@@ -545,8 +544,8 @@ static void s_usage_listen(FILE *out) {
           "    of --broker-key), deletes DIR/<subject>-<KIND>-<author>-v<N>.json\n"
           "    for every version N up to the one it names, prints \"deleted FILE\n"
           "    (reason: revoked|expired|ontkoppeld|erased)\" for each, and is\n"
-          "    recorded as DIR/notice-<subject>-<id>.json (<id>: the consent that\n"
-          "    ended, or the ONTKOPPELING/VERHUIZING; an erasure: seq<N>);\n"
+          "    recorded as DIR/notice-<subject>-<notice-id>.json (with the consent\n"
+          "    that ended or the ONTKOPPELING/VERHUIZING, and what was deleted);\n"
           "    a notice that does not verify deletes nothing and is reported;\n"
           "  a notice that a consent you recorded was revoked by someone else is\n"
           "    written as DIR/notice-<subject>-<consent>.json.\n"

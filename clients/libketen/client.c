@@ -941,7 +941,13 @@ static void s_notice_revoked(const Keten__Notice *in, keten_notice_t *n) {
 
 /* Fills n from a delete notice that evidence_check_delete_notice() passed
  * (its shape is checked: every length below is known). */
-static void s_notice_delete(const Keten__Notice *in, keten_notice_t *n) {
+static void s_notice_delete(keten_client_t *c, const Keten__Notice *in,
+                            keten_notice_t *n) {
+  /* What we must delete may come again (a new consent, a rewrap) and must
+   * then reach the application again: forget what was handed over. The
+   * ring keeps only hashes, so it forgets all of it; a duplicate is
+   * allowed (at-least-once), a silently dropped copy is not. */
+  c->n_seen = c->seen_next = 0;
   n->kind = KETEN_NOTICE_DELETE;
   memcpy(n->subject, in->subject.data, KETEN_SUBJECT_BYTES);
   if (in->consent_id.len == KETEN_CONSENT_ID_BYTES) {
@@ -953,6 +959,7 @@ static void s_notice_delete(const Keten__Notice *in, keten_notice_t *n) {
     n->has_tvs_event_id = 1;
   }
   n->delete_reason = (int)in->reason;
+  memcpy(n->notice_id, in->notice_id.data, sizeof n->notice_id);
   n->created_at_ms = in->created_at_ms;
   for (size_t i = 0; i < in->n_items && i < KETEN_NOTICE_MAX_ITEMS; i++) {
     keten_notice_item_t *o = &n->items[n->n_items++];
@@ -990,7 +997,7 @@ static int s_notice(keten_client_t *c, const Keten__Delivery *item,
   }
   if (rc == KETEN_OK) {
     if (is_delete)
-      s_notice_delete(in, n);
+      s_notice_delete(c, in, n);
     else
       s_notice_revoked(in, n);
   }

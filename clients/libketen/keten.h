@@ -343,6 +343,7 @@ typedef struct {
   int delete_reason;                        /* KETEN_NOTICE_REASON_* */
   uint8_t tvs_event_id[16];                 /* the ONTKOPPELING/VERHUIZING, if has_tvs_event_id */
   int has_tvs_event_id;
+  uint8_t notice_id[16];                    /* the broker's id of this notice */
   size_t n_items;
   keten_notice_item_t items[KETEN_NOTICE_MAX_ITEMS];
 } keten_notice_t;

@@ -868,17 +868,27 @@ static void test_notice_shape(void **state) {
   assert_non_null(t);
   s_notice(t);
   s_notice_accepts("revoked", t);
-  for (int r = 1; r <= 4; r++) {
-    t->n.reason = (Keten__NoticeReason)r;
-    s_notice_accepts("each reason", t);
-  }
+  t->n.reason = KETEN__NOTICE_REASON__NOTICE_REASON_EXPIRED;
+  s_notice_accepts("expired", t);
+  /* the id must fit the reason: a consent for REVOKED and EXPIRED, a TVS
+   * event for ONTKOPPELD */
+  t->n.tvs_event_id.len = 16;
+  s_notice_refuses("expired with a TVS event", t, "no TVS event");
+  t->n.consent_id.len = 0;
+  s_notice_refuses("expired without consent", t, "names that consent");
+  t->n.reason = KETEN__NOTICE_REASON__NOTICE_REASON_REVOKED;
+  s_notice_refuses("revoked without consent", t, "names that consent");
   s_notice(t);
   t->n.reason = KETEN__NOTICE_REASON__NOTICE_REASON_ONTKOPPELD;
+  s_notice_refuses("ontkoppeld with a consent", t, "names its TVS event");
   t->n.consent_id.len = 0;
   t->n.tvs_event_id.len = 16;
   s_notice_accepts("ontkoppeld", t);
   t->n.tvs_event_id.len = 0;
-  s_notice_accepts("neither id", t);
+  s_notice_refuses("ontkoppeld without event", t, "names its TVS event");
+  t->n.reason = KETEN__NOTICE_REASON__NOTICE_REASON_ERASED;
+  s_notice_accepts("erased, neither id", t);
+  s_notice(t);
   t->n.n_items = 1;
   s_notice_accepts("one item", t);
   t->n.n_items = CANON_MAX_NOTICE_ITEMS;
@@ -1088,6 +1098,7 @@ static void test_notice_sign_verify(void **state) {
   s_notice_t *t = malloc(sizeof *t);
   assert_non_null(t);
   s_notice(t);
+  t->n.reason = KETEN__NOTICE_REASON__NOTICE_REASON_ERASED;
   t->n.tvs_event_id.len = 16; /* every field set */
   assert_int_equal(canon_sign_notice(&t->n, sk, t->sig), 0);
   s_notice_accepts("signed", t);
