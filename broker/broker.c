@@ -647,6 +647,7 @@ static void s_batch(broker_t *b, int router_ready, int64_t mono_now) {
     if (store_savepoint(b->store) == 0) {
       int64_t wall = broker_wall_ms();
       if (consent_sweep_expired(b, wall) == 0 &&
+          consent_sweep_started(b, wall) == 0 &&
           prepare_limit_flush(b, broker_mono_ms(), 0) == 0 &&
           store_message_prune(b->store, wall - BROKER_REPLAY_WINDOW_MS) == 0) {
         store_savepoint_release(b->store);

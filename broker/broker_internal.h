@@ -148,6 +148,10 @@ int consent_purge_access(broker_t *b, const request_t *r, const consent_t *c,
 /* Processes consents whose validity ended (expiry), up to a bound. */
 int consent_sweep_expired(broker_t *b, int64_t now_ms);
 
+/* Processes consents recorded before their validity started whose start
+ * has come: their recorder is asked to reseal (rewrap), up to a bound. */
+int consent_sweep_started(broker_t *b, int64_t now_ms);
+
 /* A deep copy of a stored section carrying only reader's wrap and the
  * author's root-signed registry entry (free with handle_section_copy_free). */
 Keten__SectionCopy *handle_section_copy(const store_section_t *sec,

@@ -281,6 +281,8 @@ static Keten__Delivery *s_payload_item(s_pump_t *p, const store_notice_t *n,
     return NULL;
   }
   p->bytes += n->payload_len;
+  if (item->rewrap && item->rewrap->section && item->rewrap->section->section)
+    p->bytes += item->rewrap->section->section->ciphertext.len;
   return item;
 }
 

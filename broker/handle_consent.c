@@ -206,15 +206,24 @@ int handle_consent_grant(request_t *r) {
   if (s_audit_consent(r->b, r, "keten.consent.grant", AUDIT_STATUS_OK, &c,
                       "consent recorded"))
     return -1;
-  /* What the recorder stored before this consent: ask it to reseal. */
+  /* What the recorder stored before this consent: ask it to reseal, with
+   * evidence that now includes this consent (a pending request with older
+   * evidence is asked again). A consent that starts later is asked for
+   * when it starts (consent_sweep_started). */
   char gemeente[PARTICIPANT_ID_MAX + 1] = "";
   if (linked && link_gemeente(r->b, c.subject, gemeente, NULL) < 0)
     return -1;
   const char *reader = linked ? gemeente : c.recipient;
   size_t rewraps = 0;
-  if (reader[0] && !self &&
-      rewrap_queue(r->b, r, c.subject, reader, c.recorded_by, &rewraps) != 0)
+  if (c.valid_from_ms > r->now_ms) {
+    if (store_consent_start_pending(r->b->store, c.consent_id, 1) != 0)
+      return -1;
+  } else if (reader[0] && !self &&
+             rewrap_requeue(r->b, r, c.subject, reader, c.recorded_by,
+                            "asked again with the new consent",
+                            &rewraps) != 0) {
     return -1;
+  }
   char detail[96];
   snprintf(detail, sizeof detail,
            rewraps ? "consent recorded; %zu stored section(s) to reseal (rewrap "
@@ -257,7 +266,8 @@ int consent_purge_access(broker_t *b, const request_t *r, const consent_t *c,
    * an expired one's are left for the author's library to refuse. */
   if (rc == 0 && recipient[0] &&
       reason == KETEN__NOTICE_REASON__NOTICE_REASON_REVOKED)
-    rc = rewrap_requeue(b, r, c->subject, recipient, c->recorded_by);
+    rc = rewrap_requeue(b, r, c->subject, recipient, c->recorded_by,
+                        "access ended", NULL);
   free(removed);
   return rc;
 }
@@ -493,6 +503,37 @@ int consent_sweep_expired(broker_t *b, int64_t now_ms) {
     if (rc == 0)
       log_msg(LOG_INFO, "consent", "a consent for %s expired; access removed",
               list[i].recipient);
+  }
+  free(list);
+  return rc ? -1 : 0;
+}
+
+int consent_sweep_started(broker_t *b, int64_t now_ms) {
+  consent_t *list = NULL;
+  size_t n = 0;
+  if (store_consents_started(b->store, now_ms, 100, &list, &n) != 0)
+    return -1;
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    const consent_t *c = &list[i];
+    char gemeente[PARTICIPANT_ID_MAX + 1] = "";
+    int live = consent_is_active(c, now_ms);
+    if (live && tvs_is_linked_recipient(c->recipient))
+      rc = link_gemeente(b, c->subject, gemeente, NULL) < 0;
+    const char *reader =
+        tvs_is_linked_recipient(c->recipient) ? gemeente : c->recipient;
+    size_t rewraps = 0;
+    if (rc == 0 && live && reader[0] && strcmp(reader, c->recorded_by) != 0)
+      rc = rewrap_queue(b, NULL, c->subject, reader, c->recorded_by, &rewraps);
+    if (rc == 0)
+      rc = store_consent_start_pending(b->store, c->consent_id, 0);
+    if (rc == 0 && live) {
+      char detail[96];
+      snprintf(detail, sizeof detail,
+               "consent started; %zu rewrap request(s) queued", rewraps);
+      rc = s_audit_consent(b, NULL, "keten.consent.start", AUDIT_STATUS_OK, c,
+                           detail);
+    }
   }
   free(list);
   return rc ? -1 : 0;

@@ -16,6 +16,7 @@
 #include "link.h"
 #include "policy.h"
 #include "recipient.h"
+#include "rewrap.h"
 #include "roles.h"
 #include "tvs.h"
 
@@ -395,6 +396,26 @@ int handle_put(request_t *r) {
       goto done;
     queued[n_queued++] = w->recipient;
     delivery_wake(b, w->recipient);
+  }
+  /* A recipient allowed now that the author did not seal to (it sealed
+   * from a PREPARE made before a consent or a KOPPELING): ask for it.
+   * Each distinct recipient once (at most 63 live per recorder). */
+  const char *asked[CANON_MAX_WRAPS];
+  size_t n_asked = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *to = tvs_is_linked_recipient(list[i].recipient)
+                         ? linked
+                         : list[i].recipient;
+    int known = !to[0] || strcmp(to, h->author) == 0;
+    for (size_t j = 0; j < n_queued && !known; j++)
+      known = strcmp(queued[j], to) == 0;
+    for (size_t j = 0; j < n_asked && !known; j++)
+      known = strcmp(asked[j], to) == 0;
+    if (known || n_asked == CANON_MAX_WRAPS)
+      continue;
+    asked[n_asked++] = to;
+    if (rewrap_queue(b, r, subject, to, h->author, NULL) != 0)
+      goto done;
   }
   Keten__PutReply reply = KETEN__PUT_REPLY__INIT;
   reply.version = h->version;

@@ -73,6 +73,11 @@ static int s_feed(request_t *r, const Keten__TvsEvent *ev,
   return 0;
 }
 
+static int s_by_recorder(const void *a, const void *b) {
+  return strcmp(((const consent_t *)a)->recorded_by,
+                ((const consent_t *)b)->recorded_by);
+}
+
 /* The link of ev's subject to gemeente ends: the access that followed it
  * goes, the gemeente is told to delete, and rewraps for it are cancelled
  * (those it may still have through direct consents are asked again). */
@@ -90,29 +95,33 @@ static int s_unlink(request_t *r, const Keten__TvsEvent *ev,
     return -1;
   access_removed_t *removed = calloc(1, sizeof *removed);
   int rc = removed ? 0 : -1;
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    int first = 1;
-    for (size_t j = 0; j < i && first; j++)
-      if (strcmp(list[j].recorded_by, list[i].recorded_by) == 0)
-        first = 0;
-    if (!first)
-      continue;
+  int64_t wraps = 0, pending = 0;
+  /* A recorder at a time: sorted, then a group at a time. */
+  qsort(list, n, sizeof *list, s_by_recorder);
+  for (size_t i = 0, j; rc == 0 && i < n; i = j) {
     uint64_t kinds = 0;
-    for (size_t j = i; j < n; j++)
-      if (strcmp(list[j].recorded_by, list[i].recorded_by) == 0)
-        kinds |= list[j].sections;
+    for (j = i; j < n && strcmp(list[j].recorded_by, list[i].recorded_by) == 0;
+         j++)
+      kinds |= list[j].sections;
     /* A notice holds at most 64 items, a batch 192: send before it fills. */
     if (removed->n + 64 > ACCESS_MAX_ITEMS) {
       rc = access_notify(b, r, subject, gemeente,
                          KETEN__NOTICE_REASON__NOTICE_REASON_ONTKOPPELD, NULL,
                          ev->event_id.data, removed);
+      wraps += removed->wraps;
+      pending += removed->pending;
       memset(removed, 0, sizeof *removed);
     }
     if (rc == 0)
       rc = access_remove(b, subject, list[i].recorded_by, gemeente, kinds,
                          NULL, "", r->now_ms, removed);
     if (rc == 0)
-      rc = rewrap_requeue(b, r, subject, gemeente, list[i].recorded_by);
+      rc = rewrap_requeue(b, r, subject, gemeente, list[i].recorded_by,
+                          "the link ended", NULL);
+  }
+  if (removed) {
+    wraps += removed->wraps;
+    pending += removed->pending;
   }
   if (rc == 0) {
     audit_entry_t e;
@@ -122,7 +131,7 @@ static int s_unlink(request_t *r, const Keten__TvsEvent *ev,
     snprintf(e.detail, sizeof e.detail,
              "link ended: %lld key wraps erased, %lld pending deliveries "
              "dropped",
-             (long long)removed->wraps, (long long)removed->pending);
+             (long long)wraps, (long long)pending);
     rc = broker_audit(b, &e);
   }
   if (rc == 0)

@@ -156,7 +156,8 @@ int rewrap_queue(broker_t *b, const request_t *r, const uint8_t subject[32],
 }
 
 int rewrap_requeue(broker_t *b, const request_t *r, const uint8_t subject[32],
-                   const char *to, const char *author) {
+                   const char *to, const char *author, const char *why,
+                   size_t *queued) {
   int64_t n = 0;
   int64_t now = r ? r->now_ms : broker_wall_ms();
   if (store_rewrap_cancel(b->store, subject, to, author, now, &n) != 0)
@@ -167,12 +168,12 @@ int rewrap_requeue(broker_t *b, const request_t *r, const uint8_t subject[32],
     memcpy(e.subject, subject, 32);
     snprintf(e.counterparty, sizeof e.counterparty, "%s", to);
     snprintf(e.detail, sizeof e.detail,
-             "%lld pending rewrap request(s) of %s cancelled: access ended",
-             (long long)n, author);
+             "%lld pending rewrap request(s) of %s cancelled: %s",
+             (long long)n, author, why);
     if (broker_audit(b, &e) != 0)
       return -1;
   }
-  return rewrap_queue(b, r, subject, to, author, NULL);
+  return rewrap_queue(b, r, subject, to, author, queued);
 }
 
 /* ---- delivery to the author ---------------------------------------------------- */

@@ -14,10 +14,13 @@
 int rewrap_queue(broker_t *b, const request_t *r, const uint8_t subject[32],
                  const char *to, const char *author, size_t *queued);
 
-/* Cancels the pending requests for `to` of author's sections of subject,
- * then queues again those `to` may still read: after access ended. */
+/* Cancels the pending requests for `to` of author's sections of subject
+ * (audited with why), then queues again, with evidence as it is now,
+ * those `to` may read now: after access ended or a new consent.
+ * *queued (may be NULL) counts the requests added. */
 int rewrap_requeue(broker_t *b, const request_t *r, const uint8_t subject[32],
-                   const char *to, const char *author);
+                   const char *to, const char *author, const char *why,
+                   size_t *queued);
 
 /* The delivery item of a rewrap request in author's mailbox, built from
  * its stored payload; NULL with *drop set when the request is no longer

@@ -140,6 +140,16 @@ int store_consent_records(store_t *store,
 int store_consents_expired(store_t *store, int64_t now_ms, size_t max,
                            consent_t **list, size_t *n);
 
+/* Marks consent id as recorded before its validity started (pending 1),
+ * or its start as processed (0). */
+int store_consent_start_pending(store_t *store,
+                                const uint8_t id[CONSENT_ID_BYTES], int pending);
+
+/* Up to max consents marked start-pending whose validity started by
+ * now_ms (revoked or expired ones too: the caller decides); *list malloc'd. */
+int store_consents_started(store_t *store, int64_t now_ms, size_t max,
+                           consent_t **list, size_t *n);
+
 /* Marks the expiry of consent id processed. */
 int store_consent_mark_expired(store_t *store,
                                const uint8_t id[CONSENT_ID_BYTES]);

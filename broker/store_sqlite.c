@@ -34,7 +34,7 @@ enum {
   ST_TVS_LINK_HOUSED, ST_TVS_LINKS_OF, ST_TVS_LINKS_OF_PERIOD, ST_TVS_COUNTS,
   ST_TVS_TARGET_PUT, ST_TVS_TARGET_GET, ST_REWRAP_ADD, ST_REWRAP_GET,
   ST_REWRAP_FINISH, ST_REWRAP_CANCEL, ST_REWRAP_CANCEL_BY, ST_REWRAP_STALE,
-  ST_REWRAP_QUEUED,
+  ST_REWRAP_QUEUED, ST_CONSENT_START_PENDING, ST_CONSENTS_STARTED,
   ST_COUNT
 };
 
@@ -260,6 +260,11 @@ static const s_migration_t s_migrations[] = {
      ") STRICT;"
      "CREATE UNIQUE INDEX rewrap_pending ON rewrap (section_id, recipient)"
      "  WHERE state = 0;"
+     /* Consents recorded before their validity starts: when it starts,
+      * what their recorder stored before is asked to be resealed. */
+     "ALTER TABLE consent ADD COLUMN start_pending INTEGER NOT NULL DEFAULT 0;"
+     "CREATE INDEX consent_start_pending ON consent (valid_from_ms)"
+     "  WHERE start_pending = 1;"
      "CREATE INDEX rewrap_pending_to ON rewrap (subject, recipient)"
      "  WHERE state = 0;",
      NULL, NULL},
@@ -920,6 +925,31 @@ int store_consents_expired(store_t *s, int64_t now_ms, size_t max,
       "SELECT " CONSENT_COLUMNS " FROM consent WHERE valid_until_ms <= ? "
       "AND revoked_at_ms IS NULL AND expiry_done = 0 "
       "ORDER BY valid_until_ms LIMIT ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_int64(st, 1, now_ms);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+  return s_consent_list(st, list, n);
+}
+
+int store_consent_start_pending(store_t *s, const uint8_t id[CONSENT_ID_BYTES],
+                                int pending) {
+  sqlite3_stmt *st =
+      s_stmt(s, ST_CONSENT_START_PENDING,
+             "UPDATE consent SET start_pending = ? WHERE consent_id = ?");
+  if (!st)
+    return -1;
+  sqlite3_bind_int(st, 1, pending ? 1 : 0);
+  sqlite3_bind_blob(st, 2, id, CONSENT_ID_BYTES, SQLITE_STATIC);
+  return s_done(st);
+}
+
+int store_consents_started(store_t *s, int64_t now_ms, size_t max,
+                           consent_t **list, size_t *n) {
+  sqlite3_stmt *st = s_stmt(
+      s, ST_CONSENTS_STARTED,
+      "SELECT " CONSENT_COLUMNS " FROM consent WHERE start_pending = 1 AND "
+      "valid_from_ms <= ? ORDER BY valid_from_ms LIMIT ?");
   if (!st)
     return -1;
   sqlite3_bind_int64(st, 1, now_ms);

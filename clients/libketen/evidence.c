@@ -103,6 +103,11 @@ static int s_signed_by_us(const evidence_author_t *a, const Keten__Consent *k) {
 /* Why consent k does not allow a's section to recipient `to` (of role),
  * or NULL. *linked is set when k names "@gemeente" rather than `to`: it
  * then counts only with a koppeling (checked by the caller). */
+/* A genuine consent of ours outside its validity window: evidence queued
+ * earlier (a rewrap request) may hold one that expired since. It allows
+ * nothing, but it is no lie either. */
+static const char s_not_valid_now[] = "a consent is not valid now";
+
 static const char *s_consent_fails(const evidence_author_t *a,
                                    const Keten__Consent *k, const char *to,
                                    int role, int *linked) {
@@ -125,7 +130,7 @@ static const char *s_consent_fails(const evidence_author_t *a,
   if (!(bits & (UINT64_C(1) << a->kind)))
     return "a consent does not cover this section kind";
   if (a->now_ms < k->valid_from_ms || a->now_ms >= k->valid_until_ms)
-    return "a consent is not valid now";
+    return s_not_valid_now;
   policy_rule_t rule = policy_may_disclose(
       a->kind, role, (int)k->purpose, (int)k->basis,
       k->legal_reference && k->legal_reference[0]);
@@ -250,13 +255,18 @@ keten_err_t evidence_check_recipient(const evidence_author_t *a,
     return s_refuse(why, whylen, "recipient %s comes without a consent of ours",
                     to);
   /* Every consent offered must be one of ours that allows it: a broker
-   * that pads the evidence with forgeries is not believed on the rest. */
+   * that pads the evidence with forgeries is not believed on the rest.
+   * One of ours that is only out of its window counts for nothing, and at
+   * least one must hold now. */
   int koppeling_checked = 0;
+  size_t holding = 0;
   char buf[256];
   for (size_t i = 0; i < r->n_consents; i++) {
     int linked = 0;
     const char *fails =
         s_consent_fails(a, r->consents[i], to, (int)e->role, &linked);
+    if (fails == s_not_valid_now)
+      continue;
     if (!fails && linked && !koppeling_checked) {
       /* "@gemeente": only the gemeente a TVS koppeling links it to */
       if (e->role != KETEN__ROLE__ROLE_GEMEENTE)
@@ -269,7 +279,11 @@ keten_err_t evidence_check_recipient(const evidence_author_t *a,
     if (fails)
       return s_refuse(why, whylen, "recipient %s (%s) refused: %s", to,
                       s_role((int)e->role), fails);
+    holding++;
   }
+  if (holding == 0)
+    return s_refuse(why, whylen, "recipient %s (%s) refused: %s", to,
+                    s_role((int)e->role), s_not_valid_now);
   /* Evidence nobody needed must hold too. */
   if (r->koppeling && !koppeling_checked) {
     const char *fails = s_koppeling_fails(a, r, e, buf, sizeof buf);

@@ -51,7 +51,7 @@
 #define WAIT_MS 10000
 #define QUIET_MS 1000
 
-/* ---- the example data ----------------------------------------------------- */
+/* ---- the example data ---------------------------------------------------- */
 
 typedef struct {
   char kind[32];
@@ -154,7 +154,8 @@ static void s_load_examples(void) {
     }
     snprintf(k->purpose, sizeof k->purpose, "%s", s_str(c, "purpose"));
     snprintf(k->basis, sizeof k->basis, "%s", s_str(c, "basis"));
-    k->valid_days = (uint64_t)json_integer_value(json_object_get(c, "valid_days"));
+    k->valid_days =
+        (uint64_t)json_integer_value(json_object_get(c, "valid_days"));
     assert_true(k->valid_days > 0);
     snprintf(k->evidence, sizeof k->evidence, "%s", s_str(c, "evidence"));
   }
@@ -240,7 +241,7 @@ static const char EDUCATION_UPDATE[] =
     "\"year\":2014,\"diploma_evaluation\":{\"requested\":true,\"by\":\"IDW\","
     "\"result\":\"gelijkwaardig aan master\"}}";
 
-/* ---- disclosures the partners saw ----------------------------------------- */
+/* ---- disclosures the partners saw ---------------------------------------- */
 
 /* One section handed to a partner: by delivery or by FETCH. */
 typedef struct {
@@ -269,7 +270,7 @@ static void s_note(const char *event, const char *to, const char *by,
   d->kind = kind;
 }
 
-/* ---- partners: a client and everything its mailbox brought ---------------- */
+/* ---- partners: a client and everything its mailbox brought --------------- */
 
 typedef struct {
   int kind;
@@ -396,7 +397,7 @@ static void s_close_all(void) {
   }
 }
 
-/* ---- helpers ---------------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------- */
 
 static uint64_t s_wall_ms(void) {
   struct timespec ts;
@@ -748,7 +749,7 @@ static void s_check_disclosure(const char *line, void *arg) {
   fail_msg("the report lists a disclosure no partner received: %s", line);
 }
 
-/* ---- the journey ------------------------------------------------------------ */
+/* ---- the journey --------------------------------------------------------- */
 
 static int s_setup(void **state) {
   harness_t *h = harness_new(1);

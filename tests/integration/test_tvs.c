@@ -12,10 +12,13 @@
  *     consented sections through rewraps served by the author's library
  *     (online, or when it comes back), refused by the author when the
  *     consent has expired; late direct consents rewrap too;
- *   - ONTKOPPELING, revocation and expiry: signed delete notices naming
- *     what the recipient had, access gone, the next gemeente served;
+ *   - ONTKOPPELING, VERHUIZING, revocation (also by the linked gemeente)
+ *     and expiry: signed delete notices naming what the recipient had,
+ *     access gone (but what a direct consent gives stays), the next
+ *     gemeente served;
  *   - attacks: an unlinked gemeente, answers to another's rewrap request,
- *     answers after the access ended, ontkoppelingen by non-TVS parties.
+ *     malformed answers, answers after the access ended (revoked,
+ *     ontkoppeld, expired), ontkoppelingen by non-TVS parties.
  *
  * Every case starts a fresh broker and ends by stopping it and checking
  * `keten audit verify` on its store. */
@@ -132,7 +135,7 @@ static int s_teardown(void **state) {
   return 0;
 }
 
-/* ---- helpers --------------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------- */
 
 static int64_t s_wall_ms(void) {
   struct timespec ts;
@@ -296,7 +299,7 @@ static void s_expect_fetched(keten_client_t *c, const uint8_t subject[32],
   keten_sections_free(secs, n);
 }
 
-/* ---- the store -------------------------------------------------------------- */
+/* ---- the store ----------------------------------------------------------- */
 
 static long long s_sql(harness_t *h, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -381,7 +384,7 @@ static void s_stop_and_verify(harness_t *h) {
   free(out);
 }
 
-/* ---- parties: a client with everything its mailbox brought ------------------ */
+/* ---- parties: a client with everything its mailbox brought --------------- */
 
 typedef struct {
   int kind;
@@ -609,7 +612,7 @@ static void s_expect_sections(const s_party_t *p, const s_want_t *want,
   }
 }
 
-/* ---- TVS events ---------------------------------------------------------------- */
+/* ---- TVS events ---------------------------------------------------------- */
 
 static keten_tvs_event_t s_ev(int kind, const uint8_t *subject,
                               const char *gemeente) {
@@ -737,7 +740,7 @@ static void s_expect_feed(const s_party_t *p, const keten_tvs_event_t *evs,
   }
 }
 
-/* ---- raw requests ---------------------------------------------------------------- */
+/* ---- raw requests -------------------------------------------------------- */
 
 /* Sends env's body (with fresh ids) on sock, returns the decoded reply. */
 static Keten__Envelope *s_raw(void *sock, Keten__Envelope *env) {
@@ -883,7 +886,7 @@ static void s_make_wrap(harness_t *h, const uint8_t subject[32], int kind,
   sodium_memzero(key, sizeof key);
 }
 
-/* ---- notices ---------------------------------------------------------------------- */
+/* ---- notices ------------------------------------------------------------- */
 
 static int s_has_item(const keten_notice_t *n, int kind, const char *author,
                       uint64_t up_to) {
@@ -923,7 +926,7 @@ static const keten_notice_t *s_expect_delete(const s_party_t *p, size_t i,
 }
 
 /* ========================================================================== */
-/* 1. who may publish, and what is refused                                     */
+/* 1. who may publish, and what is refused                                    */
 /* ========================================================================== */
 
 static void test_publish_refusals(void **state) {
@@ -1089,7 +1092,7 @@ static void test_publish_refusals(void **state) {
 }
 
 /* ========================================================================== */
-/* 2. each gemeente's feed                                                     */
+/* 2. each gemeente's feed                                                    */
 /* ========================================================================== */
 
 static void test_feed_isolation_and_order(void **state) {
@@ -1201,10 +1204,10 @@ static void s_tamper_copy(harness_t *h, int64_t notice_row,
   uint8_t *buf = malloc(len);
   assert_non_null(buf);
   keten__tvs_event_copy__pack(copy, buf);
-  assert_int_equal(sqlite3_prepare_v2(db,
-                                      "UPDATE notice SET payload = ? WHERE id = ?",
-                                      -1, &st, NULL),
-                   SQLITE_OK);
+  assert_int_equal(
+      sqlite3_prepare_v2(db, "UPDATE notice SET payload = ? WHERE id = ?", -1,
+                         &st, NULL),
+      SQLITE_OK);
   sqlite3_bind_blob(st, 1, buf, (int)len, SQLITE_TRANSIENT);
   sqlite3_bind_int64(st, 2, notice_row);
   assert_int_equal(sqlite3_step(st), SQLITE_DONE);
@@ -1287,7 +1290,7 @@ static void test_feed_verified_by_library(void **state) {
 }
 
 /* ========================================================================== */
-/* 3. links: state, TVS_LIST, TVS_STATUS                                       */
+/* 3. links: state, TVS_LIST, TVS_STATUS                                      */
 /* ========================================================================== */
 
 static void test_link_state(void **state) {
@@ -1466,7 +1469,7 @@ static void test_link_state(void **state) {
 }
 
 /* ========================================================================== */
-/* 4. consents naming "@gemeente"                                               */
+/* 4. consents naming "@gemeente"                                             */
 /* ========================================================================== */
 
 static void test_linked_gemeente_gets_profile(void **state) {
@@ -1689,8 +1692,8 @@ static void test_rewrap_refused_after_expiry(void **state) {
   /* the broker recorded and audited the author's refusal (an expired
    * consent's requests are left for the author to refuse) */
   assert_int_equal(s_sql(h, "SELECT state FROM rewrap"), STORE_REWRAP_REFUSED);
-  assert_int_equal(s_audited(h, "keten.rewrap.refused", 2, "refused by the author"),
-                   1);
+  assert_int_equal(
+      s_audited(h, "keten.rewrap.refused", 2, "refused by the author"), 1);
   assert_int_equal(s_audited(h, "keten.rewrap.stored", 0, NULL), 0);
   /* and the gemeente has nothing */
   assert_int_equal(g1->n_sec, 0);
@@ -1740,7 +1743,7 @@ static void test_late_direct_consent(void **state) {
 }
 
 /* ========================================================================== */
-/* 5. ONTKOPPELING, revocation, expiry: delete notices                         */
+/* 5. ONTKOPPELING, revocation, expiry: delete notices                        */
 /* ========================================================================== */
 
 static void test_ontkoppeling(void **state) {
@@ -2018,7 +2021,8 @@ static void test_ontkoppeling_keeps_direct_access(void **state) {
   s_wait(PS(coa, g1), g1, 2, 1, 0);
   s_settle(g1);
 
-  keten_tvs_event_t o = s_ontkoppeling(a, G1, KETEN_ONTKOPPEL_HOUSING_ELSEWHERE);
+  keten_tvs_event_t o =
+      s_ontkoppeling(a, G1, KETEN_ONTKOPPEL_HOUSING_ELSEWHERE);
   s_publish(tvs, &o);
   s_wait(PS(coa, g1), g1, 2, 2, 1);
   s_pump(PS(coa, g1), QUIET_MS);
@@ -2088,7 +2092,7 @@ static void test_linked_gemeente_renounces(void **state) {
 }
 
 /* ========================================================================== */
-/* 6. attacks                                                                   */
+/* 6. attacks                                                                 */
 /* ========================================================================== */
 
 /* A gemeente the subject is not linked to reads nothing through
@@ -2283,6 +2287,50 @@ static void test_rewrap_answer_after_access_ended(void **state) {
   s_stop_and_verify(h);
 }
 
+/* A wrap that comes after the consent expired (the request is left
+ * pending for the author to refuse; this author's software answers with a
+ * wrap all the same) is checked against now: refused by the broker, not
+ * stored, nothing delivered. */
+static void test_rewrap_answer_after_expiry_denied(void **state) {
+  harness_t *h = *state;
+  uint8_t a[32];
+  s_subject(V_AMIRA, a);
+  keten_client_t *tvs = s_client(h, TVS);
+  s_party_t *coa = s_party(h, COA, 0);
+  s_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
+  int64_t until = s_wall_ms() + 3000;
+  s_grant(coa->c, a, LINKED, BIT(K_IDENTITY), P_INBURGERING, until, NULL);
+  s_party_t *g1 = s_party(h, G1, 1);
+  keten_tvs_event_t k = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  keten_tvs_published_t res = s_publish(tvs, &k);
+  assert_int_equal(res.rewraps_queued, 1);
+  uint64_t id = s_pending_rewrap(h, a, K_IDENTITY, G1);
+  uint8_t wrap[80];
+  s_make_wrap(h, a, K_IDENTITY, G1, wrap);
+  s_sleep_ms(until - s_wall_ms() + 1500); /* expired, and swept */
+  assert_int_equal(s_audited(h, "keten.consent.expire", 1, NULL), 1);
+  assert_int_equal(s_pending_rewrap(h, a, K_IDENTITY, G1), id);
+  void *ctx = zmq_ctx_new();
+  void *s_coa = harness_raw_socket(h, ctx, &harness_partner(h, COA)->keys);
+  assert_int_equal(s_raw_answer(s_coa, id, wrap, 80, NULL),
+                   KETEN__ERROR_CODE__ERROR_FORBIDDEN);
+  zmq_close(s_coa);
+  zmq_ctx_term(ctx);
+  assert_int_equal(s_sql(h, "SELECT state FROM rewrap WHERE id = %llu",
+                         (unsigned long long)id),
+                   STORE_REWRAP_DENIED);
+  assert_int_equal(s_audited(h, "keten.rewrap.refused", 2, "wrap not stored"),
+                   1);
+  assert_int_equal(s_wraps(h, G1, a, COA, 0), 0);
+  s_pump(PS(g1), QUIET_MS);
+  assert_int_equal(g1->n_sec, 0);
+  assert_int_equal(g1->n_ntc, 0);
+  assert_int_equal(s_fetch_kinds(g1->c, a), 0);
+  s_party_close(coa);
+  s_party_close(g1);
+  s_stop_and_verify(h);
+}
+
 /* Only TVS ends a link: COA, the gemeente itself and another gemeente
  * cannot publish the ONTKOPPELING (nor a raw one naming the TVS). */
 static void test_only_tvs_ontkoppelt(void **state) {
@@ -2372,6 +2420,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_rewrap_answers_checked, s_setup,
                                       s_teardown),
       cmocka_unit_test_setup_teardown(test_rewrap_answer_after_access_ended,
+                                      s_setup, s_teardown),
+      cmocka_unit_test_setup_teardown(test_rewrap_answer_after_expiry_denied,
                                       s_setup, s_teardown),
       cmocka_unit_test_setup_teardown(test_only_tvs_ontkoppelt, s_setup,
                                       s_teardown),
