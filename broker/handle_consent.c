@@ -358,7 +358,7 @@ int handle_consent_revoke(request_t *r) {
   const char *refusal = NULL;
   if (!is_recorder && !is_recipient && !is_counter)
     refusal = "refused: only the consent's recorder, its recipient or the "
-              "person's counter (COA) may revoke it";
+              "person's counter (COA, the linked gemeente) may revoke it";
   else if (!is_recorder && !is_recipient && !v->evidence_ref[0])
     refusal = "refused: the person's counter must give an evidence "
               "reference (the person's request)";
@@ -524,7 +524,8 @@ int consent_sweep_started(broker_t *b, int64_t now_ms) {
         tvs_is_linked_recipient(c->recipient) ? gemeente : c->recipient;
     size_t rewraps = 0;
     if (rc == 0 && live && reader[0] && strcmp(reader, c->recorded_by) != 0)
-      rc = rewrap_queue(b, NULL, c->subject, reader, c->recorded_by, &rewraps);
+      rc = rewrap_requeue(b, NULL, c->subject, reader, c->recorded_by,
+                          "asked again as the consent started", &rewraps);
     if (rc == 0)
       rc = store_consent_start_pending(b->store, c->consent_id, 0);
     if (rc == 0 && live) {

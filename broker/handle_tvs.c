@@ -306,7 +306,11 @@ static int s_whose(request_t *r, const char *asked, int operator_ok,
                    const char *name, const char **out) {
   const char *g = asked && asked[0] ? asked : r->who->id;
   *out = g;
-  if (r->who->role != KETEN__ROLE__ROLE_GEMEENTE && !(asked && asked[0])) {
+  int role_may = r->who->role == KETEN__ROLE__ROLE_GEMEENTE ||
+                 r->who->role == KETEN__ROLE__ROLE_TVS ||
+                 (operator_ok && r->who->role == KETEN__ROLE__ROLE_OPERATOR);
+  if (role_may && r->who->role != KETEN__ROLE__ROLE_GEMEENTE &&
+      !(asked && asked[0])) {
     broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
                        "name the gemeente (only a gemeente may leave it "
                        "empty, for itself)");
@@ -325,7 +329,10 @@ static int s_whose(request_t *r, const char *asked, int operator_ok,
            participant_valid_id(g) ? g : "");
   snprintf(e.detail, sizeof e.detail, "refused: %s",
            ok ? "not a participant id"
-              : "only TVS, or a gemeente for itself, may see TVS data");
+           : operator_ok
+               ? "only TVS and the operator, or a gemeente for itself, may "
+                 "see TVS figures"
+               : "only TVS, or a gemeente for itself, may see TVS links");
   if (broker_audit(r->b, &e) != 0)
     return -1;
   if (ok)

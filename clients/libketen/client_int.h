@@ -16,7 +16,7 @@
 #define CLIENT_DEDUP 1024
 #define CLIENT_MAX_PREVIOUS_KEYS (EVIDENCE_MAX_OWN_KEYS - 1)
 /* Rewrap answers whose broker reply we can still name. */
-#define CLIENT_ANSWERS 16
+#define CLIENT_ANSWERS 1024 /* the largest credit: every answer in flight */
 
 struct keten_client {
   void *ctx;
