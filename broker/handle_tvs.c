@@ -280,7 +280,8 @@ int handle_tvs_publish(request_t *r) {
                   (ev->kind == KETEN__TVS_EVENT_KIND__TVS_VERHUIZING && linked)))
     rc = s_unlink(r, ev, link.gemeente, row);
   if (rc == 0 && ev->kind == KETEN__TVS_EVENT_KIND__TVS_KOPPELING)
-    rc = rewrap_queue(b, r, subject, ev->gemeente, NULL, &rewraps);
+    rc = rewrap_requeue(b, r, subject, ev->gemeente, NULL,
+                        "asked again with the koppeling", &rewraps);
   if (rc != 0) {
     rc = -1;
     goto done;

@@ -169,7 +169,7 @@ int rewrap_requeue(broker_t *b, const request_t *r, const uint8_t subject[32],
     snprintf(e.counterparty, sizeof e.counterparty, "%s", to);
     snprintf(e.detail, sizeof e.detail,
              "%lld pending rewrap request(s) of %s cancelled: %s",
-             (long long)n, author, why);
+             (long long)n, author ? author : "its authors", why);
     if (broker_audit(b, &e) != 0)
       return -1;
   }

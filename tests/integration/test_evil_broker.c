@@ -2292,6 +2292,57 @@ static void test_rewrap_evidence_expired_consent(void **state) {
   s_rewrap_refused(&cp, &r, "a consent is not valid now");
 }
 
+/* Evidence queued earlier holds two genuine consents of ours for the
+ * recipient: one that has expired since, and one valid now. The expired
+ * one allows nothing but is no lie: the valid one holds, coa seals. The
+ * same evidence in a PREPARE seals too. With only consents out of their
+ * window (one expired, one not begun) nothing holds: refused. */
+static void test_rewrap_evidence_expired_beside_valid(void **state) {
+  (void)state;
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal_own(K_IDENTITY, W.subject, IDENTITY_JSON), &W.coa_e.e);
+  s_consent_t old, cur;
+  Keten__Consent *ks[] = {
+      s_consent_make(&old, W.subject, COA, GEMEENTE, K_IDENTITY, P_INBURGERING,
+                     W.now - 30 * DAY_MS, W.now - DAY_MS, W.coa.signing_sk),
+      s_consent_ok(&cur, GEMEENTE, K_IDENTITY, P_INBURGERING)};
+  Keten__Recipient r;
+  s_recipient(&r, &W.gemeente_e.e, ks, 2);
+  s_rewrap_sealed(&cp, &r, GEMEENTE, &W.gemeente, IDENTITY_JSON);
+  keten_client_destroy(&C);
+
+  /* PREPARE, the valid one first this time */
+  s_consent_t old2, cur2;
+  Keten__Consent *ks2[] = {
+      s_consent_ok(&cur2, GEMEENTE, K_IDENTITY, P_INBURGERING),
+      s_consent_make(&old2, W.subject, COA, GEMEENTE, K_IDENTITY,
+                     P_INBURGERING, W.now - 30 * DAY_MS, W.now - DAY_MS,
+                     W.coa.signing_sk)};
+  Keten__Recipient r2;
+  Keten__Recipient *rs[] = {s_recipient(&r2, &W.gemeente_e.e, ks2, 2)};
+  Keten__PrepareReply pr;
+  s_prepared(&pr, rs, 1);
+  s_put_accepted(&pr, K_IDENTITY, GEMEENTE, &W.gemeente);
+}
+
+static void test_rewrap_evidence_none_valid_now(void **state) {
+  (void)state;
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal_own(K_IDENTITY, W.subject, IDENTITY_JSON), &W.coa_e.e);
+  s_consent_t old, later;
+  Keten__Consent *ks[] = {
+      s_consent_make(&old, W.subject, COA, GEMEENTE, K_IDENTITY, P_INBURGERING,
+                     W.now - 30 * DAY_MS, W.now - DAY_MS, W.coa.signing_sk),
+      s_consent_make(&later, W.subject, COA, GEMEENTE, K_IDENTITY,
+                     P_INBURGERING, W.now + DAY_MS, W.now + 30 * DAY_MS,
+                     W.coa.signing_sk)};
+  Keten__Recipient r;
+  s_recipient(&r, &W.gemeente_e.e, ks, 2);
+  s_rewrap_refused(&cp, &r,
+                   "the evidence does not hold: recipient gemeente:0716 "
+                   "(GEMEENTE) refused: a consent is not valid now");
+}
+
 /* The consent covers HOUSING; the section is IDENTITY. */
 static void test_rewrap_evidence_other_kind(void **state) {
   (void)state;
@@ -2518,6 +2569,8 @@ int main(void) {
       CASE(test_rewrap_broker_error_recorded),
       CASE(test_rewrap_evidence_forged_consent),
       CASE(test_rewrap_evidence_expired_consent),
+      CASE(test_rewrap_evidence_expired_beside_valid),
+      CASE(test_rewrap_evidence_none_valid_now),
       CASE(test_rewrap_evidence_other_kind),
       CASE(test_rewrap_evidence_koppeling_other_gemeente),
       CASE(test_rewrap_evidence_without_koppeling),

@@ -1,7 +1,7 @@
 /* The journey of the design ("What done looks like"), over a real ketend
  * with the example partners, a TVS participant (run by COA) and a second
  * gemeente, on the example data of the fictional statushouder Amira
- * (shared/examples, read with jansson; KETEN_EXAMPLES_DIR):
+ * (tests/data/examples, read with jansson; KETEN_EXAMPLES_DIR):
  *
  *   COA records the intake sections and the three consents given at intake,
  *   one naming "the gemeente she is linked to" (@gemeente) → TVS publishes
@@ -1061,6 +1061,18 @@ static void test_journey(void **state) {
   assert_int_equal(gem->n, gem_before + 1);
   assert_int_equal(gem->n_ntc, 1);
   s_settle(gem2);
+
+  /* never a wrap of HEALTH for a gemeente or the volunteer; the old
+   * gemeente holds no wrap of COA's sections any more */
+  assert_int_equal(s_sql(h, "SELECT count(*) FROM wrap w JOIN section s ON "
+                            "s.id = w.section_id WHERE s.kind = 10 AND "
+                            "w.recipient IN ('" GEMEENTE "', '" GEMEENTE2
+                            "', '" VWN "')"),
+                   0);
+  assert_int_equal(s_sql(h, "SELECT count(*) FROM wrap w JOIN section s ON "
+                            "s.id = w.section_id WHERE s.author = 'coa' AND "
+                            "w.recipient = '" GEMEENTE "'"),
+                   0);
 
   s_close_all();
   assert_int_equal(harness_stop(h), 0);

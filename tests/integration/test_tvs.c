@@ -1060,6 +1060,8 @@ static void test_publish_refusals(void **state) {
     fail_msg("retry of the same event: %s: %s", keten_strerror(rc),
              keten_client_error(tvs));
   assert_int_equal(res.duplicate, 1);
+  assert_int_equal(res.n_queued, 0); /* nothing else set (7.7 step 7) */
+  assert_int_equal(res.rewraps_queued, 0);
   assert_memory_equal(again.event_id, ev.event_id, 16);
   keten_tvs_event_t raw = ev;
   s_wire_event(&raw, TVS, tvs_sk, &w, sig);
@@ -1398,6 +1400,11 @@ static void test_link_state(void **state) {
   links = NULL;
   s_expect_remote(g1, keten_client_tvs_list(g1, G2, NULL, &links, &n, NULL),
                   KETEN__ERROR_CODE__ERROR_FORBIDDEN, "G1 lists G2");
+  keten_err_t bad = keten_client_tvs_list(g1, NULL, "2026-3", &links, &n, NULL);
+  assert_true(bad == KETEN_ERR_INVALID ||
+              (bad == KETEN_ERR_REMOTE &&
+               keten_client_remote_code(g1) ==
+                   KETEN__ERROR_CODE__ERROR_INVALID_FIELD));
   assert_null(links);
   s_expect_remote(coa, keten_client_tvs_list(coa, G1, NULL, &links, &n, NULL),
                   KETEN__ERROR_CODE__ERROR_FORBIDDEN, "COA lists G1");
@@ -1465,6 +1472,70 @@ static void test_link_state(void **state) {
               (rc == KETEN_ERR_REMOTE &&
                keten_client_remote_code(g1) ==
                    KETEN__ERROR_CODE__ERROR_INVALID_FIELD));
+  s_stop_and_verify(h);
+}
+
+/* A query naming no gemeente asks for the caller itself. */
+static void test_tvs_queries_naming_no_gemeente(void **state) {
+  harness_t *h = *state;
+  keten_client_t *tvs = s_client(h, TVS), *coa = s_client(h, COA),
+                 *fg = s_client(h, FG), *g1 = s_client(h, G1);
+  keten_tvs_status_t st;
+  keten_tvs_link_t *links = NULL;
+  size_t n = 0;
+  /* a gemeente: itself */
+  assert_int_equal(keten_client_tvs_list(g1, NULL, NULL, &links, &n, NULL),
+                   KETEN_OK);
+  assert_int_equal(n, 0);
+  free(links);
+  memset(&st, 0, sizeof st);
+  assert_int_equal(keten_client_tvs_status(g1, "", "2026-2", &st), KETEN_OK);
+  assert_string_equal(st.gemeente, G1);
+  /* only a gemeente may leave it empty: TVS and the operator must name
+   * one (INVALID_FIELD, not audited); a role that may see no TVS data at
+   * all is refused as such (FORBIDDEN, audited) */
+  long long audited = s_sql(h, "SELECT count(*) FROM audit WHERE name IN "
+                               "('keten.tvs.list', 'keten.tvs.status')");
+  s_expect_remote(fg, keten_client_tvs_status(fg, NULL, "2026-2", &st),
+                  KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                  "TVS_STATUS by the operator naming no gemeente");
+  s_expect_remote(tvs, keten_client_tvs_status(tvs, "", "2026-2", &st),
+                  KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                  "TVS_STATUS by TVS naming no gemeente");
+  s_expect_remote(tvs, keten_client_tvs_list(tvs, NULL, NULL, &links, &n, NULL),
+                  KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                  "TVS_LIST by TVS naming no gemeente");
+  assert_int_equal(s_sql(h, "SELECT count(*) FROM audit WHERE name IN "
+                            "('keten.tvs.list', 'keten.tvs.status')"),
+                   audited);
+  s_expect_remote(coa, keten_client_tvs_list(coa, NULL, NULL, &links, &n, NULL),
+                  KETEN__ERROR_CODE__ERROR_FORBIDDEN,
+                  "TVS_LIST by COA naming no gemeente");
+  s_expect_remote(coa, keten_client_tvs_status(coa, NULL, "2026-2", &st),
+                  KETEN__ERROR_CODE__ERROR_FORBIDDEN,
+                  "TVS_STATUS by COA naming no gemeente");
+  assert_int_equal(s_sql(h, "SELECT count(*) FROM audit WHERE name IN "
+                            "('keten.tvs.list', 'keten.tvs.status') AND "
+                            "status = 2"),
+                   2);
+  /* a name that is no participant id: the library does not send it; sent
+   * raw, the broker refuses it, audited */
+  assert_int_equal(keten_client_tvs_list(tvs, "Gemeente Tholen", NULL, &links,
+                                         &n, NULL),
+                   KETEN_ERR_INVALID);
+  void *ctx = zmq_ctx_new();
+  void *sock = harness_raw_socket(h, ctx, &harness_partner(h, TVS)->keys);
+  Keten__TvsListRequest q = KETEN__TVS_LIST_REQUEST__INIT;
+  q.gemeente = (char *)"Gemeente Tholen";
+  Keten__Envelope env = KETEN__ENVELOPE__INIT;
+  env.body_case = KETEN__ENVELOPE__BODY_TVS_LIST;
+  env.tvs_list = &q;
+  assert_int_equal(s_error_code(s_raw(sock, &env)),
+                   KETEN__ERROR_CODE__ERROR_INVALID_FIELD);
+  zmq_close(sock);
+  zmq_ctx_term(ctx);
+  assert_int_equal(s_audited(h, "keten.tvs.list", 2, "not a participant id"),
+                   1);
   s_stop_and_verify(h);
 }
 
@@ -1537,6 +1608,20 @@ static void test_linked_gemeente_gets_profile(void **state) {
   assert_int_equal(s_wraps(h, G1, a, COA, K_LANGUAGE), 0);
   assert_int_equal(s_fetch_kinds(g1->c, a), BIT(K_IDENTITY) | BIT(K_STORY));
   s_expect_fetched(g1->c, a, K_STORY, 1, STORY_JSON);
+  /* CONSENT_LIST shows the linked gemeente the consent that names it */
+  keten_consent_t *cl = NULL;
+  size_t ncl = 0;
+  assert_int_equal(keten_client_consent_list(g1->c, a, &cl, &ncl), KETEN_OK);
+  assert_int_equal(ncl, 1);
+  assert_memory_equal(cl[0].consent_id, linked.consent_id, 16);
+  assert_string_equal(cl[0].recipient, LINKED);
+  free(cl);
+  keten_client_t *g2 = s_client(h, G2);
+  cl = NULL;
+  ncl = 0;
+  keten_err_t lrc = keten_client_consent_list(g2, a, &cl, &ncl);
+  assert_true(lrc != KETEN_OK || ncl == 0);
+  free(cl);
 
   /* PREPARE now offers the gemeente with the KOPPELING as evidence */
   void *ctx = zmq_ctx_new();
@@ -1617,6 +1702,20 @@ static void test_author_offline_serves_rewraps_later(void **state) {
   keten_tvs_event_t k = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
   keten_tvs_published_t res = s_publish(tvs, &k);
   assert_int_equal(res.rewraps_queued, 2);
+  /* at most one pending request per (section, recipient): more consents
+   * of COA covering them (granted from its desk, the adapter still down)
+   * leave one pending each (a request may be asked again, the older one
+   * cancelled) */
+  keten_client_t *desk = s_client(h, COA);
+  s_grant(desk, a, LINKED, BIT(K_IDENTITY), P_INBURGERING, 0, NULL);
+  s_grant(desk, a, G1, BIT(K_IDENTITY), P_INBURGERING, 0, NULL);
+  assert_int_equal(s_sql(h, "SELECT count(*) FROM rewrap WHERE state = %d",
+                         STORE_REWRAP_PENDING),
+                   2);
+  assert_int_equal(s_sql(h, "SELECT count(DISTINCT section_id) FROM rewrap "
+                            "WHERE state = %d",
+                         STORE_REWRAP_PENDING),
+                   2);
   /* the gemeente hears of the koppeling at once, the sections wait */
   s_wait(PS(g1), g1, 0, 1, 0);
   s_pump(PS(g1), QUIET_MS);
@@ -1739,6 +1838,89 @@ static void test_late_direct_consent(void **state) {
   assert_int_equal(ggz->n_sec, 1);
   s_party_close(coa);
   s_party_close(ggz);
+  s_stop_and_verify(h);
+}
+
+/* A rewrap request the author serves only after it wrote a newer version
+ * (which was sealed to the gemeente directly): the gemeente must not be
+ * handed the superseded version after the newer one. */
+static void test_stale_rewrap_not_delivered(void **state) {
+  harness_t *h = *state;
+  uint8_t a[32];
+  s_subject(V_AMIRA, a);
+  keten_client_t *tvs = s_client(h, TVS);
+  s_party_t *coa = s_party(h, COA, 0); /* online, not serving its mailbox */
+  s_put(coa->c, a, K_STORY, STORY_JSON);
+  s_grant(coa->c, a, LINKED, BIT(K_STORY), P_INBURGERING, 0, NULL);
+  s_party_t *g1 = s_party(h, G1, 1);
+  keten_tvs_event_t k = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  keten_tvs_published_t res = s_publish(tvs, &k);
+  assert_int_equal(res.rewraps_queued, 1);
+  /* COA writes STORY v2 before it looks at its mailbox: sealed to G1 */
+  keten_put_result_t r = s_put(coa->c, a, K_STORY, STORY2_JSON);
+  s_assert_queued(&r, (const char *[]){G1, NULL});
+  s_wait(PS(g1), g1, 1, 1, 0);
+  assert_int_equal(g1->sec[0].version, 2);
+  /* now COA serves its mailbox */
+  assert_int_equal(keten_client_subscribe(coa->c, 16), KETEN_OK);
+  s_pump(PS(coa, g1), QUIET_MS);
+  s_settle(coa);
+  s_pump(PS(coa, g1), QUIET_MS);
+  for (size_t i = 0; i < g1->n_sec; i++)
+    if (g1->sec[i].version < 2)
+      fail_msg("G1 was handed STORY v%llu (seq %llu) after v2: a rewrap of a "
+               "superseded version (%zu rewrap(s) served by COA)",
+               (unsigned long long)g1->sec[i].version,
+               (unsigned long long)g1->sec[i].seq, coa->n_rw);
+  assert_int_equal(g1->n_sec, 1);
+  s_expect_fetched(g1->c, a, K_STORY, 2, STORY2_JSON);
+  s_party_close(coa);
+  s_party_close(g1);
+  s_stop_and_verify(h);
+}
+
+/* A gemeente's own "@gemeente" consent: its sections follow the person to
+ * the next gemeente (through a rewrap its own library serves); it never
+ * names itself. */
+static void test_gemeente_sections_follow_person(void **state) {
+  harness_t *h = *state;
+  uint8_t a[32];
+  s_subject(V_AMIRA, a);
+  static const char PARTICIPATION_JSON[] =
+      "{\"benefit\": \"Participatiewet\", \"plan\": \"taal + werkervaring\"}";
+  keten_client_t *tvs = s_client(h, TVS);
+  s_party_t *g1 = s_party(h, G1, 1), *g2 = s_party(h, G2, 1);
+  keten_tvs_event_t k = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  s_publish(tvs, &k);
+  keten_put_result_t r = s_put(g1->c, a, 9 /* PARTICIPATION */,
+                               PARTICIPATION_JSON);
+  s_assert_queued(&r, (const char *[]){NULL});
+  s_grant(g1->c, a, LINKED, BIT(9), keten_purpose_from_name("PARTICIPATIE"),
+          0, NULL);
+  /* linked to itself: nothing to ask */
+  assert_int_equal(s_sql(h, "SELECT count(*) FROM rewrap"), 0);
+  keten_tvs_event_t o = s_ontkoppeling(a, G1, KETEN_ONTKOPPEL_MOVED);
+  s_publish(tvs, &o);
+  keten_tvs_event_t k2 = s_koppeling(a, G2, "2026-2", "2026-09-01", 3);
+  keten_tvs_published_t res = s_publish(tvs, &k2);
+  assert_int_equal(res.rewraps_queued, 1);
+  s_wait(PS(g1, g2), g2, 1, 1, 0);
+  s_pump(PS(g1, g2), QUIET_MS);
+  assert_int_equal(g2->n_sec, 1);
+  assert_int_equal(g2->sec[0].kind, 9);
+  assert_string_equal(g2->sec[0].author, G1);
+  assert_string_equal(g2->sec[0].json, PARTICIPATION_JSON);
+  assert_int_equal(g1->n_rw, 1);
+  assert_int_equal(g1->rw[0].sealed, 1);
+  assert_string_equal(g1->rw[0].recipient, G2);
+  /* its own section stays the old gemeente's: no delete notice for it */
+  assert_int_equal(g1->n_ntc, 0);
+  assert_int_equal(s_fetch_kinds(g1->c, a), BIT(9));
+  assert_int_equal(s_fetch_kinds(g2->c, a), BIT(9));
+  s_settle(g1);
+  s_settle(g2);
+  s_party_close(g1);
+  s_party_close(g2);
   s_stop_and_verify(h);
 }
 
@@ -1970,6 +2152,8 @@ static void test_verhuizing_ends_link(void **state) {
       g1, 0, a, KETEN_NOTICE_REASON_ONTKOPPELD, kinds, versions, 2);
   assert_int_equal(nt->has_tvs_event_id, 1);
   assert_memory_equal(nt->tvs_event_id, v.event_id, 16);
+  /* the feed entry comes before the notice that follows from it */
+  assert_true(g1->ev[1].seq < g1->ntc[0].seq);
   /* neither gemeente reads now */
   assert_int_equal(s_fetch_kinds(g1->c, a), 0);
   assert_int_equal(s_fetch_kinds(g2->c, a), 0);
@@ -2088,6 +2272,58 @@ static void test_linked_gemeente_renounces(void **state) {
   assert_int_equal(s_fetch_kinds(g1->c, a), 0);
   s_party_close(coa);
   s_party_close(g1);
+  s_stop_and_verify(h);
+}
+
+/* The person's counter: the gemeente she is linked to may revoke, at her
+ * request (with evidence), a consent COA recorded for someone else; a
+ * gemeente she is not linked to may not. */
+static void test_linked_gemeente_is_counter(void **state) {
+  harness_t *h = *state;
+  uint8_t a[32];
+  s_subject(V_AMIRA, a);
+  keten_client_t *tvs = s_client(h, TVS), *g2 = s_client(h, G2);
+  s_party_t *coa = s_party(h, COA, 1), *g1 = s_party(h, G1, 1),
+            *ggz = s_party(h, GGZ, 1);
+  keten_consent_t to_ggz;
+  s_grant(coa->c, a, GGZ, BIT(K_HEALTH), P_ZORG, 0, &to_ggz);
+  s_put(coa->c, a, K_HEALTH, HEALTH_JSON);
+  s_wait(PS(coa, g1, ggz), ggz, 1, 0, 0);
+  s_settle(ggz);
+  /* not linked yet: G1 is nobody's counter */
+  s_expect_remote(g1->c,
+                  keten_client_consent_revoke(g1->c, to_ggz.consent_id, a,
+                                              "op verzoek", "gem-0716-v-1"),
+                  KETEN__ERROR_CODE__ERROR_FORBIDDEN, "unlinked G1 revokes");
+  keten_tvs_event_t k = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  s_publish(tvs, &k);
+  /* linked to G1: G2 still may not, G1 not without evidence */
+  s_expect_remote(g2,
+                  keten_client_consent_revoke(g2, to_ggz.consent_id, a,
+                                              "op verzoek", "gem-0678-v-1"),
+                  KETEN__ERROR_CODE__ERROR_FORBIDDEN, "G2 revokes");
+  s_expect_remote(g1->c,
+                  keten_client_consent_revoke(g1->c, to_ggz.consent_id, a,
+                                              "op verzoek", NULL),
+                  KETEN__ERROR_CODE__ERROR_FORBIDDEN,
+                  "G1 revokes without evidence");
+  assert_int_equal(s_fetch_kinds(ggz->c, a), BIT(K_HEALTH));
+  assert_int_equal(keten_client_consent_revoke(g1->c, to_ggz.consent_id, a,
+                                               "op verzoek van betrokkene",
+                                               "gem-0716-verzoek-2026-10"),
+                   KETEN_OK);
+  s_wait(PS(coa, g1, ggz), ggz, 1, 0, 1);
+  const int kinds[] = {K_HEALTH};
+  const uint64_t versions[] = {1};
+  s_expect_delete(ggz, 0, a, KETEN_NOTICE_REASON_REVOKED, kinds, versions, 1);
+  s_wait(PS(coa, g1, ggz), coa, 0, 0, 1);
+  assert_int_equal(coa->ntc[0].n.kind, KETEN_NOTICE_CONSENT_REVOKED);
+  assert_string_equal(coa->ntc[0].n.revoked_by, G1);
+  assert_string_equal(coa->ntc[0].n.evidence_ref, "gem-0716-verzoek-2026-10");
+  assert_int_equal(s_fetch_kinds(ggz->c, a), 0);
+  s_party_close(coa);
+  s_party_close(g1);
+  s_party_close(ggz);
   s_stop_and_verify(h);
 }
 
@@ -2397,6 +2633,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_feed_verified_by_library, s_setup,
                                       s_teardown),
       cmocka_unit_test_setup_teardown(test_link_state, s_setup, s_teardown),
+      cmocka_unit_test_setup_teardown(test_tvs_queries_naming_no_gemeente,
+                                      s_setup, s_teardown),
       cmocka_unit_test_setup_teardown(test_linked_gemeente_gets_profile,
                                       s_setup, s_teardown),
       cmocka_unit_test_setup_teardown(test_author_offline_serves_rewraps_later,
@@ -2405,6 +2643,10 @@ int main(void) {
                                       s_setup, s_teardown),
       cmocka_unit_test_setup_teardown(test_late_direct_consent, s_setup,
                                       s_teardown),
+      cmocka_unit_test_setup_teardown(test_stale_rewrap_not_delivered, s_setup,
+                                      s_teardown),
+      cmocka_unit_test_setup_teardown(test_gemeente_sections_follow_person,
+                                      s_setup, s_teardown),
       cmocka_unit_test_setup_teardown(test_ontkoppeling, s_setup, s_teardown),
       cmocka_unit_test_setup_teardown(test_revocation_notice, s_setup,
                                       s_teardown),
@@ -2414,6 +2656,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_ontkoppeling_keeps_direct_access,
                                       s_setup, s_teardown),
       cmocka_unit_test_setup_teardown(test_linked_gemeente_renounces, s_setup,
+                                      s_teardown),
+      cmocka_unit_test_setup_teardown(test_linked_gemeente_is_counter, s_setup,
                                       s_teardown),
       cmocka_unit_test_setup_teardown(test_unlinked_gemeente_reads_nothing,
                                       s_setup, s_teardown),
