@@ -347,32 +347,27 @@ static int s_whose(request_t *r, const char *asked, int operator_ok,
   return 1;
 }
 
+/* The links read from the store, grown as they come (a gemeente has few,
+ * the cap is TVS_LIST_MAX + 1). */
 typedef struct {
-  Keten__TvsLink *links;
-  Keten__TvsLink **ptrs;
   store_tvs_link_t *rows;
   size_t n, cap;
+  int failed;
 } s_links_t;
 
 static int s_link_one(const store_tvs_link_t *l, void *arg) {
   s_links_t *s = arg;
-  if (s->n == s->cap)
-    return 1;
-  s->rows[s->n] = *l;
-  store_tvs_link_t *row = &s->rows[s->n];
-  Keten__TvsLink *m = &s->links[s->n];
-  keten__tvs_link__init(m);
-  m->subject.data = row->subject;
-  m->subject.len = 32;
-  m->gemeente = row->gemeente;
-  m->period = row->period;
-  m->linked_date = row->linked_date;
-  m->household_size = row->household_size;
-  m->housed_date = row->housed_date;
-  m->koppeling_event_id.data = row->koppeling_event_id;
-  m->koppeling_event_id.len = 16;
-  s->ptrs[s->n] = m;
-  s->n++;
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? 2 * s->cap : 16;
+    store_tvs_link_t *grown = realloc(s->rows, cap * sizeof *grown);
+    if (!grown) {
+      s->failed = 1;
+      return 1;
+    }
+    s->rows = grown;
+    s->cap = cap;
+  }
+  s->rows[s->n++] = *l;
   return 0;
 }
 
@@ -388,31 +383,48 @@ int handle_tvs_list(request_t *r) {
   if (whose != 0)
     return whose < 0 ? -1 : 0;
   /* One more than fits tells whether the list was cut. */
-  size_t cap = TVS_LIST_MAX + 1;
-  s_links_t s = {.links = calloc(cap, sizeof *s.links),
-                 .ptrs = calloc(cap, sizeof *s.ptrs),
-                 .rows = calloc(cap, sizeof *s.rows),
-                 .cap = cap};
+  s_links_t s = {0};
+  if (store_tvs_links_of(r->b->store, g, q->period[0] ? q->period : NULL,
+                         TVS_LIST_MAX + 1, s_link_one, &s) != 0 ||
+      s.failed) {
+    free(s.rows);
+    return -1;
+  }
+  size_t n = s.n > TVS_LIST_MAX ? TVS_LIST_MAX : s.n;
+  Keten__TvsLink *links = calloc(n ? n : 1, sizeof *links);
+  Keten__TvsLink **ptrs = calloc(n ? n : 1, sizeof *ptrs);
   int rc = -1;
-  if (s.links && s.ptrs && s.rows &&
-      store_tvs_links_of(r->b->store, g, q->period[0] ? q->period : NULL, cap,
-                         s_link_one, &s) == 0) {
+  if (links && ptrs) {
+    for (size_t i = 0; i < n; i++) {
+      store_tvs_link_t *row = &s.rows[i];
+      Keten__TvsLink *m = &links[i];
+      keten__tvs_link__init(m);
+      m->subject.data = row->subject;
+      m->subject.len = 32;
+      m->gemeente = row->gemeente;
+      m->period = row->period;
+      m->linked_date = row->linked_date;
+      m->household_size = row->household_size;
+      m->housed_date = row->housed_date;
+      m->koppeling_event_id.data = row->koppeling_event_id;
+      m->koppeling_event_id.len = 16;
+      ptrs[i] = m;
+    }
     Keten__TvsListReply reply = KETEN__TVS_LIST_REPLY__INIT;
     reply.truncated = s.n > TVS_LIST_MAX;
-    reply.links = s.ptrs;
-    reply.n_links = reply.truncated ? TVS_LIST_MAX : s.n;
+    reply.links = ptrs;
+    reply.n_links = n;
     audit_entry_t e;
     broker_audit_init(&e, r, "keten.tvs.list", AUDIT_STATUS_OK);
     snprintf(e.counterparty, sizeof e.counterparty, "%s", g);
-    snprintf(e.detail, sizeof e.detail, "%zu active link(s) listed",
-             reply.n_links);
+    snprintf(e.detail, sizeof e.detail, "%zu active link(s) listed", n);
     if (broker_audit(r->b, &e) == 0) {
       broker_reply(r, KETEN__ENVELOPE__BODY_TVS_LINKS, &reply);
       rc = 0;
     }
   }
-  free(s.links);
-  free(s.ptrs);
+  free(links);
+  free(ptrs);
   free(s.rows);
   return rc;
 }
