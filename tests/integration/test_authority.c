@@ -35,6 +35,7 @@
 #include "canon.h"
 #include "envelope.h"
 #include "harness.h"
+#include "party.h"
 #include "store.h"
 
 #define COA "coa"
@@ -70,8 +71,6 @@ static const char IDENTITY_JSON[] =
 static const char SUPPORT_JSON[] = "{\"volunteer_team\": \"Tholen\"}";
 
 /* ---- fixture ------------------------------------------------------------- */
-
-static keten_client_t *s_open[16];
 
 static int s_setup_with(void **state, const char *config_text) {
   harness_t *h = harness_new(1);
@@ -109,47 +108,12 @@ static int s_setup_limited(void **state) {
 
 static int s_teardown(void **state) {
   harness_t *h = *state;
-  for (size_t i = 0; i < sizeof s_open / sizeof s_open[0]; i++)
-    keten_client_destroy(&s_open[i]);
+  party_cleanup();
   harness_destroy(&h);
   return 0;
 }
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static int64_t s_wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t s_mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static keten_client_t *s_track(keten_client_t *c) {
-  assert_non_null(c);
-  for (size_t i = 0; i < sizeof s_open / sizeof s_open[0]; i++)
-    if (!s_open[i]) {
-      s_open[i] = c;
-      return c;
-    }
-  fail_msg("too many clients");
-  return NULL;
-}
-
-static keten_client_t *s_client(harness_t *h, const char *id) {
-  return s_track(harness_client(h, &harness_partner(h, id)->keys,
-                                CLIENT_TIMEOUT_MS, -1));
-}
-
-static void s_subject(const char *v_nummer, uint8_t subject[32]) {
-  uint8_t chain[KETEN_CHAIN_KEY_BYTES];
-  memset(chain, 0x5a, sizeof chain);
-  assert_int_equal(keten_subject_id(chain, v_nummer, subject), KETEN_OK);
-}
 
 /* Records a consent of c; returns the library's status (the remote code
  * is in keten_client_remote_code). */
@@ -164,8 +128,8 @@ static keten_err_t s_try_grant(keten_client_t *c, const uint8_t subject[32],
   k.purpose = purpose;
   k.basis = keten_basis_from_name("CONSENT");
   snprintf(k.evidence_ref, sizeof k.evidence_ref, "form-17");
-  k.valid_from_ms = (uint64_t)(s_wall_ms() - 60000);
-  k.valid_until_ms = (uint64_t)(s_wall_ms() + 365 * DAY_MS);
+  k.valid_from_ms = (uint64_t)(party_wall_ms() - 60000);
+  k.valid_until_ms = (uint64_t)(party_wall_ms() + 365 * DAY_MS);
   keten_err_t rc = keten_client_consent_grant(c, &k);
   if (out)
     *out = k;
@@ -200,22 +164,6 @@ static keten_put_result_t s_put(keten_client_t *c, const uint8_t subject[32],
   return res;
 }
 
-/* One number from the store (ketend may be running: WAL readers are fine). */
-static long long s_sql(harness_t *h, const char *sql) {
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open_v2(h->store, &db, SQLITE_OPEN_READONLY, NULL),
-                   SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-    fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  long long v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return v;
-}
-
 /* Audit entries named name with status (1 OK, 2 ERROR) whose detail holds
  * needle. */
 static long long s_audited(harness_t *h, const char *name, int status,
@@ -225,7 +173,7 @@ static long long s_audited(harness_t *h, const char *name, int status,
            "SELECT count(*) FROM audit WHERE name = '%s' AND status = %d AND "
            "detail LIKE '%%%s%%'",
            name, status, needle);
-  return s_sql(h, sql);
+  return party_sql(h, sql);
 }
 
 /* Key wraps and mailbox entries anyone but its author holds of a section
@@ -240,7 +188,7 @@ static long long s_copies_held(harness_t *h, const char *holder,
            "s.id = m.section_id WHERE m.recipient = '%s' AND s.author = '%s' "
            "AND s.kind = %d)",
            holder, author, kind, holder, author, kind);
-  return s_sql(h, sql);
+  return party_sql(h, sql);
 }
 
 /* What c can fetch of subject: a bit set of kinds (0 if refused). */
@@ -296,8 +244,8 @@ static int s_on_notice(const keten_notice_t *n, uint64_t seq,
 
 static void s_poll_for(keten_client_t *c, s_inbox_t *in, int ms,
                        size_t want_notices) {
-  int64_t deadline = s_mono_ms() + ms;
-  while (s_mono_ms() < deadline &&
+  int64_t deadline = party_mono_ms() + ms;
+  while (party_mono_ms() < deadline &&
          (want_notices == 0 || in->notices < want_notices))
     assert_int_equal(keten_client_poll(c, 50, s_on_section, in, NULL),
                      KETEN_OK);
@@ -308,30 +256,13 @@ static void s_poll_for(keten_client_t *c, s_inbox_t *in, int ms,
 /* Sends env's body (with fresh ids) on sock, returns the decoded reply. */
 static Keten__Envelope *s_raw(void *sock, Keten__Envelope *env) {
   envelope_ids_t ids;
-  Keten__Envelope__BodyCase body = env->body_case;
-  void *keep = env->prepare; /* the oneof's pointer, whatever it is */
-  envelope_init(env, &ids, NULL);
-  env->body_case = body;
-  env->prepare = keep;
-  size_t len = 0;
-  uint8_t *frame = envelope_pack(env, &len);
-  assert_non_null(frame);
-  assert_true(zmq_send(sock, frame, len, 0) >= 0);
-  free(frame);
+  party_raw_send(sock, env, &ids);
   static uint8_t buf[1 << 20];
   int n = harness_recv(sock, buf, sizeof buf, CLIENT_TIMEOUT_MS);
   assert_true(n > 0);
   Keten__Envelope *reply = envelope_decode(buf, (size_t)n, sizeof buf, NULL);
   assert_non_null(reply);
   return reply;
-}
-
-static int s_error_code(Keten__Envelope *reply) {
-  int code = reply->body_case == KETEN__ENVELOPE__BODY_ERROR
-                 ? (int)reply->error->code
-                 : 0;
-  envelope_free(reply);
-  return code;
 }
 
 /* Appends a varint to buf at len; returns the new length. */
@@ -363,7 +294,7 @@ static void s_rotate(harness_t *h, const char *id, int role,
   assert_non_null(store);
   assert_true(store_entry_remove(store, id, err, sizeof err) >= 1);
   store_close(&store);
-  int64_t now = s_wall_ms();
+  int64_t now = party_wall_ms();
   assert_int_equal(
       harness_install_entry(h, id, role, old_keys, now - DAY_MS, until, NULL),
       0);
@@ -377,9 +308,9 @@ static void s_rotate(harness_t *h, const char *id, int role,
 static void test_colluding_volunteers(void **state) {
   harness_t *h = *state;
   uint8_t subject[32];
-  s_subject("2931847560", subject);
-  keten_client_t *coa = s_client(h, COA), *vwn = s_client(h, VWN),
-                 *vwn2 = s_client(h, VWN2), *ggz = s_client(h, GGZ);
+  party_subject("2931847560", subject);
+  keten_client_t *coa = party_client(h, COA), *vwn = party_client(h, VWN),
+                 *vwn2 = party_client(h, VWN2), *ggz = party_client(h, GGZ);
   /* COA's own consent for the care partner, and its sections */
   s_grant(coa, subject, GGZ, BIT(K_IDENTITY) | BIT(K_HEALTH), P_ZORG, NULL);
 
@@ -432,9 +363,9 @@ static void test_colluding_volunteers(void **state) {
 static void test_operator_grants_nothing(void **state) {
   harness_t *h = *state;
   uint8_t subject[32];
-  s_subject("2931847560", subject);
-  keten_client_t *fg = s_client(h, FG), *coa = s_client(h, COA),
-                 *vwn = s_client(h, VWN);
+  party_subject("2931847560", subject);
+  keten_client_t *fg = party_client(h, FG), *coa = party_client(h, COA),
+                 *vwn = party_client(h, VWN);
   s_expect_remote(fg, s_try_grant(fg, subject, VWN, BIT(K_HEALTH), P_ZORG,
                                   NULL),
                   KETEN__ERROR_CODE__ERROR_POLICY, "R2");
@@ -465,10 +396,10 @@ static void test_operator_grants_nothing(void **state) {
 static void test_revocation_authority(void **state) {
   harness_t *h = *state;
   uint8_t subject[32];
-  s_subject("2931847560", subject);
-  keten_client_t *coa = s_client(h, COA), *vwn = s_client(h, VWN),
-                 *gem = s_client(h, GEMEENTE), *ggz = s_client(h, GGZ),
-                 *coa2 = s_client(h, COA2);
+  party_subject("2931847560", subject);
+  keten_client_t *coa = party_client(h, COA), *vwn = party_client(h, VWN),
+                 *gem = party_client(h, GEMEENTE), *ggz = party_client(h, GGZ),
+                 *coa2 = party_client(h, COA2);
   keten_consent_t to_ggz, to_gem;
   s_grant(coa, subject, GGZ, BIT(K_IDENTITY) | BIT(K_HEALTH), P_ZORG, &to_ggz);
   s_grant(coa, subject, GEMEENTE, BIT(K_IDENTITY), P_INBURGERING, &to_gem);
@@ -534,20 +465,20 @@ static void test_revocation_authority(void **state) {
 
 static void test_prepare_is_no_oracle(void **state) {
   harness_t *h = *state;
-  keten_client_t *coa = s_client(h, COA);
+  keten_client_t *coa = party_client(h, COA);
   /* COA holds HEALTH consents for the care partner on 50 subjects */
   uint8_t subjects[50][32];
   char v[16];
   for (int i = 0; i < 50; i++) {
     snprintf(v, sizeof v, "10000%05d", i);
-    s_subject(v, subjects[i]);
+    party_subject(v, subjects[i]);
     s_grant(coa, subjects[i], GGZ, BIT(K_HEALTH), P_ZORG, NULL);
   }
   void *ctx = zmq_ctx_new();
   void *sock = harness_raw_socket(h, ctx, &harness_partner(h, VWN)->keys);
   assert_non_null(sock);
-  long long before = s_sql(h, "SELECT count(*) FROM audit WHERE name = "
-                              "'keten.section.prepare'");
+  long long before = party_sql(h, "SELECT count(*) FROM audit WHERE name = "
+                                  "'keten.section.prepare'");
   /* the volunteer scans for HEALTH: it does not write HEALTH, so it
    * learns nothing; every refusal is audited with the rule */
   for (int i = 0; i < 50; i++) {
@@ -558,7 +489,7 @@ static void test_prepare_is_no_oracle(void **state) {
     Keten__Envelope env = KETEN__ENVELOPE__INIT;
     env.body_case = KETEN__ENVELOPE__BODY_PREPARE;
     env.prepare = &p;
-    assert_int_equal(s_error_code(s_raw(sock, &env)),
+    assert_int_equal(party_error_code(s_raw(sock, &env)),
                      KETEN__ERROR_CODE__ERROR_POLICY);
   }
   /* for a kind it writes, it hears only of its own consents: none */
@@ -575,8 +506,8 @@ static void test_prepare_is_no_oracle(void **state) {
     assert_int_equal(reply->prepared->n_recipients, 0);
     envelope_free(reply);
   }
-  long long after = s_sql(h, "SELECT count(*) FROM audit WHERE name = "
-                             "'keten.section.prepare'");
+  long long after = party_sql(h, "SELECT count(*) FROM audit WHERE name = "
+                                 "'keten.section.prepare'");
   assert_int_equal(after - before, 100);
   assert_int_equal(s_audited(h, "keten.section.prepare", 2, "R1"), 50);
   /* COA's own PREPARE names the care partner, with the evidence: its entry
@@ -610,8 +541,8 @@ static void test_prepare_is_no_oracle(void **state) {
 static void test_prepare_rate_limit_and_consent_cap(void **state) {
   harness_t *h = *state;
   uint8_t subject[32];
-  s_subject("2931847560", subject);
-  keten_client_t *coa = s_client(h, COA), *gem = s_client(h, GEMEENTE);
+  party_subject("2931847560", subject);
+  keten_client_t *coa = party_client(h, COA), *gem = party_client(h, GEMEENTE);
   /* at most 3 live consents per (subject, recorder, recipient) here */
   for (int i = 0; i < 3; i++)
     s_grant(coa, subject, GGZ, BIT(K_HEALTH), P_ZORG, NULL);
@@ -668,7 +599,7 @@ static void test_prepare_rate_limit_and_consent_cap(void **state) {
   snprintf(sql, sizeof sql,
            "SELECT count(*) FROM audit WHERE name = 'keten.consent.grant' "
            "AND status = 2 AND detail LIKE '%%too many%%'");
-  assert_int_equal(s_sql(h, sql), 1);
+  assert_int_equal(party_sql(h, sql), 1);
 }
 
 /* ---- 5. signed records are exact ---------------------------------------------------- */
@@ -676,7 +607,7 @@ static void test_prepare_rate_limit_and_consent_cap(void **state) {
 static void test_unknown_fields_refused(void **state) {
   harness_t *h = *state;
   uint8_t subject[32];
-  s_subject("2931847560", subject);
+  party_subject("2931847560", subject);
   const keten_keys_t *coa = &harness_partner(h, COA)->keys;
   /* a consent with a 256 KiB field its signature does not cover */
   Keten__SectionKind kinds[] = {(Keten__SectionKind)K_IDENTITY};
@@ -695,9 +626,9 @@ static void test_unknown_fields_refused(void **state) {
   k.basis = KETEN__BASIS__BASIS_CONSENT;
   k.legal_reference = (char *)"";
   k.evidence_ref = (char *)"form-17";
-  k.valid_from_ms = (uint64_t)s_wall_ms() - 1000;
-  k.valid_until_ms = (uint64_t)s_wall_ms() + DAY_MS;
-  k.recorded_at_ms = (uint64_t)s_wall_ms();
+  k.valid_from_ms = (uint64_t)party_wall_ms() - 1000;
+  k.valid_until_ms = (uint64_t)party_wall_ms() + DAY_MS;
+  k.recorded_at_ms = (uint64_t)party_wall_ms();
   uint8_t sig[64];
   assert_int_equal(canon_sign_consent(&k, coa->signing_sk, sig), 0);
   k.signature.data = sig;
@@ -721,12 +652,12 @@ static void test_unknown_fields_refused(void **state) {
   Keten__Envelope env = KETEN__ENVELOPE__INIT;
   env.body_case = KETEN__ENVELOPE__BODY_CONSENT_GRANT;
   env.consent_grant = &grant;
-  assert_int_equal(s_error_code(s_raw(sock, &env)),
+  assert_int_equal(party_error_code(s_raw(sock, &env)),
                    KETEN__ERROR_CODE__ERROR_INVALID_FIELD);
   keten__consent__free_unpacked(padded, NULL);
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM consent"), 0);
-  assert_int_equal(s_sql(h, "SELECT coalesce(max(length(record)), 0) FROM "
-                            "consent"),
+  assert_int_equal(party_sql(h, "SELECT count(*) FROM consent"), 0);
+  assert_int_equal(party_sql(h, "SELECT coalesce(max(length(record)), 0) FROM "
+                                "consent"),
                    0);
   zmq_close(sock);
   zmq_ctx_term(ctx);
@@ -737,9 +668,9 @@ static void test_unknown_fields_refused(void **state) {
 static void test_policy_refusals(void **state) {
   harness_t *h = *state;
   uint8_t subject[32];
-  s_subject("2931847560", subject);
-  keten_client_t *coa = s_client(h, COA), *vwn = s_client(h, VWN),
-                 *gem = s_client(h, GEMEENTE);
+  party_subject("2931847560", subject);
+  keten_client_t *coa = party_client(h, COA), *vwn = party_client(h, VWN),
+                 *gem = party_client(h, GEMEENTE);
   keten_put_result_t res;
   /* a volunteer does not write HEALTH (R1): refused at PREPARE, and a PUT
    * sent straight is refused too */
@@ -779,8 +710,8 @@ static void test_policy_refusals(void **state) {
 static void test_key_rotation(void **state) {
   harness_t *h = *state;
   uint8_t subject[32];
-  s_subject("2931847560", subject);
-  keten_client_t *coa = s_client(h, COA);
+  party_subject("2931847560", subject);
+  keten_client_t *coa = party_client(h, COA);
   s_grant(coa, subject, GEMEENTE, BIT(K_IDENTITY) | BIT(K_STORY),
           P_INBURGERING, NULL);
   s_put(coa, subject, K_IDENTITY, IDENTITY_JSON); /* signed with the old key */
@@ -791,7 +722,7 @@ static void test_key_rotation(void **state) {
   keten_keys_t gem_new, coa_new;
   keten_keys_generate(&gem_new, GEMEENTE);
   keten_keys_generate(&coa_new, COA);
-  int64_t end = s_wall_ms() + 3000;
+  int64_t end = party_wall_ms() + 3000;
   s_rotate(h, GEMEENTE, 1, &gem_old->keys, &gem_new, end);
   s_rotate(h, COA, 2, &harness_partner(h, COA)->keys, &coa_new, end);
   int loads = harness_log_count(h, "registry: loaded");
@@ -803,7 +734,7 @@ static void test_key_rotation(void **state) {
   /* without its previous keys COA's library does not recognise the
    * consent it signed with the old key, and seals to nobody */
   keten_client_t *coa_bare =
-      s_track(harness_client(h, &coa_new, CLIENT_TIMEOUT_MS, -1));
+      party_track(harness_client(h, &coa_new, CLIENT_TIMEOUT_MS, -1));
   keten_put_result_t res;
   assert_int_equal(keten_client_put(coa_bare, subject, K_STORY, "{}", 2, &res),
                    KETEN_ERR_EVIDENCE);
@@ -818,14 +749,15 @@ static void test_key_rotation(void **state) {
                                    .timeout_ms = CLIENT_TIMEOUT_MS,
                                    .retries = -1};
   char err[256];
-  keten_client_t *coa2 = s_track(keten_client_new(&coa_cfg, err, sizeof err));
+  keten_client_t *coa2 =
+      party_track(keten_client_new(&coa_cfg, err, sizeof err));
   res = s_put(coa2, subject, K_STORY, "{\"text\": \"nieuw\"}");
   assert_int_equal(res.n_queued, 1);
   /* the new section is sealed to the gemeente's new key: the old keys
    * alone cannot open it, the new keys with the old ones as previous can
    * open both */
-  keten_client_t *gem_o = s_track(harness_client(h, &gem_old->keys,
-                                                 CLIENT_TIMEOUT_MS, -1));
+  keten_client_t *gem_o =
+      party_track(harness_client(h, &gem_old->keys, CLIENT_TIMEOUT_MS, -1));
   keten_section_t *secs = NULL;
   size_t n = 0;
   assert_int_equal(keten_client_fetch(gem_o, subject, &secs, &n),
@@ -844,13 +776,13 @@ static void test_key_rotation(void **state) {
                                .n_previous_keys = 1,
                                .timeout_ms = CLIENT_TIMEOUT_MS,
                                .retries = -1};
-  keten_client_t *gem_n = s_track(keten_client_new(&cfg, err, sizeof err));
+  keten_client_t *gem_n = party_track(keten_client_new(&cfg, err, sizeof err));
   assert_int_equal(s_fetch_kinds(gem_n, subject, NULL),
                    BIT(K_IDENTITY) | BIT(K_STORY));
 
   /* after the overlap the old keys are refused, and what they signed
    * still verifies */
-  int64_t wait = end - s_wall_ms() + 300;
+  int64_t wait = end - party_wall_ms() + 300;
   if (wait > 0) {
     struct timespec ts = {wait / 1000, (long)(wait % 1000) * 1000000L};
     nanosleep(&ts, NULL);
@@ -871,7 +803,8 @@ static void test_key_rotation(void **state) {
   assert_int_equal(keten_client_subscribe(gem_n, 16), KETEN_OK);
   s_poll_for(gem_n, &new_in, QUIET_MS, 0);
   assert_true(new_in.kinds & BIT(K_IDENTITY));
-  keten_client_t *late = s_track(harness_client(h, &gem_old->keys, 2000, -1));
+  keten_client_t *late =
+      party_track(harness_client(h, &gem_old->keys, 2000, -1));
   int64_t rtt = 0;
   keten_err_t rc = keten_client_ping(late, "x", 1, &rtt);
   assert_true(rc == KETEN_ERR_AUTH || rc == KETEN_ERR_REMOTE ||
@@ -887,8 +820,8 @@ static void test_key_rotation(void **state) {
 static void test_operator_forges_consent_row(void **state) {
   harness_t *h = *state;
   uint8_t subject[32];
-  s_subject("2931847560", subject);
-  keten_client_t *coa = s_client(h, COA), *vwn = s_client(h, VWN);
+  party_subject("2931847560", subject);
+  keten_client_t *coa = party_client(h, COA), *vwn = party_client(h, VWN);
   keten_consent_t real;
   s_grant(coa, subject, GGZ, BIT(K_IDENTITY), P_ZORG, &real);
   /* an operator with write access to the store copies COA's consent
@@ -915,7 +848,7 @@ static void test_operator_forges_consent_row(void **state) {
                                     strlen(IDENTITY_JSON), &res),
                    KETEN_ERR_EVIDENCE);
   assert_non_null(strstr(keten_client_error(coa), VWN));
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM section"), 0);
+  assert_int_equal(party_sql(h, "SELECT count(*) FROM section"), 0);
   assert_int_equal(s_copies_held(h, VWN, COA, K_IDENTITY), 0);
   assert_int_equal(s_fetch_kinds(vwn, subject, "Amira"), 0);
 }
@@ -928,7 +861,7 @@ static void test_entry_of_another_root_not_admitted(void **state) {
   keten_keys_t keys;
   assert_int_equal(keten_root_key_generate(&rogue), KETEN_OK);
   assert_int_equal(keten_keys_generate(&keys, "vwn:rogue"), KETEN_OK);
-  int64_t now = s_wall_ms();
+  int64_t now = party_wall_ms();
   assert_int_equal(harness_install_entry(h, "vwn:rogue", 3, &keys, now - 1000,
                                          now + DAY_MS, &rogue),
                    0);
@@ -937,11 +870,12 @@ static void test_entry_of_another_root_not_admitted(void **state) {
   assert_int_equal(harness_wait_log(h, "registry: loaded", loads + 1, WAIT_MS),
                    0);
   assert_true(harness_log_count(h, "not signed by the chain root") >= 1);
-  keten_client_t *c = s_track(harness_client(h, &keys, 2000, -1));
+  keten_client_t *c = party_track(harness_client(h, &keys, 2000, -1));
   int64_t rtt = 0;
   assert_int_equal(keten_client_ping(c, "x", 1, &rtt), KETEN_ERR_AUTH);
   /* everyone else is still served */
-  assert_int_equal(keten_client_ping(s_client(h, COA), "x", 1, &rtt), KETEN_OK);
+  assert_int_equal(keten_client_ping(party_client(h, COA), "x", 1, &rtt),
+                   KETEN_OK);
   keten_root_key_wipe(&rogue);
   keten_keys_wipe(&keys);
 }

@@ -33,6 +33,7 @@
 
 #include "harness.h"
 #include "keten.pb-c.h"
+#include "party.h"
 
 #ifndef KETEN_EXAMPLES_DIR
 #error "KETEN_EXAMPLES_DIR must name the shared examples directory"
@@ -293,7 +294,6 @@ typedef struct {
 } s_partner_t;
 
 static s_partner_t *s_partners[8];
-static keten_client_t *s_open[16];
 
 static int s_on_delivery(const keten_section_t *s, uint64_t seq,
                          keten_err_t status, void *arg) {
@@ -341,21 +341,10 @@ static void s_on_rewrap(const keten_rewrap_t *r, uint64_t seq, void *arg) {
   p->rw[p->n_rw++] = *r;
 }
 
-/* Remembers c for teardown (a failed test leaves clients open). */
-static keten_client_t *s_track(keten_client_t *c) {
-  assert_non_null(c);
-  size_t i = 0;
-  while (i < sizeof s_open / sizeof s_open[0] && s_open[i])
-    i++;
-  assert_true(i < sizeof s_open / sizeof s_open[0]);
-  s_open[i] = c;
-  return c;
-}
-
 static void s_connect(harness_t *h, s_partner_t *p, uint32_t credit) {
   assert_null(p->c);
-  p->c = s_track(harness_client(h, &harness_partner(h, p->id)->keys,
-                                CLIENT_TIMEOUT_MS, -1));
+  p->c = party_track(harness_client(h, &harness_partner(h, p->id)->keys,
+                                    CLIENT_TIMEOUT_MS, -1));
   keten_client_on_tvs_event(p->c, s_on_event, p);
   keten_client_on_notice(p->c, s_on_notice, p);
   keten_client_on_rewrap(p->c, s_on_rewrap, p);
@@ -363,12 +352,7 @@ static void s_connect(harness_t *h, s_partner_t *p, uint32_t credit) {
     assert_int_equal(keten_client_subscribe(p->c, credit), KETEN_OK);
 }
 
-static void s_disconnect(s_partner_t *p) {
-  for (size_t i = 0; i < sizeof s_open / sizeof s_open[0]; i++)
-    if (s_open[i] == p->c)
-      s_open[i] = NULL;
-  keten_client_destroy(&p->c);
-}
+static void s_disconnect(s_partner_t *p) { party_untrack_close(&p->c); }
 
 static s_partner_t *s_partner(harness_t *h, const char *id, uint32_t credit) {
   s_partner_t *p = calloc(1, sizeof *p);
@@ -386,8 +370,7 @@ static s_partner_t *s_partner(harness_t *h, const char *id, uint32_t credit) {
 }
 
 static void s_close_all(void) {
-  for (size_t i = 0; i < sizeof s_open / sizeof s_open[0]; i++)
-    keten_client_destroy(&s_open[i]);
+  party_cleanup();
   for (size_t i = 0; i < sizeof s_partners / sizeof s_partners[0]; i++) {
     if (s_partners[i]) {
       free(s_partners[i]->ntc);
@@ -403,12 +386,6 @@ static uint64_t s_wall_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int64_t s_mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int s_kind(const char *name) {
@@ -428,9 +405,9 @@ static void s_poll(s_partner_t *p, int ms) {
  * want_ntc notices, or WAIT_MS. */
 static void s_poll_until(s_partner_t *const *ps, size_t n, s_partner_t *p,
                          size_t want, size_t want_ev, size_t want_ntc) {
-  int64_t deadline = s_mono_ms() + WAIT_MS;
+  int64_t deadline = party_mono_ms() + WAIT_MS;
   while (p->n < want || p->n_ev < want_ev || p->n_ntc < want_ntc) {
-    if (s_mono_ms() >= deadline)
+    if (party_mono_ms() >= deadline)
       fail_msg("%s got %zu of %zu deliveries, %zu of %zu TVS events, %zu of "
                "%zu notices",
                p->id, p->n, want, p->n_ev, want_ev, p->n_ntc, want_ntc);
@@ -441,8 +418,8 @@ static void s_poll_until(s_partner_t *const *ps, size_t n, s_partner_t *p,
 
 /* Polls ps for QUIET_MS. */
 static void s_poll_quiet(s_partner_t *const *ps, size_t n) {
-  int64_t deadline = s_mono_ms() + QUIET_MS;
-  while (s_mono_ms() < deadline)
+  int64_t deadline = party_mono_ms() + QUIET_MS;
+  while (party_mono_ms() < deadline)
     for (size_t i = 0; i < n; i++)
       s_poll(ps[i], 10);
 }
@@ -564,21 +541,6 @@ static void s_expect_fetch_nothing(s_partner_t *p, const uint8_t subject[32]) {
   assert_int_equal(keten_client_remote_code(p->c),
                    KETEN__ERROR_CODE__ERROR_FORBIDDEN);
   assert_int_equal(n, 0);
-}
-
-static long long s_sql(harness_t *h, const char *sql) {
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open_v2(h->store, &db, SQLITE_OPEN_READONLY, NULL),
-                   SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-    fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  long long v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return v;
 }
 
 /* Asserts that notice nt is a delete notice of subject for reason naming
@@ -804,8 +766,8 @@ static void test_journey(void **state) {
    * is online, waiting for its statushouders. */
   s_partner_t *coa = s_partner(h, COA, 16);
   s_partner_t *gem = s_partner(h, GEMEENTE, 4); /* a small window */
-  keten_client_t *tvs = s_track(harness_client(
-      h, &harness_partner(h, TVS)->keys, CLIENT_TIMEOUT_MS, -1));
+  keten_client_t *tvs = party_track(
+      harness_client(h, &harness_partner(h, TVS)->keys, CLIENT_TIMEOUT_MS, -1));
 
   /* 1. COA records the consents given at intake ... */
   for (size_t i = 0; i < X.n_consents; i++)
@@ -858,9 +820,9 @@ static void test_journey(void **state) {
     }
   assert_int_equal(n_gem, 7);
   assert_false(s_covers(to_gem, "HEALTH"));
-  int64_t t0 = s_mono_ms();
+  int64_t t0 = party_mono_ms();
   s_poll_until(PS(coa, gem), gem, n_gem, 1, 0);
-  assert_true(s_mono_ms() - t0 < WAIT_MS);
+  assert_true(party_mono_ms() - t0 < WAIT_MS);
   s_poll_quiet(PS(coa, gem));
   s_expect_inbox(gem, 0, gem_kinds, gem_authors, gem_jsons, n_gem, 1);
   assert_int_equal(gem->n_ev, 1);
@@ -926,9 +888,9 @@ static void test_journey(void **state) {
   s_expect_inbox(vwn, 0, vwn_kinds, vwn_authors, vwn_jsons, n_vwn, 0);
   s_settle(vwn);
   s_expect_fetch(vwn, subject, vwn_kinds, vwn_authors, vwn_jsons, n_vwn);
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM wrap w JOIN section s ON "
-                            "s.id = w.section_id WHERE w.recipient = '" VWN
-                            "' AND s.kind IN (3, 10)"),
+  assert_int_equal(party_sql(h, "SELECT count(*) FROM wrap w JOIN section s ON "
+                                "s.id = w.section_id WHERE w.recipient = '" VWN
+                                "' AND s.kind IN (3, 10)"),
                    0);
   s_put(vwn->c, subject, "SUPPORT", X.support.json, 1, Q_NONE);
 
@@ -1064,14 +1026,15 @@ static void test_journey(void **state) {
 
   /* never a wrap of HEALTH for a gemeente or the volunteer; the old
    * gemeente holds no wrap of COA's sections any more */
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM wrap w JOIN section s ON "
-                            "s.id = w.section_id WHERE s.kind = 10 AND "
-                            "w.recipient IN ('" GEMEENTE "', '" GEMEENTE2
-                            "', '" VWN "')"),
+  assert_int_equal(party_sql(h, "SELECT count(*) FROM wrap w JOIN section s ON "
+                                "s.id = w.section_id WHERE s.kind = 10 AND "
+                                "w.recipient IN ('" GEMEENTE "', '" GEMEENTE2
+                                "', '" VWN "')"),
                    0);
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM wrap w JOIN section s ON "
-                            "s.id = w.section_id WHERE s.author = 'coa' AND "
-                            "w.recipient = '" GEMEENTE "'"),
+  assert_int_equal(party_sql(h,
+                             "SELECT count(*) FROM wrap w JOIN section s ON "
+                             "s.id = w.section_id WHERE s.author = 'coa' AND "
+                             "w.recipient = '" GEMEENTE "'"),
                    0);
 
   s_close_all();

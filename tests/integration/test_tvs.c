@@ -33,12 +33,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zmq.h>
 
 #include "canon.h"
 #include "envelope.h"
 #include "harness.h"
+#include "party.h"
 #include "store.h"
 #include "tvs.h"
 
@@ -53,7 +53,6 @@
 #define LINKED KETEN_LINKED_GEMEENTE
 
 #define BIT(kind) (UINT64_C(1) << (kind))
-#define DAY_MS (INT64_C(24) * 3600 * 1000)
 #define CLIENT_TIMEOUT_MS 10000
 #define WAIT_MS 10000
 #define QUIET_MS 800
@@ -98,12 +97,6 @@ typedef struct {
 
 static const s_config_t SHORT_ACK = {500};
 
-static keten_client_t *s_open[32];
-
-typedef struct s_party s_party_t;
-static s_party_t *s_parties[16];
-static void s_party_free_all(void);
-
 static int s_setup(void **state) {
   const s_config_t *cfg = *state;
   harness_t *h = harness_new(1);
@@ -128,202 +121,12 @@ static int s_setup(void **state) {
 
 static int s_teardown(void **state) {
   harness_t *h = *state;
-  s_party_free_all();
-  for (size_t i = 0; i < sizeof s_open / sizeof s_open[0]; i++)
-    keten_client_destroy(&s_open[i]);
+  party_cleanup();
   harness_destroy(&h);
   return 0;
 }
 
-/* ---- helpers ------------------------------------------------------------- */
-
-static int64_t s_wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t s_mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void s_sleep_ms(int64_t ms) {
-  if (ms <= 0)
-    return;
-  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
-static keten_client_t *s_track(keten_client_t *c) {
-  assert_non_null(c);
-  for (size_t i = 0; i < sizeof s_open / sizeof s_open[0]; i++)
-    if (!s_open[i]) {
-      s_open[i] = c;
-      return c;
-    }
-  fail_msg("too many clients");
-  return NULL;
-}
-
-static void s_untrack_close(keten_client_t **c) {
-  for (size_t i = 0; i < sizeof s_open / sizeof s_open[0]; i++)
-    if (s_open[i] == *c)
-      s_open[i] = NULL;
-  keten_client_destroy(c);
-}
-
-static keten_client_t *s_client(harness_t *h, const char *id) {
-  return s_track(harness_client(h, &harness_partner(h, id)->keys,
-                                CLIENT_TIMEOUT_MS, -1));
-}
-
-static void s_subject(const char *v_nummer, uint8_t subject[32]) {
-  uint8_t chain[KETEN_CHAIN_KEY_BYTES];
-  memset(chain, 0x5a, sizeof chain); /* a fixed test chain key */
-  assert_int_equal(keten_subject_id(chain, v_nummer, subject), KETEN_OK);
-}
-
-static char *s_hex(const uint8_t *b, size_t n, char *out) {
-  for (size_t i = 0; i < n; i++)
-    snprintf(out + 2 * i, 3, "%02x", b[i]);
-  out[2 * n] = '\0';
-  return out;
-}
-
-static void s_expect_remote(keten_client_t *c, keten_err_t rc, int code,
-                            const char *what) {
-  if (rc != KETEN_ERR_REMOTE || keten_client_remote_code(c) != code)
-    fail_msg("%s: expected %s, got %s / %s (%s)", what,
-             keten_error_code_name(code), keten_strerror(rc),
-             rc == KETEN_ERR_REMOTE
-                 ? keten_error_code_name(keten_client_remote_code(c))
-                 : "-",
-             keten_client_error(c));
-}
-
-static keten_err_t s_try_grant(keten_client_t *c, const uint8_t subject[32],
-                               const char *to, uint64_t sections, int purpose,
-                               int64_t valid_until_ms, keten_consent_t *out) {
-  keten_consent_t k;
-  memset(&k, 0, sizeof k);
-  memcpy(k.subject, subject, 32);
-  snprintf(k.recipient, sizeof k.recipient, "%s", to);
-  k.sections = sections;
-  k.purpose = purpose;
-  k.basis = keten_basis_from_name("CONSENT");
-  snprintf(k.evidence_ref, sizeof k.evidence_ref, "coa-form-2026-0611-17");
-  k.valid_from_ms = (uint64_t)(s_wall_ms() - 60000);
-  k.valid_until_ms = (uint64_t)(valid_until_ms ? valid_until_ms
-                                               : s_wall_ms() + 365 * DAY_MS);
-  keten_err_t rc = keten_client_consent_grant(c, &k);
-  if (out)
-    *out = k;
-  return rc;
-}
-
-static void s_grant(keten_client_t *c, const uint8_t subject[32],
-                    const char *to, uint64_t sections, int purpose,
-                    int64_t valid_until_ms, keten_consent_t *out) {
-  keten_err_t rc =
-      s_try_grant(c, subject, to, sections, purpose, valid_until_ms, out);
-  if (rc != KETEN_OK)
-    fail_msg("consent for %s: %s: %s", to, keten_strerror(rc),
-             keten_client_error(c));
-}
-
-static keten_put_result_t s_put(keten_client_t *c, const uint8_t subject[32],
-                                int kind, const char *json) {
-  keten_put_result_t res;
-  memset(&res, 0, sizeof res);
-  keten_err_t rc = keten_client_put(c, subject, kind, json, strlen(json), &res);
-  if (rc != KETEN_OK)
-    fail_msg("put %s: %s: %s", keten_section_kind_name(kind),
-             keten_strerror(rc), keten_client_error(c));
-  return res;
-}
-
-/* Asserts that res was queued for exactly ids (NULL-terminated). */
-static void s_assert_queued(const keten_put_result_t *res,
-                            const char *const *ids) {
-  size_t n = 0;
-  for (; ids[n]; n++) {
-    int found = 0;
-    for (size_t j = 0; j < res->n_queued && j < 16; j++)
-      found |= strcmp(res->queued[j], ids[n]) == 0;
-    if (!found)
-      fail_msg("section not queued for %s", ids[n]);
-  }
-  if (res->n_queued != n)
-    fail_msg("section queued for %zu recipients (first: %s), expected %zu",
-             res->n_queued, res->n_queued ? res->queued[0] : "-", n);
-}
-
-/* What c can fetch of subject: a bit set of kinds; 0 when the broker
- * refuses (FORBIDDEN: nothing may be disclosed; NOT_FOUND: nothing stored). */
-static uint64_t s_fetch_kinds(keten_client_t *c, const uint8_t subject[32]) {
-  keten_section_t *secs = NULL;
-  size_t n = 0;
-  keten_err_t rc = keten_client_fetch(c, subject, &secs, &n);
-  if (rc != KETEN_OK) {
-    if (rc != KETEN_ERR_REMOTE ||
-        (keten_client_remote_code(c) != KETEN__ERROR_CODE__ERROR_FORBIDDEN &&
-         keten_client_remote_code(c) != KETEN__ERROR_CODE__ERROR_NOT_FOUND))
-      fail_msg("fetch: %s: %s", keten_strerror(rc), keten_client_error(c));
-    return 0;
-  }
-  uint64_t kinds = 0;
-  for (size_t i = 0; i < n; i++)
-    kinds |= BIT(secs[i].header.kind);
-  keten_sections_free(secs, n);
-  return kinds;
-}
-
-/* Fetches and asserts (kind, version, json) of one kind. */
-static void s_expect_fetched(keten_client_t *c, const uint8_t subject[32],
-                             int kind, uint64_t version, const char *json) {
-  keten_section_t *secs = NULL;
-  size_t n = 0;
-  keten_err_t rc = keten_client_fetch(c, subject, &secs, &n);
-  if (rc != KETEN_OK)
-    fail_msg("fetch: %s: %s", keten_strerror(rc), keten_client_error(c));
-  const keten_section_t *s = NULL;
-  for (size_t i = 0; i < n; i++)
-    if (secs[i].header.kind == kind)
-      s = &secs[i];
-  if (!s)
-    fail_msg("fetch lacks %s", keten_section_kind_name(kind));
-  assert_int_equal(s->header.version, version);
-  assert_string_equal(s->json, json);
-  keten_sections_free(secs, n);
-}
-
 /* ---- the store ----------------------------------------------------------- */
-
-static long long s_sql(harness_t *h, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* One number from the store (ketend may be running: WAL readers are fine). */
-static long long s_sql(harness_t *h, const char *fmt, ...) {
-  char sql[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(sql, sizeof sql, fmt, ap);
-  va_end(ap);
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open_v2(h->store, &db, SQLITE_OPEN_READONLY, NULL),
-                   SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-    fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  long long v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return v;
-}
 
 /* One blob from the store into out (at most cap bytes); its length. */
 static size_t s_sql_blob(harness_t *h, uint8_t *out, size_t cap,
@@ -345,315 +148,27 @@ static size_t s_sql_blob(harness_t *h, uint8_t *out, size_t cap,
   return n;
 }
 
-/* Audit entries named name (status 1 OK, 2 ERROR, 0 any) whose detail
- * holds needle (NULL: any). */
-static long long s_audited(harness_t *h, const char *name, int status,
-                           const char *needle) {
-  return s_sql(h,
-               "SELECT count(*) FROM audit WHERE name = '%s' AND (%d = 0 OR "
-               "status = %d) AND detail LIKE '%%%s%%'",
-               name, status, status, needle ? needle : "");
-}
-
-/* Wraps recipient holds of author's sections of kind of subject. */
-static long long s_wraps(harness_t *h, const char *recipient,
-                         const uint8_t subject[32], const char *author,
-                         int kind) {
-  char hex[65];
-  return s_sql(h,
-               "SELECT count(*) FROM wrap w JOIN section s ON s.id = "
-               "w.section_id WHERE w.recipient = '%s' AND s.subject = X'%s' "
-               "AND s.author = '%s' AND (%d = 0 OR s.kind = %d)",
-               recipient, s_hex(subject, 32, hex), author, kind, kind);
-}
-
 /* Sections waiting (not yet acked) in recipient's mailbox. */
 static long long s_pending_sections(harness_t *h, const char *recipient) {
-  return s_sql(h,
-               "SELECT count(*) FROM mailbox WHERE recipient = '%s' AND "
-               "section_id IS NOT NULL",
-               recipient);
-}
-
-static void s_stop_and_verify(harness_t *h) {
-  assert_int_equal(harness_stop(h), 0);
-  char *out = NULL;
-  int rc = harness_audit_verify(h, &out);
-  if (rc != 0 || !out || strncmp(out, "audit chain OK", 14) != 0)
-    fail_msg("keten audit verify exited %d: %s", rc, out ? out : "");
-  free(out);
-}
-
-/* ---- parties: a client with everything its mailbox brought --------------- */
-
-typedef struct {
-  int kind;
-  char author[KETEN_ID_MAX + 1];
-  uint64_t version, seq;
-  keten_err_t status;
-  char json[1024];
-} s_sec_t;
-
-typedef struct {
-  keten_tvs_event_t ev;
-  uint64_t seq;
-  keten_err_t status;
-  int null_ev;
-} s_evt_t;
-
-typedef struct {
-  keten_notice_t n;
-  uint64_t seq;
-  keten_err_t status;
-  int null_notice;
-} s_ntc_t;
-
-struct s_party {
-  harness_t *h;
-  char id[KETEN_ID_MAX + 1];
-  keten_client_t *c;
-  s_sec_t sec[64];
-  size_t n_sec;
-  s_evt_t ev[64];
-  size_t n_ev, ev_calls;
-  s_ntc_t ntc[8];
-  size_t n_ntc, ntc_calls;
-  keten_rewrap_t rw[64];
-  size_t n_rw;
-  int refuse_event_kind; /* refuse (once) the first event of this kind */
-  int refused_events;
-  uint64_t refused_seq;
-  int refuse_notices;    /* refuse every notice (recorded all the same) */
-};
-
-static int s_on_section(const keten_section_t *s, uint64_t seq,
-                        keten_err_t status, void *arg) {
-  s_party_t *p = arg;
-  assert_true(p->n_sec < sizeof p->sec / sizeof p->sec[0]);
-  s_sec_t *g = &p->sec[p->n_sec++];
-  memset(g, 0, sizeof *g);
-  g->seq = seq;
-  g->status = status;
-  if (s) {
-    g->kind = s->header.kind;
-    snprintf(g->author, sizeof g->author, "%s", s->header.author);
-    g->version = s->header.version;
-    snprintf(g->json, sizeof g->json, "%s", s->json);
-  }
-  return 0;
-}
-
-static int s_on_event(const keten_tvs_event_t *ev, uint64_t seq,
-                      keten_err_t status, void *arg) {
-  s_party_t *p = arg;
-  p->ev_calls++;
-  if (ev && p->refuse_event_kind && ev->kind == p->refuse_event_kind &&
-      !p->refused_events) {
-    p->refused_events++;
-    p->refused_seq = seq;
-    return 1; /* e.g. the case system is down: not taken, comes again */
-  }
-  assert_true(p->n_ev < sizeof p->ev / sizeof p->ev[0]);
-  s_evt_t *e = &p->ev[p->n_ev++];
-  memset(e, 0, sizeof *e);
-  if (ev)
-    e->ev = *ev;
-  e->null_ev = ev == NULL;
-  e->seq = seq;
-  e->status = status;
-  return 0;
-}
-
-static int s_on_notice(const keten_notice_t *n, uint64_t seq,
-                       keten_err_t status, void *arg) {
-  s_party_t *p = arg;
-  p->ntc_calls++;
-  if (p->n_ntc < sizeof p->ntc / sizeof p->ntc[0]) {
-    s_ntc_t *x = &p->ntc[p->n_ntc++];
-    memset(x, 0, sizeof *x);
-    if (n)
-      x->n = *n;
-    x->null_notice = n == NULL;
-    x->seq = seq;
-    x->status = status;
-  }
-  return p->refuse_notices ? 1 : 0;
-}
-
-static void s_on_rewrap(const keten_rewrap_t *r, uint64_t seq, void *arg) {
-  (void)seq;
-  s_party_t *p = arg;
-  assert_true(p->n_rw < sizeof p->rw / sizeof p->rw[0]);
-  p->rw[p->n_rw++] = *r;
-}
-
-/* (Re)connects p with cfg (NULL: the harness's), sets the handlers and,
- * if subscribe, starts its mailbox. */
-static void s_party_connect_with(s_party_t *p, const keten_client_config_t *cfg,
-                                 int subscribe) {
-  assert_null(p->c);
-  if (cfg) {
-    char err[256];
-    p->c = s_track(keten_client_new(cfg, err, sizeof err));
-  } else {
-    p->c = s_client(p->h, p->id);
-  }
-  keten_client_on_tvs_event(p->c, s_on_event, p);
-  keten_client_on_notice(p->c, s_on_notice, p);
-  keten_client_on_rewrap(p->c, s_on_rewrap, p);
-  if (subscribe)
-    assert_int_equal(keten_client_subscribe(p->c, 64), KETEN_OK);
-}
-
-static void s_party_connect(s_party_t *p) { s_party_connect_with(p, NULL, 1); }
-
-static s_party_t *s_party(harness_t *h, const char *id, int subscribe) {
-  s_party_t *p = calloc(1, sizeof *p);
-  assert_non_null(p);
-  size_t i = 0;
-  while (i < sizeof s_parties / sizeof s_parties[0] && s_parties[i])
-    i++;
-  assert_true(i < sizeof s_parties / sizeof s_parties[0]);
-  s_parties[i] = p;
-  p->h = h;
-  snprintf(p->id, sizeof p->id, "%s", id);
-  s_party_connect_with(p, NULL, subscribe);
-  return p;
-}
-
-static void s_party_close(s_party_t *p) {
-  if (p->c)
-    s_untrack_close(&p->c);
-}
-
-static void s_party_free_all(void) {
-  for (size_t i = 0; i < sizeof s_parties / sizeof s_parties[0]; i++) {
-    if (s_parties[i]) {
-      s_party_close(s_parties[i]);
-      free(s_parties[i]);
-      s_parties[i] = NULL;
-    }
-  }
-}
-
-/* A round trip: the broker has processed every frame (acks, rewrap
- * answers) p sent before. */
-static void s_settle(s_party_t *p) {
-  assert_int_equal(keten_client_ping(p->c, "settle", 6, NULL), KETEN_OK);
-}
-
-static void s_poll_once(s_party_t *p, int ms) {
-  if (!p->c)
-    return;
-  keten_err_t rc = keten_client_poll(p->c, ms, s_on_section, p, NULL);
-  if (rc != KETEN_OK)
-    fail_msg("poll of %s: %s: %s", p->id, keten_strerror(rc),
-             keten_client_error(p->c));
-}
-
-/* Polls every party of ps for ms. */
-static void s_pump(s_party_t *const *ps, size_t n, int ms) {
-  int64_t deadline = s_mono_ms() + ms;
-  while (s_mono_ms() < deadline)
-    for (size_t i = 0; i < n; i++)
-      s_poll_once(ps[i], 10);
-}
-
-/* Polls every party of ps until p holds at least sec sections, ev events
- * and ntc notice calls, or WAIT_MS (then fails). */
-static void s_wait(s_party_t *const *ps, size_t n, s_party_t *p, size_t sec,
-                   size_t ev, size_t ntc) {
-  int64_t deadline = s_mono_ms() + WAIT_MS;
-  while (p->n_sec < sec || p->n_ev < ev || p->ntc_calls < ntc) {
-    if (s_mono_ms() >= deadline)
-      fail_msg("%s has %zu sections, %zu TVS events, %zu notices after %d "
-               "ms; expected %zu, %zu, %zu",
-               p->id, p->n_sec, p->n_ev, p->ntc_calls, WAIT_MS, sec, ev, ntc);
-    for (size_t i = 0; i < n; i++)
-      s_poll_once(ps[i], 10);
-  }
-}
-
-#define PS(...) (s_party_t *[]){__VA_ARGS__}, \
-                sizeof((s_party_t *[]){__VA_ARGS__}) / sizeof(s_party_t *)
-
-static const s_sec_t *s_got(const s_party_t *p, int kind, uint64_t version) {
-  for (size_t i = 0; i < p->n_sec; i++)
-    if (p->sec[i].kind == kind && p->sec[i].version == version)
-      return &p->sec[i];
-  return NULL;
-}
-
-/* Asserts p received exactly these sections by COA (any order, each once,
- * every one opened). */
-typedef struct {
-  int kind;
-  uint64_t version;
-  const char *json;
-} s_want_t;
-
-static void s_expect_sections(const s_party_t *p, const s_want_t *want,
-                              size_t n) {
-  for (size_t i = 0; i < p->n_sec; i++)
-    if (p->sec[i].status != KETEN_OK)
-      fail_msg("%s: delivery seq %llu did not open: %s", p->id,
-               (unsigned long long)p->sec[i].seq,
-               keten_strerror(p->sec[i].status));
-  if (p->n_sec != n)
-    fail_msg("%s received %zu sections, expected %zu", p->id, p->n_sec, n);
-  for (size_t i = 0; i < n; i++) {
-    const s_sec_t *g = s_got(p, want[i].kind, want[i].version);
-    if (!g)
-      fail_msg("%s lacks %s v%llu", p->id,
-               keten_section_kind_name(want[i].kind),
-               (unsigned long long)want[i].version);
-    assert_string_equal(g->author, COA);
-    assert_string_equal(g->json, want[i].json);
-  }
+  return party_sqlf(h,
+                    "SELECT count(*) FROM mailbox WHERE recipient = '%s' AND "
+                    "section_id IS NOT NULL",
+                    recipient);
 }
 
 /* ---- TVS events ---------------------------------------------------------- */
 
-static keten_tvs_event_t s_ev(int kind, const uint8_t *subject,
-                              const char *gemeente) {
-  keten_tvs_event_t ev;
-  memset(&ev, 0, sizeof ev);
-  ev.kind = kind;
-  if (subject)
-    memcpy(ev.subject, subject, 32);
-  snprintf(ev.gemeente, sizeof ev.gemeente, "%s", gemeente);
-  return ev;
-}
-
-static keten_tvs_event_t s_koppeling(const uint8_t subject[32],
-                                     const char *gemeente, const char *period,
-                                     const char *date, uint32_t household) {
-  keten_tvs_event_t ev = s_ev(KETEN_TVS_KOPPELING, subject, gemeente);
-  snprintf(ev.period, sizeof ev.period, "%s", period);
-  snprintf(ev.date, sizeof ev.date, "%s", date);
-  ev.household_size = household;
-  return ev;
-}
-
-static keten_tvs_event_t s_ontkoppeling(const uint8_t subject[32],
-                                        const char *gemeente, int reason) {
-  keten_tvs_event_t ev = s_ev(KETEN_TVS_ONTKOPPELING, subject, gemeente);
-  snprintf(ev.date, sizeof ev.date, "2026-09-01");
-  ev.reason = reason;
-  return ev;
-}
-
 static keten_tvs_event_t s_huisvesting(const uint8_t subject[32],
                                        const char *gemeente,
                                        const char *date) {
-  keten_tvs_event_t ev = s_ev(KETEN_TVS_HUISVESTING, subject, gemeente);
+  keten_tvs_event_t ev = party_event(KETEN_TVS_HUISVESTING, subject, gemeente);
   snprintf(ev.date, sizeof ev.date, "%s", date);
   return ev;
 }
 
 static keten_tvs_event_t s_verhuizing(const uint8_t subject[32],
                                       const char *to, const char *from) {
-  keten_tvs_event_t ev = s_ev(KETEN_TVS_VERHUIZING, subject, to);
+  keten_tvs_event_t ev = party_event(KETEN_TVS_VERHUIZING, subject, to);
   snprintf(ev.from_gemeente, sizeof ev.from_gemeente, "%s", from);
   snprintf(ev.date, sizeof ev.date, "2026-10-01");
   return ev;
@@ -662,33 +177,17 @@ static keten_tvs_event_t s_verhuizing(const uint8_t subject[32],
 static keten_tvs_event_t s_taakstelling(const char *gemeente,
                                         const char *period, uint32_t target,
                                         uint32_t realised) {
-  keten_tvs_event_t ev = s_ev(KETEN_TVS_TAAKSTELLING, NULL, gemeente);
+  keten_tvs_event_t ev = party_event(KETEN_TVS_TAAKSTELLING, NULL, gemeente);
   snprintf(ev.period, sizeof ev.period, "%s", period);
   ev.target = target;
   ev.realised = realised;
   return ev;
 }
 
-static keten_tvs_published_t s_publish(keten_client_t *c,
-                                       keten_tvs_event_t *ev) {
-  keten_tvs_published_t res;
-  memset(&res, 0, sizeof res);
-  keten_err_t rc = keten_client_tvs_publish(c, ev, &res);
-  if (rc != KETEN_OK)
-    fail_msg("publish %s: %s: %s / %s", keten_tvs_kind_name(ev->kind),
-             keten_strerror(rc),
-             rc == KETEN_ERR_REMOTE
-                 ? keten_error_code_name(keten_client_remote_code(c))
-                 : "-",
-             keten_client_error(c));
-  assert_int_equal(res.duplicate, 0);
-  return res;
-}
-
 static void s_publish_refused(keten_client_t *c, keten_tvs_event_t ev,
                               int code, const char *what) {
   keten_tvs_published_t res;
-  s_expect_remote(c, keten_client_tvs_publish(c, &ev, &res), code, what);
+  party_expect_remote(c, keten_client_tvs_publish(c, &ev, &res), code, what);
 }
 
 static void s_assert_feeds(const keten_tvs_published_t *res, const char *a,
@@ -725,7 +224,7 @@ static void s_assert_same_event(const keten_tvs_event_t *got,
 }
 
 /* Asserts that p's feed holds exactly evs[0..n), in that order, verified. */
-static void s_expect_feed(const s_party_t *p, const keten_tvs_event_t *evs,
+static void s_expect_feed(const party_t *p, const keten_tvs_event_t *evs,
                           size_t n) {
   if (p->n_ev != n)
     fail_msg("%s's feed has %zu events, expected %zu", p->id, p->n_ev, n);
@@ -742,40 +241,6 @@ static void s_expect_feed(const s_party_t *p, const keten_tvs_event_t *evs,
 
 /* ---- raw requests -------------------------------------------------------- */
 
-/* Sends env's body (with fresh ids) on sock, returns the decoded reply. */
-static Keten__Envelope *s_raw(void *sock, Keten__Envelope *env) {
-  envelope_ids_t ids;
-  Keten__Envelope__BodyCase body = env->body_case;
-  void *keep = env->prepare; /* the oneof's pointer, whatever it is */
-  envelope_init(env, &ids, NULL);
-  env->body_case = body;
-  env->prepare = keep;
-  size_t len = 0;
-  uint8_t *frame = envelope_pack(env, &len);
-  assert_non_null(frame);
-  assert_true(zmq_send(sock, frame, len, 0) >= 0);
-  free(frame);
-  static uint8_t buf[1 << 20];
-  for (;;) {
-    int n = harness_recv(sock, buf, sizeof buf, CLIENT_TIMEOUT_MS);
-    assert_true(n > 0);
-    Keten__Envelope *reply = envelope_decode(buf, (size_t)n, sizeof buf, NULL);
-    assert_non_null(reply);
-    if (reply->correlation_id.len == 16 &&
-        memcmp(reply->correlation_id.data, ids.message_id, 16) == 0)
-      return reply;
-    envelope_free(reply); /* a delivery: not what we wait for */
-  }
-}
-
-static int s_error_code(Keten__Envelope *reply) {
-  int code = reply->body_case == KETEN__ENVELOPE__BODY_ERROR
-                 ? (int)reply->error->code
-                 : 0;
-  envelope_free(reply);
-  return code;
-}
-
 /* The wire form of ev (pointing into ev and sig), signed with sk. */
 static void s_wire_event(keten_tvs_event_t *ev, const char *published_by,
                          const uint8_t sk[64], Keten__TvsEvent *w,
@@ -784,7 +249,7 @@ static void s_wire_event(keten_tvs_event_t *ev, const char *published_by,
   if (sodium_is_zero(ev->event_id, 16))
     randombytes_buf(ev->event_id, 16);
   if (!ev->published_at_ms)
-    ev->published_at_ms = (uint64_t)s_wall_ms();
+    ev->published_at_ms = (uint64_t)party_wall_ms();
   snprintf(ev->published_by, sizeof ev->published_by, "%s", published_by);
   w->event_id.data = ev->event_id;
   w->event_id.len = 16;
@@ -817,10 +282,10 @@ static int s_raw_publish(void *sock, Keten__TvsEvent *w, int *duplicate) {
   Keten__Envelope env = KETEN__ENVELOPE__INIT;
   env.body_case = KETEN__ENVELOPE__BODY_TVS_PUBLISH;
   env.tvs_publish = &pub;
-  Keten__Envelope *reply = s_raw(sock, &env);
+  Keten__Envelope *reply = party_raw(sock, &env);
   if (reply->body_case == KETEN__ENVELOPE__BODY_TVS_PUBLISHED && duplicate)
     *duplicate = reply->tvs_published->duplicate;
-  return s_error_code(reply);
+  return party_error_code(reply);
 }
 
 /* Sends RewrapAnswer{request_id, wrap (wrap_len bytes, may be NULL),
@@ -838,11 +303,11 @@ static int s_raw_answer(void *sock, uint64_t request_id, const uint8_t *wrap,
   Keten__Envelope env = KETEN__ENVELOPE__INIT;
   env.body_case = KETEN__ENVELOPE__BODY_REWRAP_ANSWER;
   env.rewrap_answer = &a;
-  Keten__Envelope *reply = s_raw(sock, &env);
+  Keten__Envelope *reply = party_raw(sock, &env);
   if (reply->body_case != KETEN__ENVELOPE__BODY_OK &&
       reply->body_case != KETEN__ENVELOPE__BODY_ERROR)
     fail_msg("rewrap answer: unexpected reply body %d", reply->body_case);
-  return s_error_code(reply);
+  return party_error_code(reply);
 }
 
 /* The id of the pending rewrap request for recipient of COA's section of
@@ -850,16 +315,17 @@ static int s_raw_answer(void *sock, uint64_t request_id, const uint8_t *wrap,
 static uint64_t s_pending_rewrap(harness_t *h, const uint8_t subject[32],
                                  int kind, const char *recipient) {
   char hex[65];
-  s_hex(subject, 32, hex);
-  assert_int_equal(s_sql(h,
-                         "SELECT count(*) FROM rewrap WHERE subject = X'%s' "
-                         "AND kind = %d AND recipient = '%s' AND state = %d",
-                         hex, kind, recipient, STORE_REWRAP_PENDING),
-                   1);
-  return (uint64_t)s_sql(h,
-                         "SELECT id FROM rewrap WHERE subject = X'%s' AND "
-                         "kind = %d AND recipient = '%s' AND state = %d",
-                         hex, kind, recipient, STORE_REWRAP_PENDING);
+  party_hex(subject, 32, hex);
+  assert_int_equal(
+      party_sqlf(h,
+                 "SELECT count(*) FROM rewrap WHERE subject = X'%s' "
+                 "AND kind = %d AND recipient = '%s' AND state = %d",
+                 hex, kind, recipient, STORE_REWRAP_PENDING),
+      1);
+  return (uint64_t)party_sqlf(h,
+                              "SELECT id FROM rewrap WHERE subject = X'%s' AND "
+                              "kind = %d AND recipient = '%s' AND state = %d",
+                              hex, kind, recipient, STORE_REWRAP_PENDING);
 }
 
 /* A real wrap for recipient of COA's latest section of kind of subject:
@@ -867,7 +333,7 @@ static uint64_t s_pending_rewrap(harness_t *h, const uint8_t subject[32],
 static void s_make_wrap(harness_t *h, const uint8_t subject[32], int kind,
                         const char *recipient, uint8_t wrap[80]) {
   char hex[65], sql[512];
-  s_hex(subject, 32, hex);
+  party_hex(subject, 32, hex);
   snprintf(sql, sizeof sql,
            "SELECT w.wrap FROM wrap w JOIN section s ON s.id = w.section_id "
            "WHERE w.recipient = 'coa' AND s.author = 'coa' AND s.subject = "
@@ -899,13 +365,13 @@ static int s_has_item(const keten_notice_t *n, int kind, const char *author,
 
 /* Asserts that p's notice i is a verified NOTICE_DELETE of subject for
  * reason, naming exactly the items (kind, up_to_version) by COA. */
-static const keten_notice_t *s_expect_delete(const s_party_t *p, size_t i,
+static const keten_notice_t *s_expect_delete(const party_t *p, size_t i,
                                              const uint8_t subject[32],
                                              int reason, const int *kinds,
                                              const uint64_t *versions,
                                              size_t n) {
   assert_true(i < p->n_ntc);
-  const s_ntc_t *x = &p->ntc[i];
+  const party_ntc_t *x = &p->ntc[i];
   if (x->null_notice || x->status != KETEN_OK)
     fail_msg("%s: notice seq %llu did not verify: %s", p->id,
              (unsigned long long)x->seq, keten_strerror(x->status));
@@ -932,16 +398,18 @@ static const keten_notice_t *s_expect_delete(const s_party_t *p, size_t i,
 static void test_publish_refusals(void **state) {
   harness_t *h = *state;
   uint8_t subject[32];
-  s_subject(V_AMIRA, subject);
-  keten_client_t *coa = s_client(h, COA), *gem = s_client(h, G1),
-                 *tvs = s_client(h, TVS);
+  party_subject(V_AMIRA, subject);
+  keten_client_t *coa = party_client(h, COA), *gem = party_client(h, G1),
+                 *tvs = party_client(h, TVS);
 
   /* only a TVS participant publishes: not COA, not a gemeente */
-  s_publish_refused(coa, s_koppeling(subject, G1, "2026-2", "2026-07-01", 3),
+  s_publish_refused(coa,
+                    party_koppeling(subject, G1, "2026-2", "2026-07-01", 3),
                     KETEN__ERROR_CODE__ERROR_POLICY, "COA publishes");
-  s_publish_refused(gem, s_koppeling(subject, G1, "2026-2", "2026-07-01", 3),
+  s_publish_refused(gem,
+                    party_koppeling(subject, G1, "2026-2", "2026-07-01", 3),
                     KETEN__ERROR_CODE__ERROR_POLICY, "gemeente publishes");
-  assert_int_equal(s_audited(h, "keten.tvs.publish", 2, NULL), 2);
+  assert_int_equal(party_audited(h, "keten.tvs.publish", 2, NULL), 2);
 
   void *ctx = zmq_ctx_new();
   void *sock = harness_raw_socket(h, ctx, &harness_partner(h, TVS)->keys);
@@ -953,7 +421,7 @@ static void test_publish_refusals(void **state) {
 
   /* published_by names another TVS participant, with that one's valid
    * signature: the sender is not the author */
-  ev = s_koppeling(subject, G1, "2026-2", "2026-07-01", 3);
+  ev = party_koppeling(subject, G1, "2026-2", "2026-07-01", 3);
   s_wire_event(&ev, TVS2, harness_partner(h, TVS2)->keys.signing_sk, &w, sig);
   assert_int_equal(s_raw_publish(sock, &w, NULL),
                    KETEN__ERROR_CODE__ERROR_NOT_AUTHOR);
@@ -967,17 +435,17 @@ static void test_publish_refusals(void **state) {
   memset(bad, 0, sizeof bad);
   size_t nb = 0;
   bad[nb].what = "household 0";
-  bad[nb++].ev = s_koppeling(subject, G1, "2026-2", "2026-07-01", 0);
+  bad[nb++].ev = party_koppeling(subject, G1, "2026-2", "2026-07-01", 0);
   bad[nb].what = "household 100";
-  bad[nb++].ev = s_koppeling(subject, G1, "2026-2", "2026-07-01", 100);
+  bad[nb++].ev = party_koppeling(subject, G1, "2026-2", "2026-07-01", 100);
   bad[nb].what = "period 2026-3";
-  bad[nb++].ev = s_koppeling(subject, G1, "2026-3", "2026-07-01", 3);
+  bad[nb++].ev = party_koppeling(subject, G1, "2026-3", "2026-07-01", 3);
   bad[nb].what = "date 2026-02-30";
-  bad[nb++].ev = s_koppeling(subject, G1, "2026-2", "2026-02-30", 3);
+  bad[nb++].ev = party_koppeling(subject, G1, "2026-2", "2026-02-30", 3);
   bad[nb].what = "ONTKOPPELING without a reason";
-  bad[nb++].ev = s_ontkoppeling(subject, G1, 0);
+  bad[nb++].ev = party_ontkoppeling(subject, G1, 0);
   bad[nb].what = "ONTKOPPELING with a period";
-  bad[nb].ev = s_ontkoppeling(subject, G1, KETEN_ONTKOPPEL_MOVED);
+  bad[nb].ev = party_ontkoppeling(subject, G1, KETEN_ONTKOPPEL_MOVED);
   snprintf(bad[nb++].ev.period, 8, "2026-2");
   bad[nb].what = "VERHUIZING to itself";
   bad[nb++].ev = s_verhuizing(subject, G1, G1);
@@ -988,13 +456,13 @@ static void test_publish_refusals(void **state) {
   bad[nb].ev = s_taakstelling(G1, "2026-2", 40, 12);
   snprintf(bad[nb++].ev.date, 11, "2026-07-01");
   bad[nb].what = "unknown kind";
-  bad[nb].ev = s_koppeling(subject, G1, "2026-2", "2026-07-01", 3);
+  bad[nb].ev = party_koppeling(subject, G1, "2026-2", "2026-07-01", 3);
   bad[nb++].ev.kind = 9;
   bad[nb].what = "gemeente not an id";
-  bad[nb++].ev = s_koppeling(subject, "Gemeente Tholen", "2026-2",
-                             "2026-07-01", 3);
+  bad[nb++].ev =
+      party_koppeling(subject, "Gemeente Tholen", "2026-2", "2026-07-01", 3);
   bad[nb].what = "event_id of 15 bytes";
-  bad[nb].ev = s_koppeling(subject, G1, "2026-2", "2026-07-01", 3);
+  bad[nb].ev = party_koppeling(subject, G1, "2026-2", "2026-07-01", 3);
   bad[nb++].id_len = 15;
   for (size_t i = 0; i < nb; i++) {
     s_wire_event(&bad[i].ev, TVS, tvs_sk, &w, sig);
@@ -1017,22 +485,22 @@ static void test_publish_refusals(void **state) {
                    KETEN__ERROR_CODE__ERROR_INVALID_FIELD);
 
   /* signatures: one bit flipped; a signature by COA's key */
-  ev = s_koppeling(subject, G1, "2026-2", "2026-07-01", 3);
+  ev = party_koppeling(subject, G1, "2026-2", "2026-07-01", 3);
   s_wire_event(&ev, TVS, tvs_sk, &w, sig);
   sig[10] ^= 0x01;
   assert_int_equal(s_raw_publish(sock, &w, NULL),
                    KETEN__ERROR_CODE__ERROR_BAD_SIGNATURE);
-  ev = s_koppeling(subject, G1, "2026-2", "2026-07-01", 3);
+  ev = party_koppeling(subject, G1, "2026-2", "2026-07-01", 3);
   s_wire_event(&ev, TVS, harness_partner(h, COA)->keys.signing_sk, &w, sig);
   assert_int_equal(s_raw_publish(sock, &w, NULL),
                    KETEN__ERROR_CODE__ERROR_BAD_SIGNATURE);
 
   /* gemeenten that are not registered GEMEENTE participants */
+  s_publish_refused(
+      tvs, party_koppeling(subject, "gemeente:9999", "2026-2", "2026-07-01", 3),
+      KETEN__ERROR_CODE__ERROR_NOT_FOUND, "unknown gemeente");
   s_publish_refused(tvs,
-                    s_koppeling(subject, "gemeente:9999", "2026-2",
-                                "2026-07-01", 3),
-                    KETEN__ERROR_CODE__ERROR_NOT_FOUND, "unknown gemeente");
-  s_publish_refused(tvs, s_koppeling(subject, VWN, "2026-2", "2026-07-01", 3),
+                    party_koppeling(subject, VWN, "2026-2", "2026-07-01", 3),
                     KETEN__ERROR_CODE__ERROR_NOT_FOUND, "a volunteer");
   s_publish_refused(tvs, s_taakstelling(COA, "2026-2", 40, 12),
                     KETEN__ERROR_CODE__ERROR_NOT_FOUND, "COA's figures");
@@ -1041,14 +509,14 @@ static void test_publish_refusals(void **state) {
                     "a move from an unknown gemeente");
 
   /* nothing of it was stored, linked or queued */
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM tvs_event"), 0);
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM tvs_link"), 0);
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM mailbox"), 0);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM tvs_event"), 0);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM tvs_link"), 0);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM mailbox"), 0);
 
   /* a valid KOPPELING; the same event again is a duplicate, by the library
    * (a retry of the same struct) and raw (the same bytes) */
-  ev = s_koppeling(subject, G1, "2026-2", "2026-07-01", 3);
-  keten_tvs_published_t res = s_publish(tvs, &ev);
+  ev = party_koppeling(subject, G1, "2026-2", "2026-07-01", 3);
+  keten_tvs_published_t res = party_publish(tvs, &ev);
   s_assert_feeds(&res, G1, NULL);
   assert_false(sodium_is_zero(ev.event_id, 16));
   assert_string_equal(ev.published_by, TVS);
@@ -1068,10 +536,11 @@ static void test_publish_refusals(void **state) {
   int dup = 0;
   assert_int_equal(s_raw_publish(sock, &w, &dup), 0);
   assert_int_equal(dup, 1);
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM tvs_event"), 1);
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM tvs_link"), 1);
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM mailbox WHERE recipient = "
-                            "'" G1 "'"),
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM tvs_event"), 1);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM tvs_link"), 1);
+  assert_int_equal(party_sqlf(h,
+                              "SELECT count(*) FROM mailbox WHERE recipient = "
+                              "'" G1 "'"),
                    1);
   /* the same id with other content: a conflict, nothing changes */
   keten_tvs_event_t other = ev;
@@ -1082,15 +551,16 @@ static void test_publish_refusals(void **state) {
   snprintf(other.gemeente, sizeof other.gemeente, "%s", G2);
   s_publish_refused(tvs, other, KETEN__ERROR_CODE__ERROR_CONFLICT,
                     "same id, other gemeente");
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM tvs_event"), 1);
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM mailbox WHERE recipient = "
-                            "'" G2 "'"),
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM tvs_event"), 1);
+  assert_int_equal(party_sqlf(h,
+                              "SELECT count(*) FROM mailbox WHERE recipient = "
+                              "'" G2 "'"),
                    0);
-  assert_int_equal(s_audited(h, "keten.tvs.publish", 1, NULL), 1);
+  assert_int_equal(party_audited(h, "keten.tvs.publish", 1, NULL), 1);
 
   zmq_close(sock);
   zmq_ctx_term(ctx);
-  s_stop_and_verify(h);
+  party_stop_and_verify(h);
 }
 
 /* ========================================================================== */
@@ -1100,20 +570,20 @@ static void test_publish_refusals(void **state) {
 static void test_feed_isolation_and_order(void **state) {
   harness_t *h = *state;
   uint8_t a[32], b[32], c[32];
-  s_subject(V_AMIRA, a);
-  s_subject(V_B, b);
-  s_subject(V_C, c);
-  keten_client_t *tvs = s_client(h, TVS);
+  party_subject(V_AMIRA, a);
+  party_subject(V_B, b);
+  party_subject(V_C, c);
+  keten_client_t *tvs = party_client(h, TVS);
   /* G1 online throughout; G2 offline until every event is published */
-  s_party_t *g1 = s_party(h, G1, 1);
+  party_t *g1 = party_new(h, G1, 1);
   g1->refuse_event_kind = KETEN_TVS_HUISVESTING; /* taken the second time */
-  s_party_t *g2 = s_party(h, G2, 1);
-  s_pump(PS(g1, g2), 100);
-  s_party_close(g2);
+  party_t *g2 = party_new(h, G2, 1);
+  party_pump(PARTIES(g1, g2), 100);
+  party_close(g2);
 
   keten_tvs_event_t evs[7];
-  evs[0] = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
-  evs[1] = s_koppeling(b, G2, "2026-2", "2026-07-02", 1);
+  evs[0] = party_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  evs[1] = party_koppeling(b, G2, "2026-2", "2026-07-02", 1);
   evs[2] = s_taakstelling(G1, "2026-2", 40, 12);
   evs[3] = s_huisvesting(a, G1, "2026-08-15");
   evs[4] = s_taakstelling(G2, "2026-2", 25, 3);
@@ -1122,38 +592,38 @@ static void test_feed_isolation_and_order(void **state) {
   static const char *const FEED_A[] = {G1, G2, G1, G1, G2, G1, G1};
   static const char *const FEED_B[] = {NULL, NULL, NULL, NULL, NULL, G2, G2};
   for (size_t i = 0; i < 7; i++) {
-    keten_tvs_published_t res = s_publish(tvs, &evs[i]);
+    keten_tvs_published_t res = party_publish(tvs, &evs[i]);
     s_assert_feeds(&res, FEED_A[i], FEED_B[i]);
-    s_pump(PS(g1), 20);
+    party_pump(PARTIES(g1), 20);
   }
   const keten_tvs_event_t want_g1[] = {evs[0], evs[2], evs[3], evs[5], evs[6]};
   const keten_tvs_event_t want_g2[] = {evs[1], evs[4], evs[5], evs[6]};
 
   /* G1 refused the HUISVESTING once: it came again (the ack timeout) and
    * everything after it waited for it, in order */
-  s_wait(PS(g1), g1, 0, 5, 0);
-  s_pump(PS(g1), QUIET_MS);
+  party_wait(PARTIES(g1), g1, 0, 5, 0);
+  party_pump(PARTIES(g1), QUIET_MS);
   assert_int_equal(g1->refused_events, 1);
   assert_int_equal(g1->ev_calls, 6);
   s_expect_feed(g1, want_g1, 5);
   assert_int_equal(g1->ev[2].seq, g1->refused_seq);
   assert_int_equal(g1->n_sec, 0);
   assert_int_equal(g1->n_ntc, 0);
-  s_settle(g1);
+  party_settle(g1);
   /* a new session of G1 gets nothing again */
-  s_party_close(g1);
-  s_party_connect(g1);
-  s_pump(PS(g1), QUIET_MS);
+  party_close(g1);
+  party_connect(g1);
+  party_pump(PARTIES(g1), QUIET_MS);
   assert_int_equal(g1->n_ev, 5);
 
   /* G2 was offline: its own events are all there, in order, none of G1's */
   assert_int_equal(g2->n_ev, 0);
-  s_party_connect(g2);
-  s_wait(PS(g2), g2, 0, 4, 0);
-  s_pump(PS(g2), QUIET_MS);
+  party_connect(g2);
+  party_wait(PARTIES(g2), g2, 0, 4, 0);
+  party_pump(PARTIES(g2), QUIET_MS);
   s_expect_feed(g2, want_g2, 4);
   assert_int_equal(g2->n_sec, 0);
-  s_settle(g2);
+  party_settle(g2);
 
   /* B's link ended with the move; the new gemeente is not linked by it */
   keten_tvs_link_t *links = NULL;
@@ -1171,10 +641,10 @@ static void test_feed_isolation_and_order(void **state) {
   assert_string_equal(links[0].housed_date, "2026-08-15");
   free(links);
   /* audited once per feed it went to: 5 + 4 */
-  assert_int_equal(s_audited(h, "keten.tvs.publish", 1, NULL), 9);
-  s_party_close(g1);
-  s_party_close(g2);
-  s_stop_and_verify(h);
+  assert_int_equal(party_audited(h, "keten.tvs.publish", 1, NULL), 9);
+  party_close(g1);
+  party_close(g2);
+  party_stop_and_verify(h);
 }
 
 /* An event changed in the store (by an operator with write access) or
@@ -1261,24 +731,24 @@ static void s_edit_publisher(harness_t *h, Keten__TvsEventCopy *copy) {
 static void test_feed_verified_by_library(void **state) {
   harness_t *h = *state;
   uint8_t a[32], b[32], c[32];
-  s_subject(V_AMIRA, a);
-  s_subject(V_B, b);
-  s_subject(V_C, c);
-  keten_client_t *tvs = s_client(h, TVS);
+  party_subject(V_AMIRA, a);
+  party_subject(V_B, b);
+  party_subject(V_C, c);
+  keten_client_t *tvs = party_client(h, TVS);
   keten_tvs_event_t evs[3] = {
-      s_koppeling(a, G1, "2026-2", "2026-07-01", 3),
-      s_koppeling(b, G1, "2026-2", "2026-07-01", 2),
-      s_koppeling(c, G1, "2026-2", "2026-07-01", 1)};
+      party_koppeling(a, G1, "2026-2", "2026-07-01", 3),
+      party_koppeling(b, G1, "2026-2", "2026-07-01", 2),
+      party_koppeling(c, G1, "2026-2", "2026-07-01", 1)};
   for (size_t i = 0; i < 3; i++)
-    s_publish(tvs, &evs[i]);
+    party_publish(tvs, &evs[i]);
   /* the first two copies in G1's mailbox are changed before it connects */
-  int64_t first = s_sql(h, "SELECT min(notice_id) FROM mailbox WHERE "
-                           "recipient = '" G1 "'");
+  int64_t first = party_sqlf(h, "SELECT min(notice_id) FROM mailbox WHERE "
+                                "recipient = '" G1 "'");
   s_tamper_copy(h, first, s_edit_household);
   s_tamper_copy(h, first + 1, s_edit_publisher);
-  s_party_t *g1 = s_party(h, G1, 1);
-  s_wait(PS(g1), g1, 0, 3, 0);
-  s_pump(PS(g1), QUIET_MS);
+  party_t *g1 = party_new(h, G1, 1);
+  party_wait(PARTIES(g1), g1, 0, 3, 0);
+  party_pump(PARTIES(g1), QUIET_MS);
   assert_int_equal(g1->n_ev, 3);
   assert_true(g1->ev[0].null_ev);
   assert_int_not_equal(g1->ev[0].status, KETEN_OK);
@@ -1287,8 +757,8 @@ static void test_feed_verified_by_library(void **state) {
   assert_false(g1->ev[2].null_ev);
   assert_int_equal(g1->ev[2].status, KETEN_OK);
   s_assert_same_event(&g1->ev[2].ev, &evs[2]);
-  s_party_close(g1);
-  s_stop_and_verify(h);
+  party_close(g1);
+  party_stop_and_verify(h);
 }
 
 /* ========================================================================== */
@@ -1298,27 +768,27 @@ static void test_feed_verified_by_library(void **state) {
 static void test_link_state(void **state) {
   harness_t *h = *state;
   uint8_t a[32], b[32], c[32], d[32], e[32];
-  s_subject(V_AMIRA, a);
-  s_subject(V_B, b);
-  s_subject(V_C, c);
-  s_subject(V_D, d);
-  s_subject(V_E, e);
-  keten_client_t *tvs = s_client(h, TVS), *g1 = s_client(h, G1),
-                 *g2 = s_client(h, G2), *coa = s_client(h, COA),
-                 *fg = s_client(h, FG);
+  party_subject(V_AMIRA, a);
+  party_subject(V_B, b);
+  party_subject(V_C, c);
+  party_subject(V_D, d);
+  party_subject(V_E, e);
+  keten_client_t *tvs = party_client(h, TVS), *g1 = party_client(h, G1),
+                 *g2 = party_client(h, G2), *coa = party_client(h, COA),
+                 *fg = party_client(h, FG);
 
-  keten_tvs_event_t ka = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
-  s_publish(tvs, &ka);
+  keten_tvs_event_t ka = party_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  party_publish(tvs, &ka);
   /* one active link per subject */
-  s_publish_refused(tvs, s_koppeling(a, G2, "2026-2", "2026-07-03", 3),
+  s_publish_refused(tvs, party_koppeling(a, G2, "2026-2", "2026-07-03", 3),
                     KETEN__ERROR_CODE__ERROR_CONFLICT, "second KOPPELING");
-  s_publish_refused(tvs, s_koppeling(a, G1, "2026-2", "2026-07-03", 3),
+  s_publish_refused(tvs, party_koppeling(a, G1, "2026-2", "2026-07-03", 3),
                     KETEN__ERROR_CODE__ERROR_CONFLICT,
                     "second KOPPELING, same gemeente");
-  s_publish_refused(tvs, s_ontkoppeling(a, G2, KETEN_ONTKOPPEL_MOVED),
+  s_publish_refused(tvs, party_ontkoppeling(a, G2, KETEN_ONTKOPPEL_MOVED),
                     KETEN__ERROR_CODE__ERROR_CONFLICT,
                     "ONTKOPPELING for the wrong gemeente");
-  s_publish_refused(tvs, s_ontkoppeling(b, G1, KETEN_ONTKOPPEL_MOVED),
+  s_publish_refused(tvs, party_ontkoppeling(b, G1, KETEN_ONTKOPPEL_MOVED),
                     KETEN__ERROR_CODE__ERROR_CONFLICT,
                     "ONTKOPPELING without a link");
   s_publish_refused(tvs, s_huisvesting(b, G1, "2026-08-01"),
@@ -1331,35 +801,37 @@ static void test_link_state(void **state) {
                     KETEN__ERROR_CODE__ERROR_CONFLICT,
                     "VERHUIZING from a gemeente it is not linked to");
   /* none of it reached a feed: G1 has the KOPPELING only, G2 nothing */
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM mailbox WHERE recipient = "
-                            "'" G1 "'"),
+  assert_int_equal(party_sqlf(h,
+                              "SELECT count(*) FROM mailbox WHERE recipient = "
+                              "'" G1 "'"),
                    1);
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM mailbox WHERE recipient = "
-                            "'" G2 "'"),
+  assert_int_equal(party_sqlf(h,
+                              "SELECT count(*) FROM mailbox WHERE recipient = "
+                              "'" G2 "'"),
                    0);
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM tvs_event"), 1);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM tvs_event"), 1);
 
   /* more links and figures */
-  keten_tvs_event_t kc = s_koppeling(c, G1, "2026-1", "2026-03-01", 2);
-  keten_tvs_event_t kb = s_koppeling(b, G2, "2026-2", "2026-07-05", 1);
-  keten_tvs_event_t kd = s_koppeling(d, G1, "2026-2", "2026-07-10", 4);
-  keten_tvs_event_t ke = s_koppeling(e, G1, "2026-2", "2026-07-11", 5);
-  s_publish(tvs, &kc);
-  s_publish(tvs, &kb);
-  s_publish(tvs, &kd);
-  s_publish(tvs, &ke);
+  keten_tvs_event_t kc = party_koppeling(c, G1, "2026-1", "2026-03-01", 2);
+  keten_tvs_event_t kb = party_koppeling(b, G2, "2026-2", "2026-07-05", 1);
+  keten_tvs_event_t kd = party_koppeling(d, G1, "2026-2", "2026-07-10", 4);
+  keten_tvs_event_t ke = party_koppeling(e, G1, "2026-2", "2026-07-11", 5);
+  party_publish(tvs, &kc);
+  party_publish(tvs, &kb);
+  party_publish(tvs, &kd);
+  party_publish(tvs, &ke);
   keten_tvs_event_t ha = s_huisvesting(a, G1, "2026-08-15");
   keten_tvs_event_t hd = s_huisvesting(d, G1, "2026-08-20");
   keten_tvs_event_t od =
-      s_ontkoppeling(d, G1, KETEN_ONTKOPPEL_HOUSING_ELSEWHERE);
+      party_ontkoppeling(d, G1, KETEN_ONTKOPPEL_HOUSING_ELSEWHERE);
   keten_tvs_event_t t1 = s_taakstelling(G1, "2026-2", 40, 12);
   keten_tvs_event_t t2 = s_taakstelling(G1, "2026-2", 42, 13);
-  s_publish(tvs, &ha);
-  s_publish(tvs, &hd);
-  s_publish(tvs, &od);
-  s_publish(tvs, &t1);
-  s_sleep_ms(5);
-  s_publish(tvs, &t2);
+  party_publish(tvs, &ha);
+  party_publish(tvs, &hd);
+  party_publish(tvs, &od);
+  party_publish(tvs, &t1);
+  party_sleep_ms(5);
+  party_publish(tvs, &t2);
 
   /* G1's list: its own active links, oldest first, nothing of G2's */
   keten_tvs_link_t *links = NULL;
@@ -1398,18 +870,20 @@ static void test_link_state(void **state) {
   assert_memory_equal(links[0].subject, c, 32);
   free(links);
   links = NULL;
-  s_expect_remote(g1, keten_client_tvs_list(g1, G2, NULL, &links, &n, NULL),
-                  KETEN__ERROR_CODE__ERROR_FORBIDDEN, "G1 lists G2");
+  party_expect_remote(g1, keten_client_tvs_list(g1, G2, NULL, &links, &n, NULL),
+                      KETEN__ERROR_CODE__ERROR_FORBIDDEN, "G1 lists G2");
   keten_err_t bad = keten_client_tvs_list(g1, NULL, "2026-3", &links, &n, NULL);
   assert_true(bad == KETEN_ERR_INVALID ||
               (bad == KETEN_ERR_REMOTE &&
                keten_client_remote_code(g1) ==
                    KETEN__ERROR_CODE__ERROR_INVALID_FIELD));
   assert_null(links);
-  s_expect_remote(coa, keten_client_tvs_list(coa, G1, NULL, &links, &n, NULL),
-                  KETEN__ERROR_CODE__ERROR_FORBIDDEN, "COA lists G1");
-  s_expect_remote(fg, keten_client_tvs_list(fg, G1, NULL, &links, &n, NULL),
-                  KETEN__ERROR_CODE__ERROR_FORBIDDEN, "the operator lists G1");
+  party_expect_remote(coa,
+                      keten_client_tvs_list(coa, G1, NULL, &links, &n, NULL),
+                      KETEN__ERROR_CODE__ERROR_FORBIDDEN, "COA lists G1");
+  party_expect_remote(fg, keten_client_tvs_list(fg, G1, NULL, &links, &n, NULL),
+                      KETEN__ERROR_CODE__ERROR_FORBIDDEN,
+                      "the operator lists G1");
   /* G2 its own; TVS any */
   assert_int_equal(keten_client_tvs_list(g2, NULL, NULL, &links, &n, NULL),
                    KETEN_OK);
@@ -1436,7 +910,7 @@ static void test_link_state(void **state) {
   assert_int_equal(st.linked, 2);
   assert_int_equal(st.housed, 2);
   assert_true(st.updated_at_ms >= t2.published_at_ms);
-  assert_true(st.updated_at_ms <= (uint64_t)s_wall_ms() + 1000);
+  assert_true(st.updated_at_ms <= (uint64_t)party_wall_ms() + 1000);
   memset(&st, 0, sizeof st);
   assert_int_equal(keten_client_tvs_status(g1, G1, "2026-1", &st), KETEN_OK);
   assert_int_equal(st.has_target, 0);
@@ -1456,10 +930,12 @@ static void test_link_state(void **state) {
   assert_int_equal(st.linked, 1);
   assert_int_equal(st.housed, 0);
   assert_int_equal(st.has_target, 0);
-  s_expect_remote(g2, keten_client_tvs_status(g2, G1, "2026-2", &st),
-                  KETEN__ERROR_CODE__ERROR_FORBIDDEN, "G2 asks G1's figures");
-  s_expect_remote(coa, keten_client_tvs_status(coa, G1, "2026-2", &st),
-                  KETEN__ERROR_CODE__ERROR_FORBIDDEN, "COA asks G1's figures");
+  party_expect_remote(g2, keten_client_tvs_status(g2, G1, "2026-2", &st),
+                      KETEN__ERROR_CODE__ERROR_FORBIDDEN,
+                      "G2 asks G1's figures");
+  party_expect_remote(coa, keten_client_tvs_status(coa, G1, "2026-2", &st),
+                      KETEN__ERROR_CODE__ERROR_FORBIDDEN,
+                      "COA asks G1's figures");
   /* the period is required and must be valid (the library may refuse it
    * before sending) */
   keten_err_t rc = keten_client_tvs_status(g1, NULL, "2026-3", &st);
@@ -1472,14 +948,14 @@ static void test_link_state(void **state) {
               (rc == KETEN_ERR_REMOTE &&
                keten_client_remote_code(g1) ==
                    KETEN__ERROR_CODE__ERROR_INVALID_FIELD));
-  s_stop_and_verify(h);
+  party_stop_and_verify(h);
 }
 
 /* A query naming no gemeente asks for the caller itself. */
 static void test_tvs_queries_naming_no_gemeente(void **state) {
   harness_t *h = *state;
-  keten_client_t *tvs = s_client(h, TVS), *coa = s_client(h, COA),
-                 *fg = s_client(h, FG), *g1 = s_client(h, G1);
+  keten_client_t *tvs = party_client(h, TVS), *coa = party_client(h, COA),
+                 *fg = party_client(h, FG), *g1 = party_client(h, G1);
   keten_tvs_status_t st;
   keten_tvs_link_t *links = NULL;
   size_t n = 0;
@@ -1494,29 +970,30 @@ static void test_tvs_queries_naming_no_gemeente(void **state) {
   /* only a gemeente may leave it empty: TVS and the operator must name
    * one (INVALID_FIELD, not audited); a role that may see no TVS data at
    * all is refused as such (FORBIDDEN, audited) */
-  long long audited = s_sql(h, "SELECT count(*) FROM audit WHERE name IN "
-                               "('keten.tvs.list', 'keten.tvs.status')");
-  s_expect_remote(fg, keten_client_tvs_status(fg, NULL, "2026-2", &st),
-                  KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
-                  "TVS_STATUS by the operator naming no gemeente");
-  s_expect_remote(tvs, keten_client_tvs_status(tvs, "", "2026-2", &st),
-                  KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
-                  "TVS_STATUS by TVS naming no gemeente");
-  s_expect_remote(tvs, keten_client_tvs_list(tvs, NULL, NULL, &links, &n, NULL),
-                  KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
-                  "TVS_LIST by TVS naming no gemeente");
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM audit WHERE name IN "
-                            "('keten.tvs.list', 'keten.tvs.status')"),
+  long long audited = party_sqlf(h, "SELECT count(*) FROM audit WHERE name IN "
+                                    "('keten.tvs.list', 'keten.tvs.status')");
+  party_expect_remote(fg, keten_client_tvs_status(fg, NULL, "2026-2", &st),
+                      KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                      "TVS_STATUS by the operator naming no gemeente");
+  party_expect_remote(tvs, keten_client_tvs_status(tvs, "", "2026-2", &st),
+                      KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                      "TVS_STATUS by TVS naming no gemeente");
+  party_expect_remote(tvs,
+                      keten_client_tvs_list(tvs, NULL, NULL, &links, &n, NULL),
+                      KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                      "TVS_LIST by TVS naming no gemeente");
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM audit WHERE name IN "
+                                 "('keten.tvs.list', 'keten.tvs.status')"),
                    audited);
-  s_expect_remote(coa, keten_client_tvs_list(coa, NULL, NULL, &links, &n, NULL),
-                  KETEN__ERROR_CODE__ERROR_FORBIDDEN,
-                  "TVS_LIST by COA naming no gemeente");
-  s_expect_remote(coa, keten_client_tvs_status(coa, NULL, "2026-2", &st),
-                  KETEN__ERROR_CODE__ERROR_FORBIDDEN,
-                  "TVS_STATUS by COA naming no gemeente");
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM audit WHERE name IN "
-                            "('keten.tvs.list', 'keten.tvs.status') AND "
-                            "status = 2"),
+  party_expect_remote(
+      coa, keten_client_tvs_list(coa, NULL, NULL, &links, &n, NULL),
+      KETEN__ERROR_CODE__ERROR_FORBIDDEN, "TVS_LIST by COA naming no gemeente");
+  party_expect_remote(coa, keten_client_tvs_status(coa, NULL, "2026-2", &st),
+                      KETEN__ERROR_CODE__ERROR_FORBIDDEN,
+                      "TVS_STATUS by COA naming no gemeente");
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM audit WHERE name IN "
+                                 "('keten.tvs.list', 'keten.tvs.status') AND "
+                                 "status = 2"),
                    2);
   /* a name that is no participant id: the library does not send it; sent
    * raw, the broker refuses it, audited */
@@ -1530,13 +1007,13 @@ static void test_tvs_queries_naming_no_gemeente(void **state) {
   Keten__Envelope env = KETEN__ENVELOPE__INIT;
   env.body_case = KETEN__ENVELOPE__BODY_TVS_LIST;
   env.tvs_list = &q;
-  assert_int_equal(s_error_code(s_raw(sock, &env)),
+  assert_int_equal(party_error_code(party_raw(sock, &env)),
                    KETEN__ERROR_CODE__ERROR_INVALID_FIELD);
   zmq_close(sock);
   zmq_ctx_term(ctx);
-  assert_int_equal(s_audited(h, "keten.tvs.list", 2, "not a participant id"),
-                   1);
-  s_stop_and_verify(h);
+  assert_int_equal(
+      party_audited(h, "keten.tvs.list", 2, "not a participant id"), 1);
+  party_stop_and_verify(h);
 }
 
 /* ========================================================================== */
@@ -1546,48 +1023,48 @@ static void test_tvs_queries_naming_no_gemeente(void **state) {
 static void test_linked_gemeente_gets_profile(void **state) {
   harness_t *h = *state;
   uint8_t a[32];
-  s_subject(V_AMIRA, a);
-  keten_client_t *tvs = s_client(h, TVS);
-  s_party_t *coa = s_party(h, COA, 1), *g1 = s_party(h, G1, 1);
+  party_subject(V_AMIRA, a);
+  keten_client_t *tvs = party_client(h, TVS);
+  party_t *coa = party_new(h, COA, 1), *g1 = party_new(h, G1, 1);
 
   /* COA's sections and its consent for the linked gemeente, before any
    * KOPPELING: nobody to seal to */
-  keten_put_result_t r = s_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
-  s_assert_queued(&r, (const char *[]){NULL});
-  r = s_put(coa->c, a, K_STORY, STORY_JSON);
-  s_assert_queued(&r, (const char *[]){NULL});
-  r = s_put(coa->c, a, K_HEALTH, HEALTH_JSON);
-  s_assert_queued(&r, (const char *[]){NULL});
-  r = s_put(coa->c, a, K_LANGUAGE, LANGUAGE_JSON);
+  keten_put_result_t r = party_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
+  party_assert_queued(&r, (const char *[]){NULL});
+  r = party_put(coa->c, a, K_STORY, STORY_JSON);
+  party_assert_queued(&r, (const char *[]){NULL});
+  r = party_put(coa->c, a, K_HEALTH, HEALTH_JSON);
+  party_assert_queued(&r, (const char *[]){NULL});
+  r = party_put(coa->c, a, K_LANGUAGE, LANGUAGE_JSON);
   keten_consent_t linked;
-  s_grant(coa->c, a, LINKED, BIT(K_IDENTITY) | BIT(K_STORY), P_INBURGERING, 0,
-          &linked);
+  party_grant(coa->c, a, LINKED, BIT(K_IDENTITY) | BIT(K_STORY), P_INBURGERING,
+              &linked);
   /* a HEALTH consent naming the linked gemeente is refused by policy */
-  s_expect_remote(coa->c,
-                  s_try_grant(coa->c, a, LINKED, BIT(K_HEALTH), P_INBURGERING,
-                              0, NULL),
-                  KETEN__ERROR_CODE__ERROR_POLICY, "HEALTH to @gemeente");
+  party_expect_remote(coa->c,
+                      party_try_grant(coa->c, a, LINKED, BIT(K_HEALTH),
+                                      P_INBURGERING, 0, 0, NULL),
+                      KETEN__ERROR_CODE__ERROR_POLICY, "HEALTH to @gemeente");
   /* the gemeente gets nothing, and FETCH gives it nothing */
-  s_pump(PS(coa, g1), QUIET_MS);
+  party_pump(PARTIES(coa, g1), QUIET_MS);
   assert_int_equal(g1->n_sec, 0);
-  assert_int_equal(s_fetch_kinds(g1->c, a), 0);
-  assert_int_equal(s_wraps(h, G1, a, COA, 0), 0);
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM rewrap"), 0);
+  assert_int_equal(party_fetch_kinds(g1->c, a), 0);
+  assert_int_equal(party_wraps(h, G1, a, COA, 0), 0);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM rewrap"), 0);
 
   /* the KOPPELING: one rewrap request per consented section */
-  keten_tvs_event_t k = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
-  keten_tvs_published_t res = s_publish(tvs, &k);
+  keten_tvs_event_t k = party_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  keten_tvs_published_t res = party_publish(tvs, &k);
   s_assert_feeds(&res, G1, NULL);
   assert_int_equal(res.rewraps_queued, 2);
-  assert_int_equal(s_audited(h, "keten.rewrap.queue", 1, NULL), 2);
+  assert_int_equal(party_audited(h, "keten.rewrap.queue", 1, NULL), 2);
 
   /* COA's client, polling, serves them; the gemeente gets exactly IDENTITY
    * and STORY (not HEALTH, not LANGUAGE) and its KOPPELING */
-  s_wait(PS(coa, g1), g1, 2, 1, 0);
-  s_pump(PS(coa, g1), QUIET_MS);
-  const s_want_t want[] = {{K_IDENTITY, 1, IDENTITY_JSON},
-                           {K_STORY, 1, STORY_JSON}};
-  s_expect_sections(g1, want, 2);
+  party_wait(PARTIES(coa, g1), g1, 2, 1, 0);
+  party_pump(PARTIES(coa, g1), QUIET_MS);
+  const party_want_t want[] = {{K_IDENTITY, 1, IDENTITY_JSON},
+                               {K_STORY, 1, STORY_JSON}};
+  party_expect_sections(g1, COA, want, 2);
   s_expect_feed(g1, &k, 1);
   assert_int_equal(coa->n_rw, 2);
   for (size_t i = 0; i < coa->n_rw; i++) {
@@ -1598,16 +1075,16 @@ static void test_linked_gemeente_gets_profile(void **state) {
     assert_true(coa->rw[i].kind == K_IDENTITY || coa->rw[i].kind == K_STORY);
   }
   assert_int_not_equal(coa->rw[0].kind, coa->rw[1].kind);
-  s_settle(coa);
-  s_settle(g1);
-  assert_int_equal(s_audited(h, "keten.rewrap.stored", 1, NULL), 2);
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM rewrap WHERE state = %d",
-                         STORE_REWRAP_DONE),
+  party_settle(coa);
+  party_settle(g1);
+  assert_int_equal(party_audited(h, "keten.rewrap.stored", 1, NULL), 2);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM rewrap WHERE state = %d",
+                              STORE_REWRAP_DONE),
                    2);
-  assert_int_equal(s_wraps(h, G1, a, COA, K_HEALTH), 0);
-  assert_int_equal(s_wraps(h, G1, a, COA, K_LANGUAGE), 0);
-  assert_int_equal(s_fetch_kinds(g1->c, a), BIT(K_IDENTITY) | BIT(K_STORY));
-  s_expect_fetched(g1->c, a, K_STORY, 1, STORY_JSON);
+  assert_int_equal(party_wraps(h, G1, a, COA, K_HEALTH), 0);
+  assert_int_equal(party_wraps(h, G1, a, COA, K_LANGUAGE), 0);
+  assert_int_equal(party_fetch_kinds(g1->c, a), BIT(K_IDENTITY) | BIT(K_STORY));
+  party_expect_fetched(g1->c, a, K_STORY, 1, STORY_JSON);
   /* CONSENT_LIST shows the linked gemeente the consent that names it */
   keten_consent_t *cl = NULL;
   size_t ncl = 0;
@@ -1616,7 +1093,7 @@ static void test_linked_gemeente_gets_profile(void **state) {
   assert_memory_equal(cl[0].consent_id, linked.consent_id, 16);
   assert_string_equal(cl[0].recipient, LINKED);
   free(cl);
-  keten_client_t *g2 = s_client(h, G2);
+  keten_client_t *g2 = party_client(h, G2);
   cl = NULL;
   ncl = 0;
   keten_err_t lrc = keten_client_consent_list(g2, a, &cl, &ncl);
@@ -1633,7 +1110,7 @@ static void test_linked_gemeente_gets_profile(void **state) {
   Keten__Envelope env = KETEN__ENVELOPE__INIT;
   env.body_case = KETEN__ENVELOPE__BODY_PREPARE;
   env.prepare = &p;
-  Keten__Envelope *reply = s_raw(sock, &env);
+  Keten__Envelope *reply = party_raw(sock, &env);
   assert_int_equal(reply->body_case, KETEN__ENVELOPE__BODY_PREPARED);
   assert_int_equal(reply->prepared->n_recipients, 1);
   const Keten__Recipient *rc = reply->prepared->recipients[0];
@@ -1657,102 +1134,103 @@ static void test_linked_gemeente_gets_profile(void **state) {
   zmq_ctx_term(ctx);
 
   /* a new version after the koppeling reaches the gemeente directly */
-  r = s_put(coa->c, a, K_STORY, STORY2_JSON);
-  s_assert_queued(&r, (const char *[]){G1, NULL});
-  s_wait(PS(coa, g1), g1, 3, 1, 0);
+  r = party_put(coa->c, a, K_STORY, STORY2_JSON);
+  party_assert_queued(&r, (const char *[]){G1, NULL});
+  party_wait(PARTIES(coa, g1), g1, 3, 1, 0);
   assert_int_equal(g1->sec[2].kind, K_STORY);
   assert_int_equal(g1->sec[2].version, 2);
   assert_string_equal(g1->sec[2].json, STORY2_JSON);
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM rewrap"), 2);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM rewrap"), 2);
 
   /* a second "@gemeente" consent while linked: LANGUAGE, stored before,
    * comes by a rewrap too */
-  s_grant(coa->c, a, LINKED, BIT(K_LANGUAGE), P_INBURGERING, 0, NULL);
-  s_wait(PS(coa, g1), g1, 4, 1, 0);
-  s_pump(PS(coa, g1), QUIET_MS);
+  party_grant(coa->c, a, LINKED, BIT(K_LANGUAGE), P_INBURGERING, NULL);
+  party_wait(PARTIES(coa, g1), g1, 4, 1, 0);
+  party_pump(PARTIES(coa, g1), QUIET_MS);
   assert_int_equal(g1->n_sec, 4);
   assert_int_equal(g1->sec[3].kind, K_LANGUAGE);
   assert_string_equal(g1->sec[3].json, LANGUAGE_JSON);
   assert_int_equal(coa->n_rw, 3);
-  assert_int_equal(s_fetch_kinds(g1->c, a),
+  assert_int_equal(party_fetch_kinds(g1->c, a),
                    BIT(K_IDENTITY) | BIT(K_STORY) | BIT(K_LANGUAGE));
   /* never HEALTH */
-  assert_null(s_got(g1, K_HEALTH, 1));
-  assert_int_equal(s_wraps(h, G1, a, COA, K_HEALTH), 0);
-  s_settle(g1);
-  s_settle(coa);
-  s_party_close(coa);
-  s_party_close(g1);
-  s_stop_and_verify(h);
+  assert_null(party_got(g1, K_HEALTH, 1));
+  assert_int_equal(party_wraps(h, G1, a, COA, K_HEALTH), 0);
+  party_settle(g1);
+  party_settle(coa);
+  party_close(coa);
+  party_close(g1);
+  party_stop_and_verify(h);
 }
 
 static void test_author_offline_serves_rewraps_later(void **state) {
   harness_t *h = *state;
   uint8_t a[32];
-  s_subject(V_AMIRA, a);
-  keten_client_t *tvs = s_client(h, TVS);
-  s_party_t *coa = s_party(h, COA, 0);
-  s_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
-  s_put(coa->c, a, K_STORY, STORY_JSON);
-  s_grant(coa->c, a, LINKED, BIT(K_IDENTITY) | BIT(K_STORY), P_INBURGERING, 0,
-          NULL);
-  s_party_close(coa); /* COA's adapter is down */
+  party_subject(V_AMIRA, a);
+  keten_client_t *tvs = party_client(h, TVS);
+  party_t *coa = party_new(h, COA, 0);
+  party_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
+  party_put(coa->c, a, K_STORY, STORY_JSON);
+  party_grant(coa->c, a, LINKED, BIT(K_IDENTITY) | BIT(K_STORY), P_INBURGERING,
+              NULL);
+  party_close(coa); /* COA's adapter is down */
 
-  s_party_t *g1 = s_party(h, G1, 1);
-  keten_tvs_event_t k = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
-  keten_tvs_published_t res = s_publish(tvs, &k);
+  party_t *g1 = party_new(h, G1, 1);
+  keten_tvs_event_t k = party_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  keten_tvs_published_t res = party_publish(tvs, &k);
   assert_int_equal(res.rewraps_queued, 2);
   /* at most one pending request per (section, recipient): more consents
    * of COA covering them (granted from its desk, the adapter still down)
    * leave one pending each (a request may be asked again, the older one
    * cancelled) */
-  keten_client_t *desk = s_client(h, COA);
-  s_grant(desk, a, LINKED, BIT(K_IDENTITY), P_INBURGERING, 0, NULL);
-  s_grant(desk, a, G1, BIT(K_IDENTITY), P_INBURGERING, 0, NULL);
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM rewrap WHERE state = %d",
-                         STORE_REWRAP_PENDING),
+  keten_client_t *desk = party_client(h, COA);
+  party_grant(desk, a, LINKED, BIT(K_IDENTITY), P_INBURGERING, NULL);
+  party_grant(desk, a, G1, BIT(K_IDENTITY), P_INBURGERING, NULL);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM rewrap WHERE state = %d",
+                              STORE_REWRAP_PENDING),
                    2);
-  assert_int_equal(s_sql(h, "SELECT count(DISTINCT section_id) FROM rewrap "
-                            "WHERE state = %d",
-                         STORE_REWRAP_PENDING),
+  assert_int_equal(party_sqlf(h,
+                              "SELECT count(DISTINCT section_id) FROM rewrap "
+                              "WHERE state = %d",
+                              STORE_REWRAP_PENDING),
                    2);
   /* the gemeente hears of the koppeling at once, the sections wait */
-  s_wait(PS(g1), g1, 0, 1, 0);
-  s_pump(PS(g1), QUIET_MS);
+  party_wait(PARTIES(g1), g1, 0, 1, 0);
+  party_pump(PARTIES(g1), QUIET_MS);
   assert_int_equal(g1->n_sec, 0);
-  assert_int_equal(s_fetch_kinds(g1->c, a), 0);
-  s_settle(g1);
-  s_party_close(g1);
+  assert_int_equal(party_fetch_kinds(g1->c, a), 0);
+  party_settle(g1);
+  party_close(g1);
 
   /* the requests are durable: the broker restarts meanwhile */
   assert_int_equal(harness_stop(h), 0);
   assert_int_equal(harness_start(h), 0);
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM rewrap WHERE state = %d",
-                         STORE_REWRAP_PENDING),
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM rewrap WHERE state = %d",
+                              STORE_REWRAP_PENDING),
                    2);
 
   /* COA comes back; its library serves them; the gemeente gets both */
-  s_party_connect(coa);
-  s_party_connect(g1);
-  s_wait(PS(coa, g1), g1, 2, 1, 0);
-  s_pump(PS(coa, g1), QUIET_MS);
-  const s_want_t want[] = {{K_IDENTITY, 1, IDENTITY_JSON},
-                           {K_STORY, 1, STORY_JSON}};
-  s_expect_sections(g1, want, 2);
+  party_connect(coa);
+  party_connect(g1);
+  party_wait(PARTIES(coa, g1), g1, 2, 1, 0);
+  party_pump(PARTIES(coa, g1), QUIET_MS);
+  const party_want_t want[] = {{K_IDENTITY, 1, IDENTITY_JSON},
+                               {K_STORY, 1, STORY_JSON}};
+  party_expect_sections(g1, COA, want, 2);
   assert_int_equal(g1->n_ev, 1); /* the koppeling not twice */
   assert_int_equal(coa->n_rw, 2);
-  s_settle(coa);
-  s_settle(g1);
-  assert_int_equal(s_fetch_kinds(g1->c, a), BIT(K_IDENTITY) | BIT(K_STORY));
+  party_settle(coa);
+  party_settle(g1);
+  assert_int_equal(party_fetch_kinds(g1->c, a), BIT(K_IDENTITY) | BIT(K_STORY));
   /* a new session of COA serves nothing twice */
-  s_party_close(coa);
-  s_party_connect(coa);
-  s_pump(PS(coa, g1), QUIET_MS);
+  party_close(coa);
+  party_connect(coa);
+  party_pump(PARTIES(coa, g1), QUIET_MS);
   assert_int_equal(coa->n_rw, 2);
   assert_int_equal(g1->n_sec, 2);
-  s_party_close(coa);
-  s_party_close(g1);
-  s_stop_and_verify(h);
+  party_close(coa);
+  party_close(g1);
+  party_stop_and_verify(h);
 }
 
 /* The consent expired between the request and the moment the author's
@@ -1761,84 +1239,86 @@ static void test_author_offline_serves_rewraps_later(void **state) {
 static void test_rewrap_refused_after_expiry(void **state) {
   harness_t *h = *state;
   uint8_t a[32];
-  s_subject(V_AMIRA, a);
-  keten_client_t *tvs = s_client(h, TVS);
-  s_party_t *coa = s_party(h, COA, 0);
-  s_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
-  int64_t until = s_wall_ms() + 4000;
+  party_subject(V_AMIRA, a);
+  keten_client_t *tvs = party_client(h, TVS);
+  party_t *coa = party_new(h, COA, 0);
+  party_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
+  int64_t until = party_wall_ms() + 4000;
   keten_consent_t linked;
-  s_grant(coa->c, a, LINKED, BIT(K_IDENTITY), P_INBURGERING, until, &linked);
+  party_grant_window(coa->c, a, LINKED, BIT(K_IDENTITY), P_INBURGERING, 0,
+                     until, &linked);
   /* COA subscribes, so the request is pushed to it, but does not look at
    * its mailbox until the consent has expired */
   assert_int_equal(keten_client_subscribe(coa->c, 16), KETEN_OK);
-  s_party_t *g1 = s_party(h, G1, 1);
-  keten_tvs_event_t k = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
-  keten_tvs_published_t res = s_publish(tvs, &k);
+  party_t *g1 = party_new(h, G1, 1);
+  keten_tvs_event_t k = party_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  keten_tvs_published_t res = party_publish(tvs, &k);
   assert_int_equal(res.rewraps_queued, 1);
-  s_sleep_ms(until - s_wall_ms() + 300);
+  party_sleep_ms(until - party_wall_ms() + 300);
 
-  s_pump(PS(coa), QUIET_MS);
+  party_pump(PARTIES(coa), QUIET_MS);
   assert_int_equal(coa->n_rw, 1);
   assert_int_equal(coa->rw[0].sealed, 0);
   assert_int_equal(coa->rw[0].kind, K_IDENTITY);
   assert_string_equal(coa->rw[0].recipient, G1);
   assert_true(strlen(coa->rw[0].refusal) > 0);
-  s_settle(coa);
+  party_settle(coa);
   /* the broker's expiry sweep has run (it runs every second) */
-  s_pump(PS(coa, g1), 1500);
-  s_settle(coa);
-  assert_int_equal(s_audited(h, "keten.consent.expire", 1, NULL), 1);
+  party_pump(PARTIES(coa, g1), 1500);
+  party_settle(coa);
+  assert_int_equal(party_audited(h, "keten.consent.expire", 1, NULL), 1);
   /* the broker recorded and audited the author's refusal (an expired
    * consent's requests are left for the author to refuse) */
-  assert_int_equal(s_sql(h, "SELECT state FROM rewrap"), STORE_REWRAP_REFUSED);
+  assert_int_equal(party_sqlf(h, "SELECT state FROM rewrap"),
+                   STORE_REWRAP_REFUSED);
   assert_int_equal(
-      s_audited(h, "keten.rewrap.refused", 2, "refused by the author"), 1);
-  assert_int_equal(s_audited(h, "keten.rewrap.stored", 0, NULL), 0);
+      party_audited(h, "keten.rewrap.refused", 2, "refused by the author"), 1);
+  assert_int_equal(party_audited(h, "keten.rewrap.stored", 0, NULL), 0);
   /* and the gemeente has nothing */
   assert_int_equal(g1->n_sec, 0);
-  assert_int_equal(s_wraps(h, G1, a, COA, 0), 0);
-  assert_int_equal(s_fetch_kinds(g1->c, a), 0);
+  assert_int_equal(party_wraps(h, G1, a, COA, 0), 0);
+  assert_int_equal(party_fetch_kinds(g1->c, a), 0);
   assert_int_equal(g1->n_ev, 1);
-  s_party_close(coa);
-  s_party_close(g1);
-  s_stop_and_verify(h);
+  party_close(coa);
+  party_close(g1);
+  party_stop_and_verify(h);
 }
 
 /* A direct consent granted after the section was stored rewraps too. */
 static void test_late_direct_consent(void **state) {
   harness_t *h = *state;
   uint8_t a[32];
-  s_subject(V_AMIRA, a);
-  s_party_t *coa = s_party(h, COA, 1), *ggz = s_party(h, GGZ, 1);
-  s_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
-  s_put(coa->c, a, K_HEALTH, HEALTH_JSON);
-  s_put(coa->c, a, K_HEALTH, HEALTH2_JSON);
-  s_pump(PS(coa, ggz), 300);
+  party_subject(V_AMIRA, a);
+  party_t *coa = party_new(h, COA, 1), *ggz = party_new(h, GGZ, 1);
+  party_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
+  party_put(coa->c, a, K_HEALTH, HEALTH_JSON);
+  party_put(coa->c, a, K_HEALTH, HEALTH2_JSON);
+  party_pump(PARTIES(coa, ggz), 300);
   assert_int_equal(ggz->n_sec, 0);
-  assert_int_equal(s_fetch_kinds(ggz->c, a), 0);
+  assert_int_equal(party_fetch_kinds(ggz->c, a), 0);
 
-  s_grant(coa->c, a, GGZ, BIT(K_HEALTH), P_ZORG, 0, NULL);
-  assert_int_equal(s_audited(h, "keten.rewrap.queue", 1, NULL), 1);
-  s_wait(PS(coa, ggz), ggz, 1, 0, 0);
-  s_pump(PS(coa, ggz), QUIET_MS);
+  party_grant(coa->c, a, GGZ, BIT(K_HEALTH), P_ZORG, NULL);
+  assert_int_equal(party_audited(h, "keten.rewrap.queue", 1, NULL), 1);
+  party_wait(PARTIES(coa, ggz), ggz, 1, 0, 0);
+  party_pump(PARTIES(coa, ggz), QUIET_MS);
   /* the latest version only, and nothing else */
-  const s_want_t want[] = {{K_HEALTH, 2, HEALTH2_JSON}};
-  s_expect_sections(ggz, want, 1);
+  const party_want_t want[] = {{K_HEALTH, 2, HEALTH2_JSON}};
+  party_expect_sections(ggz, COA, want, 1);
   assert_int_equal(coa->n_rw, 1);
   assert_int_equal(coa->rw[0].sealed, 1);
   assert_string_equal(coa->rw[0].recipient, GGZ);
-  s_settle(coa);
-  assert_int_equal(s_audited(h, "keten.rewrap.stored", 1, NULL), 1);
-  assert_int_equal(s_fetch_kinds(ggz->c, a), BIT(K_HEALTH));
-  s_expect_fetched(ggz->c, a, K_HEALTH, 2, HEALTH2_JSON);
+  party_settle(coa);
+  assert_int_equal(party_audited(h, "keten.rewrap.stored", 1, NULL), 1);
+  assert_int_equal(party_fetch_kinds(ggz->c, a), BIT(K_HEALTH));
+  party_expect_fetched(ggz->c, a, K_HEALTH, 2, HEALTH2_JSON);
   /* the same consent again does not ask twice */
-  s_grant(coa->c, a, GGZ, BIT(K_HEALTH), P_ZORG, 0, NULL);
-  s_pump(PS(coa, ggz), QUIET_MS);
+  party_grant(coa->c, a, GGZ, BIT(K_HEALTH), P_ZORG, NULL);
+  party_pump(PARTIES(coa, ggz), QUIET_MS);
   assert_int_equal(coa->n_rw, 1);
   assert_int_equal(ggz->n_sec, 1);
-  s_party_close(coa);
-  s_party_close(ggz);
-  s_stop_and_verify(h);
+  party_close(coa);
+  party_close(ggz);
+  party_stop_and_verify(h);
 }
 
 /* A rewrap request the author serves only after it wrote a newer version
@@ -1847,25 +1327,25 @@ static void test_late_direct_consent(void **state) {
 static void test_stale_rewrap_not_delivered(void **state) {
   harness_t *h = *state;
   uint8_t a[32];
-  s_subject(V_AMIRA, a);
-  keten_client_t *tvs = s_client(h, TVS);
-  s_party_t *coa = s_party(h, COA, 0); /* online, not serving its mailbox */
-  s_put(coa->c, a, K_STORY, STORY_JSON);
-  s_grant(coa->c, a, LINKED, BIT(K_STORY), P_INBURGERING, 0, NULL);
-  s_party_t *g1 = s_party(h, G1, 1);
-  keten_tvs_event_t k = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
-  keten_tvs_published_t res = s_publish(tvs, &k);
+  party_subject(V_AMIRA, a);
+  keten_client_t *tvs = party_client(h, TVS);
+  party_t *coa = party_new(h, COA, 0); /* online, not serving its mailbox */
+  party_put(coa->c, a, K_STORY, STORY_JSON);
+  party_grant(coa->c, a, LINKED, BIT(K_STORY), P_INBURGERING, NULL);
+  party_t *g1 = party_new(h, G1, 1);
+  keten_tvs_event_t k = party_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  keten_tvs_published_t res = party_publish(tvs, &k);
   assert_int_equal(res.rewraps_queued, 1);
   /* COA writes STORY v2 before it looks at its mailbox: sealed to G1 */
-  keten_put_result_t r = s_put(coa->c, a, K_STORY, STORY2_JSON);
-  s_assert_queued(&r, (const char *[]){G1, NULL});
-  s_wait(PS(g1), g1, 1, 1, 0);
+  keten_put_result_t r = party_put(coa->c, a, K_STORY, STORY2_JSON);
+  party_assert_queued(&r, (const char *[]){G1, NULL});
+  party_wait(PARTIES(g1), g1, 1, 1, 0);
   assert_int_equal(g1->sec[0].version, 2);
   /* now COA serves its mailbox */
   assert_int_equal(keten_client_subscribe(coa->c, 16), KETEN_OK);
-  s_pump(PS(coa, g1), QUIET_MS);
-  s_settle(coa);
-  s_pump(PS(coa, g1), QUIET_MS);
+  party_pump(PARTIES(coa, g1), QUIET_MS);
+  party_settle(coa);
+  party_pump(PARTIES(coa, g1), QUIET_MS);
   for (size_t i = 0; i < g1->n_sec; i++)
     if (g1->sec[i].version < 2)
       fail_msg("G1 was handed STORY v%llu (seq %llu) after v2: a rewrap of a "
@@ -1873,10 +1353,10 @@ static void test_stale_rewrap_not_delivered(void **state) {
                (unsigned long long)g1->sec[i].version,
                (unsigned long long)g1->sec[i].seq, coa->n_rw);
   assert_int_equal(g1->n_sec, 1);
-  s_expect_fetched(g1->c, a, K_STORY, 2, STORY2_JSON);
-  s_party_close(coa);
-  s_party_close(g1);
-  s_stop_and_verify(h);
+  party_expect_fetched(g1->c, a, K_STORY, 2, STORY2_JSON);
+  party_close(coa);
+  party_close(g1);
+  party_stop_and_verify(h);
 }
 
 /* A gemeente's own "@gemeente" consent: its sections follow the person to
@@ -1885,27 +1365,27 @@ static void test_stale_rewrap_not_delivered(void **state) {
 static void test_gemeente_sections_follow_person(void **state) {
   harness_t *h = *state;
   uint8_t a[32];
-  s_subject(V_AMIRA, a);
+  party_subject(V_AMIRA, a);
   static const char PARTICIPATION_JSON[] =
       "{\"benefit\": \"Participatiewet\", \"plan\": \"taal + werkervaring\"}";
-  keten_client_t *tvs = s_client(h, TVS);
-  s_party_t *g1 = s_party(h, G1, 1), *g2 = s_party(h, G2, 1);
-  keten_tvs_event_t k = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
-  s_publish(tvs, &k);
-  keten_put_result_t r = s_put(g1->c, a, 9 /* PARTICIPATION */,
-                               PARTICIPATION_JSON);
-  s_assert_queued(&r, (const char *[]){NULL});
-  s_grant(g1->c, a, LINKED, BIT(9), keten_purpose_from_name("PARTICIPATIE"),
-          0, NULL);
+  keten_client_t *tvs = party_client(h, TVS);
+  party_t *g1 = party_new(h, G1, 1), *g2 = party_new(h, G2, 1);
+  keten_tvs_event_t k = party_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  party_publish(tvs, &k);
+  keten_put_result_t r =
+      party_put(g1->c, a, 9 /* PARTICIPATION */, PARTICIPATION_JSON);
+  party_assert_queued(&r, (const char *[]){NULL});
+  party_grant(g1->c, a, LINKED, BIT(9), keten_purpose_from_name("PARTICIPATIE"),
+              NULL);
   /* linked to itself: nothing to ask */
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM rewrap"), 0);
-  keten_tvs_event_t o = s_ontkoppeling(a, G1, KETEN_ONTKOPPEL_MOVED);
-  s_publish(tvs, &o);
-  keten_tvs_event_t k2 = s_koppeling(a, G2, "2026-2", "2026-09-01", 3);
-  keten_tvs_published_t res = s_publish(tvs, &k2);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM rewrap"), 0);
+  keten_tvs_event_t o = party_ontkoppeling(a, G1, KETEN_ONTKOPPEL_MOVED);
+  party_publish(tvs, &o);
+  keten_tvs_event_t k2 = party_koppeling(a, G2, "2026-2", "2026-09-01", 3);
+  keten_tvs_published_t res = party_publish(tvs, &k2);
   assert_int_equal(res.rewraps_queued, 1);
-  s_wait(PS(g1, g2), g2, 1, 1, 0);
-  s_pump(PS(g1, g2), QUIET_MS);
+  party_wait(PARTIES(g1, g2), g2, 1, 1, 0);
+  party_pump(PARTIES(g1, g2), QUIET_MS);
   assert_int_equal(g2->n_sec, 1);
   assert_int_equal(g2->sec[0].kind, 9);
   assert_string_equal(g2->sec[0].author, G1);
@@ -1915,13 +1395,13 @@ static void test_gemeente_sections_follow_person(void **state) {
   assert_string_equal(g1->rw[0].recipient, G2);
   /* its own section stays the old gemeente's: no delete notice for it */
   assert_int_equal(g1->n_ntc, 0);
-  assert_int_equal(s_fetch_kinds(g1->c, a), BIT(9));
-  assert_int_equal(s_fetch_kinds(g2->c, a), BIT(9));
-  s_settle(g1);
-  s_settle(g2);
-  s_party_close(g1);
-  s_party_close(g2);
-  s_stop_and_verify(h);
+  assert_int_equal(party_fetch_kinds(g1->c, a), BIT(9));
+  assert_int_equal(party_fetch_kinds(g2->c, a), BIT(9));
+  party_settle(g1);
+  party_settle(g2);
+  party_close(g1);
+  party_close(g2);
+  party_stop_and_verify(h);
 }
 
 /* ========================================================================== */
@@ -1931,24 +1411,24 @@ static void test_gemeente_sections_follow_person(void **state) {
 static void test_ontkoppeling(void **state) {
   harness_t *h = *state;
   uint8_t a[32];
-  s_subject(V_AMIRA, a);
-  keten_client_t *tvs = s_client(h, TVS);
-  s_party_t *coa = s_party(h, COA, 1), *g1 = s_party(h, G1, 1);
-  s_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
-  s_put(coa->c, a, K_STORY, STORY_JSON);
-  s_put(coa->c, a, K_HEALTH, HEALTH_JSON);
-  s_grant(coa->c, a, LINKED, BIT(K_IDENTITY) | BIT(K_STORY), P_INBURGERING, 0,
-          NULL);
-  keten_tvs_event_t k = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
-  s_publish(tvs, &k);
-  s_wait(PS(coa, g1), g1, 2, 1, 0);
-  s_put(coa->c, a, K_STORY, STORY2_JSON);
-  s_wait(PS(coa, g1), g1, 3, 1, 0);
-  s_settle(g1);
-  s_party_close(g1);
+  party_subject(V_AMIRA, a);
+  keten_client_t *tvs = party_client(h, TVS);
+  party_t *coa = party_new(h, COA, 1), *g1 = party_new(h, G1, 1);
+  party_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
+  party_put(coa->c, a, K_STORY, STORY_JSON);
+  party_put(coa->c, a, K_HEALTH, HEALTH_JSON);
+  party_grant(coa->c, a, LINKED, BIT(K_IDENTITY) | BIT(K_STORY), P_INBURGERING,
+              NULL);
+  keten_tvs_event_t k = party_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  party_publish(tvs, &k);
+  party_wait(PARTIES(coa, g1), g1, 2, 1, 0);
+  party_put(coa->c, a, K_STORY, STORY2_JSON);
+  party_wait(PARTIES(coa, g1), g1, 3, 1, 0);
+  party_settle(g1);
+  party_close(g1);
   /* while G1 is away: STORY v3 is queued for it */
-  keten_put_result_t r = s_put(coa->c, a, K_STORY, STORY3_JSON);
-  s_assert_queued(&r, (const char *[]){G1, NULL});
+  keten_put_result_t r = party_put(coa->c, a, K_STORY, STORY3_JSON);
+  party_assert_queued(&r, (const char *[]){G1, NULL});
 
   /* a client pinning a wrong broker signing key does not trust the notice
    * (and does not take it) */
@@ -1958,39 +1438,31 @@ static void test_ontkoppeling(void **state) {
   harness_client_config(h, &harness_partner(h, G1)->keys, CLIENT_TIMEOUT_MS,
                         -1, &cfg);
   cfg.broker_signing_key = wrong;
-  s_party_t *bad = calloc(1, sizeof *bad);
-  assert_non_null(bad);
-  bad->h = h;
-  snprintf(bad->id, sizeof bad->id, "%s", G1);
+  party_t *bad = party_alloc(h, G1);
   bad->refuse_notices = 1;
-  for (size_t i = 0; i < sizeof s_parties / sizeof s_parties[0]; i++)
-    if (!s_parties[i]) {
-      s_parties[i] = bad;
-      break;
-    }
 
-  keten_tvs_event_t o = s_ontkoppeling(a, G1, KETEN_ONTKOPPEL_MOVED);
-  keten_tvs_published_t res = s_publish(tvs, &o);
+  keten_tvs_event_t o = party_ontkoppeling(a, G1, KETEN_ONTKOPPEL_MOVED);
+  keten_tvs_published_t res = party_publish(tvs, &o);
   s_assert_feeds(&res, G1, NULL);
   /* the pending STORY v3 was dropped, the wraps erased */
   assert_int_equal(s_pending_sections(h, G1), 0);
-  assert_int_equal(s_wraps(h, G1, a, COA, 0), 0);
-  assert_int_equal(s_audited(h, "keten.notice.queue", 1, NULL), 1);
+  assert_int_equal(party_wraps(h, G1, a, COA, 0), 0);
+  assert_int_equal(party_audited(h, "keten.notice.queue", 1, NULL), 1);
 
-  s_party_connect_with(bad, &cfg, 1);
-  s_wait(PS(bad), bad, 0, 0, 1);
+  party_connect_with(bad, &cfg, 1);
+  party_wait(PARTIES(bad), bad, 0, 0, 1);
   assert_true(bad->ntc[0].null_notice);
   assert_int_not_equal(bad->ntc[0].status, KETEN_OK);
-  s_party_close(bad);
+  party_close(bad);
 
   /* G1 with the right key: the ONTKOPPELING and a verified notice naming
    * what it had a wrap of: IDENTITY v1, STORY up to v3 (v3 was sealed to
    * it, never delivered) */
-  s_party_connect(g1);
-  s_wait(PS(coa, g1), g1, 3, 1, 1);
-  s_pump(PS(coa, g1), QUIET_MS);
+  party_connect(g1);
+  party_wait(PARTIES(coa, g1), g1, 3, 1, 1);
+  party_pump(PARTIES(coa, g1), QUIET_MS);
   assert_int_equal(g1->n_sec, 3); /* no STORY v3 */
-  assert_null(s_got(g1, K_STORY, 3));
+  assert_null(party_got(g1, K_STORY, 3));
   /* the ONTKOPPELING reached G1 once: in the session that did not take the
    * notice if it came first (acked there), else in this one */
   const keten_tvs_event_t feed[] = {k, o};
@@ -2010,56 +1482,56 @@ static void test_ontkoppeling(void **state) {
   assert_memory_equal(nt->tvs_event_id, o.event_id, 16);
   assert_int_equal(nt->has_consent_id, 0);
   assert_int_equal(g1->n_ntc, 1);
-  s_settle(g1);
+  party_settle(g1);
   /* FETCH is refused; later PUTs do not reach it */
-  assert_int_equal(s_fetch_kinds(g1->c, a), 0);
-  r = s_put(coa->c, a, K_IDENTITY, IDENTITY2_JSON);
-  s_assert_queued(&r, (const char *[]){NULL});
-  s_pump(PS(coa, g1), QUIET_MS);
+  assert_int_equal(party_fetch_kinds(g1->c, a), 0);
+  r = party_put(coa->c, a, K_IDENTITY, IDENTITY2_JSON);
+  party_assert_queued(&r, (const char *[]){NULL});
+  party_pump(PARTIES(coa, g1), QUIET_MS);
   assert_int_equal(g1->n_sec, 3);
 
   /* KOPPELING to G2: the profile (latest versions) by rewraps */
-  s_party_t *g2 = s_party(h, G2, 1);
-  keten_tvs_event_t k2 = s_koppeling(a, G2, "2026-2", "2026-09-02", 3);
-  res = s_publish(tvs, &k2);
+  party_t *g2 = party_new(h, G2, 1);
+  keten_tvs_event_t k2 = party_koppeling(a, G2, "2026-2", "2026-09-02", 3);
+  res = party_publish(tvs, &k2);
   s_assert_feeds(&res, G2, NULL);
   assert_int_equal(res.rewraps_queued, 2);
-  s_wait(PS(coa, g1, g2), g2, 2, 1, 0);
-  s_pump(PS(coa, g1, g2), QUIET_MS);
-  const s_want_t want2[] = {{K_IDENTITY, 2, IDENTITY2_JSON},
-                            {K_STORY, 3, STORY3_JSON}};
-  s_expect_sections(g2, want2, 2);
+  party_wait(PARTIES(coa, g1, g2), g2, 2, 1, 0);
+  party_pump(PARTIES(coa, g1, g2), QUIET_MS);
+  const party_want_t want2[] = {{K_IDENTITY, 2, IDENTITY2_JSON},
+                                {K_STORY, 3, STORY3_JSON}};
+  party_expect_sections(g2, COA, want2, 2);
   s_expect_feed(g2, &k2, 1);
-  assert_int_equal(s_fetch_kinds(g2->c, a), BIT(K_IDENTITY) | BIT(K_STORY));
+  assert_int_equal(party_fetch_kinds(g2->c, a), BIT(K_IDENTITY) | BIT(K_STORY));
   /* G1 heard nothing of it */
   assert_int_equal(g1->n_sec, 3);
   assert_int_equal(bad->n_ev + g1->n_ev, 2);
-  assert_int_equal(s_fetch_kinds(g1->c, a), 0);
-  s_settle(g2);
-  s_party_close(coa);
-  s_party_close(g1);
-  s_party_close(g2);
-  s_stop_and_verify(h);
+  assert_int_equal(party_fetch_kinds(g1->c, a), 0);
+  party_settle(g2);
+  party_close(coa);
+  party_close(g1);
+  party_close(g2);
+  party_stop_and_verify(h);
 }
 
 static void test_revocation_notice(void **state) {
   harness_t *h = *state;
   uint8_t a[32];
-  s_subject(V_AMIRA, a);
-  s_party_t *coa = s_party(h, COA, 1), *ggz = s_party(h, GGZ, 1);
+  party_subject(V_AMIRA, a);
+  party_t *coa = party_new(h, COA, 1), *ggz = party_new(h, GGZ, 1);
   keten_consent_t to_ggz;
-  s_grant(coa->c, a, GGZ, BIT(K_IDENTITY) | BIT(K_HEALTH), P_ZORG, 0, &to_ggz);
-  s_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
-  s_put(coa->c, a, K_HEALTH, HEALTH_JSON);
-  s_put(coa->c, a, K_HEALTH, HEALTH2_JSON);
-  s_wait(PS(coa, ggz), ggz, 3, 0, 0);
-  s_settle(ggz);
+  party_grant(coa->c, a, GGZ, BIT(K_IDENTITY) | BIT(K_HEALTH), P_ZORG, &to_ggz);
+  party_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
+  party_put(coa->c, a, K_HEALTH, HEALTH_JSON);
+  party_put(coa->c, a, K_HEALTH, HEALTH2_JSON);
+  party_wait(PARTIES(coa, ggz), ggz, 3, 0, 0);
+  party_settle(ggz);
   assert_int_equal(keten_client_consent_revoke(coa->c, to_ggz.consent_id, a,
                                                "ingetrokken door betrokkene",
                                                NULL),
                    KETEN_OK);
-  s_wait(PS(coa, ggz), ggz, 3, 0, 1);
-  s_pump(PS(coa, ggz), QUIET_MS);
+  party_wait(PARTIES(coa, ggz), ggz, 3, 0, 1);
+  party_pump(PARTIES(coa, ggz), QUIET_MS);
   assert_int_equal(ggz->n_ntc, 1);
   const int kinds[] = {K_IDENTITY, K_HEALTH};
   const uint64_t versions[] = {1, 2};
@@ -2070,35 +1542,35 @@ static void test_revocation_notice(void **state) {
   assert_int_equal(nt->has_tvs_event_id, 0);
   /* the recorder revoked its own consent: no NOTICE_CONSENT_REVOKED to it */
   assert_int_equal(coa->n_ntc, 0);
-  s_settle(ggz);
-  assert_int_equal(s_fetch_kinds(ggz->c, a), 0);
-  keten_put_result_t r = s_put(coa->c, a, K_HEALTH, HEALTH_JSON);
-  s_assert_queued(&r, (const char *[]){NULL});
-  s_pump(PS(coa, ggz), QUIET_MS);
+  party_settle(ggz);
+  assert_int_equal(party_fetch_kinds(ggz->c, a), 0);
+  keten_put_result_t r = party_put(coa->c, a, K_HEALTH, HEALTH_JSON);
+  party_assert_queued(&r, (const char *[]){NULL});
+  party_pump(PARTIES(coa, ggz), QUIET_MS);
   assert_int_equal(ggz->n_sec, 3);
   assert_int_equal(ggz->ntc_calls, 1);
-  s_party_close(coa);
-  s_party_close(ggz);
-  s_stop_and_verify(h);
+  party_close(coa);
+  party_close(ggz);
+  party_stop_and_verify(h);
 }
 
 static void test_expiry_notice(void **state) {
   harness_t *h = *state;
   uint8_t a[32];
-  s_subject(V_AMIRA, a);
-  s_party_t *coa = s_party(h, COA, 1), *vwn = s_party(h, VWN, 1);
+  party_subject(V_AMIRA, a);
+  party_t *coa = party_new(h, COA, 1), *vwn = party_new(h, VWN, 1);
   keten_consent_t to_vwn;
-  int64_t until = s_wall_ms() + 4000;
-  s_grant(coa->c, a, VWN, BIT(K_IDENTITY) | BIT(K_LANGUAGE), P_BEGELEIDING,
-          until, &to_vwn);
-  s_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
-  s_put(coa->c, a, K_LANGUAGE, LANGUAGE_JSON);
-  s_wait(PS(coa, vwn), vwn, 2, 0, 0);
-  s_settle(vwn);
+  int64_t until = party_wall_ms() + 4000;
+  party_grant_window(coa->c, a, VWN, BIT(K_IDENTITY) | BIT(K_LANGUAGE),
+                     P_BEGELEIDING, 0, until, &to_vwn);
+  party_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
+  party_put(coa->c, a, K_LANGUAGE, LANGUAGE_JSON);
+  party_wait(PARTIES(coa, vwn), vwn, 2, 0, 0);
+  party_settle(vwn);
   /* the sweep (every second) ends it and tells the volunteer */
-  s_wait(PS(coa, vwn), vwn, 2, 0, 1);
-  assert_true(s_wall_ms() >= until);
-  s_pump(PS(coa, vwn), QUIET_MS);
+  party_wait(PARTIES(coa, vwn), vwn, 2, 0, 1);
+  assert_true(party_wall_ms() >= until);
+  party_pump(PARTIES(coa, vwn), QUIET_MS);
   assert_int_equal(vwn->n_ntc, 1);
   const int kinds[] = {K_IDENTITY, K_LANGUAGE};
   const uint64_t versions[] = {1, 1};
@@ -2106,16 +1578,16 @@ static void test_expiry_notice(void **state) {
       vwn, 0, a, KETEN_NOTICE_REASON_EXPIRED, kinds, versions, 2);
   assert_int_equal(nt->has_consent_id, 1);
   assert_memory_equal(nt->consent_id, to_vwn.consent_id, 16);
-  s_settle(vwn);
-  assert_int_equal(s_fetch_kinds(vwn->c, a), 0);
-  assert_int_equal(s_wraps(h, VWN, a, COA, 0), 0);
-  keten_put_result_t r = s_put(coa->c, a, K_IDENTITY, IDENTITY2_JSON);
-  s_assert_queued(&r, (const char *[]){NULL});
-  assert_int_equal(s_audited(h, "keten.consent.expire", 1, NULL), 1);
-  assert_int_equal(s_audited(h, "keten.notice.queue", 1, NULL), 1);
-  s_party_close(coa);
-  s_party_close(vwn);
-  s_stop_and_verify(h);
+  party_settle(vwn);
+  assert_int_equal(party_fetch_kinds(vwn->c, a), 0);
+  assert_int_equal(party_wraps(h, VWN, a, COA, 0), 0);
+  keten_put_result_t r = party_put(coa->c, a, K_IDENTITY, IDENTITY2_JSON);
+  party_assert_queued(&r, (const char *[]){NULL});
+  assert_int_equal(party_audited(h, "keten.consent.expire", 1, NULL), 1);
+  assert_int_equal(party_audited(h, "keten.notice.queue", 1, NULL), 1);
+  party_close(coa);
+  party_close(vwn);
+  party_stop_and_verify(h);
 }
 
 /* A VERHUIZING from the gemeente the subject is linked to ends that link
@@ -2124,25 +1596,25 @@ static void test_expiry_notice(void **state) {
 static void test_verhuizing_ends_link(void **state) {
   harness_t *h = *state;
   uint8_t a[32];
-  s_subject(V_AMIRA, a);
-  keten_client_t *tvs = s_client(h, TVS);
-  s_party_t *coa = s_party(h, COA, 1), *g1 = s_party(h, G1, 1),
-            *g2 = s_party(h, G2, 1);
-  s_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
-  s_put(coa->c, a, K_STORY, STORY_JSON);
-  s_grant(coa->c, a, LINKED, BIT(K_IDENTITY) | BIT(K_STORY), P_INBURGERING, 0,
-          NULL);
-  keten_tvs_event_t k = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
-  s_publish(tvs, &k);
-  s_wait(PS(coa, g1, g2), g1, 2, 1, 0);
+  party_subject(V_AMIRA, a);
+  keten_client_t *tvs = party_client(h, TVS);
+  party_t *coa = party_new(h, COA, 1), *g1 = party_new(h, G1, 1),
+          *g2 = party_new(h, G2, 1);
+  party_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
+  party_put(coa->c, a, K_STORY, STORY_JSON);
+  party_grant(coa->c, a, LINKED, BIT(K_IDENTITY) | BIT(K_STORY), P_INBURGERING,
+              NULL);
+  keten_tvs_event_t k = party_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  party_publish(tvs, &k);
+  party_wait(PARTIES(coa, g1, g2), g1, 2, 1, 0);
 
   keten_tvs_event_t v = s_verhuizing(a, G2, G1);
-  keten_tvs_published_t res = s_publish(tvs, &v);
+  keten_tvs_published_t res = party_publish(tvs, &v);
   s_assert_feeds(&res, G2, G1);
   assert_int_equal(res.rewraps_queued, 0);
-  s_wait(PS(coa, g1, g2), g1, 2, 2, 1);
-  s_wait(PS(coa, g1, g2), g2, 0, 1, 0);
-  s_pump(PS(coa, g1, g2), QUIET_MS);
+  party_wait(PARTIES(coa, g1, g2), g1, 2, 2, 1);
+  party_wait(PARTIES(coa, g1, g2), g2, 0, 1, 0);
+  party_pump(PARTIES(coa, g1, g2), QUIET_MS);
   const keten_tvs_event_t feed1[] = {k, v};
   s_expect_feed(g1, feed1, 2);
   s_expect_feed(g2, &v, 1);
@@ -2155,8 +1627,8 @@ static void test_verhuizing_ends_link(void **state) {
   /* the feed entry comes before the notice that follows from it */
   assert_true(g1->ev[1].seq < g1->ntc[0].seq);
   /* neither gemeente reads now */
-  assert_int_equal(s_fetch_kinds(g1->c, a), 0);
-  assert_int_equal(s_fetch_kinds(g2->c, a), 0);
+  assert_int_equal(party_fetch_kinds(g1->c, a), 0);
+  assert_int_equal(party_fetch_kinds(g2->c, a), 0);
   assert_int_equal(g2->n_sec, 0);
   assert_int_equal(g2->n_ntc, 0);
   keten_tvs_link_t *links = NULL;
@@ -2166,22 +1638,22 @@ static void test_verhuizing_ends_link(void **state) {
   assert_int_equal(n, 0);
   free(links);
   /* the new gemeente's KOPPELING brings the profile */
-  keten_tvs_event_t k2 = s_koppeling(a, G2, "2026-2", "2026-10-01", 3);
-  res = s_publish(tvs, &k2);
+  keten_tvs_event_t k2 = party_koppeling(a, G2, "2026-2", "2026-10-01", 3);
+  res = party_publish(tvs, &k2);
   assert_int_equal(res.rewraps_queued, 2);
-  s_wait(PS(coa, g1, g2), g2, 2, 2, 0);
-  s_pump(PS(coa, g1, g2), QUIET_MS);
-  const s_want_t want[] = {{K_IDENTITY, 1, IDENTITY_JSON},
-                           {K_STORY, 1, STORY_JSON}};
-  s_expect_sections(g2, want, 2);
+  party_wait(PARTIES(coa, g1, g2), g2, 2, 2, 0);
+  party_pump(PARTIES(coa, g1, g2), QUIET_MS);
+  const party_want_t want[] = {{K_IDENTITY, 1, IDENTITY_JSON},
+                               {K_STORY, 1, STORY_JSON}};
+  party_expect_sections(g2, COA, want, 2);
   assert_int_equal(g1->n_sec, 2);
   assert_int_equal(g1->n_ev, 2);
-  s_settle(g1);
-  s_settle(g2);
-  s_party_close(coa);
-  s_party_close(g1);
-  s_party_close(g2);
-  s_stop_and_verify(h);
+  party_settle(g1);
+  party_settle(g2);
+  party_close(coa);
+  party_close(g1);
+  party_close(g2);
+  party_stop_and_verify(h);
 }
 
 /* The end of a link removes only the access that came from "@gemeente"
@@ -2190,35 +1662,35 @@ static void test_verhuizing_ends_link(void **state) {
 static void test_ontkoppeling_keeps_direct_access(void **state) {
   harness_t *h = *state;
   uint8_t a[32];
-  s_subject(V_AMIRA, a);
-  keten_client_t *tvs = s_client(h, TVS);
-  s_party_t *coa = s_party(h, COA, 1), *g1 = s_party(h, G1, 1);
-  s_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
-  s_put(coa->c, a, K_STORY, STORY_JSON);
-  s_grant(coa->c, a, G1, BIT(K_IDENTITY), P_INBURGERING, 0, NULL);
-  s_wait(PS(coa, g1), g1, 1, 0, 0);
-  s_grant(coa->c, a, LINKED, BIT(K_IDENTITY) | BIT(K_STORY), P_INBURGERING, 0,
-          NULL);
-  keten_tvs_event_t k = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
-  keten_tvs_published_t res = s_publish(tvs, &k);
+  party_subject(V_AMIRA, a);
+  keten_client_t *tvs = party_client(h, TVS);
+  party_t *coa = party_new(h, COA, 1), *g1 = party_new(h, G1, 1);
+  party_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
+  party_put(coa->c, a, K_STORY, STORY_JSON);
+  party_grant(coa->c, a, G1, BIT(K_IDENTITY), P_INBURGERING, NULL);
+  party_wait(PARTIES(coa, g1), g1, 1, 0, 0);
+  party_grant(coa->c, a, LINKED, BIT(K_IDENTITY) | BIT(K_STORY), P_INBURGERING,
+              NULL);
+  keten_tvs_event_t k = party_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  keten_tvs_published_t res = party_publish(tvs, &k);
   assert_int_equal(res.rewraps_queued, 1); /* STORY: IDENTITY it has */
-  s_wait(PS(coa, g1), g1, 2, 1, 0);
-  s_settle(g1);
+  party_wait(PARTIES(coa, g1), g1, 2, 1, 0);
+  party_settle(g1);
 
   keten_tvs_event_t o =
-      s_ontkoppeling(a, G1, KETEN_ONTKOPPEL_HOUSING_ELSEWHERE);
-  s_publish(tvs, &o);
-  s_wait(PS(coa, g1), g1, 2, 2, 1);
-  s_pump(PS(coa, g1), QUIET_MS);
+      party_ontkoppeling(a, G1, KETEN_ONTKOPPEL_HOUSING_ELSEWHERE);
+  party_publish(tvs, &o);
+  party_wait(PARTIES(coa, g1), g1, 2, 2, 1);
+  party_pump(PARTIES(coa, g1), QUIET_MS);
   const int kinds[] = {K_STORY};
   const uint64_t versions[] = {1};
   s_expect_delete(g1, 0, a, KETEN_NOTICE_REASON_ONTKOPPELD, kinds, versions,
                   1);
   assert_int_equal(g1->ntc_calls, 1);
   /* IDENTITY is still readable, STORY not; nothing was asked again */
-  assert_int_equal(s_fetch_kinds(g1->c, a), BIT(K_IDENTITY));
-  assert_int_equal(s_wraps(h, G1, a, COA, K_IDENTITY), 1);
-  assert_int_equal(s_wraps(h, G1, a, COA, K_STORY), 0);
+  assert_int_equal(party_fetch_kinds(g1->c, a), BIT(K_IDENTITY));
+  assert_int_equal(party_wraps(h, G1, a, COA, K_IDENTITY), 1);
+  assert_int_equal(party_wraps(h, G1, a, COA, K_STORY), 0);
   /* IDENTITY (the direct consent came after the put), STORY (the
    * koppeling), and none after the ONTKOPPELING */
   assert_int_equal(coa->n_rw, 2);
@@ -2226,19 +1698,19 @@ static void test_ontkoppeling_keeps_direct_access(void **state) {
   assert_int_equal(coa->rw[1].kind, K_STORY);
   assert_int_equal(g1->n_sec, 2);
   /* a new IDENTITY still reaches it, a new STORY does not */
-  keten_put_result_t r = s_put(coa->c, a, K_IDENTITY, IDENTITY2_JSON);
-  s_assert_queued(&r, (const char *[]){G1, NULL});
-  r = s_put(coa->c, a, K_STORY, STORY2_JSON);
-  s_assert_queued(&r, (const char *[]){NULL});
-  s_wait(PS(coa, g1), g1, 3, 2, 1);
-  s_pump(PS(coa, g1), QUIET_MS);
+  keten_put_result_t r = party_put(coa->c, a, K_IDENTITY, IDENTITY2_JSON);
+  party_assert_queued(&r, (const char *[]){G1, NULL});
+  r = party_put(coa->c, a, K_STORY, STORY2_JSON);
+  party_assert_queued(&r, (const char *[]){NULL});
+  party_wait(PARTIES(coa, g1), g1, 3, 2, 1);
+  party_pump(PARTIES(coa, g1), QUIET_MS);
   assert_int_equal(g1->n_sec, 3);
   assert_int_equal(g1->sec[2].kind, K_IDENTITY);
   assert_int_equal(g1->sec[2].version, 2);
-  s_settle(g1);
-  s_party_close(coa);
-  s_party_close(g1);
-  s_stop_and_verify(h);
+  party_settle(g1);
+  party_close(coa);
+  party_close(g1);
+  party_stop_and_verify(h);
 }
 
 /* The gemeente linked now may renounce a "@gemeente" consent (as its
@@ -2246,33 +1718,33 @@ static void test_ontkoppeling_keeps_direct_access(void **state) {
 static void test_linked_gemeente_renounces(void **state) {
   harness_t *h = *state;
   uint8_t a[32];
-  s_subject(V_AMIRA, a);
-  keten_client_t *tvs = s_client(h, TVS);
-  s_party_t *coa = s_party(h, COA, 1), *g1 = s_party(h, G1, 1);
-  s_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
+  party_subject(V_AMIRA, a);
+  keten_client_t *tvs = party_client(h, TVS);
+  party_t *coa = party_new(h, COA, 1), *g1 = party_new(h, G1, 1);
+  party_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
   keten_consent_t linked;
-  s_grant(coa->c, a, LINKED, BIT(K_IDENTITY), P_INBURGERING, 0, &linked);
-  keten_tvs_event_t k = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
-  s_publish(tvs, &k);
-  s_wait(PS(coa, g1), g1, 1, 1, 0);
-  s_settle(g1);
+  party_grant(coa->c, a, LINKED, BIT(K_IDENTITY), P_INBURGERING, &linked);
+  keten_tvs_event_t k = party_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  party_publish(tvs, &k);
+  party_wait(PARTIES(coa, g1), g1, 1, 1, 0);
+  party_settle(g1);
   assert_int_equal(keten_client_consent_revoke(g1->c, linked.consent_id, a,
                                                "niet meer nodig", NULL),
                    KETEN_OK);
-  s_wait(PS(coa, g1), g1, 1, 1, 1);
+  party_wait(PARTIES(coa, g1), g1, 1, 1, 1);
   const int kinds[] = {K_IDENTITY};
   const uint64_t versions[] = {1};
   const keten_notice_t *nt = s_expect_delete(
       g1, 0, a, KETEN_NOTICE_REASON_REVOKED, kinds, versions, 1);
   assert_memory_equal(nt->consent_id, linked.consent_id, 16);
   /* the recorder hears that someone else revoked its consent */
-  s_wait(PS(coa, g1), coa, 0, 0, 1);
+  party_wait(PARTIES(coa, g1), coa, 0, 0, 1);
   assert_int_equal(coa->ntc[0].n.kind, KETEN_NOTICE_CONSENT_REVOKED);
   assert_string_equal(coa->ntc[0].n.revoked_by, G1);
-  assert_int_equal(s_fetch_kinds(g1->c, a), 0);
-  s_party_close(coa);
-  s_party_close(g1);
-  s_stop_and_verify(h);
+  assert_int_equal(party_fetch_kinds(g1->c, a), 0);
+  party_close(coa);
+  party_close(g1);
+  party_stop_and_verify(h);
 }
 
 /* The person's counter: the gemeente she is linked to may revoke, at her
@@ -2281,50 +1753,51 @@ static void test_linked_gemeente_renounces(void **state) {
 static void test_linked_gemeente_is_counter(void **state) {
   harness_t *h = *state;
   uint8_t a[32];
-  s_subject(V_AMIRA, a);
-  keten_client_t *tvs = s_client(h, TVS), *g2 = s_client(h, G2);
-  s_party_t *coa = s_party(h, COA, 1), *g1 = s_party(h, G1, 1),
-            *ggz = s_party(h, GGZ, 1);
+  party_subject(V_AMIRA, a);
+  keten_client_t *tvs = party_client(h, TVS), *g2 = party_client(h, G2);
+  party_t *coa = party_new(h, COA, 1), *g1 = party_new(h, G1, 1),
+          *ggz = party_new(h, GGZ, 1);
   keten_consent_t to_ggz;
-  s_grant(coa->c, a, GGZ, BIT(K_HEALTH), P_ZORG, 0, &to_ggz);
-  s_put(coa->c, a, K_HEALTH, HEALTH_JSON);
-  s_wait(PS(coa, g1, ggz), ggz, 1, 0, 0);
-  s_settle(ggz);
+  party_grant(coa->c, a, GGZ, BIT(K_HEALTH), P_ZORG, &to_ggz);
+  party_put(coa->c, a, K_HEALTH, HEALTH_JSON);
+  party_wait(PARTIES(coa, g1, ggz), ggz, 1, 0, 0);
+  party_settle(ggz);
   /* not linked yet: G1 is nobody's counter */
-  s_expect_remote(g1->c,
-                  keten_client_consent_revoke(g1->c, to_ggz.consent_id, a,
-                                              "op verzoek", "gem-0716-v-1"),
-                  KETEN__ERROR_CODE__ERROR_FORBIDDEN, "unlinked G1 revokes");
-  keten_tvs_event_t k = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
-  s_publish(tvs, &k);
+  party_expect_remote(g1->c,
+                      keten_client_consent_revoke(g1->c, to_ggz.consent_id, a,
+                                                  "op verzoek", "gem-0716-v-1"),
+                      KETEN__ERROR_CODE__ERROR_FORBIDDEN,
+                      "unlinked G1 revokes");
+  keten_tvs_event_t k = party_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  party_publish(tvs, &k);
   /* linked to G1: G2 still may not, G1 not without evidence */
-  s_expect_remote(g2,
-                  keten_client_consent_revoke(g2, to_ggz.consent_id, a,
-                                              "op verzoek", "gem-0678-v-1"),
-                  KETEN__ERROR_CODE__ERROR_FORBIDDEN, "G2 revokes");
-  s_expect_remote(g1->c,
-                  keten_client_consent_revoke(g1->c, to_ggz.consent_id, a,
-                                              "op verzoek", NULL),
-                  KETEN__ERROR_CODE__ERROR_FORBIDDEN,
-                  "G1 revokes without evidence");
-  assert_int_equal(s_fetch_kinds(ggz->c, a), BIT(K_HEALTH));
+  party_expect_remote(g2,
+                      keten_client_consent_revoke(g2, to_ggz.consent_id, a,
+                                                  "op verzoek", "gem-0678-v-1"),
+                      KETEN__ERROR_CODE__ERROR_FORBIDDEN, "G2 revokes");
+  party_expect_remote(g1->c,
+                      keten_client_consent_revoke(g1->c, to_ggz.consent_id, a,
+                                                  "op verzoek", NULL),
+                      KETEN__ERROR_CODE__ERROR_FORBIDDEN,
+                      "G1 revokes without evidence");
+  assert_int_equal(party_fetch_kinds(ggz->c, a), BIT(K_HEALTH));
   assert_int_equal(keten_client_consent_revoke(g1->c, to_ggz.consent_id, a,
                                                "op verzoek van betrokkene",
                                                "gem-0716-verzoek-2026-10"),
                    KETEN_OK);
-  s_wait(PS(coa, g1, ggz), ggz, 1, 0, 1);
+  party_wait(PARTIES(coa, g1, ggz), ggz, 1, 0, 1);
   const int kinds[] = {K_HEALTH};
   const uint64_t versions[] = {1};
   s_expect_delete(ggz, 0, a, KETEN_NOTICE_REASON_REVOKED, kinds, versions, 1);
-  s_wait(PS(coa, g1, ggz), coa, 0, 0, 1);
+  party_wait(PARTIES(coa, g1, ggz), coa, 0, 0, 1);
   assert_int_equal(coa->ntc[0].n.kind, KETEN_NOTICE_CONSENT_REVOKED);
   assert_string_equal(coa->ntc[0].n.revoked_by, G1);
   assert_string_equal(coa->ntc[0].n.evidence_ref, "gem-0716-verzoek-2026-10");
-  assert_int_equal(s_fetch_kinds(ggz->c, a), 0);
-  s_party_close(coa);
-  s_party_close(g1);
-  s_party_close(ggz);
-  s_stop_and_verify(h);
+  assert_int_equal(party_fetch_kinds(ggz->c, a), 0);
+  party_close(coa);
+  party_close(g1);
+  party_close(ggz);
+  party_stop_and_verify(h);
 }
 
 /* ========================================================================== */
@@ -2336,38 +1809,38 @@ static void test_linked_gemeente_is_counter(void **state) {
 static void test_unlinked_gemeente_reads_nothing(void **state) {
   harness_t *h = *state;
   uint8_t a[32];
-  s_subject(V_AMIRA, a);
-  keten_client_t *tvs = s_client(h, TVS);
-  s_party_t *coa = s_party(h, COA, 1), *g1 = s_party(h, G1, 1),
-            *g2 = s_party(h, G2, 1);
-  s_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
+  party_subject(V_AMIRA, a);
+  keten_client_t *tvs = party_client(h, TVS);
+  party_t *coa = party_new(h, COA, 1), *g1 = party_new(h, G1, 1),
+          *g2 = party_new(h, G2, 1);
+  party_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
   keten_consent_t linked;
-  s_grant(coa->c, a, LINKED, BIT(K_IDENTITY), P_INBURGERING, 0, &linked);
+  party_grant(coa->c, a, LINKED, BIT(K_IDENTITY), P_INBURGERING, &linked);
   /* not linked to anyone yet: neither reads */
-  assert_int_equal(s_fetch_kinds(g2->c, a), 0);
-  keten_tvs_event_t k = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
-  s_publish(tvs, &k);
-  s_wait(PS(coa, g1, g2), g1, 1, 1, 0);
-  s_pump(PS(coa, g1, g2), QUIET_MS);
+  assert_int_equal(party_fetch_kinds(g2->c, a), 0);
+  keten_tvs_event_t k = party_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  party_publish(tvs, &k);
+  party_wait(PARTIES(coa, g1, g2), g1, 1, 1, 0);
+  party_pump(PARTIES(coa, g1, g2), QUIET_MS);
   /* linked to G1: G2 has no delivery, no event, no wrap, no FETCH */
   assert_int_equal(g2->n_sec, 0);
   assert_int_equal(g2->n_ev, 0);
-  assert_int_equal(s_wraps(h, G2, a, COA, 0), 0);
-  assert_int_equal(s_fetch_kinds(g2->c, a), 0);
-  keten_put_result_t r = s_put(coa->c, a, K_IDENTITY, IDENTITY2_JSON);
-  s_assert_queued(&r, (const char *[]){G1, NULL});
-  s_pump(PS(coa, g1, g2), QUIET_MS);
+  assert_int_equal(party_wraps(h, G2, a, COA, 0), 0);
+  assert_int_equal(party_fetch_kinds(g2->c, a), 0);
+  keten_put_result_t r = party_put(coa->c, a, K_IDENTITY, IDENTITY2_JSON);
+  party_assert_queued(&r, (const char *[]){G1, NULL});
+  party_pump(PARTIES(coa, g1, g2), QUIET_MS);
   assert_int_equal(g2->n_sec, 0);
   /* G2 cannot cut G1 off by revoking the "@gemeente" consent */
-  s_expect_remote(g2->c,
-                  keten_client_consent_revoke(g2->c, linked.consent_id, a,
-                                              "weg", NULL),
-                  KETEN__ERROR_CODE__ERROR_FORBIDDEN, "G2 revokes");
-  assert_int_equal(s_fetch_kinds(g1->c, a), BIT(K_IDENTITY));
-  s_party_close(coa);
-  s_party_close(g1);
-  s_party_close(g2);
-  s_stop_and_verify(h);
+  party_expect_remote(
+      g2->c,
+      keten_client_consent_revoke(g2->c, linked.consent_id, a, "weg", NULL),
+      KETEN__ERROR_CODE__ERROR_FORBIDDEN, "G2 revokes");
+  assert_int_equal(party_fetch_kinds(g1->c, a), BIT(K_IDENTITY));
+  party_close(coa);
+  party_close(g1);
+  party_close(g2);
+  party_stop_and_verify(h);
 }
 
 /* Rewrap answers: only the author answers its own pending request, with a
@@ -2375,14 +1848,14 @@ static void test_unlinked_gemeente_reads_nothing(void **state) {
 static void test_rewrap_answers_checked(void **state) {
   harness_t *h = *state;
   uint8_t a[32];
-  s_subject(V_AMIRA, a);
-  keten_client_t *tvs = s_client(h, TVS);
-  s_party_t *coa = s_party(h, COA, 0); /* not subscribed: requests wait */
-  s_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
-  s_grant(coa->c, a, LINKED, BIT(K_IDENTITY), P_INBURGERING, 0, NULL);
-  s_party_t *g1 = s_party(h, G1, 1);
-  keten_tvs_event_t k = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
-  keten_tvs_published_t res = s_publish(tvs, &k);
+  party_subject(V_AMIRA, a);
+  keten_client_t *tvs = party_client(h, TVS);
+  party_t *coa = party_new(h, COA, 0); /* not subscribed: requests wait */
+  party_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
+  party_grant(coa->c, a, LINKED, BIT(K_IDENTITY), P_INBURGERING, NULL);
+  party_t *g1 = party_new(h, G1, 1);
+  keten_tvs_event_t k = party_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  keten_tvs_published_t res = party_publish(tvs, &k);
   assert_int_equal(res.rewraps_queued, 1);
   uint64_t id = s_pending_rewrap(h, a, K_IDENTITY, G1);
   uint8_t wrap[80];
@@ -2415,36 +1888,36 @@ static void test_rewrap_answers_checked(void **state) {
                    KETEN__ERROR_CODE__ERROR_INVALID_FIELD);
   /* none of it changed anything */
   assert_int_equal(s_pending_rewrap(h, a, K_IDENTITY, G1), id);
-  assert_int_equal(s_wraps(h, G1, a, COA, 0), 0);
-  s_pump(PS(g1), 300);
+  assert_int_equal(party_wraps(h, G1, a, COA, 0), 0);
+  party_pump(PARTIES(g1), 300);
   assert_int_equal(g1->n_sec, 0);
 
   /* COA's own answer with the real wrap is taken, and delivered */
   assert_int_equal(s_raw_answer(s_coa, id, wrap, 80, NULL), 0);
-  s_wait(PS(g1), g1, 1, 1, 0);
-  const s_want_t want[] = {{K_IDENTITY, 1, IDENTITY_JSON}};
-  s_expect_sections(g1, want, 1);
+  party_wait(PARTIES(g1), g1, 1, 1, 0);
+  const party_want_t want[] = {{K_IDENTITY, 1, IDENTITY_JSON}};
+  party_expect_sections(g1, COA, want, 1);
   /* answered once: a second answer finds nothing pending */
   assert_int_equal(s_raw_answer(s_coa, id, wrap, 80, NULL),
                    KETEN__ERROR_CODE__ERROR_NOT_FOUND);
   assert_int_equal(s_raw_answer(s_coa, id, NULL, 0, "te laat"),
                    KETEN__ERROR_CODE__ERROR_NOT_FOUND);
-  assert_int_equal(s_audited(h, "keten.rewrap.stored", 1, NULL), 1);
-  assert_int_equal(s_wraps(h, G1, a, COA, K_IDENTITY), 1);
+  assert_int_equal(party_audited(h, "keten.rewrap.stored", 1, NULL), 1);
+  assert_int_equal(party_wraps(h, G1, a, COA, K_IDENTITY), 1);
   zmq_close(s_g1);
   zmq_close(s_ggz);
   zmq_close(s_coa);
   zmq_ctx_term(ctx);
-  s_settle(g1);
+  party_settle(g1);
   /* and the library, when COA connects, has nothing left to serve */
-  s_party_close(coa);
-  s_party_connect(coa);
-  s_pump(PS(coa, g1), QUIET_MS);
+  party_close(coa);
+  party_connect(coa);
+  party_pump(PARTIES(coa, g1), QUIET_MS);
   assert_int_equal(coa->n_rw, 0);
   assert_int_equal(g1->n_sec, 1);
-  s_party_close(coa);
-  s_party_close(g1);
-  s_stop_and_verify(h);
+  party_close(coa);
+  party_close(g1);
+  party_stop_and_verify(h);
 }
 
 /* An answer that comes after the access ended (the consent revoked; the
@@ -2452,20 +1925,20 @@ static void test_rewrap_answers_checked(void **state) {
 static void test_rewrap_answer_after_access_ended(void **state) {
   harness_t *h = *state;
   uint8_t a[32], b[32];
-  s_subject(V_AMIRA, a);
-  s_subject(V_B, b);
-  keten_client_t *tvs = s_client(h, TVS);
-  s_party_t *coa = s_party(h, COA, 0);
-  s_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
-  s_put(coa->c, b, K_IDENTITY, IDENTITY_JSON);
+  party_subject(V_AMIRA, a);
+  party_subject(V_B, b);
+  keten_client_t *tvs = party_client(h, TVS);
+  party_t *coa = party_new(h, COA, 0);
+  party_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
+  party_put(coa->c, b, K_IDENTITY, IDENTITY_JSON);
   keten_consent_t ca;
-  s_grant(coa->c, a, LINKED, BIT(K_IDENTITY), P_INBURGERING, 0, &ca);
-  s_grant(coa->c, b, LINKED, BIT(K_IDENTITY), P_INBURGERING, 0, NULL);
-  s_party_t *g1 = s_party(h, G1, 1);
-  keten_tvs_event_t ka = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
-  keten_tvs_event_t kb = s_koppeling(b, G1, "2026-2", "2026-07-01", 1);
-  s_publish(tvs, &ka);
-  s_publish(tvs, &kb);
+  party_grant(coa->c, a, LINKED, BIT(K_IDENTITY), P_INBURGERING, &ca);
+  party_grant(coa->c, b, LINKED, BIT(K_IDENTITY), P_INBURGERING, NULL);
+  party_t *g1 = party_new(h, G1, 1);
+  keten_tvs_event_t ka = party_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  keten_tvs_event_t kb = party_koppeling(b, G1, "2026-2", "2026-07-01", 1);
+  party_publish(tvs, &ka);
+  party_publish(tvs, &kb);
   uint64_t id_a = s_pending_rewrap(h, a, K_IDENTITY, G1);
   uint64_t id_b = s_pending_rewrap(h, b, K_IDENTITY, G1);
   uint8_t wrap_a[80], wrap_b[80];
@@ -2477,8 +1950,8 @@ static void test_rewrap_answer_after_access_ended(void **state) {
                                                "ingetrokken", NULL),
                    KETEN_OK);
   /* B: the subject is ontkoppeld */
-  keten_tvs_event_t ob = s_ontkoppeling(b, G1, KETEN_ONTKOPPEL_ERROR);
-  s_publish(tvs, &ob);
+  keten_tvs_event_t ob = party_ontkoppeling(b, G1, KETEN_ONTKOPPEL_ERROR);
+  party_publish(tvs, &ob);
   void *ctx = zmq_ctx_new();
   void *s_coa = harness_raw_socket(h, ctx, &harness_partner(h, COA)->keys);
   int code = s_raw_answer(s_coa, id_a, wrap_a, 80, NULL);
@@ -2493,34 +1966,34 @@ static void test_rewrap_answer_after_access_ended(void **state) {
              code ? keten_error_code_name(code) : "OK");
   zmq_close(s_coa);
   zmq_ctx_term(ctx);
-  assert_int_equal(s_wraps(h, G1, a, COA, 0), 0);
-  assert_int_equal(s_wraps(h, G1, b, COA, 0), 0);
-  assert_int_equal(s_sql(h, "SELECT count(*) FROM rewrap WHERE state = %d",
-                         STORE_REWRAP_DONE),
+  assert_int_equal(party_wraps(h, G1, a, COA, 0), 0);
+  assert_int_equal(party_wraps(h, G1, b, COA, 0), 0);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM rewrap WHERE state = %d",
+                              STORE_REWRAP_DONE),
                    0);
-  assert_int_equal(s_audited(h, "keten.rewrap.stored", 0, NULL), 0);
+  assert_int_equal(party_audited(h, "keten.rewrap.stored", 0, NULL), 0);
   /* the gemeente gets its two koppelingen and the ontkoppeling, nothing
    * else (no wrap was ever stored for it: no delete notice either) */
-  s_wait(PS(g1), g1, 0, 3, 0);
-  s_pump(PS(g1), QUIET_MS);
+  party_wait(PARTIES(g1), g1, 0, 3, 0);
+  party_pump(PARTIES(g1), QUIET_MS);
   assert_int_equal(g1->n_sec, 0);
   assert_int_equal(g1->n_ntc, 0);
-  assert_int_equal(s_fetch_kinds(g1->c, a), 0);
-  assert_int_equal(s_fetch_kinds(g1->c, b), 0);
+  assert_int_equal(party_fetch_kinds(g1->c, a), 0);
+  assert_int_equal(party_fetch_kinds(g1->c, b), 0);
   /* both requests were cancelled when the access ended (audited) */
-  assert_int_equal(s_audited(h, "keten.rewrap.cancel", 1, NULL), 2);
+  assert_int_equal(party_audited(h, "keten.rewrap.cancel", 1, NULL), 2);
   /* COA's library, connecting now, is handed no stale request: they are
    * dropped from its mailbox, audited */
   assert_int_equal(keten_client_subscribe(coa->c, 16), KETEN_OK);
-  s_pump(PS(coa, g1), QUIET_MS);
-  s_settle(coa);
+  party_pump(PARTIES(coa, g1), QUIET_MS);
+  party_settle(coa);
   assert_int_equal(coa->n_rw, 0);
   assert_int_equal(g1->n_sec, 0);
-  assert_int_equal(s_audited(h, "keten.rewrap.deliver", 2, "dropped"), 2);
-  assert_int_equal(s_audited(h, "keten.rewrap.deliver", 1, NULL), 0);
-  s_party_close(coa);
-  s_party_close(g1);
-  s_stop_and_verify(h);
+  assert_int_equal(party_audited(h, "keten.rewrap.deliver", 2, "dropped"), 2);
+  assert_int_equal(party_audited(h, "keten.rewrap.deliver", 1, NULL), 0);
+  party_close(coa);
+  party_close(g1);
+  party_stop_and_verify(h);
 }
 
 /* A wrap that comes after the consent expired (the request is left
@@ -2530,21 +2003,22 @@ static void test_rewrap_answer_after_access_ended(void **state) {
 static void test_rewrap_answer_after_expiry_denied(void **state) {
   harness_t *h = *state;
   uint8_t a[32];
-  s_subject(V_AMIRA, a);
-  keten_client_t *tvs = s_client(h, TVS);
-  s_party_t *coa = s_party(h, COA, 0);
-  s_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
-  int64_t until = s_wall_ms() + 3000;
-  s_grant(coa->c, a, LINKED, BIT(K_IDENTITY), P_INBURGERING, until, NULL);
-  s_party_t *g1 = s_party(h, G1, 1);
-  keten_tvs_event_t k = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
-  keten_tvs_published_t res = s_publish(tvs, &k);
+  party_subject(V_AMIRA, a);
+  keten_client_t *tvs = party_client(h, TVS);
+  party_t *coa = party_new(h, COA, 0);
+  party_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
+  int64_t until = party_wall_ms() + 3000;
+  party_grant_window(coa->c, a, LINKED, BIT(K_IDENTITY), P_INBURGERING, 0,
+                     until, NULL);
+  party_t *g1 = party_new(h, G1, 1);
+  keten_tvs_event_t k = party_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  keten_tvs_published_t res = party_publish(tvs, &k);
   assert_int_equal(res.rewraps_queued, 1);
   uint64_t id = s_pending_rewrap(h, a, K_IDENTITY, G1);
   uint8_t wrap[80];
   s_make_wrap(h, a, K_IDENTITY, G1, wrap);
-  s_sleep_ms(until - s_wall_ms() + 1500); /* expired, and swept */
-  assert_int_equal(s_audited(h, "keten.consent.expire", 1, NULL), 1);
+  party_sleep_ms(until - party_wall_ms() + 1500); /* expired, and swept */
+  assert_int_equal(party_audited(h, "keten.consent.expire", 1, NULL), 1);
   assert_int_equal(s_pending_rewrap(h, a, K_IDENTITY, G1), id);
   void *ctx = zmq_ctx_new();
   void *s_coa = harness_raw_socket(h, ctx, &harness_partner(h, COA)->keys);
@@ -2552,19 +2026,19 @@ static void test_rewrap_answer_after_expiry_denied(void **state) {
                    KETEN__ERROR_CODE__ERROR_FORBIDDEN);
   zmq_close(s_coa);
   zmq_ctx_term(ctx);
-  assert_int_equal(s_sql(h, "SELECT state FROM rewrap WHERE id = %llu",
-                         (unsigned long long)id),
+  assert_int_equal(party_sqlf(h, "SELECT state FROM rewrap WHERE id = %llu",
+                              (unsigned long long)id),
                    STORE_REWRAP_DENIED);
-  assert_int_equal(s_audited(h, "keten.rewrap.refused", 2, "wrap not stored"),
-                   1);
-  assert_int_equal(s_wraps(h, G1, a, COA, 0), 0);
-  s_pump(PS(g1), QUIET_MS);
+  assert_int_equal(
+      party_audited(h, "keten.rewrap.refused", 2, "wrap not stored"), 1);
+  assert_int_equal(party_wraps(h, G1, a, COA, 0), 0);
+  party_pump(PARTIES(g1), QUIET_MS);
   assert_int_equal(g1->n_sec, 0);
   assert_int_equal(g1->n_ntc, 0);
-  assert_int_equal(s_fetch_kinds(g1->c, a), 0);
-  s_party_close(coa);
-  s_party_close(g1);
-  s_stop_and_verify(h);
+  assert_int_equal(party_fetch_kinds(g1->c, a), 0);
+  party_close(coa);
+  party_close(g1);
+  party_stop_and_verify(h);
 }
 
 /* Only TVS ends a link: COA, the gemeente itself and another gemeente
@@ -2572,28 +2046,28 @@ static void test_rewrap_answer_after_expiry_denied(void **state) {
 static void test_only_tvs_ontkoppelt(void **state) {
   harness_t *h = *state;
   uint8_t a[32];
-  s_subject(V_AMIRA, a);
-  keten_client_t *tvs = s_client(h, TVS), *g2 = s_client(h, G2);
-  s_party_t *coa = s_party(h, COA, 1), *g1 = s_party(h, G1, 1);
-  s_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
-  s_grant(coa->c, a, LINKED, BIT(K_IDENTITY), P_INBURGERING, 0, NULL);
-  keten_tvs_event_t k = s_koppeling(a, G1, "2026-2", "2026-07-01", 3);
-  s_publish(tvs, &k);
-  s_wait(PS(coa, g1), g1, 1, 1, 0);
+  party_subject(V_AMIRA, a);
+  keten_client_t *tvs = party_client(h, TVS), *g2 = party_client(h, G2);
+  party_t *coa = party_new(h, COA, 1), *g1 = party_new(h, G1, 1);
+  party_put(coa->c, a, K_IDENTITY, IDENTITY_JSON);
+  party_grant(coa->c, a, LINKED, BIT(K_IDENTITY), P_INBURGERING, NULL);
+  keten_tvs_event_t k = party_koppeling(a, G1, "2026-2", "2026-07-01", 3);
+  party_publish(tvs, &k);
+  party_wait(PARTIES(coa, g1), g1, 1, 1, 0);
 
-  s_publish_refused(coa->c, s_ontkoppeling(a, G1, KETEN_ONTKOPPEL_MOVED),
+  s_publish_refused(coa->c, party_ontkoppeling(a, G1, KETEN_ONTKOPPEL_MOVED),
                     KETEN__ERROR_CODE__ERROR_POLICY, "COA ontkoppelt");
-  s_publish_refused(g2, s_ontkoppeling(a, G1, KETEN_ONTKOPPEL_MOVED),
+  s_publish_refused(g2, party_ontkoppeling(a, G1, KETEN_ONTKOPPEL_MOVED),
                     KETEN__ERROR_CODE__ERROR_POLICY, "G2 ontkoppelt");
   s_publish_refused(g2, s_verhuizing(a, G2, G1),
                     KETEN__ERROR_CODE__ERROR_POLICY, "G2 reports a move");
-  s_publish_refused(g1->c, s_ontkoppeling(a, G1, KETEN_ONTKOPPEL_MOVED),
+  s_publish_refused(g1->c, party_ontkoppeling(a, G1, KETEN_ONTKOPPEL_MOVED),
                     KETEN__ERROR_CODE__ERROR_POLICY, "G1 ontkoppelt");
   /* raw, naming the TVS as publisher and signed by the TVS's key (stolen
    * signature, not its transport key): the sender is G2 */
   void *ctx = zmq_ctx_new();
   void *sock = harness_raw_socket(h, ctx, &harness_partner(h, G2)->keys);
-  keten_tvs_event_t o = s_ontkoppeling(a, G1, KETEN_ONTKOPPEL_MOVED);
+  keten_tvs_event_t o = party_ontkoppeling(a, G1, KETEN_ONTKOPPEL_MOVED);
   Keten__TvsEvent w;
   uint8_t sig[64];
   s_wire_event(&o, TVS, harness_partner(h, TVS)->keys.signing_sk, &w, sig);
@@ -2604,7 +2078,7 @@ static void test_only_tvs_ontkoppelt(void **state) {
              code ? keten_error_code_name(code) : "published");
   zmq_close(sock);
   zmq_ctx_term(ctx);
-  assert_true(s_audited(h, "keten.tvs.publish", 2, NULL) >= 4);
+  assert_true(party_audited(h, "keten.tvs.publish", 2, NULL) >= 4);
 
   /* the link stands and G1 still reads */
   keten_tvs_link_t *links = NULL;
@@ -2613,14 +2087,14 @@ static void test_only_tvs_ontkoppelt(void **state) {
                    KETEN_OK);
   assert_int_equal(n, 1);
   free(links);
-  s_pump(PS(coa, g1), QUIET_MS);
+  party_pump(PARTIES(coa, g1), QUIET_MS);
   assert_int_equal(g1->n_ntc, 0);
   assert_int_equal(g1->n_ev, 1);
-  assert_int_equal(s_fetch_kinds(g1->c, a), BIT(K_IDENTITY));
-  assert_int_equal(s_wraps(h, G1, a, COA, K_IDENTITY), 1);
-  s_party_close(coa);
-  s_party_close(g1);
-  s_stop_and_verify(h);
+  assert_int_equal(party_fetch_kinds(g1->c, a), BIT(K_IDENTITY));
+  assert_int_equal(party_wraps(h, G1, a, COA, K_IDENTITY), 1);
+  party_close(coa);
+  party_close(g1);
+  party_stop_and_verify(h);
 }
 
 int main(void) {
