@@ -148,8 +148,16 @@ typedef struct {
   Keten__Delivery **items;
   size_t n, bytes;
   uint64_t last_seq;
+  int resend;                   /* the entry at hand was handed over before */
   int failed;
 } s_pump_t;
+
+/* Audits a delivery the first time its entry is handed to a connection;
+ * a resend of an unacked window (ack timeout, reconnect) is the same
+ * delivery and is not audited again. */
+static int s_audit_sent(s_pump_t *p, audit_entry_t *e) {
+  return p->resend ? 0 : broker_audit(p->b, e);
+}
 
 /* Frees a delivery item made by s_pump_one(). */
 static void s_item_free(Keten__Delivery *item) {
@@ -223,7 +231,7 @@ static Keten__Delivery *s_section_item(s_pump_t *p, const store_section_t *sec,
   Keten__SectionCopy *copy =
       handle_section_copy(sec, p->s->participant, author);
   Keten__Delivery *item = calloc(1, sizeof *item);
-  if (!copy || !item || broker_audit(p->b, &e) != 0) {
+  if (!copy || !item || s_audit_sent(p, &e) != 0) {
     handle_section_copy_free(copy);
     free(item);
     *failed = 1;
@@ -275,7 +283,7 @@ static Keten__Delivery *s_payload_item(s_pump_t *p, const store_notice_t *n,
   }
   snprintf(e.detail, sizeof e.detail, "delivered seq %llu",
            (unsigned long long)seq);
-  if (broker_audit(p->b, &e) != 0) {
+  if (s_audit_sent(p, &e) != 0) {
     s_item_free(item);
     *failed = 1;
     return NULL;
@@ -313,7 +321,7 @@ static Keten__Delivery *s_notice_item(s_pump_t *p, const store_notice_t *n,
     memcpy(e.consent_id, notice->consent_id.data, CONSENT_ID_BYTES);
   snprintf(e.detail, sizeof e.detail, "delivered seq %llu",
            (unsigned long long)seq);
-  if (broker_audit(p->b, &e) != 0) {
+  if (s_audit_sent(p, &e) != 0) {
     keten__notice__free_unpacked(notice, NULL);
     free(item);
     *failed = 1;
@@ -329,6 +337,7 @@ static Keten__Delivery *s_notice_item(s_pump_t *p, const store_notice_t *n,
 static int s_pump_one(const store_mailbox_item_t *it, void *arg) {
   s_pump_t *p = arg;
   p->last_seq = it->seq;
+  p->resend = it->sent_before;
   int failed = 0;
   Keten__Delivery *item = NULL;
   if (it->section) {
@@ -377,7 +386,9 @@ static int s_pump_session(broker_t *b, session_t *s) {
       deliver.n_items = p.n;
       env.body_case = KETEN__ENVELOPE__BODY_DELIVER;
       env.deliver = &deliver;
-      if (broker_push(b, s->rid, s->rid_len, &env) != 0)
+      if (broker_push(b, s->rid, s->rid_len, &env) != 0 ||
+          store_mailbox_mark_sent(b->store, s->participant, s->sent,
+                                  p.last_seq, now) != 0)
         consumed = -1;
       else
         b->deliveries += p.n;

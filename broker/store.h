@@ -184,6 +184,7 @@ typedef struct {
 /* One mailbox entry: a section or a notice. */
 typedef struct {
   uint64_t seq;
+  int sent_before;                                /* handed to a connection already */
   const store_section_t *section;                 /* or NULL */
   const store_notice_t *notice;                   /* or NULL */
 } store_mailbox_item_t;
@@ -220,6 +221,12 @@ typedef int (*store_mailbox_fn)(const store_mailbox_item_t *item, void *arg);
 int store_mailbox_read(store_t *store, const char *recipient,
                        uint64_t after_seq, size_t max, store_mailbox_fn fn,
                        void *arg);
+
+/* Marks recipient's entries in (after_seq, up_to_seq] as handed to a
+ * connection at now_ms (those not marked before). */
+int store_mailbox_mark_sent(store_t *store, const char *recipient,
+                            uint64_t after_seq, uint64_t up_to_seq,
+                            int64_t now_ms);
 
 /* Stores notice (kind, subject, payload, created_at_ms) and appends it to
  * recipient's mailbox; *seq gets its sequence. */

@@ -35,6 +35,7 @@ enum {
   ST_TVS_TARGET_PUT, ST_TVS_TARGET_GET, ST_REWRAP_ADD, ST_REWRAP_GET,
   ST_REWRAP_FINISH, ST_REWRAP_CANCEL, ST_REWRAP_CANCEL_BY, ST_REWRAP_STALE,
   ST_REWRAP_QUEUED, ST_CONSENT_START_PENDING, ST_CONSENTS_STARTED,
+  ST_MAILBOX_MARK_SENT,
   ST_COUNT
 };
 
@@ -265,6 +266,9 @@ static const s_migration_t s_migrations[] = {
      "ALTER TABLE consent ADD COLUMN start_pending INTEGER NOT NULL DEFAULT 0;"
      "CREATE INDEX consent_start_pending ON consent (valid_from_ms)"
      "  WHERE start_pending = 1;"
+     /* When a mailbox entry was first handed to a connection: a resend of
+      * an unacked window is not audited as another delivery. */
+     "ALTER TABLE mailbox ADD COLUMN sent_at_ms INTEGER;"
      "CREATE INDEX rewrap_pending_to ON rewrap (subject, recipient)"
      "  WHERE state = 0;",
      NULL, NULL},
@@ -1152,7 +1156,7 @@ int store_mailbox_read(store_t *s, const char *recipient, uint64_t after_seq,
   sqlite3_stmt *st = s_stmt(
       s, ST_MAILBOX_READ,
       "SELECT " SECTION_COLUMNS ", m.seq, n.id, n.kind, n.subject, n.payload, "
-      "n.created_at_ms FROM mailbox m "
+      "n.created_at_ms, m.sent_at_ms FROM mailbox m "
       "LEFT JOIN section s ON s.id = m.section_id "
       "LEFT JOIN wrap w ON w.section_id = s.id AND w.recipient = m.recipient "
       "LEFT JOIN notice n ON n.id = m.notice_id "
@@ -1169,6 +1173,7 @@ int store_mailbox_read(store_t *s, const char *recipient, uint64_t after_seq,
     store_notice_t notice;
     memset(&item, 0, sizeof item);
     item.seq = (uint64_t)sqlite3_column_int64(st, 11);
+    item.sent_before = sqlite3_column_type(st, 17) != SQLITE_NULL;
     if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
       s_section_row(st, &sec);
       item.section = &sec;
@@ -1189,6 +1194,22 @@ int store_mailbox_read(store_t *s, const char *recipient, uint64_t after_seq,
   }
   sqlite3_reset(st);
   return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_mailbox_mark_sent(store_t *s, const char *recipient,
+                            uint64_t after_seq, uint64_t up_to_seq,
+                            int64_t now_ms) {
+  sqlite3_stmt *st = s_stmt(s, ST_MAILBOX_MARK_SENT,
+                            "UPDATE mailbox SET sent_at_ms = ?4 WHERE "
+                            "recipient = ?1 AND seq > ?2 AND seq <= ?3 AND "
+                            "sent_at_ms IS NULL");
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)after_seq);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)up_to_seq);
+  sqlite3_bind_int64(st, 4, now_ms);
+  return s_done(st);
 }
 
 int store_notice_push(store_t *s, const char *recipient,

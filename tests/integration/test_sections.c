@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,8 @@ typedef struct {
   uint64_t seq;
   keten_err_t status;
   char json[1024];
+  size_t json_len;
+  uint8_t hash[32]; /* BLAKE2b of the whole plaintext */
 } s_got_t;
 
 typedef struct {
@@ -224,6 +227,9 @@ static int s_on_delivery(const keten_section_t *s, uint64_t seq,
     snprintf(g->author, sizeof g->author, "%s", s->header.author);
     g->version = s->header.version;
     snprintf(g->json, sizeof g->json, "%s", s->json);
+    g->json_len = s->json_len;
+    crypto_generichash(g->hash, sizeof g->hash, (const uint8_t *)s->json,
+                       s->json_len, NULL, 0);
   }
   return 0;
 }
@@ -752,10 +758,34 @@ static void test_offline_recipient_gets_it_later(void **state) {
   s_stop_and_verify(h);
 }
 
+/* How many audit entries named name have counterparty who (the store is
+ * read while ketend runs: WAL allows it). */
+static long long s_audit_count(const char *db, const char *name,
+                               const char *who) {
+  sqlite3 *conn = NULL;
+  assert_int_equal(sqlite3_open(db, &conn), SQLITE_OK);
+  sqlite3_busy_timeout(conn, 5000);
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_prepare_v2(conn,
+                                      "SELECT count(*) FROM audit WHERE name "
+                                      "= ? AND counterparty = ?",
+                                      -1, &st, NULL),
+                   SQLITE_OK);
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, who, -1, SQLITE_STATIC);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  long long n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(conn);
+  return n;
+}
+
 /* A delivery the application did not accept (callback returned non-zero)
  * comes again on the same connection after the ack timeout, and is then
  * handed to the application (keten.h: "it and later ones are not acked
- * and come again"). Runs with --ack-timeout-ms 500. */
+ * and come again"). The resend is the same delivery: the audit log (and so
+ * the person's access report) names it once. Runs with --ack-timeout-ms
+ * 500. */
 static void test_unaccepted_delivery_comes_again(void **state) {
   harness_t *h = *state;
   uint8_t subject[32];
@@ -779,6 +809,7 @@ static void test_unaccepted_delivery_comes_again(void **state) {
   assert_int_equal(in.got[0].seq, 1);
   assert_string_equal(in.got[0].json, STORY_JSON);
   s_settle(ggz);
+  assert_int_equal(s_audit_count(h->store, "keten.section.deliver", GGZ), 1);
   s_close(&ggz);
   s_close(&coa);
   s_stop_and_verify(h);
@@ -1067,6 +1098,149 @@ static void test_replayed_message_refused(void **state) {
   s_stop_and_verify(h);
 }
 
+
+/* ---- the largest section ------------------------------------------------ */
+
+/* A JSON object of exactly len bytes: {"text":"ccc...c"} (caller frees). */
+static char *s_big_json(size_t len, char c) {
+  char *j = malloc(len + 1);
+  assert_non_null(j);
+  memcpy(j, "{\"text\":\"", 9);
+  memset(j + 9, c, len - 11);
+  memcpy(j + len - 2, "\"}", 2);
+  j[len] = '\0';
+  return j;
+}
+
+static void s_assert_got(const s_got_t *g, int kind, uint64_t version,
+                         const char *json) {
+  uint8_t hash[32];
+  size_t len = strlen(json);
+  crypto_generichash(hash, sizeof hash, (const uint8_t *)json, len, NULL, 0);
+  assert_int_equal(g->status, KETEN_OK);
+  assert_int_equal(g->kind, kind);
+  assert_int_equal(g->version, version);
+  assert_int_equal(g->json_len, len);
+  assert_memory_equal(g->hash, hash, sizeof hash);
+}
+
+/* CANON_MAX_SECTION_PLAINTEXT (docs/protocol.md 12.1): sections of exactly
+ * that size are stored, delivered (two of them and a small one waiting in
+ * one mailbox) and fetched, and open on the recipient's side; one byte
+ * more is refused by libketen before anything is sent, and a raw PUT of it,
+ * validly signed and with 64 wraps, by the broker with ERROR_TOO_LARGE
+ * (audited), storing nothing. */
+static void test_max_section_size(void **state) {
+  harness_t *h = *state;
+  uint8_t subject[32];
+  s_subject(V_AMIRA, subject);
+  const int IDENTITY = keten_section_kind_from_name("IDENTITY"),
+            STORY = keten_section_kind_from_name("STORY");
+  keten_client_t *coa = s_client(h, COA), *gem = s_client(h, GEMEENTE);
+  s_grant(coa, subject, GEMEENTE, BIT(IDENTITY) | BIT(STORY),
+          keten_purpose_from_name("INBURGERING"), NULL);
+  const size_t MAX = CANON_MAX_SECTION_PLAINTEXT;
+  char *big_story = s_big_json(MAX, 's'), *big_id = s_big_json(MAX, 'i');
+  char *too_big = s_big_json(MAX + 1, 'x');
+
+  /* the gemeente is offline: all three wait in its mailbox */
+  s_put(coa, subject, IDENTITY, IDENTITY_JSON);
+  keten_put_result_t r = s_put(coa, subject, STORY, big_story);
+  assert_int_equal(r.version, 1);
+  s_assert_queued(&r, (const char *[]){GEMEENTE}, 1);
+  r = s_put(coa, subject, IDENTITY, big_id);
+  assert_int_equal(r.version, 2);
+  s_assert_queued(&r, (const char *[]){GEMEENTE}, 1);
+
+  /* one byte more: refused locally, nothing sent */
+  keten_put_result_t none;
+  assert_int_equal(
+      keten_client_put(coa, subject, STORY, too_big, MAX + 1, &none),
+      KETEN_ERR_INVALID);
+  assert_non_null(strstr(keten_client_error(coa), "larger than the largest"));
+
+  /* ... and by the broker, from a client that does not check: sealed at
+   * the maximum, one byte appended to the ciphertext and signed again, and
+   * wrapped for 64 (the frame still fits max_frame_bytes) */
+  void *ctx = zmq_ctx_new();
+  void *sock = harness_raw_socket(h, ctx, &harness_partner(h, COA)->keys);
+  assert_non_null(sock);
+  Keten__SealedSection *s = s_seal(h, subject, STORY, COA, 2, COA,
+                                   (const char *[]){GEMEENTE}, 1, big_story);
+  uint8_t *ct = realloc(s->ciphertext.data, s->ciphertext.len + 1);
+  assert_non_null(ct);
+  s->ciphertext.data = ct;
+  ct[s->ciphertext.len++] = 0x5a;
+  assert_int_equal(canon_sign_section(s, harness_partner(h, COA)->keys.signing_sk,
+                                      s->signature.data),
+                   0);
+  assert_int_equal(canon_verify_section(s, harness_partner(h, COA)->keys.signing_pk),
+                   0);
+  Keten__KeyWrap extra[CANON_MAX_WRAPS];
+  char extra_ids[CANON_MAX_WRAPS][16];
+  uint8_t wrapbytes[CANON_WRAP_BYTES] = {0};
+  Keten__KeyWrap *wraps[CANON_MAX_WRAPS];
+  for (size_t i = 0; i < CANON_MAX_WRAPS; i++) {
+    if (i < s->n_wraps) {
+      wraps[i] = s->wraps[i];
+      continue;
+    }
+    keten__key_wrap__init(&extra[i]);
+    snprintf(extra_ids[i], sizeof extra_ids[i], "extra:%zu", i);
+    extra[i].recipient = extra_ids[i];
+    extra[i].wrap.data = wrapbytes;
+    extra[i].wrap.len = sizeof wrapbytes;
+    wraps[i] = &extra[i];
+  }
+  Keten__KeyWrap **own = s->wraps;
+  size_t n_own = s->n_wraps;
+  s->wraps = wraps;
+  s->n_wraps = CANON_MAX_WRAPS;
+  size_t len;
+  uint8_t *frame = s_put_frame(s, &len);
+  assert_true(len <= ENVELOPE_DEFAULT_MAX_FRAME);
+  Keten__Envelope *reply = s_raw_exchange(sock, frame, len);
+  free(frame);
+  s->wraps = own;
+  s->n_wraps = n_own;
+  seal_section_free(s);
+  assert_int_equal(reply->body_case, KETEN__ENVELOPE__BODY_ERROR);
+  assert_int_equal(reply->error->code, KETEN__ERROR_CODE__ERROR_TOO_LARGE);
+  assert_non_null(strstr(reply->error->reason, "ciphertext of 786449 bytes"));
+  envelope_free(reply);
+  zmq_close(sock);
+  zmq_ctx_term(ctx);
+
+  /* the gemeente subscribes: the three arrive, in order, and open */
+  s_inbox_t in = {0};
+  assert_int_equal(keten_client_subscribe(gem, 16), KETEN_OK);
+  s_poll_until(gem, &in, 3);
+  assert_int_equal(s_poll_quiet(gem, &in, QUIET_MS), 0);
+  assert_int_equal(in.n, 3);
+  s_assert_got(&in.got[0], IDENTITY, 1, IDENTITY_JSON);
+  s_assert_got(&in.got[1], STORY, 1, big_story);
+  s_assert_got(&in.got[2], IDENTITY, 2, big_id);
+  s_settle(gem);
+
+  /* FETCH: one reply with both largest sections (above max_frame_bytes,
+   * within what libketen accepts) */
+  s_want_t want[] = {{IDENTITY, COA, big_id}, {STORY, COA, big_story}};
+  s_expect_fetch(gem, subject, want, 2);
+
+  char *report = s_audit_subject(h, subject, 1);
+  assert_int_equal(
+      s_count_lines(report, "keten.section.put", "ERROR", COA, NULL), 1);
+  assert_int_equal(s_count_lines(report, "keten.section.put", "OK", COA, NULL),
+                   3);
+  free(report);
+  free(big_story);
+  free(big_id);
+  free(too_big);
+  s_close(&coa);
+  s_close(&gem);
+  s_stop_and_verify(h);
+}
+
 /* ---- the audit chain
  * ------------------------------------------------------------ */
 
@@ -1208,6 +1382,8 @@ int main(void) {
       cmocka_unit_test_prestate_setup_teardown(test_replayed_message_refused,
                                                s_setup, s_teardown,
                                                (void *)&DEFAULT_ACK),
+      cmocka_unit_test_prestate_setup_teardown(test_max_section_size, s_setup,
+                                               s_teardown, (void *)&DEFAULT_ACK),
       cmocka_unit_test_prestate_setup_teardown(test_audit_verify_and_tamper,
                                                s_setup, s_teardown,
                                                (void *)&DEFAULT_ACK),
