@@ -622,16 +622,32 @@ static void s_poll_registry(broker_t *b, int64_t now) {
   }
 }
 
-/* Audits a refused handshake, in its own small transaction. */
-static void s_audit_auth_refused(broker_t *b) {
+/* One aggregate of refused handshakes (refusals.h): an audit entry in the
+ * batch's transaction and a WARN line with the count of lines not logged. */
+static int s_audit_refusals(const refusals_source_t *s, uint64_t count,
+                            int64_t span_ms, uint64_t unlogged, void *arg) {
+  broker_t *b = arg;
+  long long secs = (long long)((span_ms + 999) / 1000);
   audit_entry_t e;
   broker_audit_init(&e, NULL, "keten.auth.refused", AUDIT_STATUS_ERROR);
   snprintf(e.detail, sizeof e.detail,
-           "CURVE handshake refused: transport key not in the registry");
-  if (store_begin(b->store) != 0)
-    return;
-  if (broker_audit(b, &e) != 0 || store_commit(b->store) != 0)
-    store_rollback(b->store);
+           "%llu refusals from %s in %lld s (CURVE handshake refused)",
+           (unsigned long long)count, s->addr, secs);
+  if (broker_audit(b, &e) != 0)
+    return -1;
+  log_msg(LOG_WARN, "auth",
+          "%llu refused handshakes from %s in %lld s (%llu not logged)",
+          (unsigned long long)count, s->addr, secs,
+          (unsigned long long)unlogged);
+  return 0;
+}
+
+/* Writes the due aggregates of refused handshakes (all with force) in the
+ * current transaction. */
+static int s_refusals_flush(broker_t *b, int force) {
+  return refusals_flush(&b->zap_stats.sources, broker_wall_ms(),
+                        b->cfg.refusal_audit_interval_ms, force,
+                        s_audit_refusals, b);
 }
 
 /* One batch: requests, expiry, deliveries and checkpoints in one
@@ -649,11 +665,13 @@ static void s_batch(broker_t *b, int router_ready, int64_t mono_now) {
       if (consent_sweep_expired(b, wall) == 0 &&
           consent_sweep_started(b, wall) == 0 &&
           prepare_limit_flush(b, broker_mono_ms(), 0) == 0 &&
+          s_refusals_flush(b, 0) == 0 &&
           store_message_prune(b->store, wall - BROKER_REPLAY_WINDOW_MS) == 0) {
         store_savepoint_release(b->store);
       } else {
         store_savepoint_rollback(b->store);
         prepare_limit_settle(b, 0); /* its summaries were undone too */
+        refusals_settle(&b->zap_stats.sources, 0);
       }
     }
     s_checkpoint(b, mono_now, 0);
@@ -673,8 +691,10 @@ static void s_batch(broker_t *b, int router_ready, int64_t mono_now) {
     store_rollback(b->store);
     s_outbox_fail(b);
     prepare_limit_settle(b, 0);
+    refusals_settle(&b->zap_stats.sources, 0);
   } else {
     prepare_limit_settle(b, 1);
+    refusals_settle(&b->zap_stats.sources, 1);
   }
   b->tx_open = 0;
   s_outbox_flush(b);
@@ -700,9 +720,10 @@ int broker_run(broker_t *b, volatile sig_atomic_t *stop,
       log_msg(LOG_INFO, "registry", "reload requested");
       broker_reload_registry(b);
     }
-    if (rc > 0 && (items[0].revents & ZMQ_POLLIN) &&
-        zap_handle(b->zap, b->registry, broker_wall_ms(), &b->zap_stats) == 0)
-      s_audit_auth_refused(b);
+    /* A refusal is only counted here (O(1)); the sweep of the next batch
+     * audits it as part of an aggregate per source address. */
+    if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
+      zap_handle(b->zap, b->registry, broker_wall_ms(), &b->zap_stats);
     now = broker_mono_ms();
     int router_ready = rc > 0 && (items[1].revents & ZMQ_POLLIN);
     if (router_ready || now >= next_tick) {
@@ -715,6 +736,8 @@ int broker_run(broker_t *b, volatile sig_atomic_t *stop,
   if (store_begin(b->store) == 0) {
     if (prepare_limit_flush(b, broker_mono_ms(), 1) != 0)
       log_msg(LOG_ERROR, "audit", "cannot audit the last rate-limit refusals");
+    if (s_refusals_flush(b, 1) != 0)
+      log_msg(LOG_ERROR, "audit", "cannot audit the last refused handshakes");
     s_checkpoint(b, broker_mono_ms(), 1);
     if (store_commit(b->store) != 0) {
       log_msg(LOG_ERROR, "audit", "cannot commit the last entries at stop");

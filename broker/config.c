@@ -23,6 +23,7 @@ void config_defaults(config_t *cfg) {
   cfg->prepare_per_second = 50;
   cfg->prepare_burst = 200;
   cfg->max_consents_per_recipient = 16;
+  cfg->refusal_audit_interval_ms = 10000;
 }
 
 static int s_int(const char *value, long min, long max, long *out) {
@@ -103,6 +104,9 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err,
   } else if (strcmp(key, "max_consents_per_recipient") == 0) {
     rc = s_int(value, 1, 1024, &v);
     cfg->max_consents_per_recipient = (int)v;
+  } else if (strcmp(key, "refusal_audit_interval_ms") == 0) {
+    rc = s_int(value, 1000, 3600000, &v);
+    cfg->refusal_audit_interval_ms = (int)v;
   } else {
     snprintf(err, errlen, "unknown setting '%s'", key);
     return -1;

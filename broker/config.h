@@ -31,6 +31,7 @@ typedef struct {
   int prepare_per_second;           /* PREPAREs a participant may make a second, sustained */
   int prepare_burst;                /* ... and in a burst */
   int max_consents_per_recipient;   /* live consents per (subject, recorder, recipient) */
+  int refusal_audit_interval_ms;    /* refused handshakes: one audit entry per address per this */
 } config_t;
 
 /* Fills cfg with the documented defaults (no endpoints, no key, no store). */

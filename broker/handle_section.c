@@ -285,6 +285,19 @@ int handle_put(request_t *r) {
                        h->author);
     return 0;
   }
+  /* No section larger than every conforming reader opens (protocol 7.2
+   * step 3a, 12.1): refused before its message_id is recorded. */
+  if (s->ciphertext.len > (size_t)CANON_MAX_SECTION_PLAINTEXT + 16) {
+    if (s_audit_decision(r, "keten.section.put", AUDIT_STATUS_ERROR, subject,
+                         h->kind, r->who->id, NULL,
+                         "refused: the section is larger than the maximum"))
+      return -1;
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_TOO_LARGE,
+                       "ciphertext of %zu bytes: a section holds at most %u "
+                       "bytes of plaintext and its 16-byte tag",
+                       s->ciphertext.len, (unsigned)CANON_MAX_SECTION_PLAINTEXT);
+    return 0;
+  }
   int seen = store_message_seen(b->store, r->who->id, r->req->message_id.data,
                                 r->now_ms);
   if (seen < 0)

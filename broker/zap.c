@@ -76,8 +76,9 @@ int zap_handle(void *sock, const registry_t *reg, int64_t now_ms,
   int is_curve = lens[5] == 5 && memcmp(frames[5], "CURVE", 5) == 0;
   if (!is_curve || n != 7 || lens[6] != PARTICIPANT_KEY_BYTES) {
     stats->refused++;
-    log_msg(LOG_WARN, "auth",
-            "refused connection from %s: mechanism is not CURVE", address);
+    if (refusals_note(&stats->sources, address, now_ms))
+      log_msg(LOG_WARN, "auth",
+              "refused connection from %s: mechanism is not CURVE", address);
     s_reply(sock, frames[1], lens[1], "400", "CURVE required", "");
     return 0;
   }
@@ -86,10 +87,11 @@ int zap_handle(void *sock, const registry_t *reg, int64_t now_ms,
   const participant_t *p = registry_find_transport(reg, frames[6], now_ms);
   if (!p) {
     stats->refused++;
-    log_msg(LOG_WARN, "auth",
-            "refused connection from %s: transport key %.16s... is not in "
-            "the registry, or its entry is not valid now",
-            address, hex);
+    if (refusals_note(&stats->sources, address, now_ms))
+      log_msg(LOG_WARN, "auth",
+              "refused connection from %s: transport key %.16s... is not in "
+              "the registry, or its entry is not valid now",
+              address, hex);
     s_reply(sock, frames[1], lens[1], "400", "unknown transport key", "");
     return 0;
   }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "refusals.h"
 #include "registry.h"
 
 #define ZAP_USER_ID_HEX 64
@@ -19,15 +20,20 @@
  * socket binds, so no connection is ever accepted without it. */
 void *zap_open(void *ctx, char *err, size_t errlen);
 
-/* Counters of ZAP decisions. */
+/* Counters of ZAP decisions; refusals also per source address (the
+ * broker audits and logs them as aggregates, see refusals.h). */
 typedef struct {
   uint64_t admitted, refused, malformed;
+  refusals_t sources;
 } zap_stats_t;
 
 /* Answers one pending ZAP request on sock against reg and counts the
  * decision in stats; an entry admits only within its validity window
- * (now_ms). Returns 1 if a client was admitted, 0 if refused, -1
- * if the request was malformed. */
+ * (now_ms). A refusal is always answered 400 (fail closed); it is logged
+ * at WARN only when it is the first of its source address since that
+ * address's last summary, the others are counted in stats->sources.
+ * Returns 1 if a client was admitted, 0 if refused, -1 if the request
+ * was malformed. */
 int zap_handle(void *sock, const registry_t *reg, int64_t now_ms,
                zap_stats_t *stats);
 

@@ -32,6 +32,12 @@
 #define CANON_WRAP_BYTES 80       /* crypto_box_SEALBYTES + 32 */
 #define CANON_CONSENT_ID_BYTES 16
 #define CANON_MAX_WRAPS 64
+/* The largest section plaintext (768 KiB): libketen seals and opens up to
+ * it, and the broker refuses a PUT whose ciphertext is longer than it plus
+ * the 16-byte AEAD tag (ERROR_TOO_LARGE). A PUT at this size with 64 wraps
+ * is about 796 400 bytes, within the default max_frame_bytes (1 MiB).
+ * docs/protocol.md 6.5, 7.2 and 12.1. */
+#define CANON_MAX_SECTION_PLAINTEXT 786432u
 #define CANON_NOTICE_ID_BYTES 16
 #define CANON_MAX_NOTICE_ITEMS 64
 #define CANON_MAX_TEXT 256        /* legal_reference, evidence_ref, reason */

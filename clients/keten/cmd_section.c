@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "listen_name.h"
 
 #define SECTION_OPTIONS                                                     \
   CLI_CONN_OPTIONS, {"chain-key", required_argument, NULL, 'K'},            \
@@ -181,7 +182,7 @@ int cmd_fetch(int argc, char **argv) {
 typedef struct {
   const char *dir;      /* NULL: JSON lines on stdout */
   long count, max;      /* sections */
-  long notices, tvs_events, rewraps, refused, deleted;
+  long notices, tvs_events, rewraps, refused, deleted, quarantined;
   long activity;        /* anything that came (for --idle) */
   int failed;
 } s_listen_t;
@@ -206,49 +207,12 @@ static void s_say(const s_listen_t *l, const char *fmt, ...) {
   fflush(out);
 }
 
-static int s_fsync_dir(const char *dir) {
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return -1;
-  int rc = fsync(dfd);
-  close(dfd);
-  return rc;
-}
-
-/* Writes text to dir/name atomically and durably: temp file, fsync,
- * rename, fsync of the directory. */
-static int s_write_durable(const char *dir, const char *name, const char *text) {
-  char tmp[1024], path[1024];
-  snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return -1;
-  size_t len = strlen(text), done = 0;
-  while (done < len) {
-    ssize_t w = write(fd, text + done, len - done);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0) {
-      close(fd);
-      unlink(tmp);
-      return -1;
-    }
-    done += (size_t)w;
-  }
-  if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-    unlink(tmp);
-    return -1;
-  }
-  return s_fsync_dir(dir);
-}
-
 /* Writes text (then frees it) as DIR/name, durably, or as a line on
  * stdout without --dir. Returns 0, or -1 (a failed file stops listen). */
 static int s_emit(s_listen_t *l, const char *name, char *text) {
   int rc;
   if (l->dir) {
-    rc = s_write_durable(l->dir, name, text);
+    rc = listen_write_durable(l->dir, name, text, strlen(text));
     if (rc != 0) {
       fprintf(stderr, "keten listen: cannot write %s/%s: %s\n", l->dir, name,
               strerror(errno));
@@ -273,18 +237,41 @@ static int s_emit_json(s_listen_t *l, const char *name, json_t *obj) {
   return s_emit(l, name, text);
 }
 
-/* The file name prefix of a section copy, up to the version:
- * <subject, 16 hex>-<KIND>-<author, ':' as '_'>-v */
-static void s_section_prefix(char *out, size_t outlen,
-                             const uint8_t subject[KETEN_SUBJECT_BYTES],
-                             int kind, const char *author) {
-  char hex[17], who[KETEN_ID_MAX + 1];
-  sodium_bin2hex(hex, sizeof hex, subject, 8);
-  snprintf(who, sizeof who, "%s", author);
-  for (char *p = who; *p; p++)
-    if (*p == ':')
-      *p = '_';
-  snprintf(out, outlen, "%s-%s-%s-v", hex, keten_section_kind_name(kind), who);
+/* An id as JSON: the string when it is valid UTF-8 (json escapes the
+ * rest), else null and "<field>_hex" with its bytes. */
+static void s_set_id(json_t *obj, const char *field, const char *id) {
+  json_t *v = json_string(id);
+  if (v) {
+    json_object_set_new(obj, field, v);
+    return;
+  }
+  size_t n = strnlen(id, KETEN_ID_MAX + 1);
+  char hex[2 * (KETEN_ID_MAX + 1) + 1], key[64];
+  sodium_bin2hex(hex, sizeof hex, (const unsigned char *)id, n);
+  snprintf(key, sizeof key, "%s_hex", field);
+  json_object_set_new(obj, field, json_null());
+  json_object_set_new(obj, key, json_string(hex));
+}
+
+/* A delivery or event whose ids are not fit for a file name: written as
+ * DIR/quarantine-<what>-<seq>.json (a JSON line without --dir) with the
+ * reason and what came, never under a name derived from it; listen goes
+ * on (it is acked). */
+static int s_quarantine(s_listen_t *l, const char *what, uint64_t seq,
+                        const char *reason, json_t *obj) {
+  fprintf(stderr, "keten listen: %s %llu quarantined: %s\n", what,
+          (unsigned long long)seq, reason);
+  if (obj) {
+    json_object_set_new(obj, "quarantined", json_string(reason));
+    json_object_set_new(obj, "seq", json_integer((json_int_t)seq));
+  }
+  char name[96];
+  snprintf(name, sizeof name, "quarantine-%s-%llu.json", what,
+           (unsigned long long)seq);
+  int rc = s_emit_json(l, name, obj);
+  if (rc == 0)
+    l->quarantined++;
+  return rc == 0 ? 0 : 1;
 }
 
 static int s_on_delivery(const keten_section_t *s, uint64_t seq,
@@ -296,12 +283,46 @@ static int s_on_delivery(const keten_section_t *s, uint64_t seq,
                     "skipped\n", (unsigned long long)seq, keten_strerror(status));
     return 0;
   }
-  json_t *obj = s_section_json(s);
-  if (obj)
-    json_object_set_new(obj, "seq", json_integer((json_int_t)seq));
+  /* libketen has checked the author against its root-signed entry, but
+   * no id reaches a file name unchecked. */
   char prefix[256], name[300];
-  s_section_prefix(prefix, sizeof prefix, s->header.subject, s->header.kind,
-                   s->header.author);
+  const char *why = NULL;
+  if (listen_section_prefix(prefix, sizeof prefix, s->header.subject,
+                            keten_section_kind_name(s->header.kind),
+                            s->header.author, &why) != 0) {
+    char subject[2 * KETEN_SUBJECT_BYTES + 1];
+    sodium_bin2hex(subject, sizeof subject, s->header.subject,
+                   KETEN_SUBJECT_BYTES);
+    json_t *q = json_pack("{s:s, s:I, s:I, s:I, s:s%}", "subject", subject,
+                          "kind", (json_int_t)s->header.kind, "version",
+                          (json_int_t)s->header.version, "created_at_ms",
+                          (json_int_t)s->header.created_at_ms, "data_raw",
+                          s->json ? s->json : "", s->json ? s->json_len : 0);
+    if (!q) /* not UTF-8: the bytes in hex */
+      q = json_pack("{s:s, s:I, s:I}", "subject", subject, "kind",
+                    (json_int_t)s->header.kind, "version",
+                    (json_int_t)s->header.version);
+    if (q)
+      s_set_id(q, "author", s->header.author);
+    return s_quarantine(l, "section", seq, why, q);
+  }
+  json_t *obj = s_section_json(s);
+  if (!obj) { /* data that is neither JSON nor UTF-8 text: kept in hex */
+    char *hex = malloc(2 * s->json_len + 1);
+    json_t *q = hex ? json_pack("{s:s, s:s, s:s, s:I}", "kind",
+                                keten_section_kind_name(s->header.kind),
+                                "author", s->header.author, "version",
+                                (json_int_t)s->header.version)
+                    : NULL;
+    if (q) {
+      sodium_bin2hex(hex, 2 * s->json_len + 1, (const unsigned char *)s->json,
+                     s->json_len);
+      json_object_set_new(q, "data_hex", json_string(hex));
+    }
+    free(hex);
+    return s_quarantine(l, "section", seq, "section data is not UTF-8", q);
+  }
+  json_object_set_new(obj, "seq", json_integer((json_int_t)seq));
   snprintf(name, sizeof name, "%s%llu.json", prefix,
            (unsigned long long)s->header.version);
   int rc = s_emit_json(l, name, obj);
@@ -319,13 +340,16 @@ static int s_on_tvs_event(const keten_tvs_event_t *ev, uint64_t seq,
                     "skipped\n", (unsigned long long)seq, keten_strerror(status));
     return 0;
   }
+  const char *kind = keten_tvs_kind_name(ev->kind);
+  if (!listen_kind_ok(kind))
+    return s_quarantine(l, "tvs", seq, "TVS event kind is not a known kind name",
+                        json_pack("{s:I}", "kind", (json_int_t)ev->kind));
   json_t *obj = cli_tvs_event_json(ev);
   if (obj)
     json_object_set_new(obj, "seq", json_integer((json_int_t)seq));
   char id[33], name[128];
   sodium_bin2hex(id, sizeof id, ev->event_id, sizeof ev->event_id);
-  snprintf(name, sizeof name, "tvs-%s-%s.json", id,
-           keten_tvs_kind_name(ev->kind));
+  snprintf(name, sizeof name, "tvs-%s-%s.json", id, kind);
   int rc = s_emit_json(l, name, obj);
   if (rc == 0)
     l->tvs_events++;
@@ -375,11 +399,12 @@ static int s_match_version(const char *name, const char *prefix,
  * (the names carry only 16 hex of the subject); 1 if it is ours or
  * cannot be read (then the name is what counts). */
 static int s_file_is_subject(const char *path, const char *subject_hex) {
-  struct stat st;
-  if (stat(path, &st) != 0 || st.st_size > LISTEN_FILE_MAX)
-    return 1;
+  int fd = listen_open_regular(path, LISTEN_FILE_MAX);
+  if (fd < 0)
+    return 1; /* a link or no regular file: never followed or read */
   json_error_t jerr;
-  json_t *doc = json_load_file(path, 0, &jerr);
+  json_t *doc = json_loadfd(fd, 0, &jerr);
+  close(fd);
   if (!doc)
     return 1;
   const char *s = json_string_value(json_object_get(doc, "subject"));
@@ -415,18 +440,37 @@ static int s_on_delete(s_listen_t *l, const keten_notice_t *n, uint64_t seq) {
   json_t *items = json_array(), *deleted = json_array();
   size_t n_items = n->n_items < KETEN_NOTICE_MAX_ITEMS ? n->n_items
                                                         : KETEN_NOTICE_MAX_ITEMS;
-  for (size_t i = 0; i < n_items; i++)
-    json_array_append_new(
-        items, json_pack("{s:s, s:s, s:I}", "kind",
-                         keten_section_kind_name(n->items[i].kind), "author",
-                         n->items[i].author, "up_to_version",
-                         (json_int_t)n->items[i].up_to_version));
+  /* An item whose kind or author is not fit for a file name matches no
+   * file (listen never wrote one under such a name): it deletes nothing,
+   * and is recorded with "refused" and the reason. */
+  char prefixes[KETEN_NOTICE_MAX_ITEMS][256];
+  for (size_t i = 0; i < n_items; i++) {
+    const char *kname = keten_section_kind_name(n->items[i].kind);
+    const char *why = NULL;
+    int ok = listen_section_prefix(prefixes[i], sizeof prefixes[i], n->subject,
+                                   kname, n->items[i].author, &why) == 0;
+    json_t *it = json_pack("{s:I}", "up_to_version",
+                           (json_int_t)n->items[i].up_to_version);
+    if (!it)
+      continue;
+    if (ok)
+      json_object_set_new(it, "kind", json_string(kname));
+    else
+      json_object_set_new(it, "kind",
+                          listen_kind_ok(kname)
+                              ? json_string(kname)
+                              : json_integer((json_int_t)n->items[i].kind));
+    s_set_id(it, "author", n->items[i].author);
+    if (!ok) {
+      json_object_set_new(it, "refused", json_string(why));
+      fprintf(stderr, "keten listen: delete notice %llu item %zu refused: %s; "
+                      "nothing deleted for it\n", (unsigned long long)seq, i,
+              why);
+    }
+    json_array_append_new(items, it);
+  }
   int rc = 0;
   if (l->dir) {
-    char prefixes[KETEN_NOTICE_MAX_ITEMS][256];
-    for (size_t i = 0; i < n_items; i++)
-      s_section_prefix(prefixes[i], sizeof prefixes[i], n->subject,
-                       n->items[i].kind, n->items[i].author);
     DIR *d = opendir(l->dir);
     if (!d) {
       fprintf(stderr, "keten listen: cannot read %s: %s\n", l->dir,
@@ -437,7 +481,7 @@ static int s_on_delete(s_listen_t *l, const keten_notice_t *n, uint64_t seq) {
     while (rc == 0 && d && (errno = 0, de = readdir(d)) != NULL) {
       for (size_t i = 0; i < n_items; i++) {
         uint64_t v = 0;
-        if (!s_match_version(de->d_name, prefixes[i], &v) ||
+        if (prefixes[i][0] == '\0' || !s_match_version(de->d_name, prefixes[i], &v) ||
             v > n->items[i].up_to_version)
           continue;
         char path[1024];
@@ -463,7 +507,7 @@ static int s_on_delete(s_listen_t *l, const keten_notice_t *n, uint64_t seq) {
     }
     if (d)
       closedir(d);
-    if (rc == 0 && json_array_size(deleted) > 0 && s_fsync_dir(l->dir) != 0) {
+    if (rc == 0 && json_array_size(deleted) > 0 && listen_fsync_dir(l->dir) != 0) {
       fprintf(stderr, "keten listen: cannot sync %s: %s\n", l->dir,
               strerror(errno));
       rc = -1;
@@ -549,6 +593,15 @@ static void s_usage_listen(FILE *out) {
           "    a notice that does not verify deletes nothing and is reported;\n"
           "  a notice that a consent you recorded was revoked by someone else is\n"
           "    written as DIR/notice-<subject>-<consent>.json.\n"
+          "Every id that becomes part of a file name is checked first (an author\n"
+          "by the registry's participant id rule, a kind against the known kinds).\n"
+          "A section or TVS event that fails, or whose data is not UTF-8, is\n"
+          "quarantined: written, with \"quarantined\": REASON, as\n"
+          "DIR/quarantine-section-<seq>.json or DIR/quarantine-tvs-<seq>.json (a\n"
+          "JSON line without --dir), reported on stderr, and acked; a delete\n"
+          "notice item that fails deletes nothing and is recorded as \"refused\".\n"
+          "Files are created 0600 through a temporary DIR/.<name>.tmp opened\n"
+          "O_EXCL|O_NOFOLLOW and renamed; a symlink in DIR is never followed.\n"
           "Rewrap requests (a partner became allowed after you stored a section:\n"
           "a later consent of yours, a KOPPELING for a consent naming @gemeente)\n"
           "are served by themselves: each is checked like a put and sealed or\n"
@@ -653,6 +706,8 @@ int cmd_listen(int argc, char **argv) {
                   "%ld TVS event(s), %ld file(s) deleted, %ld rewrap(s) "
                   "sealed, %ld refused\n", l.count, l.notices, l.tvs_events,
           l.deleted, l.rewraps, l.refused);
+  if (l.quarantined > 0)
+    fprintf(stderr, "keten listen: %ld item(s) quarantined\n", l.quarantined);
   if (l.failed)
     return CLI_EXIT_LOCAL;
   return cli_exit_for(rc);

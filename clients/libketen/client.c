@@ -526,9 +526,15 @@ keten_err_t keten_client_put(keten_client_t *c,
                              const uint8_t subject[KETEN_SUBJECT_BYTES],
                              int kind, const char *json, size_t len,
                              keten_put_result_t *result) {
-  if (!c || !subject || !json || !canon_kind_name(kind) ||
-      len > SEAL_MAX_PLAINTEXT)
+  if (!c || !subject || !json || !canon_kind_name(kind))
     return KETEN_ERR_INVALID;
+  if (len > SEAL_MAX_PLAINTEXT) {
+    client_error(c,
+                 "section of %zu bytes is larger than the largest section, "
+                 "%u bytes (docs/protocol.md 12.1); nothing was sent",
+                 len, (unsigned)SEAL_MAX_PLAINTEXT);
+    return KETEN_ERR_INVALID;
+  }
   keten_err_t rc = client_self(c);
   if (rc != KETEN_OK)
     return rc;

@@ -36,6 +36,7 @@
 #include "canon.h"
 
 #define SEAL_TAG_BYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
+_Static_assert(SEAL_TAG_BYTES == 16, "the broker allows plaintext + 16");
 
 /* Compile-time agreement of the numbers the wire and the API each define. */
 _Static_assert(SEAL_DATA_KEY_BYTES == CANON_KEY_BYTES, "data key size");
@@ -173,7 +174,7 @@ static keten_err_t s_seal_args(const keten_section_header_t *h,
   if (!h || !author || !author->has_secret || (len && !plaintext) ||
       (n && !recipients))
     return KETEN_ERR_INVALID;
-  if (len > SEAL_MAX_PLAINTEXT)
+  if (len > SEAL_MAX_PLAINTEXT) /* the broker would refuse it: TOO_LARGE */
     return KETEN_ERR_INVALID;
   if (!canon_kind_name(h->kind) || h->version < 1 || h->author[0] == '\0' ||
       memchr(h->author, '\0', sizeof h->author) == NULL)
@@ -351,7 +352,9 @@ s_open(const Keten__SealedSection *s, const uint8_t author_signing_key[32],
                     "ciphertext is shorter than its 16-byte tag");
   if (s->ciphertext.len - SEAL_TAG_BYTES > SEAL_MAX_PLAINTEXT)
     return s_refuse(why, whylen, KETEN_ERR_CRYPTO,
-                    "ciphertext is longer than the largest section");
+                    "ciphertext of %zu bytes is longer than the largest "
+                    "section (%u bytes of plaintext and its 16-byte tag)",
+                    s->ciphertext.len, (unsigned)SEAL_MAX_PLAINTEXT);
   if (s->n_wraps && !s->wraps)
     return s_refuse(why, whylen, KETEN_ERR_CRYPTO, "wraps are missing");
   if (s->n_wraps > CANON_MAX_WRAPS)

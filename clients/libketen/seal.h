@@ -13,11 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "canon.h"
 #include "keten.h"
 #include "keten.pb-c.h"
 
 #define SEAL_DATA_KEY_BYTES 32
-#define SEAL_MAX_PLAINTEXT (768u * 1024u)
+#define SEAL_MAX_PLAINTEXT CANON_MAX_SECTION_PLAINTEXT /* 768 KiB */
 
 typedef struct {
   const char *participant_id;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "canon.h"
+#include "envelope.h"
 #include "keten.h"
 #include "seal.h"
 
@@ -398,6 +399,94 @@ static void test_sizes(void **state) {
   seal_section_free(s);
 }
 
+/* The shared maximum (docs/protocol.md 12.1): a section of exactly
+ * CANON_MAX_SECTION_PLAINTEXT bytes wrapped for 64 participants with the
+ * longest ids fits a PUT frame of the default max_frame_bytes and opens for
+ * the last of them; one byte more is refused by seal, and a ciphertext one
+ * byte longer than the maximum plus its tag is refused by open. */
+static void test_size_limit(void **state) {
+  s_fixture_t *f = *state;
+  assert_int_equal(CANON_MAX_SECTION_PLAINTEXT, 786432);
+  assert_int_equal(SEAL_MAX_PLAINTEXT, CANON_MAX_SECTION_PLAINTEXT);
+  enum { N = CANON_MAX_WRAPS - 1 }; /* and the author's own */
+  keten_keys_t *keys = calloc(N, sizeof *keys);
+  seal_recipient_t *rs = calloc(N, sizeof *rs);
+  assert_non_null(keys);
+  assert_non_null(rs);
+  for (int i = 0; i < N; i++) {
+    char id[KETEN_ID_MAX + 1];
+    memset(id, 'p', KETEN_ID_MAX);
+    id[KETEN_ID_MAX] = '\0';
+    char num[8];
+    int n = snprintf(num, sizeof num, ":%02d", i);
+    memcpy(id + KETEN_ID_MAX - n, num, (size_t)n);
+    assert_int_equal(keten_keys_generate(&keys[i], id), KETEN_OK);
+    rs[i].participant_id = keys[i].id;
+    rs[i].sealing_key = keys[i].sealing_pk;
+  }
+  keten_section_header_t h = f->header;
+  memset(h.author, 'a', KETEN_ID_MAX);
+  h.author[KETEN_ID_MAX] = '\0';
+  char *big = malloc(CANON_MAX_SECTION_PLAINTEXT + 1);
+  assert_non_null(big);
+  memset(big, 'y', CANON_MAX_SECTION_PLAINTEXT + 1);
+  keten_err_t err = KETEN_OK;
+  assert_null(seal_section(&h, big, CANON_MAX_SECTION_PLAINTEXT + 1, &f->author,
+                           rs, N, &err));
+  assert_int_equal(err, KETEN_ERR_INVALID);
+
+  Keten__SealedSection *s = seal_section(&h, big, CANON_MAX_SECTION_PLAINTEXT,
+                                         &f->author, rs, N, &err);
+  assert_non_null(s);
+  assert_int_equal(s->n_wraps, CANON_MAX_WRAPS);
+  assert_int_equal(s->ciphertext.len, CANON_MAX_SECTION_PLAINTEXT + 16);
+  /* the PUT frame fits the default max_frame_bytes, with room */
+  Keten__Envelope env;
+  envelope_ids_t ids;
+  Keten__PutRequest put = KETEN__PUT_REQUEST__INIT;
+  put.section = s;
+  envelope_init(&env, &ids, NULL);
+  env.body_case = KETEN__ENVELOPE__BODY_PUT;
+  env.put = &put;
+  size_t packed = 0;
+  uint8_t *frame = envelope_pack(&env, &packed);
+  assert_non_null(frame);
+  free(frame);
+  assert_true(packed <= ENVELOPE_DEFAULT_MAX_FRAME);
+  assert_true(packed < 800u * 1000u);
+
+  keten_section_t *out = calloc(1, sizeof *out);
+  char why[160];
+  keten_err_t rc =
+      seal_open(s, f->author.signing_pk, keys[N - 1].id, &keys[N - 1], out, why,
+                sizeof why);
+  if (rc != KETEN_OK)
+    fail_msg("open: %s", why);
+  assert_int_equal(out->json_len, CANON_MAX_SECTION_PLAINTEXT);
+  assert_memory_equal(out->json, big, CANON_MAX_SECTION_PLAINTEXT);
+  keten_sections_free(out, 1);
+
+  /* one byte more ciphertext than the maximum and its tag: not opened,
+   * with a reason naming the size */
+  uint8_t *longer = realloc(s->ciphertext.data, s->ciphertext.len + 1);
+  assert_non_null(longer);
+  s->ciphertext.data = longer;
+  s->ciphertext.data[s->ciphertext.len++] = 0;
+  assert_int_equal(canon_sign_section(s, f->author.signing_sk,
+                                      s->signature.data),
+                   0);
+  assert_int_equal(s_open(s, f->author.signing_pk, keys[0].id, &keys[0], why,
+                          sizeof why),
+                   KETEN_ERR_CRYPTO);
+  assert_non_null(strstr(why, "longer than the largest section"));
+  seal_section_free(s);
+  free(big);
+  for (int i = 0; i < N; i++)
+    keten_keys_wipe(&keys[i]);
+  free(keys);
+  free(rs);
+}
+
 static void test_seal_arguments(void **state) {
   s_fixture_t *f = *state;
   keten_err_t err = KETEN_OK;
@@ -748,6 +837,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_wrong_author_key, s_setup,
                                       s_teardown),
       cmocka_unit_test_setup_teardown(test_sizes, s_setup, s_teardown),
+      cmocka_unit_test_setup_teardown(test_size_limit, s_setup, s_teardown),
       cmocka_unit_test_setup_teardown(test_seal_arguments, s_setup, s_teardown),
       cmocka_unit_test_setup_teardown(test_open_shapes, s_setup, s_teardown),
       cmocka_unit_test_setup_teardown(test_header_wire, s_setup, s_teardown),
