@@ -242,8 +242,7 @@ int consent_purge_access(broker_t *b, const request_t *r, const consent_t *c,
   if (link_gemeente(b, c->subject, linked, NULL) < 0)
     return -1;
   /* "@gemeente" stands for the linked gemeente now, or for nobody. */
-  const char *recipient =
-      tvs_is_linked_recipient(c->recipient) ? linked : c->recipient;
+  const char *recipient = link_recipient(c, linked);
   access_removed_t *removed = calloc(1, sizeof *removed);
   if (!removed)
     return -1;
@@ -520,8 +519,7 @@ int consent_sweep_started(broker_t *b, int64_t now_ms) {
     int live = consent_is_active(c, now_ms);
     if (live && tvs_is_linked_recipient(c->recipient))
       rc = link_gemeente(b, c->subject, gemeente, NULL) < 0;
-    const char *reader =
-        tvs_is_linked_recipient(c->recipient) ? gemeente : c->recipient;
+    const char *reader = link_recipient(c, gemeente);
     size_t rewraps = 0;
     if (rc == 0 && live && reader[0] && strcmp(reader, c->recorded_by) != 0)
       rc = rewrap_requeue(b, NULL, c->subject, reader, c->recorded_by,

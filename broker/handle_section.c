@@ -18,7 +18,6 @@
 #include "recipient.h"
 #include "rewrap.h"
 #include "roles.h"
-#include "tvs.h"
 
 static int s_check_subject(request_t *r, const ProtobufCBinaryData *subject) {
   if (subject->len == CANON_SUBJECT_BYTES)
@@ -124,10 +123,8 @@ int handle_prepare(request_t *r) {
   size_t count = 0, m = 0;
   int rc = eff && cands && ptrs ? 0 : -1;
   for (size_t i = 0; rc == 0 && i < n; i++) {
-    const char *to = tvs_is_linked_recipient(list[i].recipient)
-                         ? (linked[0] ? linked : NULL)
-                         : list[i].recipient;
-    if (to) {
+    const char *to = link_recipient(&list[i], linked);
+    if (to[0]) {
       eff[m].recipient = to;
       eff[m].consent = &list[i];
       m++;
@@ -416,9 +413,7 @@ int handle_put(request_t *r) {
   const char *asked[CANON_MAX_WRAPS];
   size_t n_asked = 0;
   for (size_t i = 0; i < n; i++) {
-    const char *to = tvs_is_linked_recipient(list[i].recipient)
-                         ? linked
-                         : list[i].recipient;
+    const char *to = link_recipient(&list[i], linked);
     int known = !to[0] || strcmp(to, h->author) == 0;
     for (size_t j = 0; j < n_queued && !known; j++)
       known = strcmp(queued[j], to) == 0;

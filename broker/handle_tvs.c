@@ -317,11 +317,9 @@ static int s_whose(request_t *r, const char *asked, int operator_ok,
                        "empty, for itself)");
     return 1;
   }
-  int role = r->who->role;
-  int ok = role == KETEN__ROLE__ROLE_TVS ||
-           (operator_ok && role == KETEN__ROLE__ROLE_OPERATOR && asked &&
-            asked[0]) ||
-           (role == KETEN__ROLE__ROLE_GEMEENTE && strcmp(g, r->who->id) == 0);
+  /* A gemeente only for itself; TVS (and the operator) named one above. */
+  int ok = role_may && (r->who->role != KETEN__ROLE__ROLE_GEMEENTE ||
+                        strcmp(g, r->who->id) == 0);
   if (ok && participant_valid_id(g))
     return 0;
   audit_entry_t e;

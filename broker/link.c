@@ -20,6 +20,11 @@ int link_gemeente(broker_t *b, const uint8_t subject[32],
   return found;
 }
 
+const char *link_recipient(const consent_t *c, const char *linked) {
+  return tvs_is_linked_recipient(c->recipient) ? (linked ? linked : "")
+                                               : c->recipient;
+}
+
 int link_consents_for(broker_t *b, const uint8_t subject[32],
                       const char *recorder, const char *reader,
                       const char *linked, consent_t **list, size_t *n) {

@@ -13,6 +13,11 @@ int link_gemeente(broker_t *b, const uint8_t subject[32],
                   char gemeente[PARTICIPANT_ID_MAX + 1],
                   store_tvs_link_t *link);
 
+/* The participant consent c stands for now: its recipient, or for
+ * "@gemeente" the subject's linked gemeente (linked; "" when it is not
+ * linked, so the consent stands for nobody). */
+const char *link_recipient(const consent_t *c, const char *linked);
+
 /* The live consents of subject recorded by recorder (any, if NULL) that
  * can allow reader: naming it, or naming "@gemeente" when reader is
  * linked (the subject's linked gemeente, "" or NULL if none). *list is
