@@ -503,19 +503,16 @@ static void s_run_stored(request_t *r, int (*handler)(request_t *)) {
                      "the broker failed to handle this request; retry");
 }
 
-/* Handles one request frame from the participant behind User-Id. */
-static void s_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
-                       zmq_msg_t *frame) {
-  const char *user_id = zmq_msg_gets(frame, "User-Id");
+void broker_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
+                     const char *user_id, const uint8_t *data, size_t len) {
   uint8_t key[PARTICIPANT_KEY_BYTES];
   request_t r = {.b = b, .rid = rid, .rid_len = rid_len,
                  .now_ms = broker_wall_ms()};
   if (zap_user_id_key(user_id, key) == 0)
     r.who = registry_find_transport(b->registry, key, r.now_ms);
   envelope_error_t e;
-  Keten__Envelope *req = envelope_decode(zmq_msg_data(frame),
-                                         zmq_msg_size(frame),
-                                         b->cfg.max_frame_bytes, &e);
+  Keten__Envelope *req =
+      envelope_decode(data, len, b->cfg.max_frame_bytes, &e);
   b->requests++;
   if (req && envelope_has_message_id(req))
     r.req = req; /* so that even an error correlates */
@@ -605,7 +602,8 @@ static int s_handle_router(broker_t *b) {
       broker_reply_error(&r, KETEN__ERROR_CODE__ERROR_MALFORMED,
                          "a keten message is exactly one frame");
   } else {
-    s_dispatch(b, rid, (size_t)rid_len, &frame);
+    broker_dispatch(b, rid, (size_t)rid_len, zmq_msg_gets(&frame, "User-Id"),
+                    zmq_msg_data(&frame), zmq_msg_size(&frame));
   }
   zmq_msg_close(&frame);
   return 1;
@@ -685,6 +683,10 @@ static void s_batch(broker_t *b, int router_ready, int64_t mono_now) {
       delivery_rewind_all(b);
     }
   }
+  broker_batch_end(b, 1);
+}
+
+void broker_batch_end(broker_t *b, int send) {
   if (b->tx_open && store_commit(b->store) != 0) {
     log_msg(LOG_ERROR, "store", "commit failed, batch undone: %s",
             store_error(b->store));
@@ -697,7 +699,13 @@ static void s_batch(broker_t *b, int router_ready, int64_t mono_now) {
     refusals_settle(&b->zap_stats.sources, 1);
   }
   b->tx_open = 0;
-  s_outbox_flush(b);
+  if (send) {
+    s_outbox_flush(b);
+  } else {
+    for (size_t i = 0; i < b->n_out; i++)
+      free(b->outbox[i].frame);
+    b->n_out = 0;
+  }
 }
 
 int broker_run(broker_t *b, volatile sig_atomic_t *stop,

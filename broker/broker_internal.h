@@ -82,6 +82,16 @@ typedef struct {
 
 int64_t broker_wall_ms(void);
 
+/* Handles one request frame of len bytes from the connection rid whose
+ * ZAP User-Id is user_id (NULL: none), inside the current batch. The loop
+ * calls it per frame; the fuzz targets call it without sockets. */
+void broker_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
+                     const char *user_id, const uint8_t *data, size_t len);
+
+/* Ends the current batch: commits its transaction (or fails its replies),
+ * then sends the outbox (send) or discards it (!send, for the fuzz targets). */
+void broker_batch_end(broker_t *b, int send);
+
 /* Opens the current batch's transaction on first use (a batch of PINGs
  * touches no store). Returns 0, or -1 if the store cannot begin one. */
 int broker_tx(broker_t *b);

@@ -109,6 +109,22 @@ int envelope_validate(const Keten__Envelope *env, envelope_error_t *err) {
       return -1;
     }
     break;
+  case KETEN__ENVELOPE__BODY_PING:
+    if (env->ping->payload.len > ENVELOPE_MAX_PING_PAYLOAD) {
+      s_fail(err, KETEN__ERROR_CODE__ERROR_TOO_LARGE,
+             "ping.payload must be at most %u bytes", ENVELOPE_MAX_PING_PAYLOAD);
+      return -1;
+    }
+    break;
+  case KETEN__ENVELOPE__BODY_SUBSCRIPTION_ENDED:
+    if (!s_printable(env->subscription_ended->detail, ENVELOPE_MAX_REASON)) {
+      s_fail(err, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+             "subscription_ended.detail must be at most %u printable ASCII "
+             "bytes",
+             ENVELOPE_MAX_REASON);
+      return -1;
+    }
+    break;
   case KETEN__ENVELOPE__BODY_WELCOME:
     if (!s_printable(env->welcome->participant_id, 64) ||
         !s_displayable(env->welcome->display_name, 128) ||

@@ -21,6 +21,9 @@
 #define ENVELOPE_DEFAULT_MAX_FRAME 1048576u
 #define ENVELOPE_MAX_SOFTWARE 64u
 #define ENVELOPE_MAX_REASON 256u
+/* Largest PING payload (it is echoed back: a PING must not make the
+ * broker queue more than this towards a connection). */
+#define ENVELOPE_MAX_PING_PAYLOAD 65536u
 
 typedef struct {
   Keten__ErrorCode code;

@@ -1127,26 +1127,31 @@ keten_err_t keten_client_poll(keten_client_t *c, int timeout_ms,
     if (rc > 0 && (items[0].revents & ZMQ_POLLIN)) {
       zmq_msg_t m;
       zmq_msg_init(&m);
-      if (zmq_msg_recv(&m, c->sock, ZMQ_DONTWAIT) >= 0) {
-        Keten__Envelope *env = envelope_decode(
-            zmq_msg_data(&m), zmq_msg_size(&m), CLIENT_MAX_REPLY, NULL);
-        if (env && env->body_case == KETEN__ENVELOPE__BODY_DELIVER) {
-          int stop = s_deliver(c, env->deliver, fn, arg, handled);
-          envelope_free(env);
-          zmq_msg_close(&m);
-          if (stop)
-            return KETEN_OK;
-          continue;
-        }
-        /* A reply nobody waits for: the broker's answer to one of our
-         * rewrap answers is recorded; any other ERROR too. */
-        if (env && !client_rewrap_reply(c, env) &&
-            env->body_case == KETEN__ENVELOPE__BODY_ERROR)
-          client_error(c, "%s: %s", envelope_error_name(env->error->code),
-                       env->error->reason);
-        envelope_free(env);
-      }
+      int stop = 0;
+      if (zmq_msg_recv(&m, c->sock, ZMQ_DONTWAIT) >= 0)
+        stop = client_frame_in(c, zmq_msg_data(&m), zmq_msg_size(&m), fn, arg,
+                               handled);
       zmq_msg_close(&m);
+      if (stop)
+        return KETEN_OK;
     }
   }
+}
+
+int client_frame_in(keten_client_t *c, const uint8_t *data, size_t len,
+                    keten_delivery_fn fn, void *arg, size_t *handled) {
+  Keten__Envelope *env = envelope_decode(data, len, CLIENT_MAX_REPLY, NULL);
+  if (env && env->body_case == KETEN__ENVELOPE__BODY_DELIVER) {
+    int stop = s_deliver(c, env->deliver, fn, arg, handled);
+    envelope_free(env);
+    return stop;
+  }
+  /* A reply nobody waits for: the broker's answer to one of our
+   * rewrap answers is recorded; any other ERROR too. */
+  if (env && !client_rewrap_reply(c, env) &&
+      env->body_case == KETEN__ENVELOPE__BODY_ERROR)
+    client_error(c, "%s: %s", envelope_error_name(env->error->code),
+                 env->error->reason);
+  envelope_free(env);
+  return 0;
 }

@@ -97,6 +97,13 @@ void client_own_signing_keys(const keten_client_t *c, evidence_author_t *ev);
  * the client's error set. */
 int client_send_oneway(keten_client_t *c, const Keten__Envelope *env);
 
+/* Handles one unsolicited frame of len bytes from the broker (a DELIVER,
+ * a SUBSCRIPTION_ENDED, a late reply), as keten_client_poll() does with
+ * each frame it receives; the fuzz target calls it without a broker.
+ * Returns 1 when the application asked to stop. */
+int client_frame_in(keten_client_t *c, const uint8_t *data, size_t len,
+                    keten_delivery_fn fn, void *arg, size_t *handled);
+
 /* rewrap.c: serves the rewrap request of item: answers it (a wrap or a
  * refusal) on the socket and tells the rewrap handler. Returns 0 when it
  * was answered (the seq may be acked), -1 when the answer could not be
