@@ -15,7 +15,7 @@ void config_defaults(config_t *cfg) {
   cfg->max_frame_bytes = 1048576;
   cfg->heartbeat_ivl_ms = 5000;
   cfg->heartbeat_timeout_ms = 15000;
-  cfg->send_hwm = 10000;
+  cfg->send_hwm = 16;
   cfg->registry_poll_ms = 1000;
   cfg->ack_timeout_ms = 30000;
   cfg->checkpoint_every = 1000;
@@ -24,6 +24,14 @@ void config_defaults(config_t *cfg) {
   cfg->prepare_burst = 200;
   cfg->max_consents_per_recipient = 16;
   cfg->refusal_audit_interval_ms = 10000;
+  cfg->delivery_window_bytes = 4 * 1024 * 1024;
+  cfg->stall_timeouts = 3;
+  cfg->fetch_page_bytes = 1024 * 1024;
+  cfg->max_connections = 8;
+  cfg->requests_per_second = 1000;
+  cfg->requests_burst = 2000;
+  cfg->max_pending_per_author = 10000;
+  cfg->budget_audit_interval_ms = 10000;
 }
 
 static int s_int(const char *value, long min, long max, long *out) {
@@ -81,7 +89,7 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err,
     rc = s_int(value, 300, 3600000, &v);
     cfg->heartbeat_timeout_ms = (int)v;
   } else if (strcmp(key, "send_hwm") == 0) {
-    rc = s_int(value, 10, 10000000, &v);
+    rc = s_int(value, 4, 100000, &v);
     cfg->send_hwm = (int)v;
   } else if (strcmp(key, "registry_poll_ms") == 0) {
     rc = s_int(value, 0, 3600000, &v);
@@ -107,6 +115,30 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err,
   } else if (strcmp(key, "refusal_audit_interval_ms") == 0) {
     rc = s_int(value, 1000, 3600000, &v);
     cfg->refusal_audit_interval_ms = (int)v;
+  } else if (strcmp(key, "delivery_window_bytes") == 0) {
+    rc = s_int(value, 1024L * 1024, 256L * 1024 * 1024, &v);
+    cfg->delivery_window_bytes = (int)v;
+  } else if (strcmp(key, "stall_timeouts") == 0) {
+    rc = s_int(value, 1, 100, &v);
+    cfg->stall_timeouts = (int)v;
+  } else if (strcmp(key, "fetch_page_bytes") == 0) {
+    rc = s_int(value, 64L * 1024, 16L * 1024 * 1024, &v);
+    cfg->fetch_page_bytes = (int)v;
+  } else if (strcmp(key, "max_connections") == 0) {
+    rc = s_int(value, 1, 1024, &v);
+    cfg->max_connections = (int)v;
+  } else if (strcmp(key, "requests_per_second") == 0) {
+    rc = s_int(value, 1, 1000000, &v);
+    cfg->requests_per_second = (int)v;
+  } else if (strcmp(key, "requests_burst") == 0) {
+    rc = s_int(value, 1, 1000000, &v);
+    cfg->requests_burst = (int)v;
+  } else if (strcmp(key, "max_pending_per_author") == 0) {
+    rc = s_int(value, 1, 10000000, &v);
+    cfg->max_pending_per_author = (int)v;
+  } else if (strcmp(key, "budget_audit_interval_ms") == 0) {
+    rc = s_int(value, 1000, 3600000, &v);
+    cfg->budget_audit_interval_ms = (int)v;
   } else {
     snprintf(err, errlen, "unknown setting '%s'", key);
     return -1;
@@ -179,6 +211,9 @@ int config_check(const config_t *cfg, char *err, size_t errlen) {
   else if (cfg->heartbeat_timeout_ms < 2 * cfg->heartbeat_ivl_ms)
     snprintf(err, errlen,
              "heartbeat_timeout_ms must be at least twice heartbeat_ivl_ms");
+  else if (cfg->requests_burst < cfg->requests_per_second)
+    snprintf(err, errlen,
+             "requests_burst must be at least requests_per_second");
   else
     return 0;
   return -1;

@@ -32,6 +32,15 @@ typedef struct {
   int prepare_burst;                /* ... and in a burst */
   int max_consents_per_recipient;   /* live consents per (subject, recorder, recipient) */
   int refusal_audit_interval_ms;    /* refused handshakes: one audit entry per address per this */
+  /* Budgets per participant (docs/operations.md, "Budgets"). */
+  int delivery_window_bytes;        /* unacked delivery bytes towards one subscription */
+  int stall_timeouts;               /* ack timeouts without progress before a subscription ends */
+  int fetch_page_bytes;             /* ciphertext bytes in one FETCH reply (at least one section) */
+  int max_connections;              /* connections one participant may use at once */
+  int requests_per_second;          /* requests one participant may make a second, sustained */
+  int requests_burst;               /* ... and in a burst */
+  int max_pending_per_author;       /* unacked mailbox entries one author may have towards one recipient */
+  int budget_audit_interval_ms;     /* budget refusals: one audit entry per participant and budget per this */
 } config_t;
 
 /* Fills cfg with the documented defaults (no endpoints, no key, no store). */
