@@ -15,9 +15,12 @@
 #include "canon.h"
 #include "log.h"
 #include "roles.h"
+#include "store_file.h"
 
 /* Requests handled in one batch (one transaction, one fsync). */
 #define BROKER_BATCH 256
+/* ... and at most about this many bytes of replies in one batch. */
+#define BROKER_BATCH_BYTES (8u * 1024u * 1024u)
 /* Log lines about bad frames allowed per second before suppression. */
 #define BROKER_BAD_LOG_PER_SEC 10
 /* How often timers (ack timeouts, expiry, checkpoints) run. */
@@ -26,6 +29,14 @@
  * still fails on its content: a PUT's version is no longer newer, a
  * consent_id exists, a consent is already revoked. */
 #define BROKER_REPLAY_WINDOW_MS (24LL * 3600 * 1000)
+/* While the disk is full, sweeps and the delivery pump wait this long
+ * after a failed commit, doubling up to the maximum (9.3.6). */
+#define BROKER_FULL_BACKOFF_MS 1000
+#define BROKER_FULL_BACKOFF_MAX_MS 30000
+/* At most one "commit failed" line per this long; the others are counted. */
+#define BROKER_COMMIT_LOG_MS 10000
+/* Where the ROUTER's monitor reports closed connections (budget.h). */
+#define BROKER_MONITOR_EP "inproc://ketend-router-monitor"
 
 int64_t broker_mono_ms(void) {
   struct timespec ts;
@@ -60,6 +71,9 @@ int broker_reload_registry(broker_t *b) {
   log_msg(registry_count(b->registry) ? LOG_INFO : LOG_WARN, "registry",
           "loaded %zu entries, %zu valid now", registry_count(b->registry),
           registry_count_valid(b->registry, broker_wall_ms()));
+  /* A removed participant's subscription ends now, not at its next
+   * delivery (its SUBSCRIPTION_ENDED leaves with the next batch). */
+  delivery_check_keys(b);
   return 0;
 }
 
@@ -143,6 +157,8 @@ broker_t *broker_new(const config_t *cfg, char *err, size_t errlen) {
     goto fail;
   }
   memcpy(b->root_pk, root.public_key, sizeof b->root_pk);
+  if (store_file_check_private(cfg->store, err, errlen) != 0)
+    goto fail; /* others may read the store: refuse (store_file.h) */
   b->store = store_open(cfg->store, reason, sizeof reason);
   if (!b->store) {
     snprintf(err, errlen, "%s", reason);
@@ -172,6 +188,16 @@ broker_t *broker_new(const config_t *cfg, char *err, size_t errlen) {
   b->zap = zap_open(b->ctx, err, errlen);
   if (!b->zap || s_open_router(b, err, errlen) != 0)
     goto fail;
+  /* Connections per participant: a closed descriptor stops counting. */
+  b->monitor = zmq_socket(b->ctx, ZMQ_PAIR);
+  if (!b->monitor ||
+      zmq_socket_monitor(b->router, BROKER_MONITOR_EP,
+                         ZMQ_EVENT_DISCONNECTED) != 0 ||
+      zmq_connect(b->monitor, BROKER_MONITOR_EP) != 0) {
+    snprintf(err, errlen, "cannot monitor the ROUTER socket: %s",
+             zmq_strerror(zmq_errno()));
+    goto fail;
+  }
   log_msg(LOG_INFO, "broker",
           "ketend %s serving %zu registry entries (%zu valid now), store %s "
           "(schema %d)",
@@ -188,6 +214,8 @@ void broker_destroy(broker_t **bp) {
   if (!bp || !*bp)
     return;
   broker_t *b = *bp;
+  if (b->monitor)
+    zmq_close(b->monitor);
   if (b->router)
     zmq_close(b->router);
   if (b->zap)
@@ -198,7 +226,9 @@ void broker_destroy(broker_t **bp) {
     free(b->outbox[i].frame);
   free(b->outbox);
   free(b->sessions);
+  delivery_free(b);
   ratelimit_clear(&b->prepare_limits);
+  budget_clear(&b->budgets);
   registry_destroy(&b->registry);
   store_close(&b->store);
   keten_keys_wipe(&b->keys);
@@ -216,6 +246,7 @@ int broker_tx(broker_t *b) {
     return -1;
   }
   b->tx_open = 1;
+  b->tx_changes = store_changes(b->store);
   return 0;
 }
 
@@ -249,6 +280,11 @@ static outbox_item_t *s_outbox_add(broker_t *b, const uint8_t *rid,
 int broker_push(broker_t *b, const uint8_t *rid, size_t rid_len,
                 const Keten__Envelope *env) {
   return s_outbox_add(b, rid, rid_len, env) ? 0 : -1;
+}
+
+outbox_item_t *broker_push_item(broker_t *b, const uint8_t *rid,
+                                size_t rid_len, const Keten__Envelope *env) {
+  return s_outbox_add(b, rid, rid_len, env);
 }
 
 void broker_reply(request_t *r, Keten__Envelope__BodyCase body_case,
@@ -311,12 +347,19 @@ static void s_log_rejected(broker_t *b, const char *who, Keten__ErrorCode code,
 
 static void s_reply_error(request_t *r, Keten__ErrorCode code,
                           uint32_t retry_after_ms, const char *reason) {
+  /* Within the bounds of 5.5 whatever a handler wrote: 0-255 printable
+   * ASCII bytes (a client refuses anything else as ERROR_INVALID_FIELD). */
+  char text[ENVELOPE_MAX_REASON];
+  snprintf(text, sizeof text, "%s", reason ? reason : "");
+  for (char *c = text; *c; c++)
+    if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+      *c = '?';
   Keten__Error error = KETEN__ERROR__INIT;
   error.code = code;
-  error.reason = (char *)reason;
+  error.reason = text;
   error.retry_after_ms = retry_after_ms;
   r->b->error_replies++;
-  s_log_rejected(r->b, r->who ? r->who->id : "a peer", code, reason);
+  s_log_rejected(r->b, r->who ? r->who->id : "a peer", code, text);
   broker_reply(r, KETEN__ENVELOPE__BODY_ERROR, &error);
 }
 
@@ -343,15 +386,43 @@ void broker_reply_rate_limited(request_t *r, int64_t retry_after_ms,
  * frame (and is counted) rather than stalling everyone else; a lost
  * delivery is resent after the ack timeout. */
 static void s_outbox_flush(broker_t *b) {
+  /* The withdrawals of frames not taken that this batch audited are
+   * committed now (after a failed commit none is marked written). */
+  delivery_unsent_settle(b);
   for (size_t i = 0; i < b->n_out; i++) {
     outbox_item_t *o = &b->outbox[i];
+    if (o->first_seq && !o->frame) {
+      /* An earlier delivery frame of this subscription was not taken: a
+       * later one must not go either, or a cumulative ACK of it would
+       * acknowledge entries the recipient never got. */
+      delivery_unsent(b, o, "an earlier frame of this subscription was not "
+                            "taken");
+      continue;
+    }
     if (zmq_send(b->router, o->rid, o->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_send(b->router, o->frame, o->len, ZMQ_DONTWAIT) < 0) {
+      int err = zmq_errno();
       b->dropped_replies++;
-      if (zmq_errno() == EHOSTUNREACH)
+      log_msg(LOG_DEBUG, "request", "frame dropped: %s", zmq_strerror(err));
+      if (o->first_seq) {
+        /* A delivery the transport did not take is no disclosure. */
+        delivery_unsent(b, o, err == EAGAIN ? "the connection's queue is full"
+                              : err == EHOSTUNREACH ? "the connection is gone"
+                                                    : zmq_strerror(err));
+        for (size_t j = i + 1; j < b->n_out; j++) {
+          outbox_item_t *later = &b->outbox[j];
+          if (later->first_seq && later->rid_len == o->rid_len &&
+              memcmp(later->rid, o->rid, o->rid_len) == 0 &&
+              strcmp(later->participant, o->participant) == 0) {
+            free(later->frame);
+            later->frame = NULL;
+          }
+        }
+      }
+      if (err == EHOSTUNREACH)
         delivery_drop_rid(b, o->rid, o->rid_len);
-      log_msg(LOG_DEBUG, "request", "frame dropped: %s",
-              zmq_strerror(zmq_errno()));
+    } else if (o->first_seq) {
+      delivery_handed(b, o);
     }
     free(o->frame);
   }
@@ -364,6 +435,10 @@ static void s_outbox_fail(broker_t *b) {
   size_t kept = 0;
   for (size_t i = 0; i < b->n_out; i++) {
     outbox_item_t o = b->outbox[i];
+    if ((o.is_reply && !o.needs_commit) || o.keep) {
+      b->outbox[kept++] = o; /* its request wrote nothing: the reply stands */
+      continue;             /* (or a SUBSCRIPTION_ENDED: the session is gone) */
+    }
     free(o.frame);
     if (!o.is_reply)
       continue;
@@ -378,8 +453,15 @@ static void s_outbox_fail(broker_t *b) {
       req.trace_id.len = ENVELOPE_TRACE_ID_BYTES;
     }
     envelope_init(&reply, &ids, o.has_request_ids ? &req : NULL);
-    error.code = KETEN__ERROR_CODE__ERROR_INTERNAL;
-    error.reason = "the broker could not make this durable; retry";
+    if (b->store_full) { /* 9.3.6 */
+      error.code = KETEN__ERROR_CODE__ERROR_DISK_FULL;
+      error.reason = "the broker's disk is full: nothing was stored; retry "
+                     "later";
+      error.retry_after_ms = (uint32_t)b->store_backoff_ms;
+    } else {
+      error.code = KETEN__ERROR_CODE__ERROR_INTERNAL;
+      error.reason = "the broker could not make this durable; retry";
+    }
     reply.body_case = KETEN__ENVELOPE__BODY_ERROR;
     reply.error = &error;
     o.frame = envelope_pack(&reply, &o.len);
@@ -491,20 +573,80 @@ static void s_run_stored(request_t *r, int (*handler)(request_t *)) {
                        "the store is unavailable; retry");
     return;
   }
+  int64_t changes = store_changes(b->store);
   if (handler(r) == 0) {
     store_savepoint_release(b->store);
+    /* A handler that changed nothing (a read that audits nothing, a
+     * refusal not audited) needs no commit: its reply goes out even if
+     * the batch's commit fails (9.3.4). */
+    int wrote = store_changes(b->store) != changes;
+    for (size_t i = out_before; i < b->n_out; i++)
+      b->outbox[i].needs_commit = wrote || !b->outbox[i].is_reply;
     return;
   }
+  int full = store_error_is_full(b->store);
   store_savepoint_rollback(b->store);
   for (size_t i = out_before; i < b->n_out; i++)
     free(b->outbox[i].frame);
   b->n_out = out_before;
-  broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INTERNAL,
-                     "the broker failed to handle this request; retry");
+  if (full)
+    s_reply_error(r, KETEN__ERROR_CODE__ERROR_DISK_FULL,
+                  (uint32_t)(b->store_backoff_ms ? b->store_backoff_ms
+                                                 : BROKER_FULL_BACKOFF_MS),
+                  "the broker's disk is full: nothing was stored; retry later");
+  else
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INTERNAL,
+                       "the broker failed to handle this request; retry");
 }
 
-void broker_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
-                     const char *user_id, const uint8_t *data, size_t len) {
+void broker_budget_refused(broker_t *b, const char *id, budget_kind_t kind,
+                           uint64_t limit) {
+  if (budget_refused(&b->budgets, id, kind, limit, broker_mono_ms()) == 1)
+    log_msg(LOG_WARN, "budget",
+            "%s: refused by the budget %s (limit %llu); further refusals "
+            "are counted in its audit summary",
+            id, budget_name(kind), (unsigned long long)limit);
+}
+
+/* The budgets every request of an admitted participant passes first
+ * (9.4): its connections, then its request rate (ACK exempt). Cheap: no
+ * store access; the refusal is only counted here and audited by the
+ * sweep. Returns 1 when the request may go on, 0 when it was answered. */
+static int s_budgets(request_t *r, int fd, const Keten__Envelope *req) {
+  broker_t *b = r->b;
+  int64_t now = broker_mono_ms();
+  int ok = budget_connection(&b->budgets, fd, r->who->id,
+                             b->cfg.max_connections, now);
+  if (ok == 0) {
+    broker_budget_refused(b, r->who->id, BUDGET_MAX_CONNECTIONS,
+                          (uint64_t)b->cfg.max_connections);
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_QUOTA,
+                       "at most %d connections at once: close one first",
+                       b->cfg.max_connections);
+    return 0;
+  }
+  /* An ACK is never refused by the request budget: it only moves the
+   * acknowledged seq (bounded by what the broker sent) or changes nothing
+   * (in memory); refusing it would only cause redeliveries. */
+  if (req && req->body_case == KETEN__ENVELOPE__BODY_ACK)
+    return 1;
+  int64_t retry = 0;
+  ok = budget_request(&b->budgets, r->who->id, now,
+                      b->cfg.requests_per_second, b->cfg.requests_burst,
+                      &retry);
+  if (ok == 0) {
+    broker_budget_refused(b, r->who->id, BUDGET_REQUESTS_PER_SECOND,
+                          (uint64_t)b->cfg.requests_per_second);
+    broker_reply_rate_limited(r, retry,
+                              "too many requests; retry after retry_after_ms");
+    return 0;
+  }
+  return 1; /* ok < 0 (out of memory): not refused */
+}
+
+static void s_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
+                       const char *user_id, int fd, const uint8_t *data,
+                       size_t len) {
   uint8_t key[PARTICIPANT_KEY_BYTES];
   request_t r = {.b = b, .rid = rid, .rid_len = rid_len,
                  .now_ms = broker_wall_ms()};
@@ -521,6 +663,8 @@ void broker_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
     broker_reply_error(&r, KETEN__ERROR_CODE__ERROR_UNAUTHENTICATED,
                        "your transport key is no longer in the registry or "
                        "its entry is not valid now");
+  } else if (!s_budgets(&r, fd, req)) {
+    /* answered: a budget of 9.4 */
   } else if (!req || envelope_validate(req, &e) != 0) {
     broker_reply_error(&r, e.code, "%s", e.reason);
   } else {
@@ -567,6 +711,11 @@ void broker_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
   envelope_free(req);
 }
 
+void broker_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
+                     const char *user_id, const uint8_t *data, size_t len) {
+  s_dispatch(b, rid, rid_len, user_id, -1, data, len);
+}
+
 /* Receives and handles one message from the ROUTER. Returns 0 when none
  * was waiting, 1 otherwise. */
 static int s_handle_router(broker_t *b) {
@@ -602,8 +751,11 @@ static int s_handle_router(broker_t *b) {
       broker_reply_error(&r, KETEN__ERROR_CODE__ERROR_MALFORMED,
                          "a keten message is exactly one frame");
   } else {
-    broker_dispatch(b, rid, (size_t)rid_len, zmq_msg_gets(&frame, "User-Id"),
-                    zmq_msg_data(&frame), zmq_msg_size(&frame));
+    /* ZMQ_SRCFD: the descriptor the frame came on (libzmq keeps it in
+     * the message's metadata), to count connections per participant. */
+    s_dispatch(b, rid, (size_t)rid_len, zmq_msg_gets(&frame, "User-Id"),
+               zmq_msg_get(&frame, ZMQ_SRCFD), zmq_msg_data(&frame),
+               zmq_msg_size(&frame));
   }
   zmq_msg_close(&frame);
   return 1;
@@ -648,33 +800,109 @@ static int s_refusals_flush(broker_t *b, int force) {
                         s_audit_refusals, b);
 }
 
+/* One aggregate of budget refusals (budget.h): a `keten.budget.refused`
+ * entry in the batch's transaction and a WARN line with the count. */
+static int s_audit_budget(const char *id, budget_kind_t kind, uint64_t count,
+                          int64_t span_ms, uint64_t limit, uint64_t unlogged,
+                          void *arg) {
+  broker_t *b = arg;
+  long long secs = (long long)((span_ms + 999) / 1000);
+  audit_entry_t e;
+  broker_audit_init(&e, NULL, "keten.budget.refused", AUDIT_STATUS_ERROR);
+  snprintf(e.actor, sizeof e.actor, "%s", id);
+  snprintf(e.detail, sizeof e.detail, "%llu refusals of %s in %lld s (limit %llu)",
+           (unsigned long long)count, budget_name(kind), secs,
+           (unsigned long long)limit);
+  if (broker_audit(b, &e) != 0)
+    return -1;
+  log_msg(LOG_WARN, "budget",
+          "%s: %llu requests refused by the budget %s in %lld s (limit %llu; "
+          "%llu not logged)",
+          id, (unsigned long long)count, budget_name(kind), secs,
+          (unsigned long long)limit, (unsigned long long)unlogged);
+  return 0;
+}
+
+static int s_budget_flush(broker_t *b, int force) {
+  return budget_flush(&b->budgets, broker_mono_ms(),
+                      b->cfg.budget_audit_interval_ms, force, s_audit_budget,
+                      b);
+}
+
+/* Reads the ROUTER monitor's events: a closed connection no longer counts
+ * against its participant's max_connections. */
+static void s_drain_monitor(broker_t *b) {
+  for (;;) {
+    zmq_msg_t ev;
+    zmq_msg_init(&ev);
+    if (zmq_msg_recv(&ev, b->monitor, ZMQ_DONTWAIT) < 0) {
+      zmq_msg_close(&ev);
+      return;
+    }
+    int more = zmq_msg_more(&ev);
+    if (zmq_msg_size(&ev) == 6) {
+      uint16_t event;
+      uint32_t value;
+      memcpy(&event, zmq_msg_data(&ev), 2);
+      memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
+      if (event == ZMQ_EVENT_DISCONNECTED)
+        budget_disconnected(&b->budgets, (int)value);
+    }
+    zmq_msg_close(&ev);
+    while (more) { /* the endpoint frame */
+      zmq_msg_t part;
+      zmq_msg_init(&part);
+      more = zmq_msg_recv(&part, b->monitor, ZMQ_DONTWAIT) >= 0 &&
+             zmq_msg_more(&part);
+      zmq_msg_close(&part);
+    }
+  }
+}
+
 /* One batch: requests, expiry, deliveries and checkpoints in one
  * transaction, opened only when something needs the store; the frames
  * leave only once it is durable (group commit). */
 static void s_batch(broker_t *b, int router_ready, int64_t mono_now) {
   b->tx_open = 0;
-  if (router_ready)
-    for (int i = 0; i < BROKER_BATCH && s_handle_router(b); i++)
-      ;
-  if (mono_now >= b->next_sweep_ms && broker_tx(b) == 0) {
+  if (b->monitor)
+    s_drain_monitor(b);
+  /* Replies wait in the outbox until the commit: a batch also ends once
+   * they reach BROKER_BATCH_BYTES, so requests that each want a large
+   * reply (FETCH pages, PONGs) cannot pile up unbounded before the flush
+   * (where each connection's queue takes at most send_hwm frames). */
+  size_t batch_bytes = 0;
+  for (int i = 0; router_ready && i < BROKER_BATCH &&
+                  batch_bytes < BROKER_BATCH_BYTES;
+       i++) {
+    size_t before = b->n_out;
+    if (!s_handle_router(b))
+      break;
+    for (size_t j = before; j < b->n_out; j++)
+      batch_bytes += b->outbox[j].len;
+  }
+  /* A full disk: no sweep and no delivery pump until the back-off ends
+   * (requests still come, and a commit of theirs that succeeds ends it). */
+  int backoff = b->store_full && mono_now < b->store_retry_ms;
+  if (!backoff && mono_now >= b->next_sweep_ms && broker_tx(b) == 0) {
     b->next_sweep_ms = mono_now + 1000;
     if (store_savepoint(b->store) == 0) {
       int64_t wall = broker_wall_ms();
       if (consent_sweep_expired(b, wall) == 0 &&
           consent_sweep_started(b, wall) == 0 &&
           prepare_limit_flush(b, broker_mono_ms(), 0) == 0 &&
-          s_refusals_flush(b, 0) == 0 &&
+          s_refusals_flush(b, 0) == 0 && s_budget_flush(b, 0) == 0 &&
           store_message_prune(b->store, wall - BROKER_REPLAY_WINDOW_MS) == 0) {
         store_savepoint_release(b->store);
       } else {
         store_savepoint_rollback(b->store);
         prepare_limit_settle(b, 0); /* its summaries were undone too */
         refusals_settle(&b->zap_stats.sources, 0);
+        budget_settle(&b->budgets, 0);
       }
     }
     s_checkpoint(b, mono_now, 0);
   }
-  if (delivery_due(b, mono_now) && broker_tx(b) == 0 &&
+  if (!backoff && delivery_due(b, mono_now) && broker_tx(b) == 0 &&
       store_savepoint(b->store) == 0) {
     if (delivery_pump(b, mono_now) == 0) {
       store_savepoint_release(b->store);
@@ -686,17 +914,67 @@ static void s_batch(broker_t *b, int router_ready, int64_t mono_now) {
   broker_batch_end(b, 1);
 }
 
+/* A failed commit: classified (a full disk or another failure), logged
+ * at most once per BROKER_COMMIT_LOG_MS with the count of the others, and
+ * on a full disk the back-off of sweeps and pump doubles (9.3.6). */
+static void s_commit_failed(broker_t *b, int full) {
+  int64_t now = broker_mono_ms();
+  if (full) {
+    b->store_backoff_ms = !b->store_full ? BROKER_FULL_BACKOFF_MS
+                          : 2 * b->store_backoff_ms > BROKER_FULL_BACKOFF_MAX_MS
+                              ? BROKER_FULL_BACKOFF_MAX_MS
+                              : 2 * b->store_backoff_ms;
+    b->store_retry_ms = now + b->store_backoff_ms;
+  }
+  if (b->commit_log_ms && now - b->commit_log_ms < BROKER_COMMIT_LOG_MS &&
+      b->store_full == full) {
+    b->commit_unlogged++;
+  } else {
+    long long secs = b->commit_log_ms ? (now - b->commit_log_ms + 999) / 1000 : 0;
+    if (full)
+      log_msg(LOG_ERROR, "store",
+              "commit failed: disk full (%llu more in %lld s); writes are "
+              "refused with ERROR_DISK_FULL, sweeps and deliveries wait %lld "
+              "ms: %s",
+              (unsigned long long)b->commit_unlogged, secs,
+              (long long)b->store_backoff_ms, store_error(b->store));
+    else
+      log_msg(LOG_ERROR, "store",
+              "commit failed, batch undone (%llu more in %lld s): %s",
+              (unsigned long long)b->commit_unlogged, secs,
+              store_error(b->store));
+    b->commit_log_ms = now;
+    b->commit_unlogged = 0;
+  }
+  b->store_full = full;
+}
+
 void broker_batch_end(broker_t *b, int send) {
   if (b->tx_open && store_commit(b->store) != 0) {
-    log_msg(LOG_ERROR, "store", "commit failed, batch undone: %s",
-            store_error(b->store));
+    int full = store_error_is_full(b->store);
+    s_commit_failed(b, full);
     store_rollback(b->store);
     s_outbox_fail(b);
     prepare_limit_settle(b, 0);
     refusals_settle(&b->zap_stats.sources, 0);
+    budget_settle(&b->budgets, 0);
   } else {
+    /* Only a commit that wrote proves there is room again (an empty
+     * transaction commits without writing). */
+    if (b->tx_open && b->store_full &&
+        store_changes(b->store) != b->tx_changes) {
+      log_msg(LOG_WARN, "store",
+              "commit succeeded: the disk has room again (%llu failed "
+              "commits not logged)",
+              (unsigned long long)b->commit_unlogged);
+      b->store_full = 0;
+      b->store_backoff_ms = 0;
+      b->commit_unlogged = 0;
+      b->commit_log_ms = 0;
+    }
     prepare_limit_settle(b, 1);
     refusals_settle(&b->zap_stats.sources, 1);
+    budget_settle(&b->budgets, 1);
   }
   b->tx_open = 0;
   if (send) {
@@ -746,6 +1024,8 @@ int broker_run(broker_t *b, volatile sig_atomic_t *stop,
       log_msg(LOG_ERROR, "audit", "cannot audit the last rate-limit refusals");
     if (s_refusals_flush(b, 1) != 0)
       log_msg(LOG_ERROR, "audit", "cannot audit the last refused handshakes");
+    if (s_budget_flush(b, 1) != 0)
+      log_msg(LOG_ERROR, "audit", "cannot audit the last budget refusals");
     s_checkpoint(b, broker_mono_ms(), 1);
     if (store_commit(b->store) != 0) {
       log_msg(LOG_ERROR, "audit", "cannot commit the last entries at stop");

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "audit.h"
+#include "budget.h"
 #include "broker.h"
 #include "envelope.h"
 #include "keten.h"
@@ -28,7 +29,26 @@ typedef struct {
   uint8_t message_id[ENVELOPE_MESSAGE_ID_BYTES]; /* of the request, if any */
   uint8_t trace_id[ENVELOPE_TRACE_ID_BYTES];
   int has_request_ids;
+  int needs_commit;                       /* a reply whose request wrote to the store
+                                           * (or a delivery): it leaves only if the
+                                           * batch commits (H6, issue 8) */
+  int keep;                               /* sent even if the batch's commit fails
+                                           * (SUBSCRIPTION_ENDED: nothing to make durable) */
+  /* A delivery frame: whose mailbox entries it carries and their bytes
+   * (as the window counts them); first_seq 0 for any other frame. */
+  char participant[PARTICIPANT_ID_MAX + 1];
+  uint64_t first_seq, last_seq;
+  uint64_t bytes;
 } outbox_item_t;
+
+/* The largest credit a SUBSCRIBE or ACK may give (entries in flight). */
+#define DELIVERY_MAX_CREDIT 1024
+
+/* One delivery frame in flight: its last seq and its bytes. */
+typedef struct {
+  uint64_t last_seq;
+  uint64_t bytes;
+} delivery_frame_t;
 
 /* One participant's delivery subscription on one connection. */
 typedef struct {
@@ -42,7 +62,25 @@ typedef struct {
   uint64_t sent_max;                      /* highest seq ever sent on this session */
   int64_t last_progress_ms;               /* last send or ack (monotonic) */
   int wake;                               /* look at the mailbox again */
+  /* The byte window (docs/protocol.md 8.3.1, 8.5): the frames in
+   * (acked, sent], oldest first, in a ring (each frame holds at least one
+   * seq, so at most DELIVERY_MAX_CREDIT of them are in flight). */
+  delivery_frame_t frames[DELIVERY_MAX_CREDIT];
+  size_t frame_head, n_frames;
+  uint64_t unacked_bytes;                 /* the sum of frames[].bytes */
+  uint64_t handed_bytes;                  /* handed to the transport since the last ack progress */
+  int timeouts;                           /* consecutive ack timeouts without progress */
+  int held;                               /* a frame was not taken: wait for an ack or the timeout */
 } session_t;
+
+/* Mailbox entries whose delivery frame the transport did not take: their
+ * deliver entries are withdrawn (keten.delivery.unsent) in the next batch. */
+typedef struct {
+  char participant[PARTICIPANT_ID_MAX + 1];
+  uint64_t first_seq, last_seq;
+  char reason[64];
+  int written;                            /* audited in the open batch */
+} delivery_unsent_t;
 
 struct broker {
   config_t cfg;
@@ -64,10 +102,23 @@ struct broker {
   size_t n_out, cap_out;
   session_t *sessions;
   size_t n_sessions, cap_sessions;
+  delivery_unsent_t *unsent;              /* frames the transport did not take */
+  size_t n_unsent, cap_unsent;
   uint64_t checkpoint_seq;                /* last signed checkpoint */
   int64_t checkpoint_ms;
   int64_t next_sweep_ms;
   int tx_open;                            /* the batch's transaction has begun */
+  /* Budgets per participant (budget.h) and the connections behind them. */
+  budget_t budgets;
+  void *monitor;                          /* the ROUTER's monitor (closed fds) */
+  /* A full disk (9.3.6): sweeps and the delivery pump wait until
+   * store_retry_ms, backing off from 1 s to 30 s; the log line is
+   * rate-limited. */
+  int store_full;
+  int64_t store_retry_ms, store_backoff_ms;
+  int64_t tx_changes;                     /* store_changes() when the batch's tx began */
+  int64_t commit_log_ms;                  /* last "commit failed" line */
+  uint64_t commit_unlogged;               /* failures since, not logged */
 };
 
 /* The request being handled. */
@@ -117,6 +168,11 @@ void broker_reply_rate_limited(request_t *r, int64_t retry_after_ms,
 int broker_push(broker_t *b, const uint8_t *rid, size_t rid_len,
                 const Keten__Envelope *env);
 
+/* broker_push(), returning the queued item (NULL when out of memory) for
+ * the caller to fill in what the frame carries. */
+outbox_item_t *broker_push_item(broker_t *b, const uint8_t *rid,
+                                size_t rid_len, const Keten__Envelope *env);
+
 /* Starts an entry with name and status and the request's trace context
  * (r may be NULL for the broker's own operations). */
 void broker_audit_init(audit_entry_t *e, const request_t *r, const char *name,
@@ -138,6 +194,12 @@ int handle_ack(request_t *r);
 int handle_tvs_publish(request_t *r);
 int handle_tvs_list(request_t *r);
 int handle_tvs_status(request_t *r);
+
+/* Counts one refusal of budget kind for participant id (limit: the limit
+ * that refused it); the sweep writes one `keten.budget.refused` entry per
+ * (participant, budget) per budget_audit_interval_ms (budget.h). O(1). */
+void broker_budget_refused(broker_t *b, const char *id, budget_kind_t kind,
+                           uint64_t limit);
 
 /* Writes the audit entries that sum up the PREPAREs refused by the rate
  * limit (at most one per participant a second, or all with force). */
@@ -186,5 +248,25 @@ void delivery_drop_rid(broker_t *b, const uint8_t *rid, size_t rid_len);
 
 /* After a failed commit: every session resends from its acked seq. */
 void delivery_rewind_all(broker_t *b);
+
+/* The outbox sent delivery frame o (its bytes count as handed). */
+void delivery_handed(broker_t *b, const outbox_item_t *o);
+
+/* The transport did not take delivery frame o (reason: why): its session
+ * resumes before o's first seq, waits for an ack or the ack timeout, and
+ * the next batch withdraws the frame's deliver entries. */
+void delivery_unsent(broker_t *b, const outbox_item_t *o, const char *reason);
+
+/* The outbox is being sent after a commit: the withdrawals audited in
+ * that batch are settled (those of a failed batch were reset by
+ * delivery_rewind_all() and are written again). */
+void delivery_unsent_settle(broker_t *b);
+
+/* After a registry reload: every subscription whose transport key is not
+ * valid now ends at once (SUBSCRIPTION_REMOVED to its connection). */
+void delivery_check_keys(broker_t *b);
+
+/* Frees what the delivery state holds (at broker_destroy). */
+void delivery_free(broker_t *b);
 
 #endif

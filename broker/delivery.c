@@ -2,21 +2,26 @@
  *
  * Each recipient has a mailbox (in the store) with a monotonic seq. A
  * client SUBSCRIBEs with a credit window; the broker pushes DELIVER frames
- * (several entries each) while fewer than `credit` are unacked; the client
- * ACKs cumulatively. After ack_timeout_ms without progress, or on a new
- * SUBSCRIBE (reconnect), delivery resumes after the last acked seq.
- * Sending never blocks: a slow client only fills its own window. */
+ * (several entries each) while fewer than `credit` entries and at most
+ * delivery_window_bytes are unacked; the client ACKs cumulatively. After
+ * ack_timeout_ms without progress the window is resent, but only while
+ * the bytes handed to the transport since the last progress are at most
+ * one window (delivery_window.h); after stall_timeouts such timeouts the
+ * subscription ends (SUBSCRIPTION_STALLED). A new SUBSCRIBE resumes after
+ * the last acked seq. Sending never blocks: a slow client only fills its
+ * own window, and a frame its connection does not take is withdrawn
+ * (keten.delivery.unsent) and sent again later. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "broker_internal.h"
 #include "consent.h"
+#include "delivery_window.h"
 #include "link.h"
 #include "log.h"
 #include "rewrap.h"
 
-#define DELIVERY_MAX_CREDIT 1024
 #define DELIVERY_MAX_PER_FRAME 64
 #define DELIVERY_FRAME_BUDGET (512 * 1024)
 
@@ -25,6 +30,225 @@ static session_t *s_find(broker_t *b, const char *participant) {
     if (strcmp(b->sessions[i].participant, participant) == 0)
       return &b->sessions[i];
   return NULL;
+}
+
+static int s_same_rid(const session_t *s, const uint8_t *rid, size_t len) {
+  return s->rid_len == len && memcmp(s->rid, rid, len) == 0;
+}
+
+/* ---- the frames in flight (the byte window) ------------------------------ */
+
+static void s_frames_clear(session_t *s) {
+  s->frame_head = s->n_frames = 0;
+  s->unacked_bytes = 0;
+}
+
+static void s_frames_push(session_t *s, uint64_t last_seq, uint64_t bytes) {
+  delivery_frame_t *f =
+      &s->frames[(s->frame_head + s->n_frames++) % DELIVERY_MAX_CREDIT];
+  f->last_seq = last_seq;
+  f->bytes = bytes;
+  s->unacked_bytes += bytes;
+}
+
+/* An ACK of seq: the frames it covers entirely leave the window (a frame
+ * acked in part still counts whole). */
+static void s_frames_acked(session_t *s, uint64_t seq) {
+  while (s->n_frames && s->frames[s->frame_head].last_seq <= seq) {
+    s->unacked_bytes -= s->frames[s->frame_head].bytes;
+    s->frame_head = (s->frame_head + 1) % DELIVERY_MAX_CREDIT;
+    s->n_frames--;
+  }
+}
+
+/* Forgets the frames holding any seq after after_seq (not handed over). */
+static void s_frames_trim(session_t *s, uint64_t after_seq) {
+  while (s->n_frames) {
+    delivery_frame_t *f =
+        &s->frames[(s->frame_head + s->n_frames - 1) % DELIVERY_MAX_CREDIT];
+    if (f->last_seq <= after_seq)
+      break;
+    s->unacked_bytes -= f->bytes;
+    s->n_frames--;
+  }
+}
+
+/* The next send resumes after the acked seq: the window is empty. */
+static void s_rewind(session_t *s) {
+  s->sent = s->acked;
+  s_frames_clear(s);
+}
+
+/* ---- ending a subscription ----------------------------------------------- */
+
+/* Queues SubscriptionEnded{reason, detail} to s's connection. It is kept
+ * even if the batch does not commit: it discloses nothing and records
+ * nothing, and the session is gone either way. */
+static void s_send_ended(broker_t *b, const session_t *s,
+                         Keten__SubscriptionEndReason reason,
+                         const char *detail) {
+  Keten__Envelope env;
+  envelope_ids_t ids;
+  Keten__SubscriptionEnded ended = KETEN__SUBSCRIPTION_ENDED__INIT;
+  envelope_init(&env, &ids, NULL);
+  ended.reason = reason;
+  ended.detail = (char *)detail;
+  env.body_case = KETEN__ENVELOPE__BODY_SUBSCRIPTION_ENDED;
+  env.subscription_ended = &ended;
+  outbox_item_t *o = broker_push_item(b, s->rid, s->rid_len, &env);
+  if (o)
+    o->keep = 1;
+  else
+    log_msg(LOG_ERROR, "delivery",
+            "%s: out of memory queueing the end of its subscription",
+            s->participant);
+}
+
+/* Forgets session i (the last one takes its place). */
+static void s_remove(broker_t *b, size_t i) {
+  if (i + 1 < b->n_sessions)
+    b->sessions[i] = b->sessions[b->n_sessions - 1];
+  b->n_sessions--;
+}
+
+/* Session i's transport key is not valid now: it ends at once. */
+static void s_end_removed(broker_t *b, size_t i) {
+  session_t *s = &b->sessions[i];
+  log_msg(LOG_INFO, "delivery",
+          "%s: the key of this subscription is no longer valid; the "
+          "subscription ends (SUBSCRIPTION_REMOVED), its mailbox waits",
+          s->participant);
+  s_send_ended(b, s, KETEN__SUBSCRIPTION_END_REASON__SUBSCRIPTION_REMOVED,
+               "your transport key is no longer in the registry or its "
+               "entry is not valid now; nothing more is delivered");
+  s_remove(b, i);
+}
+
+/* Session i reached stall_timeouts ack timeouts without progress: audited
+ * (keten.delivery.stalled), counted as a budget refusal, logged once, told
+ * (SUBSCRIPTION_STALLED) and ended; the mailbox waits. */
+static int s_end_stalled(broker_t *b, size_t i) {
+  session_t *s = &b->sessions[i];
+  audit_entry_t e;
+  broker_audit_init(&e, NULL, "keten.delivery.stalled", AUDIT_STATUS_ERROR);
+  snprintf(e.counterparty, sizeof e.counterparty, "%s", s->participant);
+  snprintf(e.detail, sizeof e.detail,
+           "acked seq %llu, sent up to %llu: %d ack timeouts of %d ms "
+           "without progress; subscription ended",
+           (unsigned long long)s->acked, (unsigned long long)s->sent_max,
+           s->timeouts, b->cfg.ack_timeout_ms);
+  if (broker_audit(b, &e) != 0)
+    return -1;
+  broker_budget_refused(b, s->participant, BUDGET_STALL_TIMEOUTS,
+                        (uint64_t)b->cfg.stall_timeouts);
+  log_msg(LOG_WARN, "delivery",
+          "%s did not ack seq %llu..%llu in %d ack timeouts; the "
+          "subscription ends (SUBSCRIPTION_STALLED), its mailbox waits",
+          s->participant, (unsigned long long)s->acked + 1,
+          (unsigned long long)s->sent_max, s->timeouts);
+  char detail[200];
+  snprintf(detail, sizeof detail,
+           "no ack progress in %d ack timeouts of %d ms (acked seq %llu); "
+           "subscribe again when you can read",
+           s->timeouts, b->cfg.ack_timeout_ms, (unsigned long long)s->acked);
+  s_send_ended(b, s, KETEN__SUBSCRIPTION_END_REASON__SUBSCRIPTION_STALLED,
+               detail);
+  s_remove(b, i);
+  return 0;
+}
+
+void delivery_check_keys(broker_t *b) {
+  int64_t wall = broker_wall_ms();
+  for (size_t i = 0; i < b->n_sessions; i++)
+    if (!registry_find_transport(b->registry, b->sessions[i].transport_pk,
+                                 wall))
+      s_end_removed(b, i--);
+}
+
+/* ---- frames the transport did not take ----------------------------------- */
+
+void delivery_handed(broker_t *b, const outbox_item_t *o) {
+  session_t *s = s_find(b, o->participant);
+  if (s && s_same_rid(s, o->rid, o->rid_len))
+    s->handed_bytes += o->bytes;
+}
+
+void delivery_unsent(broker_t *b, const outbox_item_t *o, const char *reason) {
+  session_t *s = s_find(b, o->participant);
+  if (s && s_same_rid(s, o->rid, o->rid_len) && s->sent >= o->first_seq) {
+    /* Resume before this frame; the frames before it were taken. */
+    s->sent = o->first_seq - 1 > s->acked ? o->first_seq - 1 : s->acked;
+    s_frames_trim(s, s->sent);
+    s->held = 1; /* until an ACK advances or the ack timeout */
+  }
+  delivery_unsent_t *u = b->n_unsent ? &b->unsent[b->n_unsent - 1] : NULL;
+  if (u && !u->written && strcmp(u->participant, o->participant) == 0 &&
+      u->last_seq + 1 == o->first_seq) {
+    u->last_seq = o->last_seq; /* the rest of the same subscription's frames */
+    return;
+  }
+  if (b->n_unsent == b->cap_unsent) {
+    size_t cap = b->cap_unsent ? 2 * b->cap_unsent : 8;
+    delivery_unsent_t *grown = realloc(b->unsent, cap * sizeof *grown);
+    if (!grown) {
+      log_msg(LOG_ERROR, "delivery",
+              "out of memory recording seq %llu..%llu of %s as not sent",
+              (unsigned long long)o->first_seq,
+              (unsigned long long)o->last_seq, o->participant);
+      return;
+    }
+    b->unsent = grown;
+    b->cap_unsent = cap;
+  }
+  u = &b->unsent[b->n_unsent++];
+  memset(u, 0, sizeof *u);
+  snprintf(u->participant, sizeof u->participant, "%s", o->participant);
+  u->first_seq = o->first_seq;
+  u->last_seq = o->last_seq;
+  snprintf(u->reason, sizeof u->reason, "%s", reason);
+  log_msg(LOG_INFO, "delivery",
+          "%s: seq %llu..%llu not handed to the transport (%s); sent again "
+          "after an ack or the ack timeout",
+          o->participant, (unsigned long long)o->first_seq,
+          (unsigned long long)o->last_seq, reason);
+}
+
+void delivery_unsent_settle(broker_t *b) {
+  size_t kept = 0;
+  for (size_t i = 0; i < b->n_unsent; i++)
+    if (!b->unsent[i].written)
+      b->unsent[kept++] = b->unsent[i];
+  b->n_unsent = kept;
+}
+
+/* Withdraws the deliver entries of the frames not taken: one
+ * keten.delivery.unsent entry per range, and the entries are unmarked so
+ * that their next sending is audited as their delivery. */
+static int s_write_unsent(broker_t *b) {
+  for (size_t i = 0; i < b->n_unsent; i++) {
+    delivery_unsent_t *u = &b->unsent[i];
+    if (u->written)
+      continue;
+    audit_entry_t e;
+    broker_audit_init(&e, NULL, "keten.delivery.unsent", AUDIT_STATUS_ERROR);
+    snprintf(e.counterparty, sizeof e.counterparty, "%s", u->participant);
+    snprintf(e.detail, sizeof e.detail,
+             "seq %llu..%llu not handed to the transport: %s",
+             (unsigned long long)u->first_seq, (unsigned long long)u->last_seq,
+             u->reason);
+    if (broker_audit(b, &e) != 0 ||
+        store_mailbox_clear_sent(b->store, u->participant, u->first_seq - 1,
+                                 u->last_seq) != 0)
+      return -1;
+    u->written = 1;
+  }
+  return 0;
+}
+
+void delivery_free(broker_t *b) {
+  free(b->unsent);
+  b->unsent = NULL;
+  b->n_unsent = b->cap_unsent = 0;
 }
 
 void delivery_wake(broker_t *b, const char *participant) {
@@ -47,9 +271,12 @@ void delivery_drop_rid(broker_t *b, const uint8_t *rid, size_t rid_len) {
 
 void delivery_rewind_all(broker_t *b) {
   for (size_t i = 0; i < b->n_sessions; i++) {
-    b->sessions[i].sent = b->sessions[i].acked;
+    s_rewind(&b->sessions[i]);
     b->sessions[i].wake = 1;
   }
+  /* The withdrawals written in the failed batch are undone: again. */
+  for (size_t i = 0; i < b->n_unsent; i++)
+    b->unsent[i].written = 0;
 }
 
 int handle_subscribe(request_t *r) {
@@ -64,6 +291,17 @@ int handle_subscribe(request_t *r) {
   if (store_mailbox_state(b->store, r->who->id, &acked, &head) != 0)
     return -1;
   session_t *s = s_find(b, r->who->id);
+  if (s && !s_same_rid(s, r->rid, r->rid_len)) {
+    /* The older connection is told before the new subscription starts
+     * (its frame precedes this reply in the outbox). */
+    log_msg(LOG_INFO, "delivery",
+            "%s subscribed on another connection; its older subscription "
+            "ends (SUBSCRIPTION_DISPLACED)",
+            r->who->id);
+    s_send_ended(b, s, KETEN__SUBSCRIPTION_END_REASON__SUBSCRIPTION_DISPLACED,
+                 "a newer subscription of this participant on another "
+                 "connection took over; nothing more is delivered here");
+  }
   if (!s) {
     if (b->n_sessions == b->cap_sessions) {
       size_t cap = b->cap_sessions ? 2 * b->cap_sessions : 16;
@@ -134,9 +372,15 @@ int handle_ack(request_t *r) {
   if (broker_audit(b, &e) != 0)
     return -1;
   s->acked = a->seq;
-  if (s->sent < s->acked)
+  s_frames_acked(s, a->seq);
+  if (s->sent < s->acked) {
     s->sent = s->acked; /* a late ack after a rewind: do not resend it */
+    s_frames_clear(s);
+  }
   s->last_progress_ms = broker_mono_ms();
+  s->timeouts = 0;
+  s->handed_bytes = 0;
+  s->held = 0;
   return 0;
 }
 
@@ -147,10 +391,21 @@ typedef struct {
   int64_t now_ms;
   Keten__Delivery **items;
   size_t n, bytes;
-  uint64_t last_seq;
+  uint64_t last_seq;            /* the last entry consumed */
   int resend;                   /* the entry at hand was handed over before */
   int failed;
+  int full;                     /* the entry at hand does not fit the window */
 } s_pump_t;
+
+/* Whether an item of bytes fits the subscription's byte window besides
+ * what is in flight and in this frame; if not, the frame closes before it. */
+static int s_fits(s_pump_t *p, size_t bytes) {
+  if (delivery_fits(p->s->unacked_bytes, p->bytes, bytes,
+                    (uint64_t)p->b->cfg.delivery_window_bytes))
+    return 1;
+  p->full = 1;
+  return 0;
+}
 
 /* Audits a delivery the first time its entry is handed to a connection;
  * a resend of an unacked window (ack timeout, reconnect) is the same
@@ -226,6 +481,8 @@ static Keten__Delivery *s_section_item(s_pump_t *p, const store_section_t *sec,
       *failed = 1;
     return NULL;
   }
+  if (!s_fits(p, sec->ciphertext_len))
+    return NULL;
   snprintf(e.detail, sizeof e.detail, "delivered seq %llu",
            (unsigned long long)seq);
   Keten__SectionCopy *copy =
@@ -281,6 +538,13 @@ static Keten__Delivery *s_payload_item(s_pump_t *p, const store_notice_t *n,
       *failed = 1;
     return NULL;
   }
+  size_t bytes = n->payload_len;
+  if (item->rewrap && item->rewrap->section && item->rewrap->section->section)
+    bytes += item->rewrap->section->section->ciphertext.len;
+  if (!s_fits(p, bytes)) {
+    s_item_free(item);
+    return NULL;
+  }
   snprintf(e.detail, sizeof e.detail, "delivered seq %llu",
            (unsigned long long)seq);
   if (s_audit_sent(p, &e) != 0) {
@@ -288,9 +552,7 @@ static Keten__Delivery *s_payload_item(s_pump_t *p, const store_notice_t *n,
     *failed = 1;
     return NULL;
   }
-  p->bytes += n->payload_len;
-  if (item->rewrap && item->rewrap->section && item->rewrap->section->section)
-    p->bytes += item->rewrap->section->section->ciphertext.len;
+  p->bytes += bytes;
   return item;
 }
 
@@ -309,6 +571,10 @@ static Keten__Delivery *s_notice_item(s_pump_t *p, const store_notice_t *n,
     /* The broker wrote it; if it cannot read it back, nobody can. */
     if (s_drop(p, &e, seq, "the stored notice is unreadable") != 0)
       *failed = 1;
+    return NULL;
+  }
+  if (!s_fits(p, n->payload_len)) {
+    keten__notice__free_unpacked(notice, NULL);
     return NULL;
   }
   Keten__Delivery *item = calloc(1, sizeof *item);
@@ -336,7 +602,6 @@ static Keten__Delivery *s_notice_item(s_pump_t *p, const store_notice_t *n,
 
 static int s_pump_one(const store_mailbox_item_t *it, void *arg) {
   s_pump_t *p = arg;
-  p->last_seq = it->seq;
   p->resend = it->sent_before;
   int failed = 0;
   Keten__Delivery *item = NULL;
@@ -354,6 +619,9 @@ static int s_pump_one(const store_mailbox_item_t *it, void *arg) {
     p->failed = 1;
     return 1;
   }
+  if (p->full)
+    return 1; /* not consumed: it waits for room in the window */
+  p->last_seq = it->seq;
   if (item)
     p->items[p->n++] = item;
   return p->bytes >= DELIVERY_FRAME_BUDGET ? 1 : 0;
@@ -363,7 +631,9 @@ static int s_pump_one(const store_mailbox_item_t *it, void *arg) {
  * mailbox entries consumed (0 when none waits), -1 on failure. */
 static int s_pump_session(broker_t *b, session_t *s) {
   uint64_t inflight = s->sent - s->acked;
-  if (inflight >= s->credit)
+  if (inflight >= s->credit || s->n_frames == DELIVERY_MAX_CREDIT ||
+      (s->unacked_bytes &&
+       s->unacked_bytes >= (uint64_t)b->cfg.delivery_window_bytes))
     return 0;
   size_t room = (size_t)(s->credit - inflight);
   if (room > DELIVERY_MAX_PER_FRAME)
@@ -386,12 +656,18 @@ static int s_pump_session(broker_t *b, session_t *s) {
       deliver.n_items = p.n;
       env.body_case = KETEN__ENVELOPE__BODY_DELIVER;
       env.deliver = &deliver;
-      if (broker_push(b, s->rid, s->rid_len, &env) != 0 ||
-          store_mailbox_mark_sent(b->store, s->participant, s->sent,
-                                  p.last_seq, now) != 0)
+      outbox_item_t *o = broker_push_item(b, s->rid, s->rid_len, &env);
+      if (!o || store_mailbox_mark_sent(b->store, s->participant, s->sent,
+                                        p.last_seq, now) != 0) {
         consumed = -1;
-      else
+      } else {
+        snprintf(o->participant, sizeof o->participant, "%s", s->participant);
+        o->first_seq = s->sent + 1;
+        o->last_seq = p.last_seq;
+        o->bytes = p.bytes;
+        s_frames_push(s, p.last_seq, p.bytes);
         b->deliveries += p.n;
+      }
     }
     if (consumed > 0) {
       s->sent = p.last_seq;
@@ -405,42 +681,84 @@ static int s_pump_session(broker_t *b, session_t *s) {
   return consumed;
 }
 
+/* Whether session s's ack timeout has come: entries are in flight (or a
+ * frame was not taken) and neither a send nor an advancing ACK happened
+ * for ack_timeout_ms. */
+static int s_timed_out(const broker_t *b, const session_t *s,
+                       int64_t mono_now) {
+  return (s->sent > s->acked || s->held) &&
+         mono_now - s->last_progress_ms >= b->cfg.ack_timeout_ms;
+}
+
 int delivery_due(const broker_t *b, int64_t mono_now) {
+  for (size_t i = 0; i < b->n_unsent; i++)
+    if (!b->unsent[i].written)
+      return 1;
   for (size_t i = 0; i < b->n_sessions; i++) {
     const session_t *s = &b->sessions[i];
-    if (s->wake || (s->sent > s->acked &&
-                    mono_now - s->last_progress_ms >= b->cfg.ack_timeout_ms))
+    if ((s->wake && !s->held) || s_timed_out(b, s, mono_now))
       return 1;
   }
   return 0;
 }
 
+/* An ack timeout of session i: resend, wait, or end it (stalled).
+ * Returns 1 when the session ended, 0 when it goes on, -1 on failure. */
+static int s_ack_timeout(broker_t *b, size_t i, int64_t mono_now) {
+  session_t *s = &b->sessions[i];
+  uint64_t window = (uint64_t)b->cfg.delivery_window_bytes;
+  s->timeouts++;
+  switch (delivery_on_timeout(
+      s->timeouts, b->cfg.stall_timeouts,
+      delivery_may_resend(s->handed_bytes, s->unacked_bytes, window))) {
+  case DELIVERY_TIMEOUT_STALL:
+    return s_end_stalled(b, i) == 0 ? 1 : -1;
+  case DELIVERY_TIMEOUT_RESEND:
+    log_msg(LOG_INFO, "delivery",
+            "%s did not ack seq %llu..%llu in time; resending",
+            s->participant, (unsigned long long)s->acked + 1,
+            (unsigned long long)s->sent);
+    s_rewind(s);
+    break;
+  case DELIVERY_TIMEOUT_WAIT:
+    log_msg(LOG_INFO, "delivery",
+            "%s did not ack seq %llu..%llu in time; not resending: %llu "
+            "bytes handed to its connection since its last ack",
+            s->participant, (unsigned long long)s->acked + 1,
+            (unsigned long long)s->sent,
+            (unsigned long long)s->handed_bytes);
+    break;
+  }
+  s->held = 0;
+  s->last_progress_ms = mono_now;
+  s->wake = 1;
+  return 0;
+}
+
 int delivery_pump(broker_t *b, int64_t mono_now) {
   int64_t wall = broker_wall_ms();
+  /* First the withdrawals, so that a resend in this batch is audited. */
+  if (s_write_unsent(b) != 0)
+    return -1;
   for (size_t i = 0; i < b->n_sessions; i++) {
     session_t *s = &b->sessions[i];
     if (!registry_find_transport(b->registry, s->transport_pk, wall)) {
       /* The key it subscribed with was removed or its entry ended (a
        * rotation): nothing more goes out on this connection, and the
        * mailbox waits untouched for a connection with a valid key. */
-      log_msg(LOG_INFO, "delivery",
-              "%s: the key of this subscription is no longer valid; the "
-              "subscription ends, its mailbox waits",
-              s->participant);
-      b->sessions[i--] = b->sessions[--b->n_sessions];
+      s_end_removed(b, i--);
       continue;
     }
-    if (s->sent > s->acked &&
-        mono_now - s->last_progress_ms >= b->cfg.ack_timeout_ms) {
-      log_msg(LOG_INFO, "delivery",
-              "%s did not ack seq %llu..%llu in time; resending",
-              s->participant, (unsigned long long)s->acked + 1,
-              (unsigned long long)s->sent);
-      s->sent = s->acked;
-      s->last_progress_ms = mono_now;
-      s->wake = 1;
+    if (s_timed_out(b, s, mono_now)) {
+      int ended = s_ack_timeout(b, i, mono_now);
+      if (ended < 0)
+        return -1;
+      if (ended) {
+        i--;
+        continue;
+      }
     }
-    if (!s->wake)
+    if (!s->wake || s->held)
       continue;
     s->wake = 0;
     /* Fill the window, a frame at a time. */

@@ -177,13 +177,18 @@ int handle_consent_grant(request_t *r) {
              others, CANON_MAX_WRAPS - 1);
   } else if (live >= (size_t)r->b->cfg.max_consents_per_recipient) {
     audited = "refused: too many live consents for this recipient";
+    broker_budget_refused(r->b, r->who->id, BUDGET_MAX_CONSENTS_PER_RECIPIENT,
+                          (uint64_t)r->b->cfg.max_consents_per_recipient);
     snprintf(why, sizeof why,
              "you already hold %zu live consents of this subject for %s (at "
              "most %d): revoke one first",
              live, c.recipient, r->b->cfg.max_consents_per_recipient);
   }
   if (audited) {
-    if (s_audit_consent(r->b, r, "keten.consent.grant", AUDIT_STATUS_ERROR, &c,
+    /* The consent budget is audited as an aggregate (keten.budget.refused,
+     * counted above), not one entry per refusal. */
+    if (live < (size_t)r->b->cfg.max_consents_per_recipient &&
+        s_audit_consent(r->b, r, "keten.consent.grant", AUDIT_STATUS_ERROR, &c,
                         audited))
       return -1;
     broker_reply_error(r, KETEN__ERROR_CODE__ERROR_QUOTA, "%s", why);

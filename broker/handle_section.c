@@ -346,6 +346,48 @@ int handle_put(request_t *r) {
   if (link_gemeente(b, subject, linked, NULL) < 0 ||
       store_consents_live(b->store, subject, h->author, NULL, &list, &n) != 0)
     return -1;
+  /* max_pending_per_author (9.4): no recipient gets more than that many
+   * unacked entries of this author; one over the budget refuses the whole
+   * PUT before anything is stored. O(log n) per recipient (a counter kept
+   * by the store), at most 63 recipients. */
+  for (size_t i = 0; i < s->n_wraps; i++) {
+    const Keten__KeyWrap *w = s->wraps[i];
+    if (w == own)
+      continue;
+    const participant_t *to =
+        registry_find_id(b->registry, w->recipient, r->now_ms);
+    if (!to)
+      continue;
+    consent_query_t q = {.participant = w->recipient,
+                         .role = to->role,
+                         .subject = subject,
+                         .kind = h->kind,
+                         .author = h->author,
+                         .now_ms = r->now_ms,
+                         .linked_gemeente = linked[0] ? linked : NULL};
+    if (consent_allows(list, n, &q).verdict == CONSENT_DENIED)
+      continue;
+    uint64_t pending = 0;
+    if (store_mailbox_pending_from(b->store, w->recipient, h->author,
+                                   &pending) != 0) {
+      free(list);
+      return -1;
+    }
+    if (pending < (uint64_t)b->cfg.max_pending_per_author)
+      continue;
+    /* Audited as an aggregate only (keten.budget.refused): a flood of
+     * refused PUTs costs no entry each. */
+    free(list);
+    broker_budget_refused(b, r->who->id, BUDGET_MAX_PENDING_PER_AUTHOR,
+                          (uint64_t)b->cfg.max_pending_per_author);
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_QUOTA,
+                       "%s already has %llu of your entries waiting (at most "
+                       "%d): nothing was stored; retry once it has "
+                       "acknowledged some",
+                       w->recipient, (unsigned long long)pending,
+                       b->cfg.max_pending_per_author);
+    return 0;
+  }
   store_section_t row;
   memset(&row, 0, sizeof row);
   memcpy(row.subject, subject, CANON_SUBJECT_BYTES);
@@ -442,14 +484,28 @@ done:
 
 /* ---- FETCH ---------------------------------------------------------------------- */
 
+/* A withheld section whose refusal is audited once the page has passed
+ * it (a page that stops before it leaves it to the next page). */
+typedef struct {
+  int kind;
+  char author[PARTICIPANT_ID_MAX + 1];
+  consent_decision_t d;
+  const char *why;                      /* static text */
+} s_withheld_t;
+
 typedef struct {
   request_t *r;
   const consent_t *consents;
   size_t n_consents;
   const char *linked;                   /* the subject's linked gemeente, or "" */
+  const uint8_t *subject;
   Keten__SectionCopy **copies;
   size_t n_copies, cap;
+  size_t bytes, max_bytes;              /* ciphertext in the page, its cap */
+  s_withheld_t *withheld;               /* refusals not audited yet */
+  size_t n_withheld, withheld_cap;
   size_t denied;
+  int more;                             /* a readable section did not fit */
   int failed;
 } s_fetch_t;
 
@@ -534,6 +590,18 @@ void handle_section_copy_free(Keten__SectionCopy *copy) {
   free(copy);
 }
 
+/* Audits the refusals the page has passed. 0, or -1 on failure. */
+static int s_fetch_flush_withheld(s_fetch_t *f) {
+  for (size_t i = 0; i < f->n_withheld; i++) {
+    const s_withheld_t *w = &f->withheld[i];
+    if (s_audit_decision(f->r, "keten.section.fetch.deny", AUDIT_STATUS_ERROR,
+                         f->subject, w->kind, w->author, &w->d, w->why))
+      return -1;
+  }
+  f->n_withheld = 0;
+  return 0;
+}
+
 static int s_fetch_one(const store_section_t *sec, uint64_t seq, void *arg) {
   (void)seq;
   s_fetch_t *f = arg;
@@ -554,13 +622,36 @@ static int s_fetch_one(const store_section_t *sec, uint64_t seq, void *arg) {
   else if (d.verdict != CONSENT_DENIED && !author)
     why = "the author is no longer registered";
   if (d.verdict == CONSENT_DENIED || !sec->wrap || !author) {
-    f->denied++;
-    if (s_audit_decision(r, "keten.section.fetch.deny", AUDIT_STATUS_ERROR,
-                         sec->subject, sec->kind, sec->author, &d, why)) {
-      f->failed = 1;
-      return 1;
+    /* Audited once the page passes it: if the page ends before the next
+     * readable section, the next page (which starts after the last one
+     * handed over) meets it again and audits it then, once. */
+    if (f->n_withheld == f->withheld_cap) {
+      size_t cap = f->withheld_cap ? 2 * f->withheld_cap : 16;
+      s_withheld_t *grown = realloc(f->withheld, cap * sizeof *grown);
+      if (!grown) {
+        f->failed = 1;
+        return 1;
+      }
+      f->withheld = grown;
+      f->withheld_cap = cap;
     }
+    f->denied++;
+    s_withheld_t *w = &f->withheld[f->n_withheld++];
+    w->kind = sec->kind;
+    snprintf(w->author, sizeof w->author, "%s", sec->author);
+    w->d = d;
+    w->why = why;
     return 0;
+  }
+  /* A page holds at least one section, and no more ciphertext than its
+   * cap otherwise: a readable section that does not fit ends the page. */
+  if (f->n_copies > 0 && sec->ciphertext_len > f->max_bytes - f->bytes) {
+    f->more = 1;
+    return 1;
+  }
+  if (s_fetch_flush_withheld(f) != 0) {
+    f->failed = 1;
+    return 1;
   }
   if (f->n_copies == f->cap) {
     size_t cap = f->cap ? 2 * f->cap : 16;
@@ -583,13 +674,35 @@ static int s_fetch_one(const store_section_t *sec, uint64_t seq, void *arg) {
     return 1;
   }
   f->copies[f->n_copies++] = copy;
+  /* (a first section above the cap fills the page) */
+  f->bytes = sec->ciphertext_len < f->max_bytes - f->bytes
+                 ? f->bytes + sec->ciphertext_len
+                 : f->max_bytes;
   return 0;
 }
 
-int handle_fetch(request_t *r) {
-  const ProtobufCBinaryData *subject = &r->req->fetch->subject;
-  if (s_check_subject(r, subject))
+/* Checks the page cursor; replies and returns -1 if bad. */
+static int s_check_cursor(request_t *r, const Keten__FetchRequest *q) {
+  const char *after = q->after_author ? q->after_author : "";
+  const char *why = NULL;
+  if (strlen(after) > PARTICIPANT_ID_MAX)
+    why = "after_author is longer than a participant id";
+  else if (q->after_kind != 0 && !canon_kind_name((int)q->after_kind))
+    why = "after_kind is not a known section kind";
+  else if (q->after_kind == 0 && after[0])
+    why = "after_author needs after_kind";
+  if (!why)
     return 0;
+  broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD, "%s", why);
+  return -1;
+}
+
+int handle_fetch(request_t *r) {
+  const Keten__FetchRequest *q = r->req->fetch;
+  const ProtobufCBinaryData *subject = &q->subject;
+  if (s_check_subject(r, subject) || s_check_cursor(r, q))
+    return 0;
+  int first_page = q->after_kind == 0;
   int known = store_subject_known(r->b->store, subject->data);
   if (known < 0)
     return -1;
@@ -609,25 +722,39 @@ int handle_fetch(request_t *r) {
       link_consents_for(r->b, subject->data, NULL, r->who->id, linked, &list,
                         &n) != 0)
     return -1;
-  s_fetch_t f = {.r = r, .consents = list, .n_consents = n, .linked = linked};
-  int rc = store_sections_latest(r->b->store, subject->data, r->who->id,
-                                 s_fetch_one, &f);
+  size_t cap = (size_t)r->b->cfg.fetch_page_bytes;
+  if (q->max_bytes > 0 && q->max_bytes < cap)
+    cap = q->max_bytes;
+  s_fetch_t f = {.r = r, .consents = list, .n_consents = n, .linked = linked,
+                 .subject = subject->data, .max_bytes = cap};
+  int rc = store_sections_after(r->b->store, subject->data, r->who->id,
+                                (int)q->after_kind,
+                                q->after_author ? q->after_author : "",
+                                s_fetch_one, &f);
+  /* The scan ended (no section left to stop at): what it passed is
+   * audited with this page. */
+  if (rc == 0 && !f.failed && !f.more && s_fetch_flush_withheld(&f) != 0)
+    f.failed = 1;
   if (rc != 0 || f.failed) {
     rc = -1;
-  } else if (f.n_copies == 0) {
+  } else if (f.n_copies == 0 && first_page) {
     broker_reply_error(r, KETEN__ERROR_CODE__ERROR_FORBIDDEN,
                        "no section of this subject may be disclosed to you "
                        "(%zu refused; the refusal is audited)",
                        f.denied);
   } else {
+    /* A later page may come back empty (what followed the cursor was
+     * withdrawn meanwhile): FETCHED with no section and no more. */
     Keten__FetchReply reply = KETEN__FETCH_REPLY__INIT;
     reply.sections = f.copies;
     reply.n_sections = f.n_copies;
+    reply.more = f.more;
     broker_reply(r, KETEN__ENVELOPE__BODY_FETCHED, &reply);
   }
   for (size_t i = 0; i < f.n_copies; i++)
     handle_section_copy_free(f.copies[i]);
   free(f.copies);
+  free(f.withheld);
   free(list);
   return rc;
 }

@@ -34,6 +34,17 @@ int ratelimit_take(ratelimit_t *t, const char *id, int64_t now_ms,
     *bucket = b;
   if (!b)
     return -1;
+  return ratelimit_bucket_take(b, now_ms, rate, burst, retry_after_ms);
+}
+
+void ratelimit_bucket_init(ratelimit_bucket_t *b, int64_t now_ms,
+                           double burst) {
+  b->tokens = burst;
+  b->last_ms = now_ms;
+}
+
+int ratelimit_bucket_take(ratelimit_bucket_t *b, int64_t now_ms, double rate,
+                          double burst, int64_t *retry_after_ms) {
   if (now_ms > b->last_ms) {
     b->tokens += (double)(now_ms - b->last_ms) * rate / 1000.0;
     if (b->tokens > burst)

@@ -34,6 +34,15 @@ int ratelimit_take(ratelimit_t *t, const char *id, int64_t now_ms,
                    double rate, double burst, int64_t *retry_after_ms,
                    ratelimit_bucket_t **bucket);
 
+/* One bucket's arithmetic (what ratelimit_take does once it found id's
+ * bucket), for tables kept elsewhere (budget.c): init fills the bucket;
+ * take returns 1 (a token taken) or 0 (refused, counted in b->refused,
+ * *retry_after_ms set when not NULL). */
+void ratelimit_bucket_init(ratelimit_bucket_t *b, int64_t now_ms,
+                           double burst);
+int ratelimit_bucket_take(ratelimit_bucket_t *b, int64_t now_ms, double rate,
+                          double burst, int64_t *retry_after_ms);
+
 /* Frees the table's memory. */
 void ratelimit_clear(ratelimit_t *t);
 

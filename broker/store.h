@@ -73,6 +73,16 @@ int store_savepoint(store_t *store);
 void store_savepoint_release(store_t *store);
 void store_savepoint_rollback(store_t *store);
 
+/* The number of rows changed (inserted, updated, deleted, by triggers too)
+ * on this connection since it was opened: a request whose handler leaves
+ * it unchanged wrote nothing and needs no commit. */
+int64_t store_changes(store_t *store);
+
+/* 1 if the store's last error means the disk (or the store's size cap) is
+ * full: SQLITE_FULL, or an I/O error with errno ENOSPC or EDQUOT; else 0.
+ * Ask right after the failing call, before a rollback. */
+int store_error_is_full(store_t *store);
+
 /* Records (sender, message_id). Returns 0 if new, 1 if already seen
  * (a replay), -1 on error. */
 int store_message_seen(store_t *store, const char *sender,
@@ -215,6 +225,16 @@ typedef int (*store_section_fn)(const store_section_t *s, uint64_t seq,
 int store_sections_latest(store_t *store, const uint8_t subject[32],
                           const char *reader, store_section_fn fn, void *arg);
 
+/* As store_sections_latest, but only the (kind, author) after (after_kind,
+ * after_author) in that order (after_kind 0 and "": from the start): one
+ * range scan of the (subject, kind, author, version) index from the
+ * cursor, so a page that stops early touches only what it hands over
+ * (and the older versions in between). fn returning non-zero stops. */
+int store_sections_after(store_t *store, const uint8_t subject[32],
+                         const char *reader, int after_kind,
+                         const char *after_author, store_section_fn fn,
+                         void *arg);
+
 /* Mailbox entries of recipient after seq after_seq, at most max, in seq
  * order, sections each with recipient's wrap. fn returning non-zero stops. */
 typedef int (*store_mailbox_fn)(const store_mailbox_item_t *item, void *arg);
@@ -222,11 +242,23 @@ int store_mailbox_read(store_t *store, const char *recipient,
                        uint64_t after_seq, size_t max, store_mailbox_fn fn,
                        void *arg);
 
+/* How many section entries whose section's author is author are waiting
+ * (not acked) in recipient's mailbox. O(log n): a counter per (recipient,
+ * author) kept by triggers on the mailbox (schema 5). */
+int store_mailbox_pending_from(store_t *store, const char *recipient,
+                               const char *author, uint64_t *count);
+
 /* Marks recipient's entries in (after_seq, up_to_seq] as handed to a
  * connection at now_ms (those not marked before). */
 int store_mailbox_mark_sent(store_t *store, const char *recipient,
                             uint64_t after_seq, uint64_t up_to_seq,
                             int64_t now_ms);
+
+/* Unmarks recipient's entries in (after_seq, up_to_seq]: the frame that
+ * carried them was not taken by the transport, so their next sending is
+ * their delivery (and is audited). */
+int store_mailbox_clear_sent(store_t *store, const char *recipient,
+                             uint64_t after_seq, uint64_t up_to_seq);
 
 /* Stores notice (kind, subject, payload, created_at_ms) and appends it to
  * recipient's mailbox; *seq gets its sequence. */

@@ -4,6 +4,7 @@
  * fsync'd. The schema is versioned with PRAGMA user_version; s_migrations
  * brings an older store up to date inside one transaction per step.
  */
+#include <errno.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "canon.h"
 #include "policy.h"
 #include "store.h"
+#include "store_file.h"
 
 /* Prepared statements, made once and reused (the hot paths run many
  * times per batch). */
@@ -25,7 +27,7 @@ enum {
   ST_CONSENT_RECORDS, ST_NOTICE_PUT, ST_NOTICE_PUSH, ST_MAILBOX_ACK_NOTICES,
   ST_MAILBOX_DROP_NOTICE, ST_CONSENTS_EXPIRED,
   ST_CONSENT_EXPIRED_DONE, ST_SECTION_LATEST_VERSION, ST_SUBJECT_KNOWN,
-  ST_SECTION_PUT, ST_WRAP_PUT, ST_MAILBOX_STATE, ST_MAILBOX_HEAD_BUMP, ST_MAILBOX_PUSH, ST_SECTIONS_LATEST, ST_MAILBOX_READ,
+  ST_SECTION_PUT, ST_WRAP_PUT, ST_MAILBOX_STATE, ST_MAILBOX_HEAD_BUMP, ST_MAILBOX_PUSH, ST_SECTIONS_LATEST, ST_SECTIONS_AFTER, ST_MAILBOX_READ,
   ST_MAILBOX_ACK_DELETE, ST_MAILBOX_DROP, ST_AUDIT_GET, ST_MAILBOX_ACK_STATE, ST_REVOKE_PENDING,
   ST_REVOKE_WRAPS, ST_AUDIT_HEAD, ST_AUDIT_PUT, ST_AUDIT_EACH,
   ST_AUDIT_SUBJECT, ST_CHECKPOINT_PUT, ST_CHECKPOINTS,
@@ -35,7 +37,8 @@ enum {
   ST_TVS_TARGET_PUT, ST_TVS_TARGET_GET, ST_REWRAP_ADD, ST_REWRAP_GET,
   ST_REWRAP_FINISH, ST_REWRAP_CANCEL, ST_REWRAP_CANCEL_BY, ST_REWRAP_STALE,
   ST_REWRAP_QUEUED, ST_CONSENT_START_PENDING, ST_CONSENTS_STARTED,
-  ST_MAILBOX_MARK_SENT,
+  ST_MAILBOX_MARK_SENT, ST_MAILBOX_CLEAR_SENT,
+  ST_MAILBOX_PENDING_FROM,
   ST_COUNT
 };
 
@@ -272,6 +275,37 @@ static const s_migration_t s_migrations[] = {
      "CREATE INDEX rewrap_pending_to ON rewrap (subject, recipient)"
      "  WHERE state = 0;",
      NULL, NULL},
+    /* 5: budgets (issue 8): how many entries of each author wait in each
+     * mailbox, kept by triggers, so that PUT checks max_pending_per_author
+     * in O(log n) whatever the mailbox holds. Each section entry carries
+     * its section's author (set at push), so a delete knows whose it was,
+     * cascades included. */
+    {"ALTER TABLE mailbox ADD COLUMN author TEXT;"
+     "UPDATE mailbox SET author = (SELECT s.author FROM section s WHERE "
+     "  s.id = mailbox.section_id) WHERE section_id IS NOT NULL;"
+     "CREATE TABLE mailbox_pending ("
+     "  recipient TEXT NOT NULL,"
+     "  author TEXT NOT NULL,"
+     "  n INTEGER NOT NULL,"
+     "  PRIMARY KEY (recipient, author)"
+     ") STRICT, WITHOUT ROWID;"
+     "INSERT INTO mailbox_pending (recipient, author, n) SELECT recipient, "
+     "  author, count(*) FROM mailbox WHERE author IS NOT NULL "
+     "  GROUP BY recipient, author;"
+     "CREATE TRIGGER mailbox_pending_add AFTER INSERT ON mailbox"
+     "  WHEN new.author IS NOT NULL BEGIN"
+     "  INSERT INTO mailbox_pending (recipient, author, n) VALUES"
+     "    (new.recipient, new.author, 1) ON CONFLICT (recipient, author)"
+     "    DO UPDATE SET n = n + 1;"
+     "  END;"
+     "CREATE TRIGGER mailbox_pending_del AFTER DELETE ON mailbox"
+     "  WHEN old.author IS NOT NULL BEGIN"
+     "  UPDATE mailbox_pending SET n = n - 1 WHERE recipient = old.recipient"
+     "    AND author = old.author;"
+     "  DELETE FROM mailbox_pending WHERE recipient = old.recipient AND"
+     "    author = old.author AND n <= 0;"
+     "  END;",
+     NULL, NULL},
 };
 #define STORE_SCHEMA_LATEST ((int)(sizeof s_migrations / sizeof s_migrations[0]))
 
@@ -346,6 +380,9 @@ store_t *store_open_schema(const char *path, int schema, char *err,
     snprintf(err, errlen, "no schema version %d", schema);
     return NULL;
   }
+  /* Never through a symlink; a new store is made 0600 (store_file.h). */
+  if (store_file_prepare(path, err, errlen) != 0)
+    return NULL;
   store_t *s = calloc(1, sizeof *s);
   if (!s) {
     snprintf(err, errlen, "out of memory");
@@ -355,7 +392,7 @@ store_t *store_open_schema(const char *path, int schema, char *err,
   int64_t wal_ok = 0;
   if (sqlite3_open_v2(path, &s->db,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                          SQLITE_OPEN_NOMUTEX,
+                          SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
                       NULL) != SQLITE_OK) {
     s_fail(s, err, errlen, "cannot open store");
     store_close(&s);
@@ -411,6 +448,22 @@ static int64_t s_now_ms(void) {
 /* ---- shared helpers ------------------------------------------------------ */
 
 const char *store_error(store_t *s) { return sqlite3_errmsg(s->db); }
+
+int64_t store_changes(store_t *s) { return sqlite3_total_changes64(s->db); }
+
+int store_error_is_full(store_t *s) {
+  int code = sqlite3_extended_errcode(s->db);
+  if ((code & 0xff) == SQLITE_FULL)
+    return 1;
+  if ((code & 0xff) != SQLITE_IOERR)
+    return 0;
+  int e = sqlite3_system_errno(s->db);
+#ifdef EDQUOT
+  if (e == EDQUOT)
+    return 1;
+#endif
+  return e == ENOSPC;
+}
 
 /* The cached statement id, reset and unbound, prepared on first use. */
 static sqlite3_stmt *s_stmt(store_t *s, int id, const char *sql) {
@@ -1081,15 +1134,40 @@ int store_mailbox_push(store_t *s, const char *recipient, int64_t section_id,
                        uint64_t *seq) {
   if (s_mailbox_next(s, recipient, seq) != 0)
     return -1;
-  sqlite3_stmt *st = s_stmt(s, ST_MAILBOX_PUSH,
-                            "INSERT INTO mailbox (recipient, seq, section_id) "
-                            "VALUES (?, ?, ?)");
+  /* From schema 5 the entry carries its section's author (the counter of
+   * store_mailbox_pending_from). */
+  sqlite3_stmt *st =
+      s->schema_version >= 5
+          ? s_stmt(s, ST_MAILBOX_PUSH,
+                   "INSERT INTO mailbox (recipient, seq, section_id, author) "
+                   "VALUES (?1, ?2, ?3, (SELECT author FROM section WHERE "
+                   "id = ?3))")
+          : s_stmt(s, ST_MAILBOX_PUSH,
+                   "INSERT INTO mailbox (recipient, seq, section_id) "
+                   "VALUES (?, ?, ?)");
   if (!st)
     return -1;
   sqlite3_bind_text(st, 1, recipient, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, (sqlite3_int64)*seq);
   sqlite3_bind_int64(st, 3, section_id);
   return s_done(st);
+}
+
+int store_mailbox_pending_from(store_t *s, const char *recipient,
+                               const char *author, uint64_t *count) {
+  sqlite3_stmt *st = s_stmt(s, ST_MAILBOX_PENDING_FROM,
+                            "SELECT n FROM mailbox_pending WHERE "
+                            "recipient = ? AND author = ?");
+  *count = 0;
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, author, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+    *count = (uint64_t)sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
 #define SECTION_COLUMNS                                                       \
@@ -1151,6 +1229,28 @@ int store_sections_latest(store_t *s, const uint8_t subject[32],
   return s_section_rows(st, -1, fn, arg);
 }
 
+int store_sections_after(store_t *s, const uint8_t subject[32],
+                         const char *reader, int after_kind,
+                         const char *after_author, store_section_fn fn,
+                         void *arg) {
+  sqlite3_stmt *st = s_stmt(
+      s, ST_SECTIONS_AFTER,
+      "SELECT " SECTION_COLUMNS " FROM section s "
+      "LEFT JOIN wrap w ON w.section_id = s.id AND w.recipient = ?2 "
+      "WHERE s.subject = ?1 AND (s.kind, s.author) > (?3, ?4) AND "
+      "s.version = (SELECT max(version) FROM section l WHERE l.subject = "
+      "s.subject AND l.kind = s.kind AND l.author = s.author) "
+      "ORDER BY s.kind, s.author");
+  if (!st)
+    return -1;
+  sqlite3_bind_blob(st, 1, subject, 32, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, reader, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 3, after_kind);
+  sqlite3_bind_text(st, 4, after_author ? after_author : "", -1,
+                    SQLITE_STATIC);
+  return s_section_rows(st, -1, fn, arg);
+}
+
 int store_mailbox_read(store_t *s, const char *recipient, uint64_t after_seq,
                        size_t max, store_mailbox_fn fn, void *arg) {
   sqlite3_stmt *st = s_stmt(
@@ -1209,6 +1309,19 @@ int store_mailbox_mark_sent(store_t *s, const char *recipient,
   sqlite3_bind_int64(st, 2, (sqlite3_int64)after_seq);
   sqlite3_bind_int64(st, 3, (sqlite3_int64)up_to_seq);
   sqlite3_bind_int64(st, 4, now_ms);
+  return s_done(st);
+}
+
+int store_mailbox_clear_sent(store_t *s, const char *recipient,
+                             uint64_t after_seq, uint64_t up_to_seq) {
+  sqlite3_stmt *st = s_stmt(s, ST_MAILBOX_CLEAR_SENT,
+                            "UPDATE mailbox SET sent_at_ms = NULL WHERE "
+                            "recipient = ?1 AND seq > ?2 AND seq <= ?3");
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)after_seq);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)up_to_seq);
   return s_done(st);
 }
 

@@ -7,6 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canon.h"
+#include "entry.h"
+
+_Static_assert(CANON_MAX_NAME == ENVELOPE_MAX_DISPLAY_NAME,
+               "a WELCOME's display name is a registry entry's");
+
 static void s_fail(envelope_error_t *err, Keten__ErrorCode code,
                    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -46,17 +52,6 @@ static int s_printable(const char *s, size_t max) {
       return 0;
     unsigned char c = (unsigned char)s[n];
     if (c < 0x20 || c > 0x7e)
-      return 0;
-  }
-  return 1;
-}
-
-/* Text for display (UTF-8 allowed) without control characters. */
-static int s_displayable(const char *s, size_t max) {
-  size_t n = 0;
-  for (; s[n]; n++) {
-    unsigned char c = (unsigned char)s[n];
-    if (n >= max || c < 0x20 || c == 0x7f)
       return 0;
   }
   return 1;
@@ -102,10 +97,10 @@ int envelope_validate(const Keten__Envelope *env, envelope_error_t *err) {
     }
     break;
   case KETEN__ENVELOPE__BODY_ERROR:
-    if (!s_printable(env->error->reason, ENVELOPE_MAX_REASON)) {
+    if (!s_printable(env->error->reason, ENVELOPE_MAX_REASON_LEN)) {
       s_fail(err, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
              "error.reason must be at most %u printable ASCII bytes",
-             ENVELOPE_MAX_REASON);
+             ENVELOPE_MAX_REASON_LEN);
       return -1;
     }
     break;
@@ -117,18 +112,24 @@ int envelope_validate(const Keten__Envelope *env, envelope_error_t *err) {
     }
     break;
   case KETEN__ENVELOPE__BODY_SUBSCRIPTION_ENDED:
-    if (!s_printable(env->subscription_ended->detail, ENVELOPE_MAX_REASON)) {
+    if (!s_printable(env->subscription_ended->detail,
+                     ENVELOPE_MAX_REASON_LEN)) {
       s_fail(err, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
              "subscription_ended.detail must be at most %u printable ASCII "
              "bytes",
-             ENVELOPE_MAX_REASON);
+             ENVELOPE_MAX_REASON_LEN);
       return -1;
     }
     break;
   case KETEN__ENVELOPE__BODY_WELCOME:
-    if (!s_printable(env->welcome->participant_id, 64) ||
-        !s_displayable(env->welcome->display_name, 128) ||
-        !s_printable(env->welcome->broker_version, 32)) {
+    /* display_name as a registry entry's: 1-128 bytes of UTF-8 without
+     * control characters (an empty one is out of bounds too: step 10 of
+     * 9.1 answers ERROR_INVALID_FIELD, not ERROR_UNKNOWN_BODY) */
+    if (!s_printable(env->welcome->participant_id,
+                     ENVELOPE_MAX_PARTICIPANT_ID) ||
+        !entry_valid_name(env->welcome->display_name) ||
+        !s_printable(env->welcome->broker_version,
+                     ENVELOPE_MAX_BROKER_VERSION)) {
       s_fail(err, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
              "welcome strings must be printable within their bounds");
       return -1;

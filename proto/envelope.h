@@ -20,7 +20,17 @@
 /* Largest frame either side will send or accept unless configured lower. */
 #define ENVELOPE_DEFAULT_MAX_FRAME 1048576u
 #define ENVELOPE_MAX_SOFTWARE 64u
-#define ENVELOPE_MAX_REASON 256u
+/* Error.reason and SubscriptionEnded.detail: 0 to ENVELOPE_MAX_REASON_LEN
+ * printable ASCII bytes (protocol.md 5.5, 8.12); ENVELOPE_MAX_REASON is a
+ * buffer that holds one with its NUL. */
+#define ENVELOPE_MAX_REASON_LEN 255u
+#define ENVELOPE_MAX_REASON (ENVELOPE_MAX_REASON_LEN + 1u)
+/* Welcome.display_name: 1 to 128 bytes of UTF-8 without control characters
+ * (5.2, as a registry entry's, 2.5.2); participant_id at most 64 printable
+ * ASCII bytes; broker_version 0 to 32. */
+#define ENVELOPE_MAX_DISPLAY_NAME 128u
+#define ENVELOPE_MAX_PARTICIPANT_ID 64u
+#define ENVELOPE_MAX_BROKER_VERSION 32u
 /* Largest PING payload (it is echoed back: a PING must not make the
  * broker queue more than this towards a connection). */
 #define ENVELOPE_MAX_PING_PAYLOAD 65536u

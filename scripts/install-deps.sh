@@ -8,6 +8,8 @@ packages=(
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev
   libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev
   valgrind
+  libseccomp-dev  # tests: run_restricted, the unit's seccomp filter
+  clang libclang-rt-dev
 )
 
 missing=()

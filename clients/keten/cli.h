@@ -16,8 +16,12 @@ enum {
   CLI_EXIT_USAGE = 2,     /* bad command line */
   CLI_EXIT_CONNECT = 3,   /* no connection: timeout, refused key, transport */
   CLI_EXIT_LOCAL = 4,     /* a local file, key or store failed */
-  CLI_EXIT_UNTRUSTED = 5  /* the broker's answer failed a check (signature,
+  CLI_EXIT_UNTRUSTED = 5, /* the broker's answer failed a check (signature,
                              root-signed entry, our own consent, policy) */
+  CLI_EXIT_PARTIAL = 6,   /* fetch: some sections could not be opened (those
+                             that opened are printed) */
+  CLI_EXIT_DISPLACED = 7  /* listen: another listener with our key took the
+                             subscription */
 };
 
 /* Connection settings common to every subcommand that talks to ketend.
@@ -72,6 +76,11 @@ int cli_exit_for(keten_err_t err);
  * KETEN_CHAIN_KEY). Prints why and returns -1 on failure. */
 int cli_subject(const char *arg, const char *chain_key_path,
                 uint8_t subject[KETEN_SUBJECT_BYTES]);
+
+/* 0 if path is absent or not a symbolic link; else prints "CMD: refused:
+ * PATH is a symbolic link ..." and returns -1. Called before writing any
+ * file (keys, entries, the store is checked by store_open). */
+int cli_refuse_symlink(const char *cmd, const char *path);
 
 /* Parses a positive decimal number bounded by max; -1 on junk. */
 long cli_number(const char *arg, long max);

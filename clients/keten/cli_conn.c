@@ -46,7 +46,10 @@ int cli_conn_option(cli_conn_t *conn, int c, const char *arg) {
 int cli_exit_for(keten_err_t err) {
   switch (err) {
   case KETEN_OK: return CLI_EXIT_OK;
-  case KETEN_ERR_REMOTE: return CLI_EXIT_REFUSED;
+  case KETEN_ERR_REMOTE:
+  case KETEN_ERR_REMOVED: return CLI_EXIT_REFUSED;
+  case KETEN_ERR_PARTIAL: return CLI_EXIT_PARTIAL;
+  case KETEN_ERR_DISPLACED: return CLI_EXIT_DISPLACED;
   case KETEN_ERR_EVIDENCE:
   case KETEN_ERR_CRYPTO: return CLI_EXIT_UNTRUSTED;
   case KETEN_ERR_INVALID: return CLI_EXIT_USAGE;

@@ -57,6 +57,9 @@ int cmd_keygen(int argc, char **argv) {
   char secret[1024], public[1024];
   snprintf(secret, sizeof secret, "%s/%s.key", dir, name);
   snprintf(public, sizeof public, "%s/%s.pub", dir, name);
+  if (cli_refuse_symlink("keten keygen", secret) != 0 ||
+      cli_refuse_symlink("keten keygen", public) != 0)
+    return CLI_EXIT_LOCAL;
   keten_keys_t keys;
   keten_err_t rc = keten_keys_generate(&keys, id);
   if (rc == KETEN_OK)

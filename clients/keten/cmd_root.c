@@ -77,6 +77,9 @@ static int s_keygen(const char *dir, int force) {
   char secret[1024], public[1024], fp[CANON_FINGERPRINT_CHARS];
   snprintf(secret, sizeof secret, "%s/root.key", dir);
   snprintf(public, sizeof public, "%s/root.pub", dir);
+  if (cli_refuse_symlink("keten root keygen", secret) != 0 ||
+      cli_refuse_symlink("keten root keygen", public) != 0)
+    return CLI_EXIT_LOCAL;
   keten_root_key_t root;
   keten_err_t rc = keten_root_key_generate(&root);
   if (rc == KETEN_OK)

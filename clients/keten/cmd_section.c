@@ -137,11 +137,20 @@ static void s_usage_fetch(FILE *out) {
           "usage: keten fetch [options] SUBJECT\n"
           "\n"
           "Fetches every section of SUBJECT you may read (the latest version per\n"
-          "kind and author), checks each author's root-signed registry entry,\n"
-          "verifies the author's signature, opens it, and\n"
-          "prints them as a JSON array. Refused (exit 1) when no section may be\n"
-          "disclosed to you; the broker audits every disclosure and refusal.\n"
+          "kind and author, page after page), checks each author's root-signed\n"
+          "registry entry, verifies the author's signature, opens it, and prints\n"
+          "those that opened as a JSON array. Each one that does not open is left\n"
+          "out and named on stderr as \"skipped KIND by AUTHOR vVERSION: WHY\";\n"
+          "then the exit status is 6 (the others are still printed). Refused\n"
+          "(exit 1) when no section may be disclosed to you; the broker audits\n"
+          "every disclosure and refusal.\n"
           "\n" SECTION_HELP);
+}
+
+/* Prints s with every byte that is not printable ASCII as '?'. */
+static void s_put_printable(FILE *out, const char *s) {
+  for (; s && *s; s++)
+    fputc(*s >= 0x20 && *s < 0x7f ? *s : '?', out);
 }
 
 int cmd_fetch(int argc, char **argv) {
@@ -154,23 +163,48 @@ int cmd_fetch(int argc, char **argv) {
   keten_client_t *client = cli_connect(&conn, &exit_code);
   if (!client)
     return exit_code;
-  keten_section_t *sections = NULL;
-  size_t n = 0;
-  keten_err_t rc = keten_client_fetch(client, subject, &sections, &n);
+  keten_fetch_result_t res;
+  keten_err_t rc = keten_client_fetch_all(client, subject, &res);
   if (rc != KETEN_OK) {
     fprintf(stderr, "keten fetch: %s: %s\n", keten_strerror(rc),
             keten_client_error(client));
   } else {
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-      json_array_append_new(arr, s_section_json(&sections[i]));
-    json_dumpf(arr, stdout, JSON_INDENT(2));
-    putchar('\n');
+    size_t printed = 0;
+    for (size_t i = 0; arr && i < res.n_sections; i++) {
+      json_t *one = s_section_json(&res.sections[i]);
+      if (one && json_array_append_new(arr, one) == 0)
+        printed++;
+    }
+    if (!arr || json_dumpf(arr, stdout, JSON_INDENT(2)) != 0 ||
+        putchar('\n') == EOF || fflush(stdout) != 0 ||
+        printed != res.n_sections) {
+      fprintf(stderr, "keten fetch: cannot print the sections\n");
+      exit_code = CLI_EXIT_LOCAL;
+    }
     json_decref(arr);
+    /* One line per section that did not open: the others are not hidden
+     * by it, and it is not hidden by them. */
+    for (size_t i = 0; i < res.n_failures; i++) {
+      const keten_fetch_failure_t *f = &res.failures[i];
+      const char *kind = keten_section_kind_name(f->kind);
+      fputs("skipped ", stderr);
+      if (kind)
+        fputs(kind, stderr);
+      else
+        fprintf(stderr, "kind %d", f->kind);
+      fputs(" by ", stderr);
+      s_put_printable(stderr, f->author[0] ? f->author : "?");
+      fprintf(stderr, " v%llu: ", (unsigned long long)f->version);
+      s_put_printable(stderr, f->reason);
+      fputc('\n', stderr);
+    }
+    if (res.n_failures > 0 && exit_code == CLI_EXIT_OK)
+      exit_code = CLI_EXIT_PARTIAL;
   }
-  keten_sections_free(sections, n);
+  keten_fetch_result_free(&res);
   keten_client_destroy(&client);
-  return cli_exit_for(rc);
+  return rc != KETEN_OK ? cli_exit_for(rc) : exit_code;
 }
 
 /* ---- listen --------------------------------------------------------------- */
@@ -571,6 +605,22 @@ static int s_on_notice(const keten_notice_t *n, uint64_t seq,
   return rc == 0 ? 0 : 1;
 }
 
+/* What happened to the subscription: a stall (subscribed again by
+ * libketen) or a failed SUBSCRIBE it tries again, once per back-off step.
+ * DISPLACED and REMOVED end the poll loop and are reported there. */
+static void s_on_subscription(const keten_subscription_event_t *ev,
+                              void *arg) {
+  (void)arg;
+  if (ev->event == KETEN_SUBSCRIPTION_STALLED)
+    fprintf(stderr, "keten listen: the broker ended the subscription as "
+                    "stalled (%s); subscribing again in %u ms\n",
+            ev->detail[0] ? ev->detail : "no detail", (unsigned)ev->delay_ms);
+  else if (ev->event == KETEN_SUBSCRIPTION_RETRY)
+    fprintf(stderr, "keten listen: SUBSCRIBE failed (%s: %s); retrying in "
+                    "%u ms\n",
+            keten_strerror(ev->status), ev->detail, (unsigned)ev->delay_ms);
+}
+
 static void s_usage_listen(FILE *out) {
   fprintf(out,
           "usage: keten listen [options] [--dir DIR]\n"
@@ -608,6 +658,11 @@ static void s_usage_listen(FILE *out) {
           "refused, and printed as \"rewrap: sealed KIND vN of SUBJECT to ID\" or\n"
           "\"rewrap refused: ...\". Status lines go to stdout with --dir, else to\n"
           "stderr. SIGINT or SIGTERM stops listen after the item in hand.\n"
+          "A SUBSCRIBE that fails on ERROR_INTERNAL, ERROR_DISK_FULL or a timeout\n"
+          "is tried again with back-off (100 ms doubling to 30 s, a line on stderr\n"
+          "for each); a subscription the broker ended as stalled is taken again.\n"
+          "If another listener with your key takes the subscription, listen says\n"
+          "so on stderr and exits 7; if your key left the registry, exit 1.\n"
           "\n" CLI_CONN_HELP
           "  -d, --dir DIR           write files into DIR\n"
           "  -c, --credit N          deliveries in flight before acking (default 64)\n"
@@ -679,7 +734,10 @@ int cmd_listen(int argc, char **argv) {
   keten_client_on_notice(client, s_on_notice, &l);
   keten_client_on_tvs_event(client, s_on_tvs_event, &l);
   keten_client_on_rewrap(client, s_on_rewrap, &l);
+  keten_client_on_subscription(client, s_on_subscription, &l);
   keten_err_t rc = keten_client_subscribe(client, (uint32_t)credit);
+  if (rc != KETEN_OK && keten_client_transient(client, rc))
+    rc = KETEN_OK; /* said on stderr; keten_client_poll tries again */
   uint64_t last = s_mono_ms();
   while (rc == KETEN_OK && !l.failed && !s_stop &&
          (l.max == 0 || l.count < l.max)) {
@@ -694,7 +752,9 @@ int cmd_listen(int argc, char **argv) {
   }
   if (rc != KETEN_OK && s_stop)
     rc = KETEN_OK; /* the signal interrupted the poll */
-  if (rc != KETEN_OK)
+  if (rc == KETEN_ERR_DISPLACED || rc == KETEN_ERR_REMOVED)
+    fprintf(stderr, "keten listen: stopped: %s\n", keten_client_error(client));
+  else if (rc != KETEN_OK)
     fprintf(stderr, "keten listen: %s: %s\n", keten_strerror(rc),
             keten_client_error(client));
   /* Let the last ack leave before the socket closes (nothing more is

@@ -80,6 +80,8 @@ int cmd_chainkey(int argc, char **argv) {
     s_usage_chainkey(stderr);
     return CLI_EXIT_USAGE;
   }
+  if (cli_refuse_symlink("keten chainkey", out) != 0)
+    return CLI_EXIT_LOCAL;
   uint8_t key[KETEN_CHAIN_KEY_BYTES];
   keten_err_t rc = keten_chain_key_generate(key);
   if (rc == KETEN_OK)

@@ -43,10 +43,17 @@ int entry_file_write(const char *path, const participant_t *p, int overwrite,
     snprintf(why, whylen, "out of memory");
     return -1;
   }
-  int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | (overwrite ? O_TRUNC : O_EXCL);
+  int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
+              (overwrite ? O_TRUNC : O_EXCL);
   int fd = open(path, flags, 0644);
   int rc = -1;
-  if (fd < 0) {
+  struct stat st;
+  if (fd < 0 && lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+    snprintf(why, whylen,
+             "refused: %s is a symbolic link; keten does not write through "
+             "one (remove it, or give the real path)",
+             path);
+  } else if (fd < 0) {
     snprintf(why, whylen, "cannot create %s%s", path,
              overwrite ? "" : " (does it exist already?)");
   } else {

@@ -22,6 +22,11 @@
 /* How often a rate-limited request is tried again, and the longest wait. */
 #define CLIENT_RATE_RETRIES 20
 #define CLIENT_RATE_WAIT_MAX_MS 2000
+/* Back-off of a (re)SUBSCRIBE after a transient failure or a stall: the
+ * first step, the ceiling, and the longest retry_after_ms honoured. */
+#define CLIENT_BACKOFF_FIRST_MS 100u
+#define CLIENT_BACKOFF_MAX_MS 30000u
+#define CLIENT_RETRY_AFTER_MAX_MS 600000u
 
 _Static_assert((int)KETEN_NOTICE_DELETE ==
                        (int)KETEN__NOTICE_KIND__NOTICE_DELETE &&
@@ -64,6 +69,10 @@ static keten_err_t s_open_socket(keten_client_t *c) {
   c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
   if (!c->sock ||
       zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero) ||
+      /* Sends are bounded as well as waits: a send never blocks longer
+       * than a request may take (docs/protocol.md 15.3.1). */
+      zmq_setsockopt(c->sock, ZMQ_SNDTIMEO, &c->timeout_ms,
+                     sizeof c->timeout_ms) ||
       zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &max_reply, sizeof max_reply) ||
       zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL, &c->reconnect_ivl_ms,
                      sizeof(int)) ||
@@ -197,7 +206,7 @@ static int s_monitor_refused(keten_client_t *c, uint32_t *status) {
     memcpy(status, d + 2, sizeof *status);
     refused = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
               event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
-    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED && c->credit)
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED && c->credit && !c->ended)
       c->resubscribe = 1; /* a new connection has no subscription yet */
   }
   /* Drain the rest of the event (its endpoint frame). */
@@ -252,7 +261,10 @@ static keten_err_t s_await(keten_client_t *c, const uint8_t *msg_id,
     zmq_msg_close(&m);
     if (!env)
       continue; /* not ours to answer; a broken frame is ignored */
-    if (env->body_case == KETEN__ENVELOPE__BODY_DELIVER &&
+    /* Deliveries and the end of the subscription wait, in order, for the
+     * next poll. */
+    if ((env->body_case == KETEN__ENVELOPE__BODY_DELIVER ||
+         env->body_case == KETEN__ENVELOPE__BODY_SUBSCRIPTION_ENDED) &&
         env->correlation_id.len == 0) {
       if (c->n_pending < CLIENT_MAX_PENDING) {
         Keten__Envelope **grown =
@@ -305,6 +317,13 @@ static keten_err_t s_request(keten_client_t *c, const Keten__Envelope *req,
     if (!c->sock && (rc = s_open_socket(c)) != KETEN_OK)
       break;
     if (zmq_send(c->sock, frame, len, 0) < 0) {
+      if (zmq_errno() == EAGAIN) {
+        /* ZMQ_SNDTIMEO: the queue towards the broker stayed full (a
+         * connection that is not moving): like a lost reply, start afresh. */
+        rc = KETEN_ERR_TIMEOUT;
+        s_close_socket(c);
+        continue;
+      }
       client_error(c, "send failed: %s", zmq_strerror(zmq_errno()));
       rc = KETEN_ERR_TRANSPORT;
       break;
@@ -635,33 +654,244 @@ keten_err_t keten_client_put(keten_client_t *c,
 }
 
 /* Opens one section copy for us: the author's entry must be signed by the
- * root we pin, and the wrap opens with our current or a previous key. */
-static keten_err_t s_open_copy(keten_client_t *c, const Keten__SectionCopy *copy,
-                               keten_section_t *out) {
-  char why[256] = "";
+ * root we pin, and the wrap opens with our current or a previous key.
+ * On failure why (whylen bytes) says why. */
+static keten_err_t s_open_copy_why(keten_client_t *c,
+                                   const Keten__SectionCopy *copy,
+                                   keten_section_t *out, char *why,
+                                   size_t whylen) {
+  why[0] = '\0';
   memset(out, 0, sizeof *out);
   if (!copy || !copy->section || !canon_exact(&copy->base)) {
-    client_error(c, "a section arrived malformed or with unknown fields");
+    snprintf(why, whylen, "the copy is malformed or has unknown fields");
     return KETEN_ERR_PROTOCOL;
   }
   keten_err_t rc = evidence_check_author(c->root_key, copy->author_entry,
                                          copy->section->header, &c->verified,
-                                         why, sizeof why);
-  if (rc != KETEN_OK) {
-    client_error(c, "cannot open a section: %s", why);
+                                         why, whylen);
+  if (rc != KETEN_OK)
     return rc;
-  }
   const uint8_t *author_key = copy->author_entry->signing_key.data;
   rc = seal_open(copy->section, author_key, c->self_id, &c->keys, out, why,
-                 sizeof why);
+                 whylen);
   /* Sealed to us before a rotation: try the keys we had then. */
   for (size_t i = 0; rc == KETEN_ERR_CRYPTO && strstr(why, "does not open") &&
                      i < c->n_previous;
        i++)
     rc = seal_open(copy->section, author_key, c->self_id, &c->previous[i], out,
-                   why, sizeof why);
-  if (rc != KETEN_OK)
+                   why, whylen);
+  return rc;
+}
+
+static keten_err_t s_open_copy(keten_client_t *c, const Keten__SectionCopy *copy,
+                               keten_section_t *out) {
+  char why[256];
+  keten_err_t rc = s_open_copy_why(c, copy, out, why, sizeof why);
+  if (rc == KETEN_ERR_PROTOCOL)
+    client_error(c, "a section arrived malformed or with unknown fields");
+  else if (rc != KETEN_OK)
     client_error(c, "cannot open a section: %s", why);
+  return rc;
+}
+
+/* Copies src into dst (n bytes), every byte that is not printable ASCII
+ * as '?': what the broker sends may reach a terminal. */
+static void s_printable(char *dst, size_t n, const char *src) {
+  size_t i = 0;
+  for (; src && src[i] && i + 1 < n; i++)
+    dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '?';
+  if (n)
+    dst[i] = '\0';
+}
+
+/* 1 if p[0..len) is UTF-8 text (shortest forms, no surrogates, no NUL). */
+static int s_utf8_text(const unsigned char *p, size_t len) {
+  for (size_t i = 0; i < len;) {
+    unsigned char b = p[i];
+    size_t n;
+    uint32_t cp;
+    if (b == 0)
+      return 0;
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    if (b >= 0xc2 && b <= 0xdf) {
+      n = 1;
+      cp = b & 0x1f;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      n = 2;
+      cp = b & 0x0f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      n = 3;
+      cp = b & 0x07;
+    } else {
+      return 0;
+    }
+    if (len - i <= n)
+      return 0;
+    for (size_t k = 1; k <= n; k++) {
+      if ((p[i + k] & 0xc0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (p[i + k] & 0x3f);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+      return 0;
+    i += n + 1;
+  }
+  return 1;
+}
+
+void keten_fetch_result_free(keten_fetch_result_t *r) {
+  if (!r)
+    return;
+  keten_sections_free(r->sections, r->n_sections);
+  free(r->failures);
+  memset(r, 0, sizeof *r);
+}
+
+/* 1 if (kind, author) comes after (after_kind, after) in the broker's
+ * order (kind, then the author's bytes). */
+static int s_after_cursor(uint32_t kind, const char *author,
+                          uint32_t after_kind, const char *after) {
+  return kind > after_kind || (kind == after_kind && strcmp(author, after) > 0);
+}
+
+/* Appends a failure for copy to r. 0, or -1 when out of memory. */
+static int s_fetch_failure(keten_fetch_result_t *r, size_t *cap,
+                           const Keten__SectionCopy *copy, keten_err_t status,
+                           const char *why) {
+  if (r->n_failures == *cap) {
+    size_t n = *cap ? 2 * *cap : 8;
+    keten_fetch_failure_t *grown = realloc(r->failures, n * sizeof *grown);
+    if (!grown)
+      return -1;
+    r->failures = grown;
+    *cap = n;
+  }
+  keten_fetch_failure_t *f = &r->failures[r->n_failures++];
+  memset(f, 0, sizeof *f);
+  const Keten__SectionHeader *h =
+      copy && copy->section ? copy->section->header : NULL;
+  if (h) {
+    f->kind = (int)h->kind;
+    s_printable(f->author, sizeof f->author, h->author);
+    f->version = h->version;
+  }
+  f->status = status;
+  s_printable(f->reason, sizeof f->reason, why);
+  return 0;
+}
+
+keten_err_t keten_client_fetch_all(keten_client_t *c,
+                                   const uint8_t subject[KETEN_SUBJECT_BYTES],
+                                   keten_fetch_result_t *result) {
+  if (result)
+    memset(result, 0, sizeof *result);
+  if (!c || !subject || !result)
+    return KETEN_ERR_INVALID;
+  keten_err_t rc = client_self(c);
+  if (rc != KETEN_OK)
+    return rc;
+  size_t cap_sections = 0, cap_failures = 0;
+  uint32_t after_kind = 0;
+  char after[KETEN_ID_MAX + 1] = "";
+  for (;;) {
+    Keten__FetchRequest f = KETEN__FETCH_REQUEST__INIT;
+    f.subject.data = (uint8_t *)subject;
+    f.subject.len = KETEN_SUBJECT_BYTES;
+    f.after_kind = after_kind;
+    f.after_author = after;
+    Keten__Envelope *reply = NULL;
+    if ((rc = client_call_body(c, KETEN__ENVELOPE__BODY_FETCH, &f,
+                               KETEN__ENVELOPE__BODY_FETCHED, &reply)) !=
+        KETEN_OK)
+      goto fail;
+    result->pages++;
+    const Keten__FetchReply *fr = reply->fetched;
+    size_t count = fr->n_sections;
+    const char *broken = NULL;
+    if (count > KETEN_FETCH_MAX_SECTIONS - result->n_sections -
+                    result->n_failures)
+      broken = "the broker offers more sections than a fetch accepts "
+               "(KETEN_FETCH_MAX_SECTIONS)";
+    else if (count == 0 && fr->more)
+      broken = "a FETCH page is empty but says more follow";
+    if (!broken && result->n_sections + count > cap_sections) {
+      size_t n = result->n_sections + count;
+      keten_section_t *grown = realloc(result->sections, n * sizeof *grown);
+      if (!grown) {
+        envelope_free(reply);
+        rc = KETEN_ERR_NOMEM;
+        goto fail;
+      }
+      result->sections = grown;
+      cap_sections = n;
+    }
+    for (size_t i = 0; !broken && i < count; i++) {
+      const Keten__SectionCopy *copy = fr->sections[i];
+      const Keten__SectionHeader *h =
+          copy && copy->section ? copy->section->header : NULL;
+      /* The pages move forward in (kind, author) order, each section
+       * once: a broker cannot make us loop or hand over one twice. */
+      if (h && !s_after_cursor((uint32_t)h->kind, h->author, after_kind,
+                               after)) {
+        broken = "the broker's FETCH pages are not in (kind, author) order";
+        break;
+      }
+      if (h) {
+        if (strlen(h->author) > KETEN_ID_MAX) {
+          if (i + 1 == count && fr->more) {
+            broken = "a FETCH page ends on an author that is not an id";
+            break;
+          }
+        } else {
+          after_kind = (uint32_t)h->kind;
+          snprintf(after, sizeof after, "%s", h->author);
+        }
+      } else if (i + 1 == count && fr->more) {
+        broken = "a FETCH page ends on a section without a header";
+        break;
+      }
+      char why[256];
+      keten_section_t *out = &result->sections[result->n_sections];
+      keten_err_t orc = s_open_copy_why(c, copy, out, why, sizeof why);
+      if (orc == KETEN_OK &&
+          memcmp(out->header.subject, subject, KETEN_SUBJECT_BYTES) != 0) {
+        s_section_clear(out);
+        orc = KETEN_ERR_PROTOCOL;
+        snprintf(why, sizeof why, "the broker returned a section of another "
+                                  "subject");
+      } else if (orc == KETEN_OK &&
+                 !s_utf8_text((const unsigned char *)out->json, out->json_len)) {
+        s_section_clear(out);
+        orc = KETEN_ERR_PROTOCOL;
+        snprintf(why, sizeof why, "its plaintext is not UTF-8 text");
+      }
+      if (orc == KETEN_OK) {
+        result->n_sections++;
+      } else if (orc == KETEN_ERR_NOMEM ||
+                 s_fetch_failure(result, &cap_failures, copy, orc, why) != 0) {
+        envelope_free(reply);
+        rc = KETEN_ERR_NOMEM;
+        goto fail;
+      }
+    }
+    int more = fr->more;
+    envelope_free(reply);
+    if (broken) {
+      client_error(c, "%s", broken);
+      rc = KETEN_ERR_PROTOCOL;
+      goto fail;
+    }
+    if (!more)
+      break;
+  }
+  c->error[0] = '\0';
+  return KETEN_OK;
+fail:
+  keten_fetch_result_free(result);
   return rc;
 }
 
@@ -672,43 +902,27 @@ keten_err_t keten_client_fetch(keten_client_t *c,
     return KETEN_ERR_INVALID;
   *sections = NULL;
   *n = 0;
-  keten_err_t rc = client_self(c);
+  keten_fetch_result_t r;
+  keten_err_t rc = keten_client_fetch_all(c, subject, &r);
   if (rc != KETEN_OK)
     return rc;
-  Keten__FetchRequest f = KETEN__FETCH_REQUEST__INIT;
-  f.subject.data = (uint8_t *)subject;
-  f.subject.len = KETEN_SUBJECT_BYTES;
-  Keten__Envelope *reply = NULL;
-  if ((rc = client_call_body(c, KETEN__ENVELOPE__BODY_FETCH, &f,
-                             KETEN__ENVELOPE__BODY_FETCHED, &reply)) !=
-      KETEN_OK)
-    return rc;
-  size_t count = reply->fetched->n_sections;
-  keten_section_t *out = calloc(count ? count : 1, sizeof *out);
-  if (!out) {
-    envelope_free(reply);
-    return KETEN_ERR_NOMEM;
+  if (r.n_failures > 0) {
+    const keten_fetch_failure_t *f = &r.failures[0];
+    const char *kind = keten_section_kind_name(f->kind);
+    client_error(c, "cannot open a section (%s by %s v%llu): %s%s%zu of %zu "
+                    "could not be opened",
+                 kind ? kind : "?", f->author, (unsigned long long)f->version,
+                 f->reason, "; ", r.n_failures, r.n_failures + r.n_sections);
+    rc = r.n_sections ? KETEN_ERR_PARTIAL : f->status;
   }
-  size_t opened = 0;
-  for (; opened < count; opened++) {
-    if ((rc = s_open_copy(c, reply->fetched->sections[opened], &out[opened])) !=
-        KETEN_OK)
-      break;
-    if (memcmp(out[opened].header.subject, subject, KETEN_SUBJECT_BYTES) != 0) {
-      client_error(c, "the broker returned a section of another subject");
-      opened++;
-      rc = KETEN_ERR_PROTOCOL;
-      break;
-    }
-  }
-  envelope_free(reply);
-  if (rc != KETEN_OK) {
-    keten_sections_free(out, opened);
+  if (r.n_sections == 0) {
+    keten_fetch_result_free(&r);
     return rc;
   }
-  *sections = out;
-  *n = count;
-  return KETEN_OK;
+  *sections = r.sections;
+  *n = r.n_sections;
+  free(r.failures);
+  return rc;
 }
 
 /* ---- consent ---------------------------------------------------------------- */
@@ -836,6 +1050,54 @@ keten_err_t keten_client_consent_list(keten_client_t *c,
 
 /* ---- deliveries ------------------------------------------------------------- */
 
+int keten_client_transient(const keten_client_t *c, keten_err_t err) {
+  if (err == KETEN_ERR_TIMEOUT)
+    return 1;
+  if (!c || err != KETEN_ERR_REMOTE)
+    return 0;
+  /* An unknown code is taken as ERROR_INTERNAL (protocol 11.2). */
+  return c->remote_code == KETEN__ERROR_CODE__ERROR_INTERNAL ||
+         c->remote_code == KETEN__ERROR_CODE__ERROR_DISK_FULL ||
+         c->remote_code > KETEN__ERROR_CODE__ERROR_DISK_FULL ||
+         c->remote_code < 0;
+}
+
+void keten_client_on_subscription(keten_client_t *c, keten_subscription_fn fn,
+                                  void *arg) {
+  if (!c)
+    return;
+  c->sub_fn = fn;
+  c->sub_arg = arg;
+}
+
+/* Tells the subscription handler, if any. */
+static void s_sub_event(keten_client_t *c, int event, const char *detail,
+                        keten_err_t status, uint32_t delay_ms) {
+  if (!c->sub_fn)
+    return;
+  keten_subscription_event_t ev = {.event = event,
+                                   .detail = detail ? detail : "",
+                                   .status = status,
+                                   .remote_code = status == KETEN_ERR_REMOTE
+                                                      ? c->remote_code
+                                                      : 0,
+                                   .delay_ms = delay_ms};
+  c->sub_fn(&ev, c->sub_arg);
+}
+
+/* base ms and up to a quarter more, at most the ceiling: clients that
+ * failed together do not come back together. */
+static uint32_t s_jitter(uint32_t base) {
+  uint32_t d = base + (base >= 4 ? randombytes_uniform(base / 4 + 1) : 0);
+  return d < CLIENT_BACKOFF_MAX_MS ? d : CLIENT_BACKOFF_MAX_MS;
+}
+
+/* Schedules the next SUBSCRIBE delay_ms from now. */
+static void s_resubscribe_in(keten_client_t *c, uint32_t delay_ms) {
+  c->resubscribe = 1;
+  c->resubscribe_at_ms = s_now_ms() + delay_ms;
+}
+
 static keten_err_t s_send_subscribe(keten_client_t *c) {
   Keten__Subscribe sub = KETEN__SUBSCRIBE__INIT;
   sub.credit = c->credit;
@@ -843,8 +1105,26 @@ static keten_err_t s_send_subscribe(keten_client_t *c) {
   c->resubscribe = 0;
   keten_err_t rc = client_call_body(c, KETEN__ENVELOPE__BODY_SUBSCRIBE, &sub,
                                     KETEN__ENVELOPE__BODY_SUBSCRIBED, &reply);
-  if (rc == KETEN_OK)
+  if (rc == KETEN_OK) {
     envelope_free(reply);
+    c->backoff_ms = 0;
+    return rc;
+  }
+  if (!keten_client_transient(c, rc))
+    return rc;
+  /* Transient (the broker failed, its disk is full, no answer): the
+   * subscription stays wanted; try again later, further apart each time. */
+  c->backoff_ms = c->backoff_ms == 0 ? CLIENT_BACKOFF_FIRST_MS
+                  : c->backoff_ms >= CLIENT_BACKOFF_MAX_MS / 2
+                      ? CLIENT_BACKOFF_MAX_MS
+                      : 2 * c->backoff_ms;
+  uint32_t delay = s_jitter(c->backoff_ms);
+  if (rc == KETEN_ERR_REMOTE && c->retry_after_ms > delay)
+    delay = c->retry_after_ms < CLIENT_RETRY_AFTER_MAX_MS
+                ? c->retry_after_ms
+                : CLIENT_RETRY_AFTER_MAX_MS;
+  s_resubscribe_in(c, delay);
+  s_sub_event(c, KETEN_SUBSCRIPTION_RETRY, c->error, rc, delay);
   return rc;
 }
 
@@ -855,7 +1135,59 @@ keten_err_t keten_client_subscribe(keten_client_t *c, uint32_t credit) {
   if (rc != KETEN_OK)
     return rc;
   c->credit = credit;
+  c->ended = 0;
+  c->stalls = 0;
+  c->backoff_ms = 0;
   return s_send_subscribe(c);
+}
+
+/* What poll returns once the broker ended the subscription for good. */
+static keten_err_t s_ended_rc(keten_client_t *c) {
+  return c->ended == KETEN__SUBSCRIPTION_END_REASON__SUBSCRIPTION_REMOVED
+             ? KETEN_ERR_REMOVED
+             : KETEN_ERR_DISPLACED;
+}
+
+/* The broker ended our subscription. DISPLACED and REMOVED end it here
+ * too (no SUBSCRIBE by itself: two consumers of one key would take it from
+ * each other for ever); STALLED, and a reason this library does not know,
+ * subscribe again after a back-off. Returns 1 when poll must stop. */
+static int s_subscription_ended(keten_client_t *c,
+                                const Keten__SubscriptionEnded *e) {
+  if (!e || !c->credit || c->ended)
+    return 0; /* not subscribed, or already told */
+  char detail[256];
+  s_printable(detail, sizeof detail, e->detail);
+  if (e->reason == KETEN__SUBSCRIPTION_END_REASON__SUBSCRIPTION_DISPLACED ||
+      e->reason == KETEN__SUBSCRIPTION_END_REASON__SUBSCRIPTION_REMOVED) {
+    int displaced =
+        e->reason == KETEN__SUBSCRIPTION_END_REASON__SUBSCRIPTION_DISPLACED;
+    c->ended = (int)e->reason;
+    c->resubscribe = 0;
+    /* What came before the end is unacked: the broker keeps it for the
+     * subscription that took over, or for our next one. */
+    for (size_t i = 0; i < c->n_pending; i++)
+      envelope_free(c->pending[i]);
+    c->n_pending = 0;
+    client_error(c, "%s%s%s",
+                 displaced ? "the subscription was taken over by a newer "
+                             "SUBSCRIBE with our key (another listener)"
+                           : "the subscription ended: our key left the "
+                             "registry or its entry ended",
+                 detail[0] ? ": " : "", detail);
+    s_sub_event(c, displaced ? KETEN_SUBSCRIPTION_DISPLACED
+                             : KETEN_SUBSCRIPTION_REMOVED,
+                detail, displaced ? KETEN_ERR_DISPLACED : KETEN_ERR_REMOVED, 0);
+    return 1;
+  }
+  uint32_t base = CLIENT_BACKOFF_FIRST_MS;
+  for (unsigned i = 0; i < c->stalls && base < CLIENT_BACKOFF_MAX_MS; i++)
+    base *= 2;
+  c->stalls++;
+  uint32_t delay = s_jitter(base);
+  s_resubscribe_in(c, delay);
+  s_sub_event(c, KETEN_SUBSCRIPTION_STALLED, detail, KETEN_OK, delay);
+  return 0;
 }
 
 /* The dedup key of a section: BLAKE2b-128 of (subject, kind, author, version). */
@@ -1076,9 +1408,30 @@ static int s_deliver(keten_client_t *c, const Keten__Deliver *d,
       stop = 1;
     }
   }
-  if (accepted)
+  if (accepted) {
     s_send_ack(c, accepted);
+    c->stalls = 0; /* progress: a later stall starts its back-off afresh */
+  }
   return stop;
+}
+
+/* Handles one unsolicited envelope (a DELIVER or a SUBSCRIPTION_ENDED;
+ * anything else is recorded or dropped). Returns 1 when poll must stop:
+ * the application asked to, or the subscription ended (c->ended). */
+static int s_unsolicited(keten_client_t *c, const Keten__Envelope *env,
+                         keten_delivery_fn fn, void *arg, size_t *handled) {
+  if (env->body_case == KETEN__ENVELOPE__BODY_DELIVER)
+    return s_deliver(c, env->deliver, fn, arg, handled);
+  if (env->body_case == KETEN__ENVELOPE__BODY_SUBSCRIPTION_ENDED &&
+      env->correlation_id.len == 0)
+    return s_subscription_ended(c, env->subscription_ended);
+  /* A reply nobody waits for: the broker's answer to one of our
+   * rewrap answers is recorded; any other ERROR too. */
+  if (!client_rewrap_reply(c, env) &&
+      env->body_case == KETEN__ENVELOPE__BODY_ERROR)
+    client_error(c, "%s: %s", envelope_error_name(env->error->code),
+                 env->error->reason);
+  return 0;
 }
 
 keten_err_t keten_client_poll(keten_client_t *c, int timeout_ms,
@@ -1090,25 +1443,32 @@ keten_err_t keten_client_poll(keten_client_t *c, int timeout_ms,
     *handled = 0;
   int64_t deadline = s_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
   for (;;) {
-    if (c->resubscribe) {
+    if (c->ended)
+      return s_ended_rc(c);
+    if (c->resubscribe && s_now_ms() >= c->resubscribe_at_ms) {
       keten_err_t rc = s_send_subscribe(c);
-      if (rc != KETEN_OK)
+      if (rc != KETEN_OK && !keten_client_transient(c, rc))
         return rc;
+      /* transient: s_send_subscribe scheduled the next attempt */
     }
     if (c->n_pending) {
       Keten__Envelope *env = c->pending[0];
       memmove(c->pending, c->pending + 1, --c->n_pending * sizeof *c->pending);
-      int stop = s_deliver(c, env->deliver, fn, arg, handled);
+      int stop = s_unsolicited(c, env, fn, arg, handled);
       envelope_free(env);
       if (stop)
-        return KETEN_OK;
+        return c->ended ? s_ended_rc(c) : KETEN_OK;
       continue;
     }
-    if (!c->sock && s_open_socket(c) == KETEN_OK)
-      c->resubscribe = 1;
-    int64_t left = deadline - s_now_ms();
+    if (!c->sock && s_open_socket(c) == KETEN_OK && !c->resubscribe)
+      s_resubscribe_in(c, 0); /* (a back-off already set is kept) */
+    int64_t now = s_now_ms();
+    int64_t left = deadline - now;
     if (left <= 0 || !c->sock)
       return KETEN_OK;
+    /* Wake up for a SUBSCRIBE that falls due before the deadline. */
+    if (c->resubscribe && c->resubscribe_at_ms - now < left)
+      left = c->resubscribe_at_ms > now ? c->resubscribe_at_ms - now : 0;
     zmq_pollitem_t items[] = {{c->sock, 0, ZMQ_POLLIN, 0},
                               {c->monitor, 0, ZMQ_POLLIN, 0}};
     int rc = zmq_poll(items, 2, (long)left);
@@ -1133,7 +1493,7 @@ keten_err_t keten_client_poll(keten_client_t *c, int timeout_ms,
                                handled);
       zmq_msg_close(&m);
       if (stop)
-        return KETEN_OK;
+        return c->ended ? s_ended_rc(c) : KETEN_OK;
     }
   }
 }
@@ -1141,17 +1501,9 @@ keten_err_t keten_client_poll(keten_client_t *c, int timeout_ms,
 int client_frame_in(keten_client_t *c, const uint8_t *data, size_t len,
                     keten_delivery_fn fn, void *arg, size_t *handled) {
   Keten__Envelope *env = envelope_decode(data, len, CLIENT_MAX_REPLY, NULL);
-  if (env && env->body_case == KETEN__ENVELOPE__BODY_DELIVER) {
-    int stop = s_deliver(c, env->deliver, fn, arg, handled);
-    envelope_free(env);
-    return stop;
-  }
-  /* A reply nobody waits for: the broker's answer to one of our
-   * rewrap answers is recorded; any other ERROR too. */
-  if (env && !client_rewrap_reply(c, env) &&
-      env->body_case == KETEN__ENVELOPE__BODY_ERROR)
-    client_error(c, "%s: %s", envelope_error_name(env->error->code),
-                 env->error->reason);
+  if (!env)
+    return 0; /* a broken frame is ignored */
+  int stop = s_unsolicited(c, env, fn, arg, handled);
   envelope_free(env);
-  return 0;
+  return stop;
 }

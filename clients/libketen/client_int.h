@@ -51,6 +51,17 @@ struct keten_client {
   /* subscription, renewed after every (re)connection */
   uint32_t credit;
   int resubscribe;
+  /* the broker ended it (keten.SubscriptionEndReason DISPLACED or
+   * REMOVED): no SUBSCRIBE goes until the application asks again */
+  int ended;
+  /* back-off of the next (re)SUBSCRIBE: due at resubscribe_at_ms (0: now);
+   * backoff_ms the last step after transient failures, stalls the
+   * STALLED ends in a row without an ack between */
+  int64_t resubscribe_at_ms;
+  uint32_t backoff_ms;
+  unsigned stalls;
+  keten_subscription_fn sub_fn;
+  void *sub_arg;
   /* seq the application refused: nothing at or after it is acked until
    * the broker sends it again */
   uint64_t hold_from;

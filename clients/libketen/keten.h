@@ -35,9 +35,17 @@ typedef enum {
   KETEN_ERR_PROTOCOL,  /* the broker sent something this library cannot accept */
   KETEN_ERR_REMOTE,    /* the broker replied with an ERROR; see keten_client_remote_code() */
   KETEN_ERR_CRYPTO,    /* a signature, wrap or ciphertext did not verify: tampered or not for us */
-  KETEN_ERR_EVIDENCE   /* the broker's evidence does not hold: a registry entry not signed by
+  KETEN_ERR_EVIDENCE,  /* the broker's evidence does not hold: a registry entry not signed by
                           the pinned root, a consent we did not sign, or a disclosure the
                           policy forbids (keten_client_error() names which) */
+  /* Added in issue 8 (appended: the values above are unchanged). */
+  KETEN_ERR_PARTIAL,   /* keten_client_fetch(): some sections opened, others did not; the
+                          ones that opened are handed over (keten_client_fetch_all() names
+                          each failure) */
+  KETEN_ERR_DISPLACED, /* the subscription was taken over by a newer SUBSCRIBE with our key
+                          (another listener); libketen does not subscribe again by itself */
+  KETEN_ERR_REMOVED    /* the subscription ended because our key left the registry or its
+                          entry ended; libketen does not subscribe again by itself */
 } keten_err_t;
 
 /* Returns a static, human-readable name for err. */
@@ -242,10 +250,70 @@ keten_err_t keten_client_put(keten_client_t *client,
                              int kind, const char *json, size_t len,
                              keten_put_result_t *result);
 
-/* Fetches every section of subject the caller may read (latest version per
- * kind and author), checks each author's root-signed registry entry (and
- * that its role may write that kind), verifies the author's signature and
- * opens it. *sections (free with keten_sections_free) gets *n entries. */
+/* The most sections one fetch accepts (over all its pages); a broker
+ * that offers more gets KETEN_ERR_PROTOCOL. Every subject has at most one
+ * latest section per (kind, author). */
+#define KETEN_FETCH_MAX_SECTIONS 4096
+
+/* One section of a fetch that could not be opened. kind, author and
+ * version are what the section's header says (unverified: the failure may
+ * be that the header is not the author's); bytes of author other than
+ * printable ASCII are given as '?', and 0 / "" when the copy has no
+ * header. */
+typedef struct {
+  int kind;
+  char author[KETEN_ID_MAX + 1];
+  uint64_t version;
+  keten_err_t status;            /* KETEN_ERR_CRYPTO: a wrap that does not open with
+                                    any of our keys (sealed to a key we no longer
+                                    give, or junk), a signature or ciphertext that
+                                    does not verify; KETEN_ERR_EVIDENCE: the
+                                    author's entry does not hold; KETEN_ERR_PROTOCOL:
+                                    a malformed copy, another subject, plaintext
+                                    that is not UTF-8 text */
+  char reason[256];              /* why, NUL-terminated, printable */
+} keten_fetch_failure_t;
+
+/* Everything one fetch found, in the broker's (kind, author) order. The
+ * library allocates both arrays; free them with keten_fetch_result_free(). */
+typedef struct {
+  keten_section_t *sections;     /* opened (verified and decrypted) */
+  size_t n_sections;
+  keten_fetch_failure_t *failures; /* each one that could not be opened */
+  size_t n_failures;
+  size_t pages;                  /* FETCH requests it took (FetchReply.more) */
+} keten_fetch_result_t;
+
+/* Fetches every section of subject the caller may read (latest version
+ * per kind and author), page after page (docs/protocol.md 7.3) until the
+ * broker says there is no more, and opens each one by itself: checks its
+ * author's root-signed registry entry (and that its role may write that
+ * kind), verifies the author's signature and opens it with our current or
+ * a previous key. A section that fails is a failure in result, never the
+ * end of the fetch: one bad section does not hide the others. Returns
+ * KETEN_OK when every page came (result then holds what opened and what
+ * did not; both may be empty), else the request's error (KETEN_ERR_REMOTE:
+ * ERROR_FORBIDDEN when nothing may be disclosed, ERROR_NOT_FOUND; or
+ * TIMEOUT, PROTOCOL: pages out of order or more than
+ * KETEN_FETCH_MAX_SECTIONS) with result empty. result is filled on every
+ * return; free it with keten_fetch_result_free() (also after an error). */
+keten_err_t keten_client_fetch_all(keten_client_t *client,
+                                   const uint8_t subject[KETEN_SUBJECT_BYTES],
+                                   keten_fetch_result_t *result);
+
+/* Frees what keten_client_fetch_all() put in result (plaintexts wiped)
+ * and zeroes it; NULL is ignored. */
+void keten_fetch_result_free(keten_fetch_result_t *result);
+
+/* keten_client_fetch_all() with only the sections that opened.
+ * *sections (free with keten_sections_free, whatever is returned) gets *n
+ * entries. When every section opened: KETEN_OK. When some opened and
+ * some did not: KETEN_ERR_PARTIAL, with the ones that opened handed over
+ * and keten_client_error() naming the first failure and the count. When
+ * none opened: the first failure's status (its reason in
+ * keten_client_error()) and nothing handed over. Since issue 8 it pages
+ * and no longer fails all for one bad section (it returned that
+ * section's error with nothing before). */
 keten_err_t keten_client_fetch(keten_client_t *client,
                                const uint8_t subject[KETEN_SUBJECT_BYTES],
                                keten_section_t **sections, size_t *n);
@@ -362,17 +430,75 @@ void keten_client_on_notice(keten_client_t *client, keten_notice_fn fn,
                             void *arg);
 
 /* Starts delivery of our mailbox on this connection with a window of
- * credit deliveries (1..1024); resumes after the last acked seq. */
+ * credit deliveries (1..1024); resumes after the last acked seq. Also
+ * takes a subscription back after KETEN_ERR_DISPLACED or
+ * KETEN_ERR_REMOVED (the application decides; libketen never does). On a
+ * transient failure (keten_client_transient() is 1: a timeout,
+ * ERROR_INTERNAL, ERROR_DISK_FULL or an unknown code) the error is
+ * returned, the subscription stays wanted and keten_client_poll() tries
+ * again after a back-off; on any other error it is dropped. */
 keten_err_t keten_client_subscribe(keten_client_t *client, uint32_t credit);
 
 /* Waits up to timeout_ms for deliveries, hands each to fn (notices, TVS
  * events and rewraps to their handlers; rewrap requests are answered
  * here), and acks cumulatively up to the last one accepted. *handled (may
  * be NULL) gets the number the application accepted. Returns KETEN_OK also
- * when none came. */
+ * when none came.
+ *
+ * (Re)subscribing: after a reconnection, and after the broker ended the
+ * subscription as STALLED, it sends SUBSCRIBE again by itself. A
+ * SUBSCRIBE that fails transiently is tried again with exponential
+ * back-off with jitter (100 ms doubling to 30 s, at least the broker's
+ * retry_after_ms; reset once one succeeds), and poll returns KETEN_OK
+ * meanwhile; each retry is told to the subscription handler. A STALLED
+ * subscription is taken again after a back-off of its own (100 ms doubling
+ * per stall to 30 s, reset once a delivery is acked). When the broker
+ * ends the subscription as DISPLACED or REMOVED, poll returns
+ * KETEN_ERR_DISPLACED or KETEN_ERR_REMOVED, and keeps returning it
+ * (handing over nothing more) until keten_client_subscribe() is called
+ * again: two consumers of one key would otherwise take the subscription
+ * from each other for ever. */
 keten_err_t keten_client_poll(keten_client_t *client, int timeout_ms,
                               keten_delivery_fn fn, void *arg,
                               size_t *handled);
+
+/* 1 when err, the result of the client's last call, is one libketen
+ * treats as transient and retries (a SUBSCRIBE): KETEN_ERR_TIMEOUT, or
+ * KETEN_ERR_REMOTE with ERROR_INTERNAL, ERROR_DISK_FULL or a code this
+ * library does not know; else 0. */
+int keten_client_transient(const keten_client_t *client, keten_err_t err);
+
+/* What happened to our subscription (keten_subscription_event_t.event). */
+enum {
+  KETEN_SUBSCRIPTION_DISPLACED = 1, /* SubscriptionEnded DISPLACED: poll returns
+                                       KETEN_ERR_DISPLACED */
+  KETEN_SUBSCRIPTION_REMOVED = 2,   /* SubscriptionEnded REMOVED: poll returns
+                                       KETEN_ERR_REMOVED */
+  KETEN_SUBSCRIPTION_STALLED = 3,   /* SubscriptionEnded STALLED: subscribed again
+                                       after delay_ms */
+  KETEN_SUBSCRIPTION_RETRY = 4      /* a (re)SUBSCRIBE failed transiently (status,
+                                       remote_code, detail); tried again after
+                                       delay_ms */
+};
+
+typedef struct {
+  int event;                     /* KETEN_SUBSCRIPTION_* */
+  const char *detail;            /* the broker's detail (printable) or the error
+                                    text; never NULL; valid during the call */
+  keten_err_t status;            /* RETRY: the failure */
+  int remote_code;               /* RETRY: its keten.ErrorCode, or 0 */
+  uint32_t delay_ms;             /* STALLED, RETRY: when the next SUBSCRIBE goes */
+} keten_subscription_event_t;
+
+/* Called from keten_client_poll() (and keten_client_subscribe()) for each
+ * event of our subscription, once per back-off step. Must not call back
+ * into the client. */
+typedef void (*keten_subscription_fn)(const keten_subscription_event_t *ev,
+                                      void *arg);
+
+/* Sets (or with fn NULL clears) the subscription handler of client. */
+void keten_client_on_subscription(keten_client_t *client,
+                                  keten_subscription_fn fn, void *arg);
 
 /* ---- rewraps ------------------------------------------------------------------ */
 

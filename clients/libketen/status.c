@@ -18,6 +18,11 @@ const char *keten_strerror(keten_err_t err) {
   case KETEN_ERR_REMOTE: return "the broker replied with an error";
   case KETEN_ERR_CRYPTO: return "cryptographic check failed";
   case KETEN_ERR_EVIDENCE: return "the broker's evidence does not hold";
+  case KETEN_ERR_PARTIAL: return "some sections could not be opened";
+  case KETEN_ERR_DISPLACED:
+    return "the subscription was taken over by another listener with our key";
+  case KETEN_ERR_REMOVED:
+    return "the subscription ended: our key left the registry";
   }
   return "unknown error";
 }

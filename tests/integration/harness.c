@@ -158,6 +158,21 @@ static pid_t s_spawn(harness_t *h, const char *const *argv, int n) {
   _exit(127);
 }
 
+int harness_config(harness_t *h, const char *conf) {
+  char path[320];
+  snprintf(path, sizeof path, "%s/ketend.conf", h->dir);
+  FILE *f = fopen(path, "w");
+  if (!f)
+    return -1;
+  int ok = fputs(conf, f) >= 0;
+  ok = fclose(f) == 0 && ok;
+  if (!ok || strlen(path) >= sizeof h->extra_args[0] || h->n_extra + 2 > 4)
+    return -1;
+  snprintf(h->extra_args[h->n_extra++], sizeof h->extra_args[0], "--config");
+  snprintf(h->extra_args[h->n_extra++], sizeof h->extra_args[0], "%s", path);
+  return 0;
+}
+
 int harness_start(harness_t *h) {
   const char *argv[24];
   int n = 0;

@@ -54,6 +54,10 @@ int harness_install_entry(harness_t *h, const char *id, int role,
 /* Starts ketend and waits until its log says "ready". Returns 0 or -1. */
 int harness_start(harness_t *h);
 
+/* Writes conf (ketend.conf lines) to DIR/ketend.conf and makes the next
+ * harness_start() use it (--config). Returns 0 or -1. */
+int harness_config(harness_t *h, const char *conf);
+
 /* Stops ketend with SIGTERM (SIGKILL after 5 s). Returns its exit status. */
 int harness_stop(harness_t *h);
 

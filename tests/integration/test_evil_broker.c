@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -332,6 +333,21 @@ typedef struct {
   const Keten__PrepareReply *prepared;
   const Keten__FetchReply *fetched;
   const Keten__Deliver *deliver; /* sent right after SUBSCRIBED */
+  /* issue 8: FETCH k (from 0) is answered with pages[k] (the last one
+   * again after that) when n_pages > 0; the cursor of each is recorded */
+  const Keten__FetchReply *pages[8];
+  int n_pages;
+  uint32_t fetch_after_kind[8];
+  char fetch_after_author[8][KETEN_ID_MAX + 1];
+  /* the first subscribe_errors SUBSCRIBEs get ERROR subscribe_code[i]
+   * (with retry_after_ms); the next sub_end_times successful ones are
+   * followed by sub_end */
+  int subscribe_errors;
+  Keten__ErrorCode subscribe_code[4];
+  uint32_t subscribe_retry_after_ms;
+  const Keten__SubscriptionEnded *sub_end;
+  int sub_end_times;
+  int64_t subscribe_at_ms[16];
   /* what it saw */
   int n_hello, n_ping, n_prepare, n_put, n_fetch, n_subscribe, n_ack, n_other;
   uint64_t acked;
@@ -433,15 +449,35 @@ static void s_fake_answer(s_fake_t *f, zmq_msg_t *id,
     break;
   }
   case KETEN__ENVELOPE__BODY_FETCH: {
-    f->n_fetch++;
+    int k = f->n_fetch++;
+    if (k < 8) {
+      f->fetch_after_kind[k] = req->fetch->after_kind;
+      snprintf(f->fetch_after_author[k], KETEN_ID_MAX + 1, "%s",
+               req->fetch->after_author ? req->fetch->after_author : "");
+    }
     Keten__FetchReply empty = KETEN__FETCH_REPLY__INIT;
     rep.body_case = KETEN__ENVELOPE__BODY_FETCHED;
     rep.fetched = f->fetched ? (Keten__FetchReply *)f->fetched : &empty;
+    if (f->n_pages > 0)
+      rep.fetched = (Keten__FetchReply *)
+          f->pages[k < f->n_pages ? k : f->n_pages - 1];
     s_fake_send(f, id, &rep);
     break;
   }
   case KETEN__ENVELOPE__BODY_SUBSCRIBE: {
-    f->n_subscribe++;
+    int k = f->n_subscribe++;
+    if (k < 16)
+      f->subscribe_at_ms[k] = s_mono_ms();
+    if (k < f->subscribe_errors && k < 4) {
+      Keten__Error e = KETEN__ERROR__INIT;
+      e.code = f->subscribe_code[k];
+      e.reason = "the evil broker fails on purpose";
+      e.retry_after_ms = f->subscribe_retry_after_ms;
+      rep.body_case = KETEN__ENVELOPE__BODY_ERROR;
+      rep.error = &e;
+      s_fake_send(f, id, &rep);
+      break;
+    }
     Keten__Subscribed sub = KETEN__SUBSCRIBED__INIT;
     sub.acked_seq = f->acked;
     rep.body_case = KETEN__ENVELOPE__BODY_SUBSCRIBED;
@@ -453,6 +489,15 @@ static void s_fake_answer(s_fake_t *f, zmq_msg_t *id,
       envelope_init(&d, &dids, NULL); /* unsolicited: no correlation */
       d.body_case = KETEN__ENVELOPE__BODY_DELIVER;
       d.deliver = (Keten__Deliver *)f->deliver;
+      s_fake_send(f, id, &d);
+    }
+    if (f->sub_end && f->sub_end_times > 0) {
+      f->sub_end_times--;
+      Keten__Envelope d;
+      envelope_ids_t dids;
+      envelope_init(&d, &dids, NULL); /* unsolicited: no correlation */
+      d.body_case = KETEN__ENVELOPE__BODY_SUBSCRIPTION_ENDED;
+      d.subscription_ended = (Keten__SubscriptionEnded *)f->sub_end;
       s_fake_send(f, id, &d);
     }
     break;
@@ -591,6 +636,8 @@ static int s_teardown(void **state) {
   F.prepared = NULL;
   F.fetched = NULL;
   F.deliver = NULL;
+  F.n_pages = 0;
+  F.sub_end = NULL;
   pthread_mutex_unlock(&F.mu);
   keten_client_destroy(&C);
   if (F.running) {
@@ -2498,6 +2545,617 @@ static void test_rewrap_without_section(void **state) {
   s_rewrap_refused(NULL, &r, "the rewrap request carries no section");
 }
 
+/* ---- isolated failures (issue 8, item 3) ---------------------------------------- */
+
+#define K_HOUSEHOLD KETEN__SECTION_KIND__SECTION_HOUSEHOLD
+#define K_STORY KETEN__SECTION_KIND__SECTION_STORY
+#define K_EDUCATION KETEN__SECTION_KIND__SECTION_EDUCATION
+#define K_WORK KETEN__SECTION_KIND__SECTION_WORK
+#define K_LANGUAGE KETEN__SECTION_KIND__SECTION_LANGUAGE
+
+static void s_say_pages(const Keten__FetchReply *const *pages, int n) {
+  pthread_mutex_lock(&F.mu);
+  for (int i = 0; i < n; i++)
+    F.pages[i] = pages[i];
+  F.n_pages = n;
+  pthread_mutex_unlock(&F.mu);
+}
+
+/* The sections of test_fetch_bad_sections_isolated, in (kind, author)
+ * order: two genuine, and one of each way a section fails. */
+typedef struct {
+  keten_keys_t old;              /* gemeente's keys before a rotation */
+  s_entry_t other_root;          /* coa's keys, signed by the attacker's root */
+  Keten__SectionCopy cp[7];
+  Keten__SectionCopy *first[4], *second[3];
+  Keten__FetchReply page1, page2;
+} s_bad_world_t;
+
+static void s_bad_world(s_bad_world_t *b) {
+  memset(b, 0, sizeof *b);
+  assert_int_equal(keten_keys_generate(&b->old, GEMEENTE), KETEN_OK);
+  s_entry_now(&b->other_root, COA, ROLE_COA, "coa, by another root", &W.coa,
+              W.evil_root.secret_key);
+  /* a: genuine */
+  s_copy(&b->cp[0], s_seal(&W.coa, COA, K_IDENTITY, W.subject, IDENTITY_JSON),
+         &W.coa_e.e);
+  /* b: a junk wrap for the reader */
+  Keten__SealedSection *junk =
+      s_seal(&W.coa, COA, K_HOUSEHOLD, W.subject, "{\"size\": 3}");
+  for (size_t i = 0; i < junk->n_wraps; i++)
+    if (strcmp(junk->wraps[i]->recipient, GEMEENTE) == 0)
+      randombytes_buf(junk->wraps[i]->wrap.data, junk->wraps[i]->wrap.len);
+  s_copy(&b->cp[1], junk, &W.coa_e.e);
+  /* c: sealed to the reader's key before a rotation */
+  seal_recipient_t to_old = {GEMEENTE, b->old.sealing_pk};
+  s_copy(&b->cp[2],
+         s_seal_to(&W.coa, COA, K_STORY, W.subject, "{\"text\": \"old\"}",
+                   &to_old, 1),
+         &W.coa_e.e);
+  /* d: "by coa", signed by the attacker */
+  s_copy(&b->cp[3],
+         s_seal(&W.evil, COA, K_EDUCATION, W.subject, "{\"level\": 2}"),
+         &W.coa_e.e);
+  /* e: the author's entry is not the chain root's */
+  s_copy(&b->cp[4], s_seal(&W.coa, COA, K_WORK, W.subject, "{\"job\": 1}"),
+         &b->other_root.e);
+  /* f: plaintext that is not UTF-8 */
+  s_copy(&b->cp[5],
+         s_seal(&W.coa, COA, K_LANGUAGE, W.subject, "{\"nl\": \"\xff\xfe\"}"),
+         &W.coa_e.e);
+  /* g: genuine */
+  s_copy(&b->cp[6], s_seal(&W.coa, COA, K_HEALTH, W.subject, HEALTH_JSON),
+         &W.coa_e.e);
+  for (int i = 0; i < 4; i++)
+    b->first[i] = &b->cp[i];
+  for (int i = 0; i < 3; i++)
+    b->second[i] = &b->cp[4 + i];
+  keten__fetch_reply__init(&b->page1);
+  b->page1.sections = b->first;
+  b->page1.n_sections = 4;
+  b->page1.more = 1;
+  keten__fetch_reply__init(&b->page2);
+  b->page2.sections = b->second;
+  b->page2.n_sections = 3;
+  const Keten__FetchReply *pages[] = {&b->page1, &b->page2};
+  s_say_pages(pages, 2);
+}
+
+static void s_expect_failure(const keten_fetch_result_t *r, size_t i, int kind,
+                             keten_err_t status, const char *why) {
+  assert_true(i < r->n_failures);
+  const keten_fetch_failure_t *f = &r->failures[i];
+  if (f->kind != kind || f->status != status || !strstr(f->reason, why))
+    print_error("failure %zu: %s by %s v%llu: %s (%s); wanted %s, %s, \"%s\"\n",
+                i, keten_section_kind_name(f->kind), f->author,
+                (unsigned long long)f->version, f->reason,
+                keten_strerror(f->status), keten_section_kind_name(kind),
+                keten_strerror(status), why);
+  assert_int_equal(f->kind, kind);
+  assert_string_equal(f->author, COA);
+  assert_int_equal(f->version, 3);
+  assert_int_equal(f->status, status);
+  assert_non_null(strstr(f->reason, why));
+}
+
+/* One FETCH over two pages with two genuine sections and five that fail:
+ * the genuine ones open, each other one is a failure naming its author,
+ * kind, version and why; the second page asks after the first page's last
+ * section. */
+static void test_fetch_bad_sections_isolated(void **state) {
+  (void)state;
+  static s_bad_world_t b;
+  s_bad_world(&b);
+  keten_client_t *c = s_client_as(&W.gemeente, GEMEENTE, ROLE_GEMEENTE);
+  keten_fetch_result_t r;
+  keten_err_t rc = keten_client_fetch_all(c, W.subject, &r);
+  if (rc != KETEN_OK)
+    print_error("fetch_all: %s: %s\n", keten_strerror(rc),
+                keten_client_error(c));
+  assert_int_equal(rc, KETEN_OK);
+  assert_int_equal(r.pages, 2);
+  assert_int_equal(s_seen(&F.n_fetch), 2);
+  pthread_mutex_lock(&F.mu);
+  uint32_t k0 = F.fetch_after_kind[0], k1 = F.fetch_after_kind[1];
+  char a0[KETEN_ID_MAX + 1], a1[KETEN_ID_MAX + 1];
+  snprintf(a0, sizeof a0, "%s", F.fetch_after_author[0]);
+  snprintf(a1, sizeof a1, "%s", F.fetch_after_author[1]);
+  pthread_mutex_unlock(&F.mu);
+  assert_int_equal(k0, 0);
+  assert_string_equal(a0, "");
+  assert_int_equal(k1, K_EDUCATION); /* the first page's last, failed or not */
+  assert_string_equal(a1, COA);
+  assert_int_equal(r.n_sections, 2);
+  assert_int_equal(r.sections[0].header.kind, K_IDENTITY);
+  assert_string_equal(r.sections[0].json, IDENTITY_JSON);
+  assert_int_equal(r.sections[1].header.kind, K_HEALTH);
+  assert_string_equal(r.sections[1].json, HEALTH_JSON);
+  assert_int_equal(r.n_failures, 5);
+  s_expect_failure(&r, 0, K_HOUSEHOLD, KETEN_ERR_CRYPTO, "does not open");
+  s_expect_failure(&r, 1, K_STORY, KETEN_ERR_CRYPTO, "does not open");
+  s_expect_failure(&r, 2, K_EDUCATION, KETEN_ERR_CRYPTO,
+                   "signature does not verify");
+  s_expect_failure(&r, 3, K_WORK, KETEN_ERR_EVIDENCE, "chain root");
+  s_expect_failure(&r, 4, K_LANGUAGE, KETEN_ERR_PROTOCOL, "not UTF-8");
+  keten_fetch_result_free(&r);
+  assert_null(r.sections);
+  assert_int_equal(r.n_failures, 0);
+
+  /* The older call hands over what opened and says it is partial. */
+  pthread_mutex_lock(&F.mu);
+  F.n_fetch = 0; /* the fake pages again from its first */
+  pthread_mutex_unlock(&F.mu);
+  keten_section_t *secs = NULL;
+  size_t n = 0;
+  assert_int_equal(keten_client_fetch(c, W.subject, &secs, &n),
+                   KETEN_ERR_PARTIAL);
+  assert_int_equal(n, 2);
+  assert_non_null(strstr(keten_client_error(c), "5 of 7 could not be opened"));
+  keten_sections_free(secs, n);
+
+  /* With the key from before the rotation, the section sealed to it opens
+   * too. */
+  keten_client_destroy(&C);
+  keten_client_config_t cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.endpoint = F.endpoint;
+  cfg.keys = &W.gemeente;
+  cfg.broker_key = W.broker.transport_pk;
+  cfg.root_key = W.root.public_key;
+  cfg.previous_keys = &b.old;
+  cfg.n_previous_keys = 1;
+  cfg.timeout_ms = CLIENT_TIMEOUT_MS;
+  cfg.retries = -1;
+  C = keten_client_new(&cfg, NULL, 0);
+  assert_non_null(C);
+  pthread_mutex_lock(&F.mu);
+  F.n_fetch = 0;
+  pthread_mutex_unlock(&F.mu);
+  assert_int_equal(keten_client_fetch_all(C, W.subject, &r), KETEN_OK);
+  assert_int_equal(r.n_sections, 3);
+  assert_int_equal(r.sections[1].header.kind, K_STORY);
+  assert_int_equal(r.n_failures, 4);
+  keten_fetch_result_free(&r);
+  keten_keys_wipe(&b.old);
+}
+
+/* A broker that pages backwards, or hands the same page again, cannot
+ * make the client loop or take a section twice. */
+static void test_fetch_pages_must_advance(void **state) {
+  (void)state;
+  Keten__SectionCopy a, z;
+  s_copy(&a, s_seal(&W.coa, COA, K_IDENTITY, W.subject, IDENTITY_JSON),
+         &W.coa_e.e);
+  s_copy(&z, s_seal(&W.coa, COA, K_HEALTH, W.subject, HEALTH_JSON),
+         &W.coa_e.e);
+  Keten__SectionCopy *pz[] = {&z}, *pa[] = {&a};
+  Keten__FetchReply again = KETEN__FETCH_REPLY__INIT, back = again,
+                    empty = again;
+  again.sections = pz;
+  again.n_sections = 1;
+  again.more = 1;
+  back.sections = pa;
+  back.n_sections = 1;
+  empty.more = 1;
+  keten_client_t *c = s_client_as(&W.gemeente, GEMEENTE, ROLE_GEMEENTE);
+  const Keten__FetchReply *loop[] = {&again}; /* the same page for ever */
+  const Keten__FetchReply *backwards[] = {&again, &back};
+  const Keten__FetchReply *stuck[] = {&empty};
+  const struct {
+    const Keten__FetchReply *const *pages;
+    int n;
+    const char *why;
+  } cases[] = {{loop, 1, "not in (kind, author) order"},
+               {backwards, 2, "not in (kind, author) order"},
+               {stuck, 1, "empty but says more follow"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    s_say_pages(cases[i].pages, cases[i].n);
+    pthread_mutex_lock(&F.mu);
+    F.n_fetch = 0;
+    pthread_mutex_unlock(&F.mu);
+    keten_fetch_result_t r;
+    assert_int_equal(keten_client_fetch_all(c, W.subject, &r),
+                     KETEN_ERR_PROTOCOL);
+    assert_non_null(strstr(keten_client_error(c), cases[i].why));
+    assert_null(r.sections); /* nothing handed over */
+    assert_int_equal(r.n_sections + r.n_failures, 0);
+    assert_true(s_seen(&F.n_fetch) <= 2);
+    keten_fetch_result_free(&r);
+  }
+}
+
+/* What the subscription handler saw. */
+typedef struct {
+  int n, displaced, removed, stalled, retries;
+  uint32_t delays[8];
+  char detail[256];
+} s_subs_t;
+
+static void s_on_sub(const keten_subscription_event_t *ev, void *arg) {
+  s_subs_t *s = arg;
+  if (s->n < 8)
+    s->delays[s->n] = ev->delay_ms;
+  s->n++;
+  snprintf(s->detail, sizeof s->detail, "%s", ev->detail);
+  s->displaced += ev->event == KETEN_SUBSCRIPTION_DISPLACED;
+  s->removed += ev->event == KETEN_SUBSCRIPTION_REMOVED;
+  s->stalled += ev->event == KETEN_SUBSCRIPTION_STALLED;
+  s->retries += ev->event == KETEN_SUBSCRIPTION_RETRY;
+}
+
+static void s_say_sub_end(Keten__SubscriptionEnded *e,
+                          Keten__SubscriptionEndReason reason,
+                          const char *detail, int times) {
+  keten__subscription_ended__init(e);
+  e->reason = reason;
+  e->detail = (char *)detail;
+  pthread_mutex_lock(&F.mu);
+  F.sub_end = e;
+  F.sub_end_times = times;
+  pthread_mutex_unlock(&F.mu);
+}
+
+static int64_t s_subscribed_at(int k) {
+  pthread_mutex_lock(&F.mu);
+  int64_t t = F.subscribe_at_ms[k];
+  pthread_mutex_unlock(&F.mu);
+  return t;
+}
+
+/* DISPLACED reaches the application (poll's return code, the handler)
+ * and no SUBSCRIBE follows by itself; the application may take it back. */
+static void test_subscription_displaced(void **state) {
+  (void)state;
+  static Keten__SubscriptionEnded e;
+  s_say_sub_end(&e, KETEN__SUBSCRIPTION_END_REASON__SUBSCRIPTION_DISPLACED,
+                "a newer SUBSCRIBE of gemeente:0716 took it\n", 1);
+  keten_client_t *c = s_client_as(&W.gemeente, GEMEENTE, ROLE_GEMEENTE);
+  s_subs_t subs;
+  memset(&subs, 0, sizeof subs);
+  keten_client_on_subscription(c, s_on_sub, &subs);
+  s_got_t g;
+  memset(&g, 0, sizeof g);
+  g.c = c;
+  assert_int_equal(keten_client_subscribe(c, 16), KETEN_OK);
+  keten_err_t rc = KETEN_OK;
+  int64_t end = s_mono_ms() + WAIT_MS;
+  while (rc == KETEN_OK && s_mono_ms() < end)
+    rc = keten_client_poll(c, 50, s_on_delivery, &g, NULL);
+  assert_int_equal(rc, KETEN_ERR_DISPLACED);
+  assert_non_null(strstr(keten_client_error(c), "taken over"));
+  assert_int_equal(subs.displaced, 1);
+  assert_string_equal(subs.detail, "a newer SUBSCRIBE of gemeente:0716 took it?");
+  /* It stays ended: no SUBSCRIBE by itself, also not after a while. */
+  end = s_mono_ms() + 800;
+  while (s_mono_ms() < end)
+    assert_int_equal(keten_client_poll(c, 50, s_on_delivery, &g, NULL),
+                     KETEN_ERR_DISPLACED);
+  assert_int_equal(s_seen(&F.n_subscribe), 1);
+  assert_int_equal(subs.n, 1);
+  /* The application decides to take it back. */
+  assert_int_equal(keten_client_subscribe(c, 16), KETEN_OK);
+  assert_int_equal(s_seen(&F.n_subscribe), 2);
+  assert_int_equal(keten_client_poll(c, 100, s_on_delivery, &g, NULL),
+                   KETEN_OK);
+}
+
+/* REMOVED: likewise reported, not retried. */
+static void test_subscription_removed(void **state) {
+  (void)state;
+  static Keten__SubscriptionEnded e;
+  s_say_sub_end(&e, KETEN__SUBSCRIPTION_END_REASON__SUBSCRIPTION_REMOVED,
+                "the key left the registry", 1);
+  keten_client_t *c = s_client_as(&W.gemeente, GEMEENTE, ROLE_GEMEENTE);
+  s_got_t g;
+  memset(&g, 0, sizeof g);
+  assert_int_equal(keten_client_subscribe(c, 16), KETEN_OK);
+  keten_err_t rc = KETEN_OK;
+  int64_t end = s_mono_ms() + WAIT_MS;
+  while (rc == KETEN_OK && s_mono_ms() < end)
+    rc = keten_client_poll(c, 50, s_on_delivery, &g, NULL);
+  assert_int_equal(rc, KETEN_ERR_REMOVED);
+  assert_int_equal(keten_client_poll(c, 300, s_on_delivery, &g, NULL),
+                   KETEN_ERR_REMOVED);
+  assert_int_equal(s_seen(&F.n_subscribe), 1);
+}
+
+/* STALLED: libketen subscribes again after a back-off, and deliveries go
+ * on. */
+static void test_subscription_stalled_resubscribes(void **state) {
+  (void)state;
+  static Keten__SubscriptionEnded e;
+  s_say_sub_end(&e, KETEN__SUBSCRIPTION_END_REASON__SUBSCRIPTION_STALLED,
+                "3 ack timeouts without progress", 1);
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal(&W.coa, COA, K_IDENTITY, W.subject, IDENTITY_JSON),
+         &W.coa_e.e);
+  keten_client_t *c = s_client_as(&W.gemeente, GEMEENTE, ROLE_GEMEENTE);
+  s_subs_t subs;
+  memset(&subs, 0, sizeof subs);
+  keten_client_on_subscription(c, s_on_sub, &subs);
+  s_got_t g;
+  memset(&g, 0, sizeof g);
+  g.c = c;
+  assert_int_equal(keten_client_subscribe(c, 16), KETEN_OK);
+  int64_t end = s_mono_ms() + WAIT_MS;
+  while (s_seen(&F.n_subscribe) < 2 && s_mono_ms() < end)
+    assert_int_equal(keten_client_poll(c, 50, s_on_delivery, &g, NULL),
+                     KETEN_OK);
+  assert_int_equal(s_seen(&F.n_subscribe), 2);
+  assert_int_equal(subs.stalled, 1);
+  assert_true(subs.delays[0] >= 100 && subs.delays[0] <= 125);
+  assert_true(s_subscribed_at(1) - s_subscribed_at(0) >= 95);
+  /* the new subscription delivers */
+  Keten__Delivery item = KETEN__DELIVERY__INIT;
+  item.seq = SEQ;
+  item.section = &cp;
+  Keten__Delivery *items[] = {&item};
+  Keten__Deliver d = KETEN__DELIVER__INIT;
+  d.items = items;
+  d.n_items = 1;
+  s_say_deliver(&d);
+  assert_int_equal(keten_client_subscribe(c, 16), KETEN_OK);
+  s_poll_until(c, &g, &g.opened, 1);
+  assert_int_equal(g.opened, 1);
+  assert_true(s_wait_acked(SEQ));
+  s_say_deliver(NULL);
+}
+
+/* SUBSCRIBE answered ERROR_INTERNAL, ERROR_DISK_FULL, ERROR_INTERNAL,
+ * then SUBSCRIBED: libketen keeps the subscription wanted and tries again
+ * 100, 200, 400 ms apart (plus jitter), telling the handler each time. */
+static void test_subscribe_backs_off_on_internal(void **state) {
+  (void)state;
+  pthread_mutex_lock(&F.mu);
+  F.subscribe_errors = 3;
+  F.subscribe_code[0] = KETEN__ERROR_CODE__ERROR_INTERNAL;
+  F.subscribe_code[1] = KETEN__ERROR_CODE__ERROR_DISK_FULL;
+  F.subscribe_code[2] = KETEN__ERROR_CODE__ERROR_INTERNAL;
+  pthread_mutex_unlock(&F.mu);
+  keten_client_t *c = s_client_as(&W.gemeente, GEMEENTE, ROLE_GEMEENTE);
+  s_subs_t subs;
+  memset(&subs, 0, sizeof subs);
+  keten_client_on_subscription(c, s_on_sub, &subs);
+  s_got_t g;
+  memset(&g, 0, sizeof g);
+  keten_err_t rc = keten_client_subscribe(c, 16);
+  assert_int_equal(rc, KETEN_ERR_REMOTE);
+  assert_int_equal(keten_client_remote_code(c),
+                   KETEN__ERROR_CODE__ERROR_INTERNAL);
+  assert_int_equal(keten_client_transient(c, rc), 1);
+  int64_t end = s_mono_ms() + WAIT_MS;
+  while (s_seen(&F.n_subscribe) < 4 && s_mono_ms() < end)
+    assert_int_equal(keten_client_poll(c, 50, s_on_delivery, &g, NULL),
+                     KETEN_OK);
+  assert_int_equal(s_seen(&F.n_subscribe), 4);
+  assert_int_equal(subs.retries, 3);
+  const uint32_t base[] = {100, 200, 400};
+  for (int i = 0; i < 3; i++) {
+    int64_t gap = s_subscribed_at(i + 1) - s_subscribed_at(i);
+    if (subs.delays[i] < base[i] || subs.delays[i] > base[i] + base[i] / 4 ||
+        gap < (int64_t)base[i] - 5)
+      print_error("retry %d: delay %u ms, gap %lld ms; wanted %u..%u\n", i,
+                  (unsigned)subs.delays[i], (long long)gap, (unsigned)base[i],
+                  (unsigned)(base[i] + base[i] / 4));
+    assert_true(subs.delays[i] >= base[i] &&
+                subs.delays[i] <= base[i] + base[i] / 4);
+    assert_true(gap >= (int64_t)base[i] - 5);
+  }
+  /* Subscribed: no more SUBSCRIBE frames. */
+  end = s_mono_ms() + 600;
+  while (s_mono_ms() < end)
+    assert_int_equal(keten_client_poll(c, 50, s_on_delivery, &g, NULL),
+                     KETEN_OK);
+  assert_int_equal(s_seen(&F.n_subscribe), 4);
+}
+
+/* ERROR_DISK_FULL with retry_after_ms: not sooner than that. A code the
+ * client does not treat as transient is not retried. */
+static void test_subscribe_honours_retry_after(void **state) {
+  (void)state;
+  pthread_mutex_lock(&F.mu);
+  F.subscribe_errors = 1;
+  F.subscribe_code[0] = KETEN__ERROR_CODE__ERROR_DISK_FULL;
+  F.subscribe_retry_after_ms = 700;
+  pthread_mutex_unlock(&F.mu);
+  keten_client_t *c = s_client_as(&W.gemeente, GEMEENTE, ROLE_GEMEENTE);
+  s_got_t g;
+  memset(&g, 0, sizeof g);
+  assert_int_equal(keten_client_subscribe(c, 16), KETEN_ERR_REMOTE);
+  int64_t end = s_mono_ms() + WAIT_MS;
+  while (s_seen(&F.n_subscribe) < 2 && s_mono_ms() < end)
+    assert_int_equal(keten_client_poll(c, 50, s_on_delivery, &g, NULL),
+                     KETEN_OK);
+  assert_int_equal(s_seen(&F.n_subscribe), 2);
+  assert_true(s_subscribed_at(1) - s_subscribed_at(0) >= 695);
+
+  pthread_mutex_lock(&F.mu);
+  F.n_subscribe = 0;
+  F.subscribe_errors = 1;
+  F.subscribe_code[0] = KETEN__ERROR_CODE__ERROR_FORBIDDEN;
+  pthread_mutex_unlock(&F.mu);
+  keten_err_t rc = keten_client_subscribe(c, 16);
+  assert_int_equal(rc, KETEN_ERR_REMOTE);
+  assert_int_equal(keten_client_transient(c, rc), 0);
+  assert_int_equal(keten_client_poll(c, 300, s_on_delivery, &g, NULL),
+                   KETEN_OK);
+  assert_int_equal(s_seen(&F.n_subscribe), 1);
+}
+
+/* ---- the keten CLI against the fake broker --------------------------------------- */
+
+/* Runs `keten ARGS -e EP -k gemeente.key -b broker.pub -R root.pub` as
+ * gemeente:0716 with stdout and stderr into files of F.dir, whose
+ * contents (malloc'd) go to *out and *err. Returns the exit status. */
+static int s_run_cli(const char *cmd, const char *const *args, char **out,
+                     char **err) {
+  char keys[192], bpub[192], rpub[192], opath[192], epath[192];
+  snprintf(keys, sizeof keys, "%s/gemeente.key", F.dir);
+  snprintf(bpub, sizeof bpub, "%s/broker.pub", F.dir);
+  snprintf(rpub, sizeof rpub, "%s/root.pub", F.dir);
+  snprintf(opath, sizeof opath, "%s/out.txt", F.dir);
+  snprintf(epath, sizeof epath, "%s/err.txt", F.dir);
+  assert_int_equal(keten_keys_save(&W.gemeente, keys, NULL, 1), KETEN_OK);
+  assert_int_equal(keten_keys_save(&W.broker, NULL, bpub, 1), KETEN_OK);
+  assert_int_equal(keten_root_key_save(&W.root, NULL, rpub, 1), KETEN_OK);
+  pthread_mutex_lock(&F.mu);
+  snprintf(F.welcome_id, sizeof F.welcome_id, "%s", GEMEENTE);
+  F.welcome_role = ROLE_GEMEENTE;
+  pthread_mutex_unlock(&F.mu);
+  const char *argv[32];
+  int n = 0;
+  argv[n++] = KETEN_CLI_PATH;
+  argv[n++] = cmd;
+  for (int i = 0; args[i] && n < 20; i++)
+    argv[n++] = args[i];
+  const char *conn[] = {"-e", F.endpoint, "-k", keys, "-b", bpub, "-R", rpub,
+                        "-T", "3000"};
+  for (size_t i = 0; i < sizeof conn / sizeof conn[0]; i++)
+    argv[n++] = conn[i];
+  argv[n] = NULL;
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    FILE *o = freopen(opath, "w", stdout);
+    FILE *e = freopen(epath, "w", stderr);
+    if (!o || !e)
+      _exit(126);
+    execv(KETEN_CLI_PATH, (char *const *)argv);
+    _exit(127);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  const char *paths[2] = {opath, epath};
+  char **dst[2] = {out, err};
+  for (int i = 0; i < 2; i++) {
+    FILE *f = fopen(paths[i], "r");
+    assert_non_null(f);
+    char *buf = calloc(1, 65536);
+    assert_non_null(buf);
+    size_t got = fread(buf, 1, 65535, f);
+    buf[got] = '\0';
+    fclose(f);
+    unlink(paths[i]);
+    *dst[i] = buf;
+  }
+  unlink(keys);
+  unlink(bpub);
+  unlink(rpub);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int s_count(const char *text, const char *needle) {
+  int n = 0;
+  for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+    n++;
+  return n;
+}
+
+/* `keten fetch` prints what opened, one "skipped" line per section that
+ * did not, and exits 6. */
+static void test_cli_fetch_partial(void **state) {
+  (void)state;
+  static s_bad_world_t b;
+  s_bad_world(&b);
+  char hex[2 * KETEN_SUBJECT_BYTES + 1];
+  sodium_bin2hex(hex, sizeof hex, W.subject, KETEN_SUBJECT_BYTES);
+  const char *args[] = {hex, NULL};
+  char *out = NULL, *err = NULL;
+  int status = s_run_cli("fetch", args, &out, &err);
+  if (status != 6)
+    print_error("keten fetch exit %d\nstdout: %s\nstderr: %s\n", status, out,
+                err);
+  assert_int_equal(status, 6);
+  assert_non_null(strstr(out, "\"kind\": \"IDENTITY\""));
+  assert_non_null(strstr(out, "\"kind\": \"HEALTH\""));
+  assert_int_equal(s_count(out, "\"author\": \"coa\""), 2);
+  assert_int_equal(s_count(err, "skipped "), 5);
+  assert_non_null(strstr(err, "skipped HOUSEHOLD by coa v3: wrap for "
+                              "gemeente:0716 does not open"));
+  assert_non_null(strstr(err, "skipped LANGUAGE by coa v3: its plaintext is "
+                              "not UTF-8 text\n"));
+  free(out);
+  free(err);
+  keten_keys_wipe(&b.old);
+}
+
+/* `keten listen`: SUBSCRIBE answered ERROR_INTERNAL, then ERROR_DISK_FULL:
+ * it backs off, says so once per step, and goes on to receive. */
+static void test_cli_listen_backs_off(void **state) {
+  (void)state;
+  Keten__SectionCopy cp;
+  s_copy(&cp, s_seal(&W.coa, COA, K_IDENTITY, W.subject, IDENTITY_JSON),
+         &W.coa_e.e);
+  Keten__Delivery item = KETEN__DELIVERY__INIT;
+  item.seq = SEQ;
+  item.section = &cp;
+  Keten__Delivery *items[] = {&item};
+  Keten__Deliver d = KETEN__DELIVER__INIT;
+  d.items = items;
+  d.n_items = 1;
+  s_say_deliver(&d);
+  pthread_mutex_lock(&F.mu);
+  F.subscribe_errors = 2;
+  F.subscribe_code[0] = KETEN__ERROR_CODE__ERROR_INTERNAL;
+  F.subscribe_code[1] = KETEN__ERROR_CODE__ERROR_DISK_FULL;
+  pthread_mutex_unlock(&F.mu);
+  const char *args[] = {"--idle", "1500", NULL};
+  char *out = NULL, *err = NULL;
+  int status = s_run_cli("listen", args, &out, &err);
+  if (status != 0)
+    print_error("keten listen exit %d\nstdout: %s\nstderr: %s\n", status, out,
+                err);
+  assert_int_equal(status, 0);
+  assert_int_equal(s_seen(&F.n_subscribe), 3);
+  assert_int_equal(s_count(err, "SUBSCRIBE failed"), 2);
+  assert_non_null(strstr(err, "ERROR_DISK_FULL"));
+  assert_non_null(strstr(err, "retrying in "));
+  assert_non_null(strstr(out, "\"kind\":\"IDENTITY\""));
+  assert_true(s_subscribed_at(2) - s_subscribed_at(1) >= 195);
+  assert_true(s_wait_acked(SEQ));
+  free(out);
+  free(err);
+  s_say_deliver(NULL);
+}
+
+/* `keten listen` displaced by another listener: says why, exits 7, and
+ * does not subscribe again. */
+static void test_cli_listen_displaced(void **state) {
+  (void)state;
+  static Keten__SubscriptionEnded e;
+  s_say_sub_end(&e, KETEN__SUBSCRIPTION_END_REASON__SUBSCRIPTION_DISPLACED,
+                "a newer SUBSCRIBE took it", 1);
+  const char *args[] = {"--idle", "3000", NULL};
+  char *out = NULL, *err = NULL;
+  int status = s_run_cli("listen", args, &out, &err);
+  if (status != 7)
+    print_error("keten listen exit %d\nstderr: %s\n", status, err);
+  assert_int_equal(status, 7);
+  assert_non_null(strstr(err, "keten listen: stopped: the subscription was "
+                              "taken over by a newer SUBSCRIBE with our key"));
+  assert_non_null(strstr(err, "a newer SUBSCRIBE took it"));
+  assert_int_equal(s_seen(&F.n_subscribe), 1);
+  free(out);
+  free(err);
+}
+
+/* `keten listen` told STALLED subscribes again and goes on. */
+static void test_cli_listen_stalled_goes_on(void **state) {
+  (void)state;
+  static Keten__SubscriptionEnded e;
+  s_say_sub_end(&e, KETEN__SUBSCRIPTION_END_REASON__SUBSCRIPTION_STALLED,
+                "3 ack timeouts without progress", 1);
+  const char *args[] = {"--idle", "1000", NULL};
+  char *out = NULL, *err = NULL;
+  int status = s_run_cli("listen", args, &out, &err);
+  assert_int_equal(status, 0);
+  assert_int_equal(s_seen(&F.n_subscribe), 2);
+  assert_non_null(strstr(err, "ended the subscription as stalled (3 ack "
+                              "timeouts without progress); subscribing again"));
+  free(out);
+  free(err);
+}
+
 /* ---- main -------------------------------------------------------------------------- */
 
 #define CASE(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
@@ -2580,6 +3238,17 @@ int main(void) {
       CASE(test_rewrap_header_swap),
       CASE(test_rewrap_without_our_wrap),
       CASE(test_rewrap_without_section),
+      CASE(test_fetch_bad_sections_isolated),
+      CASE(test_fetch_pages_must_advance),
+      CASE(test_subscription_displaced),
+      CASE(test_subscription_removed),
+      CASE(test_subscription_stalled_resubscribes),
+      CASE(test_subscribe_backs_off_on_internal),
+      CASE(test_subscribe_honours_retry_after),
+      CASE(test_cli_fetch_partial),
+      CASE(test_cli_listen_backs_off),
+      CASE(test_cli_listen_displaced),
+      CASE(test_cli_listen_stalled_goes_on),
   };
   return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }

@@ -188,6 +188,147 @@ static void test_garbage_never_crashes(void **state) {
   }
 }
 
+/* Garbage in at the bounds the spec states (issue 8, item 8): each body is
+ * packed, decoded and validated as a frame from the network would be. */
+static Keten__ErrorCode s_wire_code(const Keten__Envelope *env) {
+  size_t len = 0;
+  uint8_t *buf = envelope_pack(env, &len);
+  assert_non_null(buf);
+  envelope_error_t e = {0};
+  Keten__Envelope *back =
+      envelope_decode(buf, len, ENVELOPE_DEFAULT_MAX_FRAME, &e);
+  free(buf);
+  assert_non_null(back);
+  Keten__ErrorCode code = envelope_validate(back, &e) == 0
+                              ? KETEN__ERROR_CODE__ERROR_UNSPECIFIED
+                              : e.code;
+  if (code != KETEN__ERROR_CODE__ERROR_UNSPECIFIED)
+    assert_true(strlen(e.reason) <= ENVELOPE_MAX_REASON_LEN);
+  envelope_free(back);
+  return code;
+}
+
+static char *s_text(size_t n, char c) {
+  char *t = malloc(n + 1);
+  assert_non_null(t);
+  memset(t, c, n);
+  t[n] = '\0';
+  return t;
+}
+
+/* Error.reason: 0-255 printable ASCII bytes (5.5); 256 is one too many. */
+static void test_error_reason_is_0_to_255_printable(void **state) {
+  (void)state;
+  assert_int_equal(ENVELOPE_MAX_REASON_LEN, 255);
+  Keten__Envelope env;
+  envelope_ids_t ids;
+  Keten__Error error = KETEN__ERROR__INIT;
+  envelope_init(&env, &ids, NULL);
+  env.body_case = KETEN__ENVELOPE__BODY_ERROR;
+  env.error = &error;
+  error.code = KETEN__ERROR_CODE__ERROR_INTERNAL;
+  char *r255 = s_text(255, 'r'), *r256 = s_text(256, 'r');
+  error.reason = "";
+  assert_int_equal(s_wire_code(&env), 0);
+  error.reason = r255;
+  assert_int_equal(s_wire_code(&env), 0);
+  error.reason = r256;
+  assert_int_equal(s_wire_code(&env), KETEN__ERROR_CODE__ERROR_INVALID_FIELD);
+  r255[100] = '\n';
+  error.reason = r255;
+  assert_int_equal(s_wire_code(&env), KETEN__ERROR_CODE__ERROR_INVALID_FIELD);
+  r255[100] = (char)0x7f;
+  assert_int_equal(s_wire_code(&env), KETEN__ERROR_CODE__ERROR_INVALID_FIELD);
+  r255[100] = (char)0xc3; /* UTF-8 is not printable ASCII */
+  assert_int_equal(s_wire_code(&env), KETEN__ERROR_CODE__ERROR_INVALID_FIELD);
+  free(r255);
+  free(r256);
+}
+
+/* SubscriptionEnded.detail: 0-255 printable ASCII bytes, like a reason. */
+static void test_subscription_ended_detail_is_0_to_255(void **state) {
+  (void)state;
+  Keten__Envelope env;
+  envelope_ids_t ids;
+  Keten__SubscriptionEnded ended = KETEN__SUBSCRIPTION_ENDED__INIT;
+  envelope_init(&env, &ids, NULL);
+  env.body_case = KETEN__ENVELOPE__BODY_SUBSCRIPTION_ENDED;
+  env.subscription_ended = &ended;
+  ended.reason = KETEN__SUBSCRIPTION_END_REASON__SUBSCRIPTION_DISPLACED;
+  char *d255 = s_text(255, 'd'), *d256 = s_text(256, 'd');
+  ended.detail = "";
+  assert_int_equal(s_wire_code(&env), 0);
+  ended.detail = d255;
+  assert_int_equal(s_wire_code(&env), 0);
+  ended.detail = d256;
+  assert_int_equal(s_wire_code(&env), KETEN__ERROR_CODE__ERROR_INVALID_FIELD);
+  ended.detail = "displaced\r\nby another";
+  assert_int_equal(s_wire_code(&env), KETEN__ERROR_CODE__ERROR_INVALID_FIELD);
+  free(d255);
+  free(d256);
+}
+
+/* Welcome.display_name: 1-128 bytes of UTF-8 without control characters
+ * (5.2). An empty one breaks the bound: ERROR_INVALID_FIELD (9.1 step 10),
+ * not a valid envelope that the dispatcher then calls ERROR_UNKNOWN_BODY. */
+static void test_welcome_display_name_is_1_to_128_utf8(void **state) {
+  (void)state;
+  Keten__Envelope env;
+  envelope_ids_t ids;
+  Keten__Welcome w = KETEN__WELCOME__INIT;
+  envelope_init(&env, &ids, NULL);
+  env.body_case = KETEN__ENVELOPE__BODY_WELCOME;
+  env.welcome = &w;
+  w.broker_version = "0.3.0";
+  w.participant_id = "gemeente:0716";
+  w.display_name = "Gemeente Tholen";
+  assert_int_equal(s_wire_code(&env), 0);
+  w.display_name = "Zo\xc3\xab en \xe2\x82\xac"; /* UTF-8 text is fine */
+  assert_int_equal(s_wire_code(&env), 0);
+  w.display_name = "";
+  assert_int_equal(s_wire_code(&env), KETEN__ERROR_CODE__ERROR_INVALID_FIELD);
+  char *n128 = s_text(128, 'n'), *n129 = s_text(129, 'n');
+  w.display_name = n128;
+  assert_int_equal(s_wire_code(&env), 0);
+  w.display_name = n129;
+  assert_int_equal(s_wire_code(&env), KETEN__ERROR_CODE__ERROR_INVALID_FIELD);
+  w.display_name = "tab\there";
+  assert_int_equal(s_wire_code(&env), KETEN__ERROR_CODE__ERROR_INVALID_FIELD);
+  w.display_name = "del\x7f";
+  assert_int_equal(s_wire_code(&env), KETEN__ERROR_CODE__ERROR_INVALID_FIELD);
+  w.display_name = "Gemeente Tholen";
+  char *id65 = s_text(65, 'a'), *v33 = s_text(33, '1');
+  w.participant_id = id65;
+  assert_int_equal(s_wire_code(&env), KETEN__ERROR_CODE__ERROR_INVALID_FIELD);
+  w.participant_id = "gemeente:0716";
+  w.broker_version = v33;
+  assert_int_equal(s_wire_code(&env), KETEN__ERROR_CODE__ERROR_INVALID_FIELD);
+  free(n128);
+  free(n129);
+  free(id65);
+  free(v33);
+}
+
+/* Ping.payload: at most 65536 bytes; above, ERROR_TOO_LARGE (5.3). */
+static void test_ping_payload_is_at_most_65536(void **state) {
+  (void)state;
+  Keten__Envelope env;
+  envelope_ids_t ids;
+  Keten__Ping ping = KETEN__PING__INIT;
+  envelope_init(&env, &ids, NULL);
+  env.body_case = KETEN__ENVELOPE__BODY_PING;
+  env.ping = &ping;
+  uint8_t *payload = calloc(1, ENVELOPE_MAX_PING_PAYLOAD + 1);
+  assert_non_null(payload);
+  ping.payload.data = payload;
+  ping.payload.len = ENVELOPE_MAX_PING_PAYLOAD;
+  assert_int_equal(ENVELOPE_MAX_PING_PAYLOAD, 65536);
+  assert_int_equal(s_wire_code(&env), 0);
+  ping.payload.len = ENVELOPE_MAX_PING_PAYLOAD + 1;
+  assert_int_equal(s_wire_code(&env), KETEN__ERROR_CODE__ERROR_TOO_LARGE);
+  free(payload);
+}
+
 static void test_error_names(void **state) {
   (void)state;
   assert_string_equal(envelope_error_name(KETEN__ERROR_CODE__ERROR_MALFORMED),
@@ -207,6 +348,10 @@ int main(void) {
       cmocka_unit_test(test_reply_correlates),
       cmocka_unit_test(test_garbage_never_crashes),
       cmocka_unit_test(test_error_names),
+      cmocka_unit_test(test_error_reason_is_0_to_255_printable),
+      cmocka_unit_test(test_subscription_ended_detail_is_0_to_255),
+      cmocka_unit_test(test_welcome_display_name_is_1_to_128_utf8),
+      cmocka_unit_test(test_ping_payload_is_at_most_65536),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

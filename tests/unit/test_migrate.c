@@ -369,10 +369,107 @@ static void test_upgrade_from_schema_2(void **state) {
   store_close(&s);
 }
 
+/* ---- schema 5 (issue 8): pending entries per (recipient, author) ---------- */
+
+static int64_t s_put_section(store_t *s, int kind, const char *author,
+                             uint64_t version) {
+  store_section_t sec;
+  memset(&sec, 0, sizeof sec);
+  memset(sec.subject, 7, 32);
+  sec.kind = kind;
+  snprintf(sec.author, sizeof sec.author, "%s", author);
+  sec.version = version;
+  sec.created_at_ms = NOW;
+  uint8_t nonce[24] = {0}, sig[64] = {0}, ct[32] = {0};
+  sec.nonce = nonce;
+  sec.nonce_len = sizeof nonce;
+  sec.ciphertext = ct;
+  sec.ciphertext_len = sizeof ct;
+  sec.signature = sig;
+  sec.signature_len = sizeof sig;
+  int64_t id = -1;
+  assert_int_equal(store_section_put(s, &sec, &id), 0);
+  return id;
+}
+
+static uint64_t s_pending(store_t *s, const char *recipient,
+                          const char *author) {
+  uint64_t n = 99;
+  assert_int_equal(store_mailbox_pending_from(s, recipient, author, &n), 0);
+  return n;
+}
+
+/* A store of schema 4 with queued entries is upgraded in one transaction:
+ * the counters hold what the mailboxes hold, and pushes, acks, drops and
+ * a section's deletion keep them right from then on. */
+static void test_upgrade_to_schema_5(void **state) {
+  s_fix_t *f = *state;
+  char err[256];
+  store_t *s = store_open_schema(f->path, 4, err, sizeof err);
+  assert_non_null(s);
+  assert_int_equal(store_schema_version(s), 4);
+  assert_int_equal(store_begin(s), 0);
+  uint64_t seq;
+  for (uint64_t v = 1; v <= 3; v++) {
+    int64_t id = s_put_section(s, K_STORY, "coa", v);
+    assert_int_equal(store_mailbox_push(s, "gemeente:0716", id, &seq), 0);
+  }
+  int64_t other = s_put_section(s, K_HEALTH, "ggz:zeeland", 1);
+  assert_int_equal(store_mailbox_push(s, "gemeente:0716", other, &seq), 0);
+  assert_int_equal(store_commit(s), 0);
+  store_close(&s);
+
+  s = store_open(f->path, err, sizeof err);
+  assert_non_null(s);
+  assert_int_equal(store_schema_version(s), store_schema_latest());
+  assert_true(store_schema_latest() >= 5);
+  assert_int_equal(s_pending(s, "gemeente:0716", "coa"), 3);
+  assert_int_equal(s_pending(s, "gemeente:0716", "ggz:zeeland"), 1);
+  assert_int_equal(s_pending(s, "vwn:zeeland", "coa"), 0);
+  assert_int_equal(store_begin(s), 0);
+  /* a push counts, an ack of the first two uncounts them */
+  int64_t id = s_put_section(s, K_STORY, "coa", 4);
+  assert_int_equal(store_mailbox_push(s, "gemeente:0716", id, &seq), 0);
+  assert_int_equal(seq, 5);
+  assert_int_equal(s_pending(s, "gemeente:0716", "coa"), 4);
+  assert_int_equal(store_mailbox_ack(s, "gemeente:0716", 2), 0);
+  assert_int_equal(s_pending(s, "gemeente:0716", "coa"), 2);
+  /* a dropped entry of each author */
+  assert_int_equal(store_mailbox_drop(s, "gemeente:0716", 3), 0);
+  assert_int_equal(s_pending(s, "gemeente:0716", "coa"), 1);
+  assert_int_equal(store_mailbox_drop(s, "gemeente:0716", 4), 0);
+  assert_int_equal(s_pending(s, "gemeente:0716", "ggz:zeeland"), 0);
+  /* a rollback undoes the counter with the entries */
+  assert_int_equal(store_savepoint(s), 0);
+  id = s_put_section(s, K_STORY, "coa", 5);
+  assert_int_equal(store_mailbox_push(s, "gemeente:0716", id, &seq), 0);
+  assert_int_equal(s_pending(s, "gemeente:0716", "coa"), 2);
+  store_savepoint_rollback(s);
+  assert_int_equal(s_pending(s, "gemeente:0716", "coa"), 1);
+  assert_int_equal(store_commit(s), 0);
+  store_close(&s);
+  s = store_open(f->path, err, sizeof err);
+  assert_non_null(s);
+  assert_int_equal(s_pending(s, "gemeente:0716", "coa"), 1);
+  store_close(&s);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  assert_int_equal(s_num(db, "SELECT count(*) FROM mailbox WHERE section_id "
+                             "IS NOT NULL AND author IS NULL"),
+                   0);
+  assert_int_equal(s_num(db, "SELECT sum(n) FROM mailbox_pending"),
+                   s_num(db, "SELECT count(*) FROM mailbox WHERE author IS "
+                             "NOT NULL"));
+  sqlite3_close(db);
+}
+
 int main(void) {
   if (sodium_init() < 0)
     return 1;
-  const struct CMUnitTest tests[] = {cmocka_unit_test_setup_teardown(
-      test_upgrade_from_schema_2, s_setup, s_teardown)};
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_upgrade_from_schema_2, s_setup,
+                                      s_teardown),
+      cmocka_unit_test_setup_teardown(test_upgrade_to_schema_5, s_setup,
+                                      s_teardown)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

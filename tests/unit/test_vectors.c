@@ -12,13 +12,16 @@
 #include <cmocka.h>
 
 #include <sodium.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "canon.h"
 #include "keten.h"
 #include "seal.h"
+#include "store.h"
 #include "tvs.h"
 
 /* ---- the vectors (docs/test-vectors.md) ---------------------------------- */
@@ -120,6 +123,45 @@
 #define V_NOTICE_SIG \
   "a0eb11aec83f8f04736e49f601ea1db1081ca0eb203bc77a5a84932943d7d9a8dff67a06" \
   "b2f1cb1c8009684f939ef076e28db9cc036123c6c3e672cd79e5ba03"
+
+/* The wrap of §9.3 opened step by step (§3.3): the X25519 shared secret,
+ * crypto_box_beforenm's HSalsa20 of it, the sealed-box nonce. */
+#define V_WRAP_SHARED \
+  "36143432546632d3f31dd77515e3a999f28fa435721b1ae0535023a9c12c5b27"
+#define V_WRAP_BOX_KEY \
+  "4cdacbd73a239732389f322615251cff0f0f7d34490c76ec4e37f99c6144d192"
+#define V_WRAP_NONCE \
+  "6927c05bbba607796d6f8ce826569b51e4c09a6cdc7d3872"
+#define V_WRAP_SUBKEY \
+  "f49a20235c013851e630898ad67dff9c77af806fe9fe7291a7deeb2100125964"
+#define V_WRAP_POLY_KEY \
+  "f0f757f73cafbd4aecdb6fbf0c267cda23edf010bb1bcf54ae0bb5f0d17fbd40"
+
+/* An audit entry and a checkpoint of its head (§14, §15). */
+#define V_AUDIT_CANON \
+  "0000000e6b6574656e2f61756469742f7631000000080000000000000001000000200000" \
+  "00000000000000000000000000000000000000000000000000000000000000000010c0c1" \
+  "c2c3c4c5c6c7c8c9cacbcccdcecf00000008d0d1d2d3d4d5d6d700000008d8d9dadbdcdd" \
+  "dedf000000136b6574656e2e73656374696f6e2e66657463680000000800000000000000" \
+  "01000000080000019e70448800000000080000019e704488050000000b67677a3a7a6565" \
+  "6c616e6400000003636f6100000020d14a317edd560fa82bdc24368bf7dfb1b8f8d31ad2" \
+  "e9c76aecaf4bb55ba7177700000008000000000000000300000010101112131415161718" \
+  "191a1b1c1d1e1f00000008000000000000000400000010c0c1c2c3c4c5c6c7c8c9cacbcc" \
+  "cdcecf00000008d8d9dadbdcdddedf00000009646973636c6f736564"
+#define V_AUDIT_HASH \
+  "d13f8e289205f7ff69b0ac4d63d56b0e34ee3209bc146a4121e7b1d2c9459646"
+#define V_CHECKPOINT_CANON \
+  "000000196b6574656e2f61756469742d636865636b706f696e742f763100000008000000" \
+  "000000000100000020d13f8e289205f7ff69b0ac4d63d56b0e34ee3209bc146a4121e7b1" \
+  "d2c9459646000000080000019e70457260"
+#define V_CHECKPOINT_SIG \
+  "f5cbe9c9e641896efdcd8cd52cbfb366581123ba23b8017d93b1213be1c15ead4153d9a6" \
+  "43d2fec8960cf110580acd2990964f941b97ff3a03df906ac203550a"
+#define V_AUDIT_COLUMNS                                                        \
+  "seq trace_id operation_id parent_operation_id name status start_ms "       \
+  "end_ms actor counterparty subject kind consent_id purpose "                \
+  "foreign_trace_id foreign_operation_id detail prev_hash hash "
+#define V_CHECKPOINT_COLUMNS "seq head_hash at_ms signature "
 
 /* ---- the inputs ---------------------------------------------------------- */
 
@@ -336,6 +378,57 @@ static void test_open_literals(void **state) {
   free(subject);
   free(ct);
   free(sig);
+  free(wrap);
+  keten_keys_wipe(&in.coa);
+}
+
+/* crypto_box_seal_open of the wrap vector, every step with its own
+ * primitive (§3.3): what an implementation without crypto_box does. */
+static void test_wrap_steps(void **state) {
+  (void)state;
+  s_inputs_t in;
+  s_inputs(&in);
+  size_t wrap_len;
+  uint8_t *wrap = s_unhex(V_WRAP, &wrap_len);
+  const uint8_t *epk = wrap, *tag = wrap + 32, *ct = wrap + 48;
+  /* 1. X25519 of the recipient's secret and the ephemeral public key */
+  uint8_t shared[32];
+  assert_int_equal(crypto_scalarmult(shared, in.coa.sealing_sk, epk), 0);
+  s_hex_is("X25519 shared secret", shared, 32, V_WRAP_SHARED);
+  /* 2. crypto_box_beforenm: HSalsa20(key = shared, input = 16 zero bytes,
+   *    constant = sigma "expand 32-byte k") */
+  static const uint8_t zero16[16] = {0};
+  static const uint8_t sigma[16] = "expand 32-byte k";
+  uint8_t box_key[32], box_key_null[32], beforenm[32];
+  assert_int_equal(crypto_core_hsalsa20(box_key, zero16, shared, sigma), 0);
+  assert_int_equal(crypto_core_hsalsa20(box_key_null, zero16, shared, NULL), 0);
+  assert_memory_equal(box_key, box_key_null, 32); /* NULL is sigma */
+  assert_int_equal(crypto_box_beforenm(beforenm, epk, in.coa.sealing_sk), 0);
+  assert_memory_equal(box_key, beforenm, 32);
+  s_hex_is("crypto_box_beforenm key", box_key, 32, V_WRAP_BOX_KEY);
+  /* 3. the nonce: unkeyed BLAKE2b, 24 bytes, of epk || recipient key */
+  uint8_t both[64], nonce[24];
+  memcpy(both, epk, 32);
+  memcpy(both + 32, in.coa.sealing_pk, 32);
+  crypto_generichash(nonce, sizeof nonce, both, sizeof both, NULL, 0);
+  s_hex_is("sealed-box nonce", nonce, 24, V_WRAP_NONCE);
+  /* 4. XSalsa20: HSalsa20(key = box key, input = nonce 0..15, sigma) is
+   *    the Salsa20 key; Salsa20 with nonce 16..23 gives the keystream */
+  uint8_t subkey[32], stream[64];
+  assert_int_equal(crypto_core_hsalsa20(subkey, nonce, box_key, sigma), 0);
+  s_hex_is("XSalsa20 subkey", subkey, 32, V_WRAP_SUBKEY);
+  assert_int_equal(crypto_stream_salsa20(stream, sizeof stream, nonce + 16,
+                                         subkey),
+                   0);
+  /* 5. Poly1305 key: keystream bytes 0..31; the tag covers the 32
+   *    ciphertext bytes */
+  s_hex_is("Poly1305 key", stream, 32, V_WRAP_POLY_KEY);
+  assert_int_equal(crypto_onetimeauth_poly1305_verify(tag, ct, 32, stream), 0);
+  /* 6. K = ciphertext XOR keystream bytes 32..63 */
+  uint8_t key[32];
+  for (int i = 0; i < 32; i++)
+    key[i] = ct[i] ^ stream[32 + i];
+  assert_memory_equal(key, in.data_key, 32);
   free(wrap);
   keten_keys_wipe(&in.coa);
 }
@@ -668,6 +761,168 @@ static void test_notice(void **state) {
   keten_keys_wipe(&in.coa);
 }
 
+/* ---- the audit trail ------------------------------------------------------ */
+
+/* The inputs of §8: what ggz:zeeland's FETCH of the §9.3 section under the
+ * §9.4 consent leaves in a fresh store's chain, as entry 1. */
+static void s_audit_entry(audit_entry_t *e) {
+  memset(e, 0, sizeof *e);
+  e->seq = 1;
+  for (int i = 0; i < 16; i++)
+    e->trace_id[i] = e->foreign_trace_id[i] = (uint8_t)(0xc0 + i);
+  for (int i = 0; i < 8; i++) {
+    e->operation_id[i] = (uint8_t)(0xd0 + i);
+    e->parent_operation_id[i] = e->foreign_operation_id[i] =
+        (uint8_t)(0xd8 + i);
+  }
+  snprintf(e->name, sizeof e->name, "keten.section.fetch");
+  e->status = AUDIT_STATUS_OK;
+  e->start_ms = (int64_t)V_CREATED_AT;
+  e->end_ms = (int64_t)V_CREATED_AT + 5;
+  snprintf(e->actor, sizeof e->actor, "ggz:zeeland");
+  snprintf(e->counterparty, sizeof e->counterparty, "coa");
+  size_t n;
+  uint8_t *subject = s_unhex(V_SUBJECT, &n);
+  memcpy(e->subject, subject, 32);
+  free(subject);
+  e->kind = KETEN__SECTION_KIND__SECTION_STORY;
+  for (int i = 0; i < 16; i++)
+    e->consent_id[i] = (uint8_t)(0x10 + i);
+  e->purpose = KETEN__PURPOSE__PURPOSE_ZORG;
+  snprintf(e->detail, sizeof e->detail, "disclosed");
+}
+
+/* The entry string of §14 built field by field here (its own encoder, the
+ * order of the document), checked against the literal, and its hash
+ * against broker/audit.c's: the document, this test and the broker agree. */
+static void test_audit_entry(void **state) {
+  (void)state;
+  audit_entry_t e;
+  s_audit_entry(&e);
+  canon_t c;
+  canon_init(&c);
+  canon_str(&c, "keten/audit/v1");
+  canon_u64(&c, e.seq);
+  canon_bytes(&c, e.prev_hash, 32);
+  canon_bytes(&c, e.trace_id, 16);
+  canon_bytes(&c, e.operation_id, 8);
+  canon_bytes(&c, e.parent_operation_id, 8);
+  canon_str(&c, e.name);
+  canon_u64(&c, (uint64_t)e.status);
+  canon_u64(&c, (uint64_t)e.start_ms);
+  canon_u64(&c, (uint64_t)e.end_ms);
+  canon_str(&c, e.actor);
+  canon_str(&c, e.counterparty);
+  canon_bytes(&c, e.subject, 32);
+  canon_u64(&c, (uint64_t)e.kind);
+  canon_bytes(&c, e.consent_id, 16);
+  canon_u64(&c, (uint64_t)e.purpose);
+  canon_bytes(&c, e.foreign_trace_id, 16);
+  canon_bytes(&c, e.foreign_operation_id, 8);
+  canon_str(&c, e.detail);
+  assert_false(c.oom);
+  s_hex_is("audit entry string", c.data, c.len, V_AUDIT_CANON);
+  uint8_t hash[32], code_hash[32];
+  crypto_generichash(hash, 32, c.data, c.len, NULL, 0);
+  canon_free(&c);
+  s_hex_is("audit entry hash", hash, 32, V_AUDIT_HASH);
+  audit_entry_hash(&e, code_hash);
+  assert_memory_equal(code_hash, hash, 32);
+  static const uint8_t zero[32] = {0};
+  audit_chain(&e, zero);
+  assert_memory_equal(e.hash, hash, 32);
+  assert_int_equal(audit_check(&e, zero), 0);
+  e.kind = KETEN__SECTION_KIND__SECTION_HEALTH; /* one field changed */
+  assert_int_not_equal(audit_check(&e, zero), 0);
+
+  /* the checkpoint of that head, signed by the broker's key (§9.1) */
+  uint8_t pk[32], sk[64], sig[64];
+  s_seed_keys(0xb1, pk, sk);
+  uint8_t cp[128];
+  size_t cp_len =
+      audit_checkpoint_bytes(1, hash, (int64_t)V_CREATED_AT + 60000, cp,
+                             sizeof cp);
+  assert_true(cp_len > 0 && cp_len <= sizeof cp);
+  canon_init(&c);
+  canon_str(&c, "keten/audit-checkpoint/v1");
+  canon_u64(&c, 1);
+  canon_bytes(&c, hash, 32);
+  canon_u64(&c, V_CREATED_AT + 60000);
+  assert_int_equal(c.len, cp_len);
+  assert_memory_equal(c.data, cp, cp_len);
+  canon_free(&c);
+  s_hex_is("checkpoint string", cp, cp_len, V_CHECKPOINT_CANON);
+  crypto_sign_detached(sig, NULL, cp, cp_len, sk);
+  s_hex_is("checkpoint signature", sig, 64, V_CHECKPOINT_SIG);
+  assert_int_equal(crypto_sign_verify_detached(sig, cp, cp_len, pk), 0);
+  sodium_memzero(sk, sizeof sk);
+}
+
+static int s_column(void *arg, int n, char **values, char **names) {
+  char *list = arg;
+  for (int i = 0; i < n; i++)
+    if (strcmp(names[i], "name") == 0 && values[i] &&
+        strlen(list) + strlen(values[i]) + 2 < 1024) {
+      strcat(list, values[i]);
+      strcat(list, " ");
+    }
+  return 0;
+}
+
+/* The columns of a store's audit and audit_checkpoint tables, in order,
+ * are those §14 and §15 name. */
+static void test_audit_columns(void **state) {
+  (void)state;
+  char dir[] = "/tmp/keten-vectors-XXXXXX", path[64], err[256];
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/keten.db", dir);
+  store_t *store = store_open(path, err, sizeof err);
+  assert_non_null(store);
+  store_close(&store);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  char audit[1024] = "", checkpoint[1024] = "";
+  assert_int_equal(sqlite3_exec(db, "PRAGMA table_info(audit)", s_column,
+                                audit, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "PRAGMA table_info(audit_checkpoint)",
+                                s_column, checkpoint, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+  assert_string_equal(audit, V_AUDIT_COLUMNS);
+  assert_string_equal(checkpoint, V_CHECKPOINT_COLUMNS);
+  /* and the document lists them, in that order */
+  const char *doc_path = KETEN_SOURCE_DIR "/docs/test-vectors.md";
+  FILE *fp = fopen(doc_path, "r");
+  assert_non_null(fp);
+  char line[1024], *found_audit = NULL, *found_cp = NULL;
+  while (fgets(line, sizeof line, fp)) {
+    if (strncmp(line, "Stored columns of `audit`: ", 27) == 0)
+      found_audit = strdup(line + 27);
+    if (strncmp(line, "Stored columns of `audit_checkpoint`: ", 38) == 0)
+      found_cp = strdup(line + 38);
+  }
+  fclose(fp);
+  if (!found_audit || !found_cp)
+    fail_msg("%s lacks the \"Stored columns of\" lines", doc_path);
+  /* "`seq`, `trace_id`, ...": compare without the punctuation */
+  char *lists[2] = {found_audit, found_cp};
+  const char *want[2] = {V_AUDIT_COLUMNS, V_CHECKPOINT_COLUMNS};
+  for (int l = 0; l < 2; l++) {
+    char plain[1024] = "";
+    for (char *tok = strtok(lists[l], "`,. \n"); tok;
+         tok = strtok(NULL, "`,. \n")) {
+      strcat(plain, tok);
+      strcat(plain, " ");
+    }
+    assert_string_equal(plain, want[l]);
+    free(lists[l]);
+  }
+}
+
 /* ---- the document -------------------------------------------------------- */
 
 static int s_is_hex(const char *p, size_t n) {
@@ -688,7 +943,7 @@ static void test_document(void **state) {
   FILE *fp = fopen(path, "r");
   if (!fp)
     fail_msg("cannot read %s", path);
-  char *blocks[64] = {0};
+  char *blocks[128] = {0};
   size_t n_blocks = 0;
   char line[1024];
   char *cur = NULL;
@@ -696,7 +951,7 @@ static void test_document(void **state) {
   int in_block = 0;
   while (fgets(line, sizeof line, fp)) {
     if (strncmp(line, "```", 3) == 0) {
-      if (in_block && cur && cur_len && n_blocks < 64)
+      if (in_block && cur && cur_len && n_blocks < 128)
         blocks[n_blocks++] = cur;
       else
         free(cur);
@@ -756,6 +1011,15 @@ static void test_document(void **state) {
       V_TAAKSTELLING_SIG,
       V_NOTICE_CANON,
       V_NOTICE_SIG,
+      V_WRAP_SHARED,
+      V_WRAP_BOX_KEY,
+      V_WRAP_NONCE,
+      V_WRAP_SUBKEY,
+      V_WRAP_POLY_KEY,
+      V_AUDIT_CANON,
+      V_AUDIT_HASH,
+      V_CHECKPOINT_CANON,
+      V_CHECKPOINT_SIG,
   };
   for (size_t v = 0; v < sizeof vectors / sizeof vectors[0]; v++) {
     size_t b;
@@ -780,6 +1044,9 @@ int main(void) {
       cmocka_unit_test(test_fingerprints),
       cmocka_unit_test(test_tvs_events),
       cmocka_unit_test(test_notice),
+      cmocka_unit_test(test_wrap_steps),
+      cmocka_unit_test(test_audit_entry),
+      cmocka_unit_test(test_audit_columns),
       cmocka_unit_test(test_document),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
