@@ -8,7 +8,8 @@
 static const char *const s_names[BUDGET_KINDS] = {
     "requests_per_second",   "max_connections",
     "max_pending_per_author", "max_consents_per_recipient",
-    "delivery_window_bytes", "stall_timeouts"};
+    "delivery_window_bytes", "stall_timeouts",
+    "max_author_bytes"};
 
 const char *budget_name(budget_kind_t kind) {
   return (unsigned)kind < BUDGET_KINDS ? s_names[kind] : "unknown budget";

@@ -32,6 +32,7 @@ void config_defaults(config_t *cfg) {
   cfg->requests_burst = 2000;
   cfg->max_pending_per_author = 10000;
   cfg->budget_audit_interval_ms = 10000;
+  cfg->max_author_bytes = 16LL * 1024 * 1024 * 1024;
 }
 
 static int s_int(const char *value, long min, long max, long *out) {
@@ -139,6 +140,9 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err,
   } else if (strcmp(key, "budget_audit_interval_ms") == 0) {
     rc = s_int(value, 1000, 3600000, &v);
     cfg->budget_audit_interval_ms = (int)v;
+  } else if (strcmp(key, "max_author_bytes") == 0) {
+    rc = s_int(value, 1024L * 1024, 1024L * 1024 * 1024 * 1024, &v);
+    cfg->max_author_bytes = v;
   } else {
     snprintf(err, errlen, "unknown setting '%s'", key);
     return -1;

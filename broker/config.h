@@ -41,6 +41,7 @@ typedef struct {
   int requests_burst;               /* ... and in a burst */
   int max_pending_per_author;       /* unacked mailbox entries one author may have towards one recipient */
   int budget_audit_interval_ms;     /* budget refusals: one audit entry per participant and budget per this */
+  int64_t max_author_bytes;         /* ciphertext bytes of all stored sections of one author */
 } config_t;
 
 /* Fills cfg with the documented defaults (no endpoints, no key, no store). */

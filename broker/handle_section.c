@@ -346,6 +346,24 @@ int handle_put(request_t *r) {
   if (link_gemeente(b, subject, linked, NULL) < 0 ||
       store_consents_live(b->store, subject, h->author, NULL, &list, &n) != 0)
     return -1;
+  /* max_author_bytes (9.4): the author's stored sections, every version,
+   * stay within the budget; checked before anything is stored. */
+  uint64_t stored = 0;
+  if (store_author_bytes(b->store, h->author, &stored) != 0) {
+    free(list);
+    return -1;
+  }
+  if (stored + s->ciphertext.len > (uint64_t)b->cfg.max_author_bytes) {
+    free(list);
+    broker_budget_refused(b, r->who->id, BUDGET_MAX_AUTHOR_BYTES,
+                          (uint64_t)b->cfg.max_author_bytes);
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_QUOTA,
+                       "your stored sections hold %llu bytes (at most %lld): "
+                       "nothing was stored (max_author_bytes)",
+                       (unsigned long long)stored,
+                       (long long)b->cfg.max_author_bytes);
+    return 0;
+  }
   /* max_pending_per_author (9.4): no recipient gets more than that many
    * unacked entries of this author; one over the budget refuses the whole
    * PUT before anything is stored. O(log n) per recipient (a counter kept

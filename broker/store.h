@@ -242,6 +242,10 @@ int store_mailbox_read(store_t *store, const char *recipient,
                        uint64_t after_seq, size_t max, store_mailbox_fn fn,
                        void *arg);
 
+/* The ciphertext bytes of every stored section (all versions) of author.
+ * O(log n): a counter per author kept by triggers on section (schema 5). */
+int store_author_bytes(store_t *store, const char *author, uint64_t *bytes);
+
 /* How many section entries whose section's author is author are waiting
  * (not acked) in recipient's mailbox. O(log n): a counter per (recipient,
  * author) kept by triggers on the mailbox (schema 5). */

@@ -39,6 +39,7 @@ enum {
   ST_REWRAP_QUEUED, ST_CONSENT_START_PENDING, ST_CONSENTS_STARTED,
   ST_MAILBOX_MARK_SENT, ST_MAILBOX_CLEAR_SENT,
   ST_MAILBOX_PENDING_FROM,
+  ST_AUTHOR_BYTES,
   ST_COUNT
 };
 
@@ -304,6 +305,23 @@ static const s_migration_t s_migrations[] = {
      "    AND author = old.author;"
      "  DELETE FROM mailbox_pending WHERE recipient = old.recipient AND"
      "    author = old.author AND n <= 0;"
+     "  END;"
+     /* ... and how many ciphertext bytes each author has stored (every
+      * version), so that PUT checks max_author_bytes in O(log n). */
+     "CREATE TABLE author_bytes ("
+     "  author TEXT PRIMARY KEY,"
+     "  bytes INTEGER NOT NULL"
+     ") STRICT, WITHOUT ROWID;"
+     "INSERT INTO author_bytes (author, bytes) SELECT author, "
+     "  sum(length(ciphertext)) FROM section GROUP BY author;"
+     "CREATE TRIGGER author_bytes_add AFTER INSERT ON section BEGIN"
+     "  INSERT INTO author_bytes (author, bytes) VALUES"
+     "    (new.author, length(new.ciphertext)) ON CONFLICT (author)"
+     "    DO UPDATE SET bytes = bytes + length(new.ciphertext);"
+     "  END;"
+     "CREATE TRIGGER author_bytes_del AFTER DELETE ON section BEGIN"
+     "  UPDATE author_bytes SET bytes = bytes - length(old.ciphertext)"
+     "    WHERE author = old.author;"
      "  END;",
      NULL, NULL},
 };
@@ -1151,6 +1169,20 @@ int store_mailbox_push(store_t *s, const char *recipient, int64_t section_id,
   sqlite3_bind_int64(st, 2, (sqlite3_int64)*seq);
   sqlite3_bind_int64(st, 3, section_id);
   return s_done(st);
+}
+
+int store_author_bytes(store_t *s, const char *author, uint64_t *bytes) {
+  sqlite3_stmt *st = s_stmt(s, ST_AUTHOR_BYTES,
+                            "SELECT bytes FROM author_bytes WHERE author = ?");
+  *bytes = 0;
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, author, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+    *bytes = (uint64_t)sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
 int store_mailbox_pending_from(store_t *s, const char *recipient,

@@ -62,10 +62,12 @@ static const char CARE_JSON[] =
 
 typedef struct {
   int ack_timeout_ms; /* 0: ketend's default (30 s) */
+  const char *conf;   /* ketend.conf lines, or NULL */
 } s_config_t;
 
-static const s_config_t DEFAULT_ACK = {0};
-static const s_config_t SHORT_ACK = {500};
+static const s_config_t DEFAULT_ACK = {0, NULL};
+static const s_config_t SHORT_ACK = {500, NULL};
+static const s_config_t SMALL_AUTHOR_BUDGET = {0, "max_author_bytes = 1048576\n"};
 
 static int s_setup(void **state) {
   const s_config_t *cfg = *state;
@@ -76,7 +78,8 @@ static int s_setup(void **state) {
     snprintf(h->extra_args[h->n_extra++], 64, "--ack-timeout-ms");
     snprintf(h->extra_args[h->n_extra++], 64, "%d", cfg->ack_timeout_ms);
   }
-  if (harness_start(h) != 0) {
+  if ((cfg && cfg->conf && harness_config(h, cfg->conf) != 0) ||
+      harness_start(h) != 0) {
     harness_destroy(&h);
     return -1;
   }
@@ -1124,6 +1127,62 @@ static void s_assert_got(const s_got_t *g, int kind, uint64_t version,
   assert_memory_equal(g->hash, hash, sizeof hash);
 }
 
+/* max_author_bytes: an author's stored sections (every version) stay
+ * within the budget; the PUT beyond it stores nothing, gets ERROR_QUOTA,
+ * and the refusals are one keten.budget.refused aggregate. Runs with
+ * max_author_bytes = 1 MiB. */
+static void test_author_bytes_budget(void **state) {
+  harness_t *h = *state;
+  uint8_t subject[32];
+  s_subject(V_AMIRA, subject);
+  const int STORY = keten_section_kind_from_name("STORY"),
+            IDENTITY = keten_section_kind_from_name("IDENTITY");
+  keten_client_t *coa = s_client(h, COA);
+  char *big = s_big_json(CANON_MAX_SECTION_PLAINTEXT, 's');
+  keten_put_result_t r = s_put(coa, subject, STORY, big);
+  assert_int_equal(r.version, 1);
+  /* 786 448 bytes stored: a second of the same size would pass 1 MiB */
+  for (int i = 0; i < 3; i++) {
+    keten_put_result_t none;
+    assert_int_equal(keten_client_put(coa, subject, STORY, big, strlen(big),
+                                      &none),
+                     KETEN_ERR_REMOTE);
+    assert_int_equal(keten_client_remote_code(coa),
+                     KETEN__ERROR_CODE__ERROR_QUOTA);
+    assert_non_null(strstr(keten_client_error(coa), "max_author_bytes"));
+  }
+  /* what still fits is stored */
+  r = s_put(coa, subject, IDENTITY, IDENTITY_JSON);
+  assert_int_equal(r.version, 1);
+  free(big);
+  s_close(&coa);
+  assert_int_equal(harness_stop(h), 0);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(h->store, &db), SQLITE_OK);
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(
+      sqlite3_prepare_v2(db,
+                         "SELECT (SELECT count(*) FROM section WHERE kind = ?),"
+                         " (SELECT count(*) FROM audit WHERE name = "
+                         "'keten.budget.refused' AND actor = ? AND detail "
+                         "LIKE '3 refusals of max_author_bytes in % s (limit "
+                         "1048576)'),"
+                         " (SELECT bytes FROM author_bytes WHERE author = ?)",
+                         -1, &st, NULL),
+      SQLITE_OK);
+  sqlite3_bind_int(st, 1, STORY);
+  sqlite3_bind_text(st, 2, COA, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, COA, -1, SQLITE_STATIC);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(st, 0), 1); /* only version 1 */
+  assert_int_equal(sqlite3_column_int(st, 1), 1); /* one aggregate */
+  long long bytes = sqlite3_column_int64(st, 2);
+  assert_true(bytes > (long long)CANON_MAX_SECTION_PLAINTEXT &&
+              bytes < 1048576);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
 /* CANON_MAX_SECTION_PLAINTEXT (docs/protocol.md 12.1): sections of exactly
  * that size are stored, delivered (two of them and a small one waiting in
  * one mailbox) and fetched, and open on the recipient's side; one byte
@@ -1382,6 +1441,9 @@ int main(void) {
       cmocka_unit_test_prestate_setup_teardown(test_replayed_message_refused,
                                                s_setup, s_teardown,
                                                (void *)&DEFAULT_ACK),
+      cmocka_unit_test_prestate_setup_teardown(test_author_bytes_budget,
+                                               s_setup, s_teardown,
+                                               (void *)&SMALL_AUTHOR_BUDGET),
       cmocka_unit_test_prestate_setup_teardown(test_max_section_size, s_setup,
                                                s_teardown, (void *)&DEFAULT_ACK),
       cmocka_unit_test_prestate_setup_teardown(test_audit_verify_and_tamper,

@@ -172,6 +172,7 @@ static void test_example_file_is_the_defaults(void **state) {
   assert_int_equal(c.requests_burst, d.requests_burst);
   assert_int_equal(c.max_pending_per_author, d.max_pending_per_author);
   assert_int_equal(c.budget_audit_interval_ms, d.budget_audit_interval_ms);
+  assert_int_equal(c.max_author_bytes, d.max_author_bytes);
   assert_int_equal(c.log_level, d.log_level);
 }
 

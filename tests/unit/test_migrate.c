@@ -425,6 +425,14 @@ static void test_upgrade_to_schema_5(void **state) {
   assert_true(store_schema_latest() >= 5);
   assert_int_equal(s_pending(s, "gemeente:0716", "coa"), 3);
   assert_int_equal(s_pending(s, "gemeente:0716", "ggz:zeeland"), 1);
+  /* the stored bytes per author, counted from what was there */
+  uint64_t coa_bytes = 0, ggz_bytes = 0, none = 1;
+  assert_int_equal(store_author_bytes(s, "coa", &coa_bytes), 0);
+  assert_int_equal(store_author_bytes(s, "ggz:zeeland", &ggz_bytes), 0);
+  assert_int_equal(store_author_bytes(s, "vwn:zeeland", &none), 0);
+  assert_true(ggz_bytes > 0);
+  assert_int_equal(coa_bytes, 3 * ggz_bytes);
+  assert_int_equal(none, 0);
   assert_int_equal(s_pending(s, "vwn:zeeland", "coa"), 0);
   assert_int_equal(store_begin(s), 0);
   /* a push counts, an ack of the first two uncounts them */
@@ -457,6 +465,11 @@ static void test_upgrade_to_schema_5(void **state) {
   assert_int_equal(s_num(db, "SELECT count(*) FROM mailbox WHERE section_id "
                              "IS NOT NULL AND author IS NULL"),
                    0);
+  /* the counter follows inserts and rollbacks: what the sections hold */
+  assert_int_equal(s_num(db, "SELECT bytes FROM author_bytes WHERE author = "
+                             "'coa'"),
+                   s_num(db, "SELECT sum(length(ciphertext)) FROM section "
+                             "WHERE author = 'coa'"));
   assert_int_equal(s_num(db, "SELECT sum(n) FROM mailbox_pending"),
                    s_num(db, "SELECT count(*) FROM mailbox WHERE author IS "
                              "NOT NULL"));
