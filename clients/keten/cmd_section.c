@@ -219,6 +219,7 @@ typedef struct {
   long notices, tvs_events, rewraps, refused, deleted, quarantined;
   long activity;        /* anything that came (for --idle) */
   int failed;
+  keten_client_t *client; /* for the reason of what did not open */
 } s_listen_t;
 
 static volatile sig_atomic_t s_stop;
@@ -287,7 +288,8 @@ static void s_set_id(json_t *obj, const char *field, const char *id) {
   json_object_set_new(obj, key, json_string(hex));
 }
 
-/* A delivery or event whose ids are not fit for a file name: written as
+/* A delivery or event that cannot be rendered (it did not open or verify,
+ * its ids are not fit for a file name, its data is not UTF-8): written as
  * DIR/quarantine-<what>-<seq>.json (a JSON line without --dir) with the
  * reason and what came, never under a name derived from it; listen goes
  * on (it is acked). */
@@ -308,15 +310,29 @@ static int s_quarantine(s_listen_t *l, const char *what, uint64_t seq,
   return rc == 0 ? 0 : 1;
 }
 
+/* A delivery or TVS event libketen could not open or verify: it hands
+ * over no bytes of it, so the quarantine file holds libketen's reason
+ * (printable ASCII only) and the status. */
+static int s_quarantine_failed(s_listen_t *l, const char *what, uint64_t seq,
+                               keten_err_t status) {
+  char reason[320];
+  const char *e = l->client ? keten_client_error(l->client) : "";
+  size_t i = 0;
+  for (; e[i] && i + 1 < sizeof reason; i++)
+    reason[i] = e[i] >= 0x20 && e[i] < 0x7f ? e[i] : '?';
+  reason[i] = '\0';
+  if (!reason[0])
+    snprintf(reason, sizeof reason, "%s", keten_strerror(status));
+  return s_quarantine(l, what, seq, reason,
+                      json_pack("{s:s}", "status", keten_strerror(status)));
+}
+
 static int s_on_delivery(const keten_section_t *s, uint64_t seq,
                          keten_err_t status, void *arg) {
   s_listen_t *l = arg;
   l->activity++;
-  if (!s) {
-    fprintf(stderr, "keten listen: delivery %llu could not be opened (%s); "
-                    "skipped\n", (unsigned long long)seq, keten_strerror(status));
-    return 0;
-  }
+  if (!s) /* did not open or verify: quarantined, and acked */
+    return s_quarantine_failed(l, "section", seq, status);
   /* libketen has checked the author against its root-signed entry, but
    * no id reaches a file name unchecked. */
   char prefix[256], name[300];
@@ -343,8 +359,11 @@ static int s_on_delivery(const keten_section_t *s, uint64_t seq,
   json_t *obj = s_section_json(s);
   if (!obj) { /* data that is neither JSON nor UTF-8 text: kept in hex */
     char *hex = malloc(2 * s->json_len + 1);
-    json_t *q = hex ? json_pack("{s:s, s:s, s:s, s:I}", "kind",
-                                keten_section_kind_name(s->header.kind),
+    char subject[2 * KETEN_SUBJECT_BYTES + 1];
+    sodium_bin2hex(subject, sizeof subject, s->header.subject,
+                   KETEN_SUBJECT_BYTES);
+    json_t *q = hex ? json_pack("{s:s, s:s, s:s, s:I}", "subject", subject,
+                                "kind", keten_section_kind_name(s->header.kind),
                                 "author", s->header.author, "version",
                                 (json_int_t)s->header.version)
                     : NULL;
@@ -369,11 +388,8 @@ static int s_on_tvs_event(const keten_tvs_event_t *ev, uint64_t seq,
                           keten_err_t status, void *arg) {
   s_listen_t *l = arg;
   l->activity++;
-  if (!ev) {
-    fprintf(stderr, "keten listen: TVS event %llu did not verify (%s); "
-                    "skipped\n", (unsigned long long)seq, keten_strerror(status));
-    return 0;
-  }
+  if (!ev) /* did not verify: quarantined, and acked */
+    return s_quarantine_failed(l, "tvs", seq, status);
   const char *kind = keten_tvs_kind_name(ev->kind);
   if (!listen_kind_ok(kind))
     return s_quarantine(l, "tvs", seq, "TVS event kind is not a known kind name",
@@ -645,8 +661,9 @@ static void s_usage_listen(FILE *out) {
           "    written as DIR/notice-<subject>-<consent>.json.\n"
           "Every id that becomes part of a file name is checked first (an author\n"
           "by the registry's participant id rule, a kind against the known kinds).\n"
-          "A section or TVS event that fails, or whose data is not UTF-8, is\n"
-          "quarantined: written, with \"quarantined\": REASON, as\n"
+          "A section or TVS event that does not open or verify, fails that check,\n"
+          "or whose data is not UTF-8, is quarantined: written, with\n"
+          "\"quarantined\": REASON, as\n"
           "DIR/quarantine-section-<seq>.json or DIR/quarantine-tvs-<seq>.json (a\n"
           "JSON line without --dir), reported on stderr, and acked; a delete\n"
           "notice item that fails deletes nothing and is recorded as \"refused\".\n"
@@ -725,6 +742,7 @@ int cmd_listen(int argc, char **argv) {
   keten_client_t *client = cli_connect(&conn, &exit_code);
   if (!client)
     return exit_code;
+  l.client = client;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = s_on_signal;
@@ -762,6 +780,7 @@ int cmd_listen(int argc, char **argv) {
   if (!l.failed && !s_stop)
     keten_client_poll(client, 50, s_on_delivery, &l, NULL);
   keten_client_destroy(&client);
+  l.client = NULL;
   fprintf(stderr, "keten listen: %ld section(s) and %ld notice(s) received; "
                   "%ld TVS event(s), %ld file(s) deleted, %ld rewrap(s) "
                   "sealed, %ld refused\n", l.count, l.notices, l.tvs_events,

@@ -793,9 +793,17 @@ static void s_finish(ctx_t *x, double bound, const char *attackers_sql,
   s_check(row, row->put.p99 < 2000.0 && row->fetch.p99 < 2000.0,
           "victim PUT p99 %.1f ms / FETCH p99 %.1f ms >= 2 s", row->put.p99,
           row->fetch.p99);
+#if defined(__SANITIZE_ADDRESS__)
+  /* Under AddressSanitizer ketend's RSS is ASan's (its quarantine of
+   * freed memory and the shadow), not ketend's: the bound is checked in
+   * the plain build, here the figure is only printed. */
+  printf("# [%s] RSS bound not checked under ASan (grew %.1f MiB)\n",
+         row->name, row->growth_mb);
+#else
   s_check(row, row->growth_mb <= row->bound_mb,
           "ketend peak RSS grew %.1f MiB (%.1f -> %.1f), bound %.1f MiB",
           row->growth_mb, row->base_rss_mb, row->peak_mb, row->bound_mb);
+#endif
 
   int64_t life_ms = s_now_ms() - x->started_ms;
   int stop = harness_stop(h);

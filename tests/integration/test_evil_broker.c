@@ -47,6 +47,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -3156,6 +3158,162 @@ static void test_cli_listen_stalled_goes_on(void **state) {
   free(err);
 }
 
+/* A file of dir (malloc'd, NUL-terminated), or NULL. */
+static char *s_slurp(const char *dir, const char *name) {
+  char path[320];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return NULL;
+  char *buf = calloc(1, 65536);
+  if (buf)
+    buf[fread(buf, 1, 65535, f)] = '\0';
+  fclose(f);
+  return buf;
+}
+
+/* Empties and removes dir; returns how many entries it held, their names
+ * (joined by ' ') in names. */
+static int s_clear_dir(const char *dir, char *names, size_t len) {
+  int n = 0;
+  names[0] = '\0';
+  DIR *d = opendir(dir);
+  if (!d)
+    return -1;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    size_t used = strlen(names);
+    snprintf(names + used, len - used, "%s%s", used ? " " : "", e->d_name);
+    char path[320];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    unlink(path);
+    n++;
+  }
+  closedir(d);
+  rmdir(dir);
+  return n;
+}
+
+/* `keten listen --dir` never holds the stream on what it cannot render
+ * (issue 8, item 3): one DELIVER frame with (1) a genuine section whose
+ * plaintext is not UTF-8, (2) one whose wrap for us is junk, (3) a genuine
+ * section and (4) a TVS event whose signature does not verify. The genuine
+ * one becomes its file; 1, 2 and 4 become quarantine files with the
+ * reason (1 with its bytes in hex; 2 and 4 open to nothing, so the
+ * reason and status); all four are acked; exit 0. */
+static void test_cli_listen_quarantines(void **state) {
+  (void)state;
+  static const char not_utf8[] = "{\"nl\": \"\xff\xfe\"}";
+  Keten__SectionCopy bad, junk, good;
+  s_copy(&bad, s_seal(&W.coa, COA, K_LANGUAGE, W.subject, not_utf8),
+         &W.coa_e.e);
+  Keten__SealedSection *j =
+      s_seal(&W.coa, COA, K_HOUSEHOLD, W.subject, "{\"size\": 3}");
+  for (size_t i = 0; i < j->n_wraps; i++)
+    if (strcmp(j->wraps[i]->recipient, GEMEENTE) == 0)
+      randombytes_buf(j->wraps[i]->wrap.data, j->wraps[i]->wrap.len);
+  s_copy(&junk, j, &W.coa_e.e);
+  s_copy(&good, s_seal(&W.coa, COA, K_IDENTITY, W.subject, IDENTITY_JSON),
+         &W.coa_e.e);
+  static s_tvs_t t;
+  Keten__TvsEventCopy *forged = s_koppeling_ok(&t);
+  t.sig[0] ^= 0x01; /* signed, then changed: does not verify */
+  Keten__Delivery it[4];
+  Keten__Delivery *items[4];
+  for (int i = 0; i < 4; i++) {
+    keten__delivery__init(&it[i]);
+    it[i].seq = (uint64_t)i + 1;
+    items[i] = &it[i];
+  }
+  it[0].section = &bad;
+  it[1].section = &junk;
+  it[2].section = &good;
+  it[3].tvs_event = forged;
+  Keten__Deliver d = KETEN__DELIVER__INIT;
+  d.items = items;
+  d.n_items = 4;
+  s_say_deliver(&d);
+
+  char inbox[128];
+  snprintf(inbox, sizeof inbox, "%s/inbox", F.dir);
+  assert_int_equal(mkdir(inbox, 0700), 0);
+  const char *args[] = {"--dir", inbox, "--idle", "1000", NULL};
+  char *out = NULL, *err = NULL;
+  int status = s_run_cli("listen", args, &out, &err);
+  /* What listen left, read before anything is asserted (the inbox is
+   * removed either way). */
+  char hex16[17], genuine[96];
+  sodium_bin2hex(hex16, sizeof hex16, W.subject, 8);
+  snprintf(genuine, sizeof genuine, "%s-IDENTITY-coa-v3.json", hex16);
+  char *f_good = s_slurp(inbox, genuine);
+  char *f_bad = s_slurp(inbox, "quarantine-section-1.json");
+  char *f_junk = s_slurp(inbox, "quarantine-section-2.json");
+  char *f_tvs = s_slurp(inbox, "quarantine-tvs-4.json");
+  char names[1024];
+  int n_files = s_clear_dir(inbox, names, sizeof names);
+  int acked = s_wait_acked(4);
+  if (status != 0 || n_files != 4 || !f_good || !f_bad || !f_junk || !f_tvs ||
+      !acked)
+    print_error("keten listen exit %d, acked %d; files (%d): %s\n"
+                "stdout: %s\nstderr: %s\n", status, acked, n_files, names,
+                out, err);
+  assert_int_equal(status, 0);
+  assert_true(acked); /* nothing held: the ack covers all four */
+  assert_int_equal(n_files, 4); /* and no temporary left */
+
+  /* 3: the genuine section, as its file. */
+  assert_non_null(f_good);
+  assert_non_null(strstr(f_good, "\"data\":{\"birth_date\":\"1991-03-14\","
+                                 "\"family_name\":\"Haddad\""));
+  assert_non_null(strstr(f_good, "\"kind\":\"IDENTITY\""));
+  assert_non_null(strstr(f_good, "\"seq\":3"));
+  /* 1: opened and verified, but not UTF-8: its bytes in hex. */
+  char hex[2 * sizeof not_utf8 + 1];
+  sodium_bin2hex(hex, sizeof hex, (const unsigned char *)not_utf8,
+                 strlen(not_utf8));
+  char want[sizeof hex + 32];
+  snprintf(want, sizeof want, "\"data_hex\":\"%s\"", hex);
+  assert_non_null(f_bad);
+  assert_non_null(strstr(f_bad, want));
+  assert_non_null(strstr(f_bad, "\"quarantined\":\"section data is not UTF-8\""));
+  assert_non_null(strstr(f_bad, "\"kind\":\"LANGUAGE\""));
+  assert_non_null(strstr(f_bad, "\"author\":\"coa\""));
+  assert_non_null(strstr(f_bad, "\"version\":3"));
+  assert_non_null(strstr(f_bad, "\"seq\":1"));
+  /* 2: does not open: the reason and the status, no data. */
+  assert_non_null(f_junk);
+  assert_non_null(strstr(f_junk, "\"quarantined\":\"cannot open a section: "
+                                 "wrap for gemeente:0716 does not open"));
+  assert_non_null(strstr(f_junk, "\"status\":\"cryptographic check "
+                                 "failed\""));
+  assert_non_null(strstr(f_junk, "\"seq\":2"));
+  assert_null(strstr(f_junk, "\"data"));
+  /* 4: a TVS event that does not verify. */
+  assert_non_null(f_tvs);
+  assert_non_null(strstr(f_tvs, "\"quarantined\":\"a TVS event refused: "));
+  assert_non_null(strstr(f_tvs, "\"status\":\"cryptographic check "
+                                "failed\""));
+  assert_non_null(strstr(f_tvs, "\"seq\":4"));
+  /* Each said on stderr, and counted. */
+  assert_non_null(strstr(err, "keten listen: section 1 quarantined: section "
+                              "data is not UTF-8\n"));
+  assert_non_null(strstr(err, "keten listen: section 2 quarantined: cannot "
+                              "open a section: "));
+  assert_non_null(strstr(err, "keten listen: tvs 4 quarantined: "));
+  assert_non_null(strstr(err, "keten listen: 1 section(s) and 0 notice(s) "
+                              "received"));
+  assert_non_null(strstr(err, "keten listen: 3 item(s) quarantined\n"));
+  free(f_good);
+  free(f_bad);
+  free(f_junk);
+  free(f_tvs);
+  free(out);
+  free(err);
+  s_say_deliver(NULL);
+}
+
 /* ---- main -------------------------------------------------------------------------- */
 
 #define CASE(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
@@ -3249,6 +3407,7 @@ int main(void) {
       CASE(test_cli_listen_backs_off),
       CASE(test_cli_listen_displaced),
       CASE(test_cli_listen_stalled_goes_on),
+      CASE(test_cli_listen_quarantines),
   };
   return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }
