@@ -3,10 +3,12 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "canon.h"
+#include "merkle.h"
 
 static void s_canon(canon_t *c, const audit_entry_t *e) {
   canon_str(c, AUDIT_TAG);
@@ -54,6 +56,30 @@ void audit_entry_hash(const audit_entry_t *e, uint8_t out[AUDIT_HASH_BYTES]) {
     memset(out, 0xff, AUDIT_HASH_BYTES); /* never matches a real chain */
   else
     crypto_generichash(out, AUDIT_HASH_BYTES, c.data, c.len, NULL, 0);
+  canon_free(&c);
+}
+
+uint8_t *audit_entry_string(const audit_entry_t *e, size_t *len) {
+  canon_t c;
+  canon_init(&c);
+  s_canon(&c, e);
+  uint8_t *out = c.oom ? NULL : malloc(c.len ? c.len : 1);
+  if (out) {
+    memcpy(out, c.data, c.len);
+    *len = c.len;
+  }
+  canon_free(&c);
+  return out;
+}
+
+void audit_leaf_hash(const audit_entry_t *e, uint8_t out[32]) {
+  canon_t c;
+  canon_init(&c);
+  s_canon(&c, e);
+  if (c.oom)
+    memset(out, 0xff, 32); /* never matches a real tree */
+  else
+    merkle_leaf_hash(c.data, c.len, out);
   canon_free(&c);
 }
 

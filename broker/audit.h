@@ -54,6 +54,15 @@ void audit_entry_local(audit_entry_t *e, const char *name, const char *actor,
 /* Computes the hash of e from its fields and e->prev_hash. */
 void audit_entry_hash(const audit_entry_t *e, uint8_t out[AUDIT_HASH_BYTES]);
 
+/* The leaf hash of e in the audit log's Merkle tree (RFC 9162):
+ * SHA-256(0x00 || e's canonical string keten/audit/v1, prev_hash
+ * included). */
+void audit_leaf_hash(const audit_entry_t *e, uint8_t out[32]);
+
+/* e's canonical string (what audit_entry_hash and audit_leaf_hash hash)
+ * in a new buffer of *len bytes (caller frees), or NULL. */
+uint8_t *audit_entry_string(const audit_entry_t *e, size_t *len);
+
 /* Links e after an entry whose hash is prev (all zeros for the first):
  * sets e->prev_hash and e->hash. */
 void audit_chain(audit_entry_t *e, const uint8_t prev[AUDIT_HASH_BYTES]);

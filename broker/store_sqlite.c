@@ -324,6 +324,39 @@ static const s_migration_t s_migrations[] = {
      "    WHERE author = old.author;"
      "  END;",
      NULL, NULL},
+    /* 6: issue 9. The audit log as a Merkle tree (RFC 9162): the nodes of
+     * every complete subtree, (level, index) as in proto/merkle.h, and the
+     * tree heads the broker signed. Retention and erasure: when each
+     * section is to be erased, and the erasures applied. */
+    {"CREATE TABLE audit_node ("
+     "  level INTEGER NOT NULL,"
+     "  idx INTEGER NOT NULL,"
+     "  hash BLOB NOT NULL CHECK (length(hash) = 32),"
+     "  PRIMARY KEY (level, idx)"
+     ") STRICT, WITHOUT ROWID;"
+     "CREATE TABLE tree_head ("
+     "  size INTEGER PRIMARY KEY,"
+     "  root BLOB NOT NULL CHECK (length(root) = 32),"
+     "  timestamp_ms INTEGER NOT NULL,"
+     "  broker_key BLOB NOT NULL CHECK (length(broker_key) = 32),"
+     "  signature BLOB NOT NULL CHECK (length(signature) = 64)"
+     ") STRICT;"
+     "ALTER TABLE section ADD COLUMN retain_until_ms INTEGER;"
+     "CREATE INDEX section_retention ON section (retain_until_ms)"
+     "  WHERE retain_until_ms IS NOT NULL;"
+     "CREATE TABLE erasure ("
+     "  erasure_id BLOB PRIMARY KEY CHECK (length(erasure_id) = 16),"
+     "  subject BLOB NOT NULL CHECK (length(subject) = 32),"
+     "  author TEXT NOT NULL,"
+     "  kinds INTEGER NOT NULL,"
+     "  erase_evidence INTEGER NOT NULL,"
+     "  reason TEXT NOT NULL,"
+     "  requested_at_ms INTEGER NOT NULL,"
+     "  signature BLOB NOT NULL,"
+     "  applied_by TEXT NOT NULL,"
+     "  applied_at_ms INTEGER NOT NULL"
+     ") STRICT;",
+     NULL, NULL},
 };
 #define STORE_SCHEMA_LATEST ((int)(sizeof s_migrations / sizeof s_migrations[0]))
 

@@ -166,6 +166,32 @@ int canon_notice(canon_t *c, const Keten__Notice *n) {
   return c->oom ? -1 : 0;
 }
 
+int canon_tree_head(canon_t *c, const Keten__TreeHead *h) {
+  if (h->root.len != 32 || h->broker_key.len != 32)
+    return -1;
+  canon_str(c, CANON_TAG_TREE_HEAD);
+  canon_u64(c, h->size);
+  canon_bytes(c, h->root.data, h->root.len);
+  canon_u64(c, h->timestamp_ms);
+  canon_bytes(c, h->broker_key.data, h->broker_key.len);
+  return c->oom ? -1 : 0;
+}
+
+int canon_erasure(canon_t *c, const Keten__Erasure *e) {
+  if (e->erasure_id.len != 16 || e->subject.len != 32 || !e->author ||
+      !e->reason)
+    return -1;
+  canon_str(c, CANON_TAG_ERASURE);
+  canon_bytes(c, e->erasure_id.data, e->erasure_id.len);
+  canon_bytes(c, e->subject.data, e->subject.len);
+  canon_str(c, e->author);
+  canon_u64(c, e->kinds);
+  canon_u64(c, e->erase_evidence ? 1 : 0);
+  canon_str(c, e->reason);
+  canon_u64(c, e->requested_at_ms);
+  return c->oom ? -1 : 0;
+}
+
 /* The item rules of canon_notice_check_shape(), or NULL. */
 static const char *s_notice_items(const Keten__Notice *n) {
   if (n->n_items < 1 || n->n_items > CANON_MAX_NOTICE_ITEMS)
@@ -337,6 +363,21 @@ int canon_verify_notice(const Keten__Notice *n, const uint8_t pk[32]) {
   return s_verify(&c, canon_notice(&c, n), &n->broker_signature, pk);
 }
 
+int canon_verify_tree_head(const Keten__TreeHead *h, const uint8_t pk[32]) {
+  if (h->broker_key.len != 32 ||
+      sodium_memcmp(h->broker_key.data, pk, 32) != 0)
+    return -1;
+  canon_t c;
+  canon_init(&c);
+  return s_verify(&c, canon_tree_head(&c, h), &h->signature, pk);
+}
+
+int canon_verify_erasure(const Keten__Erasure *e, const uint8_t pk[32]) {
+  canon_t c;
+  canon_init(&c);
+  return s_verify(&c, canon_erasure(&c, e), &e->signature, pk);
+}
+
 static int s_sign(canon_t *c, int built, const uint8_t sk[64],
                   uint8_t sig[64]) {
   int rc = -1;
@@ -398,4 +439,18 @@ const char *canon_basis_name(int basis) {
 }
 int canon_basis_from_name(const char *name) {
   return enums_value(&keten__basis__descriptor, name, "BASIS_");
+}
+
+int canon_sign_tree_head(const Keten__TreeHead *h, const uint8_t sk[64],
+                         uint8_t sig[64]) {
+  canon_t c;
+  canon_init(&c);
+  return s_sign(&c, canon_tree_head(&c, h), sk, sig);
+}
+
+int canon_sign_erasure(const Keten__Erasure *e, const uint8_t sk[64],
+                       uint8_t sig[64]) {
+  canon_t c;
+  canon_init(&c);
+  return s_sign(&c, canon_erasure(&c, e), sk, sig);
 }

@@ -24,6 +24,8 @@
 #define CANON_TAG_REGISTRY_ENTRY "keten/registry-entry/v1"
 #define CANON_TAG_FINGERPRINT "keten/fingerprint/v1"
 #define CANON_TAG_NOTICE "keten/notice/v1"
+#define CANON_TAG_TREE_HEAD "keten/tree-head/v1"
+#define CANON_TAG_ERASURE "keten/erasure/v1"
 
 #define CANON_SUBJECT_BYTES 32
 #define CANON_NONCE_BYTES 24
@@ -81,6 +83,21 @@ int canon_registry_entry(canon_t *c, const Keten__RegistryEntry *e);
  * broker_signature (docs/protocol.md, keten/notice/v1). The items in
  * their order; revocation and revoker_entry must be unset. */
 int canon_notice(canon_t *c, const Keten__Notice *n);
+
+/* What the broker signs for a tree head of its audit log: tag, size,
+ * root, timestamp_ms and broker_key (docs/protocol.md 10.6). */
+int canon_tree_head(canon_t *c, const Keten__TreeHead *h);
+int canon_sign_tree_head(const Keten__TreeHead *h, const uint8_t sk[64],
+                         uint8_t sig[64]);
+/* 0 when h's signature verifies with h->broker_key and that key is pk. */
+int canon_verify_tree_head(const Keten__TreeHead *h, const uint8_t pk[32]);
+
+/* What a controller signs to erase its sections about a subject: every
+ * field of the Erasure but signature (keten/erasure/v1). */
+int canon_erasure(canon_t *c, const Keten__Erasure *e);
+int canon_sign_erasure(const Keten__Erasure *e, const uint8_t sk[64],
+                       uint8_t sig[64]);
+int canon_verify_erasure(const Keten__Erasure *e, const uint8_t pk[32]);
 int canon_sign_notice(const Keten__Notice *n, const uint8_t sk[64],
                       uint8_t sig[64]);
 /* 0 if n->broker_signature verifies with the broker's signing key pk. */
