@@ -10,7 +10,9 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "audit_log.h"
 #include "broker_internal.h"
+#include "erase.h"
 #include "rewrap.h"
 #include "canon.h"
 #include "log.h"
@@ -121,6 +123,85 @@ static int s_open_router(broker_t *b, char *err, size_t errlen) {
   return 0;
 }
 
+/* The wire form of h (pointing into h). */
+static void s_head_wire(const keten_tree_head_t *h, Keten__TreeHead *w) {
+  keten__tree_head__init(w);
+  w->size = h->size;
+  w->root.data = (uint8_t *)h->root;
+  w->root.len = sizeof h->root;
+  w->timestamp_ms = h->timestamp_ms;
+  w->broker_key.data = (uint8_t *)h->broker_key;
+  w->broker_key.len = sizeof h->broker_key;
+  w->signature.data = (uint8_t *)h->signature;
+  w->signature.len = sizeof h->signature;
+}
+
+void broker_head_wire(const broker_t *b, Keten__TreeHead *w) {
+  s_head_wire(&b->head, w);
+}
+
+/* At start (docs/protocol.md 10.6.4): the store's latest head and the
+ * head file's must be heads of the log as it is (else ketend refuses to
+ * start); then a fresh head of the log is signed, committed and written
+ * to the head file, so that every WELCOME carries one. */
+static int s_tree_head_start(broker_t *b, char *err, size_t errlen) {
+  char reason[400];
+  int missing = 0;
+  if (b->cfg.tree_head_file[0])
+    snprintf(b->head_file, sizeof b->head_file, "%s", b->cfg.tree_head_file);
+  else
+    snprintf(b->head_file, sizeof b->head_file, "%s.head", b->cfg.store);
+  if (audit_log_start_check(b->store, b->head_file, b->keys.signing_pk, 1,
+                            &missing, reason, sizeof reason) != 0) {
+    snprintf(err, errlen,
+             "the audit log in %s is not the log this broker signed: %s",
+             b->cfg.store, reason);
+    return -1;
+  }
+  if (missing)
+    log_msg(LOG_WARN, "audit",
+            "the tree head file %s is missing although the store holds "
+            "signed tree heads: writing it now (expected once, on the first "
+            "start after an upgrade; otherwise find out who removed it)",
+            b->head_file);
+  store_tree_head_t sh;
+  if (store_begin(b->store) != 0 ||
+      audit_log_sign_head(b->store, b->keys.signing_sk, b->keys.signing_pk,
+                          broker_wall_ms(), &sh) != 0 ||
+      store_commit(b->store) != 0) {
+    snprintf(err, errlen, "cannot sign a tree head of the audit log: %s",
+             store_error(b->store));
+    store_rollback(b->store);
+    return -1;
+  }
+  audit_log_head_to_keten(&sh, &b->head);
+  b->has_head = 1;
+  b->head_ms = broker_mono_ms();
+  if (keten_tree_head_save(b->head_file, &b->head) != KETEN_OK) {
+    snprintf(err, errlen, "cannot write the tree head file %s: %s",
+             b->head_file, strerror(errno));
+    return -1;
+  }
+  log_msg(LOG_INFO, "audit", "signed tree head of %llu entries, in %s",
+          (unsigned long long)b->head.size, b->head_file);
+  return 0;
+}
+
+/* After the batch that signed a head committed (or not): the head is the
+ * latest, and is written to the head file (temp, fsync, rename). */
+static void s_head_settle(broker_t *b, int committed) {
+  if (!b->head_pending)
+    return;
+  b->head_pending = 0;
+  if (!committed)
+    return;
+  b->head = b->head_new;
+  b->has_head = 1;
+  if (keten_tree_head_save(b->head_file, &b->head) != KETEN_OK)
+    log_msg(LOG_ERROR, "audit", "cannot write the tree head file %s: %s",
+            b->head_file, strerror(errno));
+}
+
 broker_t *broker_new(const config_t *cfg, char *err, size_t errlen) {
   char reason[300];
   broker_t *b = calloc(1, sizeof *b);
@@ -178,6 +259,8 @@ broker_t *broker_new(const config_t *cfg, char *err, size_t errlen) {
              cfg->store);
     goto fail;
   }
+  if (s_tree_head_start(b, err, errlen) != 0)
+    goto fail; /* the log is not what the broker signed (10.6.4) */
   b->data_version = store_data_version(b->store);
   b->ctx = zmq_ctx_new();
   if (!b->ctx) {
@@ -306,6 +389,8 @@ void broker_reply(request_t *r, Keten__Envelope__BodyCase body_case,
   case KETEN__ENVELOPE__BODY_TVS_PUBLISHED: reply.tvs_published = body; break;
   case KETEN__ENVELOPE__BODY_TVS_LINKS: reply.tvs_links = body; break;
   case KETEN__ENVELOPE__BODY_TVS_FIGURES: reply.tvs_figures = body; break;
+  case KETEN__ENVELOPE__BODY_AUDIT_PROVED: reply.audit_proved = body; break;
+  case KETEN__ENVELOPE__BODY_ERASED: reply.erased = body; break;
   default:
     log_msg(LOG_ERROR, "request", "reply of unexpected body %d", body_case);
     return;
@@ -520,10 +605,40 @@ int broker_audit(broker_t *b, audit_entry_t *e) {
   return 0;
 }
 
-/* Signs a checkpoint of the chain head when enough happened since the last. */
+/* Signs a tree head (audit_log.h) when the log grew by checkpoint_every
+ * entries, when checkpoint_interval_ms passed since the last one (even if
+ * it did not grow: a verifier's --max-age wants fresh heads), and at stop
+ * (force) when it grew. It is committed with the batch and then written
+ * to the head file (s_head_settle). */
+static void s_tree_head(broker_t *b, int64_t mono_now, int force) {
+  uint64_t size;
+  uint8_t chain[AUDIT_HASH_BYTES];
+  if (store_audit_head(b->store, &size, chain) != 0)
+    return;
+  uint64_t last = b->head_pending ? b->head_new.size : b->head.size;
+  int grew = !b->has_head || size > last;
+  if (!(grew && force) &&
+      !(grew && size - last >= (uint64_t)b->cfg.checkpoint_every) &&
+      mono_now - b->head_ms < b->cfg.checkpoint_interval_ms)
+    return;
+  store_tree_head_t sh;
+  if (audit_log_sign_head(b->store, b->keys.signing_sk, b->keys.signing_pk,
+                          broker_wall_ms(), &sh) != 0) {
+    log_msg(LOG_ERROR, "audit", "cannot sign a tree head: %s",
+            store_error(b->store));
+    return;
+  }
+  audit_log_head_to_keten(&sh, &b->head_new);
+  b->head_pending = 1;
+  b->head_ms = mono_now;
+}
+
+/* Signs a checkpoint of the chain head when enough happened since the
+ * last, and a tree head (s_tree_head). */
 static void s_checkpoint(broker_t *b, int64_t mono_now, int force) {
   uint64_t seq;
   uint8_t head[AUDIT_HASH_BYTES];
+  s_tree_head(b, mono_now, force);
   if (store_audit_head(b->store, &seq, head) != 0 || seq == b->checkpoint_seq)
     return;
   if (!force && seq - b->checkpoint_seq < (uint64_t)b->cfg.checkpoint_every &&
@@ -550,6 +665,11 @@ static void s_handle_hello(request_t *r) {
   w.display_name = (char *)r->who->display_name;
   w.max_frame_bytes = r->b->cfg.max_frame_bytes;
   w.server_time_ms = (uint64_t)broker_wall_ms();
+  Keten__TreeHead th;
+  if (r->b->has_head) {
+    s_head_wire(&r->b->head, &th);
+    w.tree_head = &th; /* the latest committed signed head (10.6.5) */
+  }
   log_msg(LOG_INFO, "request", "hello from %s (%s) running %s", r->who->id,
           roles_name(r->who->role),
           r->req->hello->software[0] ? r->req->hello->software : "-");
@@ -698,6 +818,8 @@ static void s_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
     case KETEN__ENVELOPE__BODY_REWRAP_ANSWER:
       s_run_stored(&r, handle_rewrap_answer);
       break;
+    case KETEN__ENVELOPE__BODY_AUDIT_PROOF: s_run_stored(&r, handle_audit_proof); break;
+    case KETEN__ENVELOPE__BODY_ERASE: s_run_stored(&r, handle_erase); break;
     case KETEN__ENVELOPE__BODY__NOT_SET:
       broker_reply_error(&r, KETEN__ERROR_CODE__ERROR_UNKNOWN_BODY,
                          "the envelope has no body this broker knows");
@@ -888,7 +1010,7 @@ static void s_batch(broker_t *b, int router_ready, int64_t mono_now) {
     if (store_savepoint(b->store) == 0) {
       int64_t wall = broker_wall_ms();
       if (consent_sweep_expired(b, wall) == 0 &&
-          consent_sweep_started(b, wall) == 0 &&
+          consent_sweep_started(b, wall) == 0 && erase_sweep(b, wall) == 0 &&
           prepare_limit_flush(b, broker_mono_ms(), 0) == 0 &&
           s_refusals_flush(b, 0) == 0 && s_budget_flush(b, 0) == 0 &&
           store_message_prune(b->store, wall - BROKER_REPLAY_WINDOW_MS) == 0) {
@@ -954,6 +1076,7 @@ void broker_batch_end(broker_t *b, int send) {
     int full = store_error_is_full(b->store);
     s_commit_failed(b, full);
     store_rollback(b->store);
+    s_head_settle(b, 0);
     s_outbox_fail(b);
     prepare_limit_settle(b, 0);
     refusals_settle(&b->zap_stats.sources, 0);
@@ -972,6 +1095,7 @@ void broker_batch_end(broker_t *b, int send) {
       b->commit_unlogged = 0;
       b->commit_log_ms = 0;
     }
+    s_head_settle(b, 1);
     prepare_limit_settle(b, 1);
     refusals_settle(&b->zap_stats.sources, 1);
     budget_settle(&b->budgets, 1);
@@ -1030,6 +1154,9 @@ int broker_run(broker_t *b, volatile sig_atomic_t *stop,
     if (store_commit(b->store) != 0) {
       log_msg(LOG_ERROR, "audit", "cannot commit the last entries at stop");
       store_rollback(b->store);
+      s_head_settle(b, 0);
+    } else {
+      s_head_settle(b, 1);
     }
   }
   if (b->bad_log_suppressed)

@@ -119,6 +119,16 @@ struct broker {
   int64_t tx_changes;                     /* store_changes() when the batch's tx began */
   int64_t commit_log_ms;                  /* last "commit failed" line */
   uint64_t commit_unlogged;               /* failures since, not logged */
+  /* Signed tree heads of the audit log (audit_log.h, issue 9): the latest
+   * committed one (WELCOME, AUDIT_PROOF), one signed in the open batch
+   * (committed with it, then written to the head file), when the last
+   * was signed (monotonic), and the head file's path. */
+  keten_tree_head_t head;
+  int has_head;
+  keten_tree_head_t head_new;
+  int head_pending;
+  int64_t head_ms;
+  char head_file[CONFIG_PATH_MAX + 8];
 };
 
 /* The request being handled. */
@@ -194,6 +204,10 @@ int handle_ack(request_t *r);
 int handle_tvs_publish(request_t *r);
 int handle_tvs_list(request_t *r);
 int handle_tvs_status(request_t *r);
+int handle_audit_proof(request_t *r);
+/* The latest committed signed tree head as the wire message (pointing
+ * into b). */
+void broker_head_wire(const broker_t *b, Keten__TreeHead *w);
 
 /* Counts one refusal of budget kind for participant id (limit: the limit
  * that refused it); the sweep writes one `keten.budget.refused` entry per

@@ -143,6 +143,8 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err,
   } else if (strcmp(key, "max_author_bytes") == 0) {
     rc = s_int(value, 1024L * 1024, 1024L * 1024 * 1024 * 1024, &v);
     cfg->max_author_bytes = v;
+  } else if (strcmp(key, "tree_head_file") == 0) {
+    rc = s_copy(cfg->tree_head_file, sizeof cfg->tree_head_file, value);
   } else {
     snprintf(err, errlen, "unknown setting '%s'", key);
     return -1;

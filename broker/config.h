@@ -42,6 +42,8 @@ typedef struct {
   int max_pending_per_author;       /* unacked mailbox entries one author may have towards one recipient */
   int budget_audit_interval_ms;     /* budget refusals: one audit entry per participant and budget per this */
   int64_t max_author_bytes;         /* ciphertext bytes of all stored sections of one author */
+  char tree_head_file[CONFIG_PATH_MAX]; /* the latest signed tree head, outside the store;
+                                       "" means the store's path + ".head" (issue 9) */
 } config_t;
 
 /* Fills cfg with the documented defaults (no endpoints, no key, no store). */

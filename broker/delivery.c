@@ -483,8 +483,8 @@ static Keten__Delivery *s_section_item(s_pump_t *p, const store_section_t *sec,
   }
   if (!s_fits(p, sec->ciphertext_len))
     return NULL;
-  snprintf(e.detail, sizeof e.detail, "delivered seq %llu",
-           (unsigned long long)seq);
+  snprintf(e.detail, sizeof e.detail, "delivered seq %llu, version %llu",
+           (unsigned long long)seq, (unsigned long long)sec->version);
   Keten__SectionCopy *copy =
       handle_section_copy(sec, p->s->participant, author);
   Keten__Delivery *item = calloc(1, sizeof *item);

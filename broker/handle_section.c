@@ -260,6 +260,18 @@ int handle_put(request_t *r) {
     return 0;
   const Keten__SectionHeader *h = s->header;
   const uint8_t *subject = h->subject.data;
+  /* Retention (7.2, docs/sections.md): the author's date, or the kind's
+   * default; after now, at most 30 years ahead. */
+  uint64_t retain = r->req->put->retain_until_ms;
+  if (retain == 0)
+    retain = (uint64_t)(r->now_ms + policy_retention_ms(h->kind));
+  else if (retain <= (uint64_t)r->now_ms ||
+           retain > (uint64_t)(r->now_ms + POLICY_MAX_RETENTION_MS)) {
+    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                       "retain_until_ms must be after now and at most 30 "
+                       "years ahead");
+    return 0;
+  }
   if (strcmp(h->author, r->who->id) == 0) {
     policy_rule_t rule = policy_may_author(r->who->role, h->kind);
     if (rule != POLICY_OK) {
@@ -421,6 +433,7 @@ int handle_put(request_t *r) {
   row.signature_len = s->signature.len;
   memcpy(row.author_signing_pk, r->who->signing_pk, PARTICIPANT_KEY_BYTES);
   row.has_author_key = 1;
+  row.retain_until_ms = (int64_t)retain;
   int64_t id = 0;
   char **queued = calloc(s->n_wraps, sizeof *queued);
   char **refused = calloc(s->n_wraps, sizeof *refused);
@@ -682,11 +695,14 @@ static int s_fetch_one(const store_section_t *sec, uint64_t seq, void *arg) {
     f->cap = cap;
   }
   Keten__SectionCopy *copy = s_copy(sec, r->who->id, author);
+  char what[64];
+  snprintf(what, sizeof what, "%s, version %llu",
+           d.verdict == CONSENT_ALLOWED_AUTHOR ? "disclosed to its author"
+                                               : "disclosed",
+           (unsigned long long)sec->version);
   if (!copy ||
       s_audit_decision(r, "keten.section.fetch", AUDIT_STATUS_OK, sec->subject,
-                       sec->kind, sec->author, &d,
-                       d.verdict == CONSENT_ALLOWED_AUTHOR ? "disclosed to its author"
-                                                           : "disclosed")) {
+                       sec->kind, sec->author, &d, what)) {
     handle_section_copy_free(copy);
     f->failed = 1;
     return 1;

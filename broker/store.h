@@ -27,6 +27,21 @@ store_t *store_open(const char *path, char *err, size_t errlen);
 store_t *store_open_schema(const char *path, int schema, char *err,
                            size_t errlen);
 
+/* Opens the store at path READ-ONLY, for `keten audit` on the live
+ * store, a backup or a copy on read-only media: it never creates the
+ * file, never migrates, never switches the journal mode and never writes
+ * the file (SQLITE_OPEN_READONLY; when path's directory is not writable
+ * or is on read-only media and no -wal file with content lies beside it,
+ * the `file:...?immutable=1` form, which needs no -wal or -shm). In a
+ * writable directory SQLite may leave empty -wal and -shm files beside a
+ * store that had none. Any schema from 2 (the audit log) up to the newest
+ * this build knows is accepted as it is; a newer one is refused.
+ * Only reading functions may be used on it: store_audit_each,
+ * store_audit_get, store_audit_head, store_audit_of_subject,
+ * store_audit_checkpoints, store_audit_tree_heads, and the other reading
+ * functions of its schema (store_schema_version()). */
+store_t *store_open_readonly(const char *path, char *err, size_t errlen);
+
 /* Closes the store and sets *store to NULL; NULL is ignored. */
 void store_close(store_t **store);
 
@@ -179,6 +194,8 @@ typedef struct {
   size_t wrap_len;
   uint8_t author_signing_pk[32];                  /* the key that signed it */
   int has_author_key;                             /* 0: its author was gone at upgrade */
+  int64_t retain_until_ms;                        /* store_section_put: erase after this
+                                                     (schema 6; 0: no date) */
 } store_section_t;
 
 /* A notice waiting in a mailbox (payload: a packed keten.Notice). */
@@ -450,6 +467,146 @@ typedef int (*store_checkpoint_fn)(uint64_t seq,
                                    int64_t at_ms, const uint8_t signature[64],
                                    void *arg);
 int store_audit_checkpoints(store_t *store, store_checkpoint_fn fn, void *arg);
+
+/* ---- the audit log's Merkle tree (schema 6, audit_log.h) ---------------- */
+
+/* Stores (or replaces) the complete node (level, idx) of the tree. On a
+ * store of schema 6 and later store_audit_append() does this itself for
+ * every node its entry completes, in the same transaction. */
+int store_audit_node_put(store_t *store, unsigned level, uint64_t idx,
+                         const uint8_t hash[32]);
+
+/* Reads node (level, idx): 1 (into hash), 0 if not stored, -1. */
+int store_audit_node_get(store_t *store, unsigned level, uint64_t idx,
+                         uint8_t hash[32]);
+
+/* Deletes every stored node (audit_log_rebuild() starts with it). */
+int store_audit_nodes_clear(store_t *store);
+
+/* A signed tree head as the table tree_head keeps it (one per size). */
+typedef struct {
+  uint64_t size;
+  uint8_t root[32];
+  int64_t timestamp_ms;
+  uint8_t broker_key[32];
+  uint8_t signature[64];
+} store_tree_head_t;
+
+/* Stores h, replacing an older head of the same size. */
+int store_tree_head_put(store_t *store, const store_tree_head_t *h);
+
+/* The head of size: 1 (into out), 0 if none, -1. */
+int store_tree_head_get(store_t *store, uint64_t size, store_tree_head_t *out);
+
+/* The head of the largest size: 1 (into out), 0 if none, -1. */
+int store_tree_head_latest(store_t *store, store_tree_head_t *out);
+
+/* Calls fn for each signed tree head in the table tree_head (schema 6,
+ * docs/protocol.md 10.6) in size order; calls nothing on a store without
+ * that table. fn returning non-zero stops (0 is returned). */
+typedef int (*store_tree_head_fn)(uint64_t size, const uint8_t root[32],
+                                  int64_t timestamp_ms,
+                                  const uint8_t broker_key[32],
+                                  const uint8_t signature[64], void *arg);
+int store_audit_tree_heads(store_t *store, store_tree_head_fn fn, void *arg);
+
+/* ---- erasure and retention (schema 6, issue 9; broker/erase.h) ---------- */
+
+/* The sections an erasure touches: subject's sections written by author,
+ * of the kinds in the bit set kinds (bit n: kind n; 0 every kind), of
+ * version <= up_to_version (0: every version). */
+typedef struct {
+  const uint8_t *subject;                         /* 32 bytes */
+  const char *author;
+  uint64_t kinds;
+  uint64_t up_to_version;
+} store_erase_scope_t;
+
+/* What store_erase_sections() removed (row counts). */
+typedef struct {
+  int64_t sections, wraps, deliveries, rewraps;
+} store_erase_counts_t;
+
+/* Calls fn once per (recipient other than the author, kind) that holds a
+ * wrap of a section in scope, with the highest such version, ordered by
+ * recipient then kind. fn returning non-zero stops. */
+typedef int (*store_erase_target_fn)(const char *recipient, int kind,
+                                     uint64_t up_to_version, void *arg);
+int store_erase_targets(store_t *store, const store_erase_scope_t *scope,
+                        store_erase_target_fn fn, void *arg);
+
+/* Deletes the sections in scope with every wrap of them, their pending
+ * mailbox entries and their pending rewrap requests (with the requests'
+ * entries in the author's mailbox). The commit that follows truncates the
+ * WAL (store_wal_truncate) so that the erased bytes leave the files. */
+int store_erase_sections(store_t *store, const store_erase_scope_t *scope,
+                         store_erase_counts_t *out);
+
+/* Cancels every pending rewrap request of subject's sections by author
+ * (their evidence holds consent records) and drops their mailbox
+ * entries; *n gets how many. */
+int store_rewrap_drop_of(store_t *store, const uint8_t subject[32],
+                         const char *author, int64_t *n);
+
+/* Replaces the signed record of consent id (evidence erased). */
+int store_consent_record_set(store_t *store, const uint8_t id[CONSENT_ID_BYTES],
+                             const uint8_t *record, size_t len);
+
+/* One applied erasure (the erasure table). */
+typedef struct {
+  uint8_t erasure_id[16];
+  uint8_t subject[32];
+  char author[PARTICIPANT_ID_MAX + 1];
+  uint64_t kinds;
+  int erase_evidence;
+  char reason[256];
+  int64_t requested_at_ms;
+  uint8_t signature[64];
+  char applied_by[PARTICIPANT_ID_MAX + 1];
+  int64_t applied_at_ms;
+} store_erasure_t;
+
+/* 1 (into out, may be NULL) if erasure_id was applied, 0 if not, -1. */
+int store_erasure_get(store_t *store, const uint8_t erasure_id[16],
+                      store_erasure_t *out);
+
+/* Records an applied erasure; 1 if its id exists already. */
+int store_erasure_put(store_t *store, const store_erasure_t *e);
+
+/* A delete notice an erasure applied outside ketend (keten admin) owes:
+ * ketend signs and queues it (erase_sweep). */
+int store_erasure_notice_add(store_t *store, const uint8_t erasure_id[16],
+                             const uint8_t subject[32], const char *recipient,
+                             int kind, const char *author,
+                             uint64_t up_to_version);
+
+/* Up to max owed notice rows, ordered by (erasure_id, recipient, kind). */
+typedef int (*store_erasure_notice_fn)(const uint8_t erasure_id[16],
+                                       const uint8_t subject[32],
+                                       const char *recipient, int kind,
+                                       const char *author,
+                                       uint64_t up_to_version, void *arg);
+int store_erasure_notices(store_t *store, size_t max,
+                          store_erasure_notice_fn fn, void *arg);
+
+/* Forgets the owed notice rows of (erasure_id, recipient): sent. */
+int store_erasure_notice_done(store_t *store, const uint8_t erasure_id[16],
+                              const char *recipient);
+
+/* Up to max (subject, kind, author) groups with a section version whose
+ * retain_until_ms is <= now_ms, each with its highest such version (the
+ * oldest dates first). fn returning non-zero stops. */
+typedef int (*store_retention_fn)(const uint8_t subject[32], int kind,
+                                  const char *author, uint64_t up_to_version,
+                                  void *arg);
+int store_retention_due(store_t *store, int64_t now_ms, size_t max,
+                        store_retention_fn fn, void *arg);
+
+/* Checkpoints the WAL into the database and truncates it to zero bytes
+ * (PRAGMA wal_checkpoint(TRUNCATE)); store_commit() does it by itself
+ * after a transaction that erased. 0, or -1 when a reader kept it from
+ * completing (the next commit after an erasure tries again). */
+int store_wal_truncate(store_t *store);
 
 /* The last error message of the store (for logs). */
 const char *store_error(store_t *store);

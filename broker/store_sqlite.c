@@ -10,8 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "audit_log.h"
 #include "canon.h"
 #include "policy.h"
 #include "store.h"
@@ -40,21 +44,30 @@ enum {
   ST_MAILBOX_MARK_SENT, ST_MAILBOX_CLEAR_SENT,
   ST_MAILBOX_PENDING_FROM,
   ST_AUTHOR_BYTES,
+  /* the audit log's Merkle tree (issue 9, H9) */
+  ST_AUDIT_NODE_PUT, ST_AUDIT_NODE_GET, ST_TREE_HEAD_PUT, ST_TREE_HEAD_GET,
+  ST_TREE_HEAD_LATEST,
   ST_COUNT
 };
 
 struct store {
   sqlite3 *db;
   int schema_version;
+  int erased;            /* the transaction erased: truncate the WAL after it */
   sqlite3_stmt *stmts[ST_COUNT];
   /* The audit chain's head within the current transaction (another
    * process may append between transactions; a rollback undoes appends). */
   int head_cached;
   uint64_t head_seq;
   uint8_t head_hash[AUDIT_HASH_BYTES];
+  /* The Merkle tree's right border at head_seq (audit_log.h), valid with
+   * head_cached; merkle_on once the store has audit_node (schema 6). */
+  int merkle_on;
+  merkle_frontier_t frontier;
 };
 
 static int s_migrate3(store_t *s, char *err, size_t errlen);
+static int s_migrate6(store_t *s, char *err, size_t errlen);
 
 /* Migration N (1-based) takes the schema from version N-1 to N: its SQL,
  * then (if any) a C step, then its closing SQL, in one transaction. */
@@ -355,8 +368,19 @@ static const s_migration_t s_migrations[] = {
      "  signature BLOB NOT NULL,"
      "  applied_by TEXT NOT NULL,"
      "  applied_at_ms INTEGER NOT NULL"
-     ") STRICT;",
-     NULL, NULL},
+     ") STRICT;"
+     /* Delete notices an erasure applied by `keten admin` owes, until
+      * ketend has signed and queued them (broker/erase.c). */
+     "CREATE TABLE erasure_notice ("
+     "  erasure_id BLOB NOT NULL,"
+     "  subject BLOB NOT NULL CHECK (length(subject) = 32),"
+     "  recipient TEXT NOT NULL,"
+     "  kind INTEGER NOT NULL,"
+     "  author TEXT NOT NULL,"
+     "  up_to_version INTEGER NOT NULL,"
+     "  PRIMARY KEY (erasure_id, recipient, kind)"
+     ") STRICT, WITHOUT ROWID;",
+     s_migrate6, NULL},
 };
 #define STORE_SCHEMA_LATEST ((int)(sizeof s_migrations / sizeof s_migrations[0]))
 
@@ -473,7 +497,175 @@ store_t *store_open_schema(const char *path, int schema, char *err,
     store_close(&s);
     return NULL;
   }
+  s->merkle_on = s->schema_version >= 6;
   return s;
+}
+
+/* ---- read-only open (keten audit) ---------------------------------------- */
+
+static void s_blob(sqlite3_stmt *st, int col, uint8_t *dst, size_t len);
+
+/* 1 if the directory holding path may be written by us and by its mode
+ * (a 0555 directory counts as read-only even to root) and is not on
+ * read-only media. */
+static int s_dir_writable(const char *path) {
+  char dir[4096];
+  const char *slash = strrchr(path, '/');
+  if (!slash)
+    snprintf(dir, sizeof dir, ".");
+  else if (slash == path)
+    snprintf(dir, sizeof dir, "/");
+  else
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+  struct stat st;
+  struct statvfs vfs;
+  if (stat(dir, &st) != 0 || (st.st_mode & 0222) == 0 ||
+      access(dir, W_OK) != 0)
+    return 0;
+  if (statvfs(dir, &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
+    return 0;
+  return 1;
+}
+
+/* "file:" and path percent-encoded (RFC 3986 path characters kept), then
+ * query, into out. 0, or -1 if it does not fit. */
+static int s_file_uri(const char *path, const char *query, char *out,
+                      size_t cap) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t n = 0;
+  const char *pre = "file:";
+  for (const char *p = pre; *p; p++) {
+    if (n + 1 >= cap)
+      return -1;
+    out[n++] = *p;
+  }
+  for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+    int keep = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+               (*p >= '0' && *p <= '9') || strchr("/-._~", *p);
+    if (n + (keep ? 1 : 3) >= cap)
+      return -1;
+    if (keep) {
+      out[n++] = (char)*p;
+    } else {
+      out[n++] = '%';
+      out[n++] = hex[*p >> 4];
+      out[n++] = hex[*p & 15];
+    }
+  }
+  int w = snprintf(out + n, cap - n, "?%s", query);
+  return w < 0 || (size_t)w >= cap - n ? -1 : 0;
+}
+
+store_t *store_open_readonly(const char *path, char *err, size_t errlen) {
+  struct stat st;
+  if (lstat(path, &st) != 0) {
+    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    return NULL;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    snprintf(err, errlen, "%s: refused: not a regular file%s", path,
+             S_ISLNK(st.st_mode) ? " (a symbolic link)" : "");
+    return NULL;
+  }
+  /* The -wal beside it holds committed transactions not yet in the file:
+   * only a real read-only open reads them (it needs the -shm, or a
+   * directory it can create one in); immutable=1 would skip them. */
+  char wal[4096];
+  struct stat wst;
+  snprintf(wal, sizeof wal, "%s-wal", path);
+  int wal_content = lstat(wal, &wst) == 0 && wst.st_size > 0;
+  int immutable = !wal_content && !s_dir_writable(path);
+  char uri[8192];
+  if (s_file_uri(path, immutable ? "immutable=1" : "mode=ro", uri,
+                 sizeof uri) != 0) {
+    snprintf(err, errlen, "%s: path too long", path);
+    return NULL;
+  }
+  store_t *s = calloc(1, sizeof *s);
+  if (!s) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  if (sqlite3_open_v2(uri, &s->db,
+                      SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
+                          SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+                      NULL) != SQLITE_OK) {
+    s_fail(s, err, errlen, "cannot open store read-only");
+    store_close(&s);
+    return NULL;
+  }
+  sqlite3_busy_timeout(s->db, 5000);
+  int64_t v = 0;
+  char reason[256];
+  if (s_exec(s, "PRAGMA query_only = ON; PRAGMA temp_store = MEMORY;", reason,
+             sizeof reason) != 0) {
+    snprintf(err, errlen, "%s: %s", path, reason);
+    store_close(&s);
+    return NULL;
+  }
+  if (s_pragma_int(s, "PRAGMA user_version", &v) != 0) {
+    s_fail(s, err, errlen,
+           wal_content ? "cannot read the store (its -wal file has content "
+                         "that a read-only open can only read with its -shm "
+                         "file or a writable directory)"
+                       : "cannot read the store");
+    store_close(&s);
+    return NULL;
+  }
+  if (v > STORE_SCHEMA_LATEST) {
+    snprintf(err, errlen,
+             "%s: store schema version %lld is newer than this build knows "
+             "(%d)",
+             path, (long long)v, STORE_SCHEMA_LATEST);
+    store_close(&s);
+    return NULL;
+  }
+  if (v < 2) {
+    snprintf(err, errlen, "%s: store schema version %lld has no audit log",
+             path, (long long)v);
+    store_close(&s);
+    return NULL;
+  }
+  s->schema_version = (int)v;
+  return s;
+}
+
+int store_audit_tree_heads(store_t *s, store_tree_head_fn fn, void *arg) {
+  sqlite3_stmt *st = NULL;
+  int have = 0;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT count(*) FROM sqlite_master WHERE type = "
+                         "'table' AND name = 'tree_head'",
+                         -1, &st, NULL) != SQLITE_OK ||
+      sqlite3_step(st) != SQLITE_ROW) {
+    sqlite3_finalize(st);
+    return -1;
+  }
+  have = sqlite3_column_int(st, 0) > 0;
+  sqlite3_finalize(st);
+  if (!have)
+    return 0;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT size, root, timestamp_ms, broker_key, "
+                         "signature FROM tree_head ORDER BY size",
+                         -1, &st, NULL) != SQLITE_OK) {
+    sqlite3_finalize(st);
+    return -1;
+  }
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    uint8_t root[32], key[32], sig[64];
+    s_blob(st, 1, root, 32);
+    s_blob(st, 3, key, 32);
+    s_blob(st, 4, sig, 64);
+    if (fn((uint64_t)sqlite3_column_int64(st, 0), root,
+           sqlite3_column_int64(st, 2), key, sig, arg) != 0) {
+      rc = SQLITE_DONE;
+      break;
+    }
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? 0 : -1;
 }
 
 void store_close(store_t **store) {
@@ -753,9 +945,17 @@ int store_begin(store_t *s) {
    * appending to it. */
   return s_done(s_stmt(s, ST_BEGIN, "BEGIN IMMEDIATE"));
 }
-int store_commit(store_t *s) { return s_done(s_stmt(s, ST_COMMIT, "COMMIT")); }
+int store_commit(store_t *s) {
+  if (s_done(s_stmt(s, ST_COMMIT, "COMMIT")) != 0)
+    return -1;
+  /* After an erasure: the WAL still holds the erased pages' old images. */
+  if (s->erased && store_wal_truncate(s) == 0)
+    s->erased = 0;
+  return 0;
+}
 void store_rollback(store_t *s) {
   s->head_cached = 0;
+  s->erased = 0;
   s_done(s_stmt(s, ST_ROLLBACK, "ROLLBACK"));
 }
 int store_savepoint(store_t *s) {
@@ -1106,13 +1306,26 @@ int store_subject_known(store_t *s, const uint8_t subject[32]) {
 }
 
 int store_section_put(store_t *s, const store_section_t *sec, int64_t *id) {
-  sqlite3_stmt *st = s_stmt(
-      s, ST_SECTION_PUT,
-      "INSERT INTO section (subject, kind, author, version, created_at_ms, "
-      "nonce, ciphertext, signature, author_signing_pk) VALUES (?, ?, ?, ?, "
-      "?, ?, ?, ?, ?)");
+  /* From schema 6 each version carries its retention date. */
+  sqlite3_stmt *st =
+      s->schema_version >= 6
+          ? s_stmt(s, ST_SECTION_PUT,
+                   "INSERT INTO section (subject, kind, author, version, "
+                   "created_at_ms, nonce, ciphertext, signature, "
+                   "author_signing_pk, retain_until_ms) VALUES (?, ?, ?, ?, "
+                   "?, ?, ?, ?, ?, ?)")
+          : s_stmt(s, ST_SECTION_PUT,
+                   "INSERT INTO section (subject, kind, author, version, "
+                   "created_at_ms, nonce, ciphertext, signature, "
+                   "author_signing_pk) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!st)
     return -1;
+  if (s->schema_version >= 6) {
+    if (sec->retain_until_ms > 0)
+      sqlite3_bind_int64(st, 10, sec->retain_until_ms);
+    else
+      sqlite3_bind_null(st, 10);
+  }
   sqlite3_bind_blob(st, 1, sec->subject, 32, SQLITE_STATIC);
   sqlite3_bind_int(st, 2, sec->kind);
   sqlite3_bind_text(st, 3, sec->author, -1, SQLITE_STATIC);
@@ -1515,9 +1728,33 @@ int store_audit_head(store_t *s, uint64_t *seq, uint8_t hash[AUDIT_HASH_BYTES]) 
   return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
+static int s_audit_append(store_t *s, audit_entry_t *e);
+
+/* Outside a transaction the entry and its tree nodes are written in a
+ * savepoint of their own, so that they land together or not at all. */
 int store_audit_append(store_t *s, audit_entry_t *e) {
+  if (!s->merkle_on || !sqlite3_get_autocommit(s->db))
+    return s_audit_append(s, e);
+  s->head_cached = 0; /* another process may have appended meanwhile */
+  if (s_exec(s, "SAVEPOINT audit_append", NULL, 0) != 0)
+    return -1;
+  if (s_audit_append(s, e) != 0) {
+    s_exec(s, "ROLLBACK TO audit_append; RELEASE audit_append", NULL, 0);
+    s->head_cached = 0;
+    return -1;
+  }
+  s->head_cached = 0;
+  return s_exec(s, "RELEASE audit_append", NULL, 0);
+}
+
+static int s_audit_append(store_t *s, audit_entry_t *e) {
   if (!s->head_cached || sqlite3_get_autocommit(s->db)) {
     if (store_audit_head(s, &s->head_seq, s->head_hash) != 0)
+      return -1;
+    /* The tree's border at that size, from the stored nodes: after a
+     * rollback or another writer's commit it is read afresh too. */
+    if (s->merkle_on &&
+        audit_log_frontier_load(s, s->head_seq, &s->frontier) != 0)
       return -1;
     /* Only inside a transaction can nobody else append meanwhile. */
     s->head_cached = !sqlite3_get_autocommit(s->db);
@@ -1552,6 +1789,11 @@ int store_audit_append(store_t *s, audit_entry_t *e) {
   sqlite3_bind_blob(st, 18, e->prev_hash, AUDIT_HASH_BYTES, SQLITE_STATIC);
   sqlite3_bind_blob(st, 19, e->hash, AUDIT_HASH_BYTES, SQLITE_STATIC);
   if (s_done(st) != 0) {
+    s->head_cached = 0;
+    return -1;
+  }
+  /* Its leaf, and every node it completes, in the same transaction. */
+  if (s->merkle_on && audit_log_append(s, &s->frontier, e) != 0) {
     s->head_cached = 0;
     return -1;
   }
@@ -1692,6 +1934,98 @@ int store_audit_checkpoints(store_t *s, store_checkpoint_fn fn, void *arg) {
   }
   sqlite3_reset(st);
   return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- the audit log's Merkle tree (issue 9) ---------------------------------- */
+
+int store_audit_node_put(store_t *s, unsigned level, uint64_t idx,
+                         const uint8_t hash[32]) {
+  sqlite3_stmt *st = s_stmt(s, ST_AUDIT_NODE_PUT,
+                            "INSERT OR REPLACE INTO audit_node (level, idx, "
+                            "hash) VALUES (?, ?, ?)");
+  if (!st || idx > (uint64_t)INT64_MAX)
+    return -1;
+  sqlite3_bind_int(st, 1, (int)level);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
+  sqlite3_bind_blob(st, 3, hash, 32, SQLITE_STATIC);
+  return s_done(st);
+}
+
+int store_audit_node_get(store_t *s, unsigned level, uint64_t idx,
+                         uint8_t hash[32]) {
+  sqlite3_stmt *st = s_stmt(s, ST_AUDIT_NODE_GET,
+                            "SELECT hash FROM audit_node WHERE level = ? AND "
+                            "idx = ?");
+  if (!st || idx > (uint64_t)INT64_MAX)
+    return -1;
+  sqlite3_bind_int(st, 1, (int)level);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
+  int rc = sqlite3_step(st);
+  int found = rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32;
+  if (found)
+    memcpy(hash, sqlite3_column_blob(st, 0), 32);
+  sqlite3_reset(st);
+  return found ? 1 : rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_audit_nodes_clear(store_t *s) {
+  return s_exec(s, "DELETE FROM audit_node", NULL, 0);
+}
+
+int store_tree_head_put(store_t *s, const store_tree_head_t *h) {
+  sqlite3_stmt *st = s_stmt(s, ST_TREE_HEAD_PUT,
+                            "INSERT OR REPLACE INTO tree_head (size, root, "
+                            "timestamp_ms, broker_key, signature) VALUES "
+                            "(?, ?, ?, ?, ?)");
+  if (!st || h->size > (uint64_t)INT64_MAX)
+    return -1;
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)h->size);
+  sqlite3_bind_blob(st, 2, h->root, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, h->timestamp_ms);
+  sqlite3_bind_blob(st, 4, h->broker_key, 32, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 5, h->signature, 64, SQLITE_STATIC);
+  return s_done(st);
+}
+
+static int s_tree_head_row(sqlite3_stmt *st, store_tree_head_t *out) {
+  int rc = sqlite3_step(st);
+  memset(out, 0, sizeof *out);
+  if (rc == SQLITE_ROW) {
+    out->size = (uint64_t)sqlite3_column_int64(st, 0);
+    s_blob(st, 1, out->root, 32);
+    out->timestamp_ms = sqlite3_column_int64(st, 2);
+    s_blob(st, 3, out->broker_key, 32);
+    s_blob(st, 4, out->signature, 64);
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_tree_head_get(store_t *s, uint64_t size, store_tree_head_t *out) {
+  sqlite3_stmt *st = s_stmt(s, ST_TREE_HEAD_GET,
+                            "SELECT size, root, timestamp_ms, broker_key, "
+                            "signature FROM tree_head WHERE size = ?");
+  if (!st || size > (uint64_t)INT64_MAX)
+    return -1;
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
+  return s_tree_head_row(st, out);
+}
+
+int store_tree_head_latest(store_t *s, store_tree_head_t *out) {
+  sqlite3_stmt *st = s_stmt(s, ST_TREE_HEAD_LATEST,
+                            "SELECT size, root, timestamp_ms, broker_key, "
+                            "signature FROM tree_head ORDER BY size DESC "
+                            "LIMIT 1");
+  return st ? s_tree_head_row(st, out) : -1;
+}
+
+/* Migration 6's step: the tree's nodes for the entries already logged. */
+static int s_migrate6(store_t *s, char *err, size_t errlen) {
+  if (audit_log_rebuild(s) != 0)
+    return s_fail(s, err, errlen, "schema 6: the audit log's Merkle tree");
+  s->merkle_on = 1;
+  s->head_cached = 0;
+  return 0;
 }
 
 /* ---- migration 3 ------------------------------------------------------------ */
@@ -2305,4 +2639,305 @@ int store_rewrap_cancel(store_t *s, const uint8_t subject[32],
     return -1;
   *n = sqlite3_changes(s->db);
   return 0;
+}
+
+/* ---- erasure and retention (issue 9) ---------------------------------------- */
+
+/* Erasures are rare: their statements are prepared per call. The scope's
+ * sections: ?1 subject, ?2 author, ?3 kinds (0: all), ?4 up_to_version
+ * (0: all). */
+#define ERASE_SCOPE                                                          \
+  "SELECT id FROM section WHERE subject = ?1 AND author = ?2 AND "          \
+  "(?3 = 0 OR ((1 << kind) & ?3) != 0) AND (?4 = 0 OR version <= ?4)"
+
+static sqlite3_stmt *s_scope_stmt(store_t *s, const char *sql,
+                                  const store_erase_scope_t *scope) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+    return NULL;
+  sqlite3_bind_blob(st, 1, scope->subject, 32, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, scope->author, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)scope->kinds);
+  sqlite3_bind_int64(st, 4, (sqlite3_int64)scope->up_to_version);
+  return st;
+}
+
+/* Runs a scope statement that returns no rows; *changed its row count. */
+static int s_scope_exec(store_t *s, const char *sql,
+                        const store_erase_scope_t *scope, int64_t *changed) {
+  sqlite3_stmt *st = s_scope_stmt(s, sql, scope);
+  int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+  sqlite3_finalize(st);
+  if (changed)
+    *changed = rc == SQLITE_DONE ? sqlite3_changes64(s->db) : 0;
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_erase_targets(store_t *s, const store_erase_scope_t *scope,
+                        store_erase_target_fn fn, void *arg) {
+  sqlite3_stmt *st = s_scope_stmt(
+      s,
+      "SELECT w.recipient, s.kind, max(s.version) FROM wrap w JOIN section s "
+      "ON s.id = w.section_id WHERE s.id IN (" ERASE_SCOPE ") AND "
+      "w.recipient <> s.author GROUP BY w.recipient, s.kind "
+      "ORDER BY w.recipient, s.kind",
+      scope);
+  if (!st)
+    return -1;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    char to[PARTICIPANT_ID_MAX + 1];
+    s_text(st, 0, to, sizeof to);
+    if (fn(to, sqlite3_column_int(st, 1),
+           (uint64_t)sqlite3_column_int64(st, 2), arg) != 0) {
+      rc = SQLITE_DONE;
+      break;
+    }
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_erase_sections(store_t *s, const store_erase_scope_t *scope,
+                         store_erase_counts_t *out) {
+  memset(out, 0, sizeof *out);
+  sqlite3_stmt *st = s_scope_stmt(
+      s, "SELECT count(*) FROM wrap WHERE section_id IN (" ERASE_SCOPE ")",
+      scope);
+  int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+  if (rc == SQLITE_ROW)
+    out->wraps = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_ROW)
+    return -1;
+  /* The pending rewrap requests' entries in the author's mailbox (their
+   * notice rows; the entries go with them), then the requests, the
+   * sections' own mailbox entries, and the sections with their wraps. */
+  if (s_scope_exec(s,
+                   "DELETE FROM notice WHERE id IN (SELECT m.notice_id FROM "
+                   "rewrap r JOIN mailbox m ON m.recipient = r.author AND "
+                   "m.seq = r.mailbox_seq WHERE r.state = 0 AND "
+                   "m.notice_id IS NOT NULL AND r.section_id IN (" ERASE_SCOPE
+                   "))",
+                   scope, NULL) ||
+      s_scope_exec(s,
+                   "DELETE FROM rewrap WHERE state = 0 AND section_id IN "
+                   "(" ERASE_SCOPE ")",
+                   scope, &out->rewraps) ||
+      s_scope_exec(s,
+                   "DELETE FROM mailbox WHERE section_id IN (" ERASE_SCOPE ")",
+                   scope, &out->deliveries) ||
+      s_scope_exec(s, "DELETE FROM section WHERE id IN (" ERASE_SCOPE ")",
+                   scope, &out->sections))
+    return -1;
+  if (out->sections > 0)
+    s->erased = 1;
+  return 0;
+}
+
+int store_rewrap_drop_of(store_t *s, const uint8_t subject[32],
+                         const char *author, int64_t *n) {
+  static const char *const sql[2] = {
+      "DELETE FROM notice WHERE id IN (SELECT m.notice_id FROM rewrap r "
+      "JOIN mailbox m ON m.recipient = r.author AND m.seq = r.mailbox_seq "
+      "WHERE r.state = 0 AND m.notice_id IS NOT NULL AND r.subject = ?1 AND "
+      "r.author = ?2 AND ?3 = ?3)",
+      "UPDATE rewrap SET state = 3, finished_at_ms = ?3 WHERE state = 0 AND "
+      "subject = ?1 AND author = ?2"};
+  *n = 0;
+  for (int i = 0; i < 2; i++) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL) != SQLITE_OK)
+      return -1;
+    sqlite3_bind_blob(st, 1, subject, 32, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, author, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, s_now_ms());
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+      return -1;
+    if (i == 1)
+      *n = sqlite3_changes64(s->db);
+  }
+  s->erased = 1;
+  return 0;
+}
+
+int store_consent_record_set(store_t *s, const uint8_t id[CONSENT_ID_BYTES],
+                             const uint8_t *record, size_t len) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db,
+                         "UPDATE consent SET record = ? WHERE consent_id = ?",
+                         -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  sqlite3_bind_blob(st, 1, record, (int)len, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, id, CONSENT_ID_BYTES, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE || sqlite3_changes(s->db) != 1)
+    return -1;
+  s->erased = 1;
+  return 0;
+}
+
+int store_erasure_get(store_t *s, const uint8_t erasure_id[16],
+                      store_erasure_t *out) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT subject, author, kinds, erase_evidence, "
+                         "reason, requested_at_ms, signature, applied_by, "
+                         "applied_at_ms FROM erasure WHERE erasure_id = ?",
+                         -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  sqlite3_bind_blob(st, 1, erasure_id, 16, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW && out) {
+    memset(out, 0, sizeof *out);
+    memcpy(out->erasure_id, erasure_id, 16);
+    s_blob(st, 0, out->subject, 32);
+    s_text(st, 1, out->author, sizeof out->author);
+    out->kinds = (uint64_t)sqlite3_column_int64(st, 2);
+    out->erase_evidence = sqlite3_column_int(st, 3);
+    s_text(st, 4, out->reason, sizeof out->reason);
+    out->requested_at_ms = sqlite3_column_int64(st, 5);
+    s_blob(st, 6, out->signature, 64);
+    s_text(st, 7, out->applied_by, sizeof out->applied_by);
+    out->applied_at_ms = sqlite3_column_int64(st, 8);
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_erasure_put(store_t *s, const store_erasure_t *e) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db,
+                         "INSERT INTO erasure (erasure_id, subject, author, "
+                         "kinds, erase_evidence, reason, requested_at_ms, "
+                         "signature, applied_by, applied_at_ms) VALUES "
+                         "(?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                         -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  sqlite3_bind_blob(st, 1, e->erasure_id, 16, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, e->subject, 32, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, e->author, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, (sqlite3_int64)e->kinds);
+  sqlite3_bind_int(st, 5, e->erase_evidence ? 1 : 0);
+  sqlite3_bind_text(st, 6, e->reason, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 7, e->requested_at_ms);
+  sqlite3_bind_blob(st, 8, e->signature, 64, SQLITE_STATIC);
+  sqlite3_bind_text(st, 9, e->applied_by, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 10, e->applied_at_ms);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE)
+    return -1;
+  return sqlite3_changes(s->db) == 0 ? 1 : 0;
+}
+
+int store_erasure_notice_add(store_t *s, const uint8_t erasure_id[16],
+                             const uint8_t subject[32], const char *recipient,
+                             int kind, const char *author,
+                             uint64_t up_to_version) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db,
+                         "INSERT INTO erasure_notice (erasure_id, subject, "
+                         "recipient, kind, author, up_to_version) VALUES "
+                         "(?,?,?,?,?,?)",
+                         -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  sqlite3_bind_blob(st, 1, erasure_id, 16, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, subject, 32, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 4, kind);
+  sqlite3_bind_text(st, 5, author, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 6, (sqlite3_int64)up_to_version);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_erasure_notices(store_t *s, size_t max, store_erasure_notice_fn fn,
+                          void *arg) {
+  if (s->schema_version < 6)
+    return 0;
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT erasure_id, subject, recipient, kind, "
+                         "author, up_to_version FROM erasure_notice ORDER BY "
+                         "erasure_id, recipient, kind LIMIT ?",
+                         -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    uint8_t id[16], subject[32];
+    char to[PARTICIPANT_ID_MAX + 1], author[PARTICIPANT_ID_MAX + 1];
+    s_blob(st, 0, id, 16);
+    s_blob(st, 1, subject, 32);
+    s_text(st, 2, to, sizeof to);
+    s_text(st, 4, author, sizeof author);
+    if (fn(id, subject, to, sqlite3_column_int(st, 3), author,
+           (uint64_t)sqlite3_column_int64(st, 5), arg) != 0) {
+      rc = SQLITE_DONE;
+      break;
+    }
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_erasure_notice_done(store_t *s, const uint8_t erasure_id[16],
+                              const char *recipient) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db,
+                         "DELETE FROM erasure_notice WHERE erasure_id = ? AND "
+                         "recipient = ?",
+                         -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  sqlite3_bind_blob(st, 1, erasure_id, 16, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, recipient, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_retention_due(store_t *s, int64_t now_ms, size_t max,
+                        store_retention_fn fn, void *arg) {
+  if (s->schema_version < 6)
+    return 0;
+  /* A range scan of the partial index section_retention, bounded by max
+   * versions, then grouped. */
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(
+          s->db,
+          "SELECT subject, kind, author, max(version) FROM (SELECT subject, "
+          "kind, author, version, retain_until_ms FROM section INDEXED BY "
+          "section_retention WHERE retain_until_ms IS NOT NULL AND "
+          "retain_until_ms <= ?1 ORDER BY retain_until_ms LIMIT ?2) GROUP BY "
+          "subject, kind, author ORDER BY min(retain_until_ms)",
+          -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  sqlite3_bind_int64(st, 1, now_ms);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    uint8_t subject[32];
+    char author[PARTICIPANT_ID_MAX + 1];
+    s_blob(st, 0, subject, 32);
+    s_text(st, 2, author, sizeof author);
+    if (fn(subject, sqlite3_column_int(st, 1), author,
+           (uint64_t)sqlite3_column_int64(st, 3), arg) != 0) {
+      rc = SQLITE_DONE;
+      break;
+    }
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_wal_truncate(store_t *s) {
+  int log = 0, done = 0;
+  int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+                                     &log, &done);
+  return rc == SQLITE_OK && log <= 0 ? 0 : -1;
 }

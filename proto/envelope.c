@@ -9,6 +9,7 @@
 
 #include "canon.h"
 #include "entry.h"
+#include "merkle.h"
 
 _Static_assert(CANON_MAX_NAME == ENVELOPE_MAX_DISPLAY_NAME,
                "a WELCOME's display name is a registry entry's");
@@ -66,6 +67,20 @@ static int s_check_len(const ProtobufCBinaryData *b, size_t want,
          "%s must be %s%zu bytes, got %zu", name, optional ? "empty or " : "",
          want, b->len);
   return -1;
+}
+
+/* A signed tree head's fields have their sizes (10.6; not its signature). */
+static int s_check_tree_head(const Keten__TreeHead *h, envelope_error_t *err) {
+  if (s_check_len(&h->root, MERKLE_HASH_BYTES, 0, "tree_head.root", err) ||
+      s_check_len(&h->broker_key, 32, 0, "tree_head.broker_key", err) ||
+      s_check_len(&h->signature, 64, 0, "tree_head.signature", err))
+    return -1;
+  if (h->size > MERKLE_MAX_SIZE) {
+    s_fail(err, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+           "tree_head.size must be at most 2^63");
+    return -1;
+  }
+  return 0;
 }
 
 int envelope_validate(const Keten__Envelope *env, envelope_error_t *err) {
@@ -134,6 +149,86 @@ int envelope_validate(const Keten__Envelope *env, envelope_error_t *err) {
              "welcome strings must be printable within their bounds");
       return -1;
     }
+    if (env->welcome->tree_head &&
+        s_check_tree_head(env->welcome->tree_head, err) != 0)
+      return -1;
+    break;
+  case KETEN__ENVELOPE__BODY_AUDIT_PROOF: {
+    /* 7.11: seq only with want_inclusion, and then from 1 */
+    const Keten__AuditProofRequest *q = env->audit_proof;
+    if (q->want_inclusion ? q->seq == 0 : q->seq != 0) {
+      s_fail(err, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+             "audit_proof.seq is set (from 1) exactly when want_inclusion is");
+      return -1;
+    }
+    if (q->old_size > MERKLE_MAX_SIZE || q->at_size > MERKLE_MAX_SIZE) {
+      s_fail(err, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+             "audit_proof sizes must be at most 2^63");
+      return -1;
+    }
+    break;
+  }
+  case KETEN__ENVELOPE__BODY_AUDIT_PROVED: {
+    const Keten__AuditProofReply *a = env->audit_proved;
+    if (!a->head) {
+      s_fail(err, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+             "audit_proved.head is required");
+      return -1;
+    }
+    if (s_check_tree_head(a->head, err) != 0)
+      return -1;
+    if (a->n_consistency > MERKLE_MAX_PROOF ||
+        a->n_inclusion > MERKLE_MAX_PROOF ||
+        a->entry.len > ENVELOPE_MAX_AUDIT_ENTRY) {
+      s_fail(err, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+             "audit_proved: at most %u hashes per proof and %u entry bytes",
+             MERKLE_MAX_PROOF, ENVELOPE_MAX_AUDIT_ENTRY);
+      return -1;
+    }
+    for (size_t i = 0; i < a->n_consistency; i++)
+      if (s_check_len(&a->consistency[i], MERKLE_HASH_BYTES, 0,
+                      "audit_proved.consistency[]", err))
+        return -1;
+    for (size_t i = 0; i < a->n_inclusion; i++)
+      if (s_check_len(&a->inclusion[i], MERKLE_HASH_BYTES, 0,
+                      "audit_proved.inclusion[]", err))
+        return -1;
+    break;
+  }
+  case KETEN__ENVELOPE__BODY_ERASE: {
+    /* 7.12: the wire bounds; the broker checks the rest (erase.h). */
+    const Keten__Erasure *x = env->erase->erasure;
+    if (!x || s_check_len(&x->erasure_id, 16, 0, "erasure.erasure_id", err) ||
+        s_check_len(&x->subject, 32, 0, "erasure.subject", err) ||
+        s_check_len(&x->signature, 64, 0, "erasure.signature", err))
+      return x ? -1 : (s_fail(err, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                              "erase.erasure is required"),
+                       -1);
+    if (!x->reason[0] || !s_printable(x->reason, ENVELOPE_MAX_REASON_LEN) ||
+        !x->author[0] ||
+        !s_printable(x->author, ENVELOPE_MAX_PARTICIPANT_ID) ||
+        (x->kinds & ~UINT32_C(0x1ffe))) {
+      s_fail(err, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+             "erasure.reason must be 1 to %u printable ASCII bytes, author a "
+             "participant id and kinds bits of section kinds 1..12",
+             ENVELOPE_MAX_REASON_LEN);
+      return -1;
+    }
+    break;
+  }
+  case KETEN__ENVELOPE__BODY_ERASED:
+    if (env->erased->n_notified > 4096) {
+      s_fail(err, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+             "erased.notified names more than 4096 recipients");
+      return -1;
+    }
+    for (size_t i = 0; i < env->erased->n_notified; i++)
+      if (!env->erased->notified[i][0] ||
+          !s_printable(env->erased->notified[i], ENVELOPE_MAX_PARTICIPANT_ID)) {
+        s_fail(err, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+               "erased.notified must hold participant ids");
+        return -1;
+      }
     break;
   default:
     break; /* bodies without bounded fields, or unset: the dispatcher decides */

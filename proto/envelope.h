@@ -34,6 +34,8 @@
 /* Largest PING payload (it is echoed back: a PING must not make the
  * broker queue more than this towards a connection). */
 #define ENVELOPE_MAX_PING_PAYLOAD 65536u
+/* AuditProofReply.entry: an audit entry's canonical string (7.11). */
+#define ENVELOPE_MAX_AUDIT_ENTRY 4096u
 
 typedef struct {
   Keten__ErrorCode code;

@@ -190,3 +190,31 @@ policy_rule_t policy_may_record(int recorder_role, int recipient_role,
 }
 
 int policy_is_counter(int role) { return role == KETEN__ROLE__ROLE_COA; }
+
+/* Table 3: default retention per kind (docs/sections.md, "Retention"). The
+ * broker is a conduit for a warm handover, not the partners' file: each
+ * period is what the handover and its follow-up need, shortest for what
+ * is most sensitive. */
+#define MONTHS(n) ((int64_t)(n) * 30 * POLICY_DAY_MS)
+#define YEARS(n) ((int64_t)(n) * 365 * POLICY_DAY_MS)
+static const int64_t s_retention[] = {
+    [KETEN__SECTION_KIND__SECTION_IDENTITY] = YEARS(1),
+    [KETEN__SECTION_KIND__SECTION_HOUSEHOLD] = YEARS(1),
+    [KETEN__SECTION_KIND__SECTION_STORY] = MONTHS(6),
+    [KETEN__SECTION_KIND__SECTION_EDUCATION] = YEARS(2),
+    [KETEN__SECTION_KIND__SECTION_WORK] = YEARS(2),
+    [KETEN__SECTION_KIND__SECTION_LANGUAGE] = YEARS(2),
+    [KETEN__SECTION_KIND__SECTION_INBURGERING] = YEARS(5),
+    [KETEN__SECTION_KIND__SECTION_HOUSING] = YEARS(1),
+    [KETEN__SECTION_KIND__SECTION_PARTICIPATION] = YEARS(3),
+    [KETEN__SECTION_KIND__SECTION_HEALTH] = MONTHS(6),
+    [KETEN__SECTION_KIND__SECTION_SUPPORT] = YEARS(1),
+    [KETEN__SECTION_KIND__SECTION_CARE] = MONTHS(6),
+};
+
+int64_t policy_retention_ms(int kind) {
+  if (!s_kind_known(kind) ||
+      (size_t)kind >= sizeof s_retention / sizeof s_retention[0])
+    return 0;
+  return s_retention[kind];
+}

@@ -62,4 +62,14 @@ policy_rule_t policy_may_record(int recorder_role, int recipient_role,
  * receives? (The person's counter: COA.) */
 int policy_is_counter(int role);
 
+/* Retention (issue 9): how long after its PUT a section of kind is kept
+ * when the author gives no date (PutRequest.retain_until_ms 0), in ms;
+ * 0 for an unknown kind. docs/sections.md ("Retention") gives the table
+ * and the reason for each period. */
+int64_t policy_retention_ms(int kind);
+
+/* The latest retention date a PUT may ask for: 30 years after now. */
+#define POLICY_DAY_MS INT64_C(86400000)
+#define POLICY_MAX_RETENTION_MS (30 * 365 * POLICY_DAY_MS + 7 * POLICY_DAY_MS)
+
 #endif

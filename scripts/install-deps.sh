@@ -10,6 +10,11 @@ packages=(
   valgrind
   libseccomp-dev  # tests: run_restricted, the unit's seccomp filter
   clang libclang-rt-dev
+  # tests: the access report's HTML rendered in a real browser (headless
+  # Chromium prints it to PDF, pdftotext reads back the words and their
+  # positions); DejaVu Sans has the Arabic glyphs the RTL page needs
+  chromium poppler-utils fonts-dejavu-core
+  tzdata  # keten audit report --tz: local times from the zone database
 )
 
 missing=()

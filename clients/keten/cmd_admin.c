@@ -29,6 +29,8 @@ static int s_audit_registry(store_t *store, const char *name,
   return store_audit_append(store, &e);
 }
 
+int cmd_admin_subject_erase(int argc, char **argv); /* cmd_erase.c */
+
 static void s_usage(FILE *out) {
   fprintf(out,
           "usage: keten admin participant add --store FILE --root-key root.pub --entry FILE.signed\n"
@@ -37,6 +39,7 @@ static void s_usage(FILE *out) {
           "       keten admin participant remove --store FILE --id ID\n"
           "       keten admin participant export --store FILE --id ID --out FILE.entry\n"
           "                                      [--days N]\n"
+          "       keten admin subject erase --store FILE --request FILE [--root-key root.pub]\n"
           "\n"
           "Edits the participant registry in the broker's store. add installs a\n"
           "registry entry only if the chain root signed it (keten root sign); a\n"
@@ -151,6 +154,9 @@ int cmd_admin(int argc, char **argv) {
     s_usage(stdout);
     return CLI_EXIT_OK;
   }
+  /* keten admin subject erase: a controller's signed erasure (cmd_erase.c). */
+  if (argc >= 3 && !strcmp(argv[1], "subject") && !strcmp(argv[2], "erase"))
+    return cmd_admin_subject_erase(argc - 2, argv + 2);
   if (argc < 3 || strcmp(argv[1], "participant") != 0) {
     s_usage(stderr);
     return CLI_EXIT_USAGE;

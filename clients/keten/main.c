@@ -4,6 +4,8 @@
 
 #include "cli.h"
 
+int cmd_erase(int argc, char **argv); /* cmd_erase.c */
+
 static void s_usage(FILE *out) {
   fprintf(out,
           "usage: keten COMMAND [options]\n"
@@ -16,6 +18,7 @@ static void s_usage(FILE *out) {
           "  consent      grant, revoke or list consents of a subject\n"
           "  put          seal and store a section of a subject's profile\n"
           "  fetch        fetch and open the sections of a subject you may read\n"
+          "  erase        erase the sections you wrote about a subject (AVG art. 17)\n"
           "  listen       receive sections, TVS events and notices; serve rewraps\n"
           "  tvs          the TVS feed: publish events (TVS), list koppelingen, figures\n"
           "  audit        verify the audit chain; a subject's access report (on the store)\n"
@@ -69,6 +72,8 @@ int main(int argc, char **argv) {
     return cmd_fingerprint(argc - 1, argv + 1);
   if (strcmp(cmd, "tvs") == 0)
     return cmd_tvs(argc - 1, argv + 1);
+  if (strcmp(cmd, "erase") == 0)
+    return cmd_erase(argc - 1, argv + 1);
   fprintf(stderr, "keten: unknown command '%s'\n", cmd);
   s_usage(stderr);
   return CLI_EXIT_USAGE;

@@ -124,6 +124,15 @@ keten_client_t *keten_client_new(const keten_client_config_t *cfg, char *err,
     why = "at most 8 previous key sets";
   else if (strlen(cfg->endpoint) >= sizeof(((keten_client_t *)0)->endpoint))
     why = "endpoint too long";
+  else if (cfg->n_broker_signing_keys > CLIENT_MAX_BROKER_KEYS - 1 ||
+           (cfg->n_broker_signing_keys && !cfg->broker_signing_keys))
+    why = "at most 8 earlier broker signing keys";
+  else if (cfg->witness_file &&
+           (!cfg->witness_file[0] || strlen(cfg->witness_file) >= CLIENT_PATH_MAX))
+    why = "witness_file must be a path of at most 511 bytes";
+  else if (cfg->witness_file && !cfg->broker_signing_key &&
+           !cfg->n_broker_signing_keys)
+    why = "witness_file needs the broker's signing key (broker_signing_key)";
   else if (sodium_init() < 0)
     why = "libsodium failed to initialise";
   if (why) {
@@ -147,7 +156,14 @@ keten_client_t *keten_client_new(const keten_client_config_t *cfg, char *err,
   if (cfg->broker_signing_key) {
     memcpy(c->broker_signing_key, cfg->broker_signing_key, KETEN_KEY_BYTES);
     c->has_broker_signing_key = 1;
+    memcpy(c->broker_keys[c->n_broker_keys++], cfg->broker_signing_key,
+           KETEN_KEY_BYTES);
   }
+  for (size_t i = 0; i < cfg->n_broker_signing_keys; i++)
+    memcpy(c->broker_keys[c->n_broker_keys++],
+           cfg->broker_signing_keys + KETEN_KEY_BYTES * i, KETEN_KEY_BYTES);
+  if (cfg->witness_file)
+    snprintf(c->witness_file, sizeof c->witness_file, "%s", cfg->witness_file);
   c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
   c->retries = cfg->retries < 0 ? 0 : cfg->retries == 0 ? 2 : cfg->retries;
   c->reconnect_ivl_ms = cfg->reconnect_ivl_ms > 0 ? cfg->reconnect_ivl_ms : 100;
@@ -386,8 +402,12 @@ keten_err_t keten_client_hello(keten_client_t *c, keten_welcome_t *w) {
   snprintf(w->display_name, sizeof w->display_name, "%s", in->display_name);
   w->max_frame_bytes = in->max_frame_bytes;
   w->server_time_ms = in->server_time_ms;
+  /* The log's signed head (docs/protocol.md 10.6.5): checked whenever we
+   * know a broker signing key, witnessed with a witness file. */
+  if (c->n_broker_keys)
+    rc = client_witness_welcome(c, in->tree_head);
   envelope_free(reply);
-  return KETEN_OK;
+  return rc;
 }
 
 keten_err_t keten_client_ping(keten_client_t *c, const void *payload,
@@ -503,6 +523,8 @@ keten_err_t client_call_body(keten_client_t *c,
   case KETEN__ENVELOPE__BODY_TVS_STATUS:
     req.tvs_status = body;
     break;
+  case KETEN__ENVELOPE__BODY_AUDIT_PROOF: req.audit_proof = body; break;
+  case KETEN__ENVELOPE__BODY_ERASE: req.erase = body; break;
   default: return KETEN_ERR_INVALID;
   }
   return s_call(c, &req, want, reply);
@@ -545,6 +567,14 @@ keten_err_t keten_client_put(keten_client_t *c,
                              const uint8_t subject[KETEN_SUBJECT_BYTES],
                              int kind, const char *json, size_t len,
                              keten_put_result_t *result) {
+  return keten_client_put_retained(c, subject, kind, json, len, 0, result);
+}
+
+keten_err_t keten_client_put_retained(keten_client_t *c,
+                                      const uint8_t subject[KETEN_SUBJECT_BYTES],
+                                      int kind, const char *json, size_t len,
+                                      uint64_t retain_until_ms,
+                                      keten_put_result_t *result) {
   if (!c || !subject || !json || !canon_kind_name(kind))
     return KETEN_ERR_INVALID;
   if (len > SEAL_MAX_PLAINTEXT) {
@@ -627,6 +657,7 @@ keten_err_t keten_client_put(keten_client_t *c,
   /* PUT: stored and queued once the broker says so. */
   Keten__PutRequest put = KETEN__PUT_REQUEST__INIT;
   put.section = sealed;
+  put.retain_until_ms = retain_until_ms;
   reply = NULL;
   rc = client_call_body(c, KETEN__ENVELOPE__BODY_PUT, &put,
                         KETEN__ENVELOPE__BODY_STORED, &reply);

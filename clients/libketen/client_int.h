@@ -17,6 +17,9 @@
 #define CLIENT_MAX_PREVIOUS_KEYS (EVIDENCE_MAX_OWN_KEYS - 1)
 /* Rewrap answers whose broker reply we can still name. */
 #define CLIENT_ANSWERS 1024 /* the largest credit: every answer in flight */
+/* Broker signing keys: the current one and 8 earlier ones (issue 9). */
+#define CLIENT_MAX_BROKER_KEYS 9
+#define CLIENT_PATH_MAX 512
 
 struct keten_client {
   void *ctx;
@@ -77,6 +80,14 @@ struct keten_client {
     uint64_t request_id;
   } answers[CLIENT_ANSWERS];
   size_t answers_next;
+  /* witnessing the broker's audit log (witness.c, issue 9): the known
+   * broker signing keys (current first), the witness file, the newest
+   * head verified in this session */
+  uint8_t broker_keys[CLIENT_MAX_BROKER_KEYS][KETEN_KEY_BYTES];
+  size_t n_broker_keys;
+  char witness_file[CLIENT_PATH_MAX];
+  keten_tree_head_t head;
+  int has_head;
 };
 
 /* Sets the client's error text. */
@@ -130,5 +141,12 @@ int client_rewrap_reply(keten_client_t *c, const Keten__Envelope *reply);
  * handler. Returns 0 when it may be acked, 1 when the handler refused it. */
 int client_tvs_event(keten_client_t *c, const Keten__Delivery *item,
                      size_t *handled);
+
+/* witness.c: checks the signed tree head of a WELCOME (NULL: it carried
+ * none) as keten_client_hello() documents: its signature, and with a
+ * witness file its consistency with the stored head (an AUDIT_PROOF when
+ * the log grew). KETEN_OK or KETEN_ERR_LOG_INCONSISTENT (or a transport,
+ * remote or witness-file error). */
+keten_err_t client_witness_welcome(keten_client_t *c, const Keten__TreeHead *h);
 
 #endif

@@ -44,8 +44,13 @@ typedef enum {
                           each failure) */
   KETEN_ERR_DISPLACED, /* the subscription was taken over by a newer SUBSCRIBE with our key
                           (another listener); libketen does not subscribe again by itself */
-  KETEN_ERR_REMOVED    /* the subscription ended because our key left the registry or its
+  KETEN_ERR_REMOVED,   /* the subscription ended because our key left the registry or its
                           entry ended; libketen does not subscribe again by itself */
+  /* Added in issue 9. */
+  KETEN_ERR_LOG_INCONSISTENT /* the broker's audit log is not an extension of the one we
+                          witnessed (a signed tree head that does not verify, a shorter
+                          or different log, a proof that fails); the stored head is
+                          kept (keten_client_error() names which) */
 } keten_err_t;
 
 /* Returns a static, human-readable name for err. */
@@ -134,6 +139,16 @@ typedef struct {
                                     of broker.pub), 32 bytes; copied. Verifies the
                                     broker's delete notices; NULL: every delete notice
                                     is reported as KETEN_ERR_EVIDENCE */
+  /* Added in issue 9: witnessing the broker's audit log (docs/protocol.md 10.6). */
+  const char *witness_file;      /* where the newest signed tree head this partner
+                                    verified is kept (one JSON line, replaced
+                                    atomically, 0600); NULL: no witnessing. Needs a
+                                    broker signing key (above or below). Copied. */
+  const uint8_t *broker_signing_keys; /* earlier signing keys of the broker (key
+                                    history), n_broker_signing_keys * 32 bytes; a tree
+                                    head signed by any of these or by
+                                    broker_signing_key verifies. May be NULL; copied */
+  size_t n_broker_signing_keys;  /* at most 8 */
 } keten_client_config_t;
 
 /* Creates a client for cfg. Connection happens in the background; the
@@ -157,7 +172,14 @@ typedef struct {
   uint64_t server_time_ms;
 } keten_welcome_t;
 
-/* Sends HELLO and fills welcome from the broker's WELCOME. */
+/* Sends HELLO and fills welcome from the broker's WELCOME. When the
+ * client knows a broker signing key, the WELCOME's signed tree head is
+ * checked too: one that verifies is remembered (keten_client_tree_head);
+ * without a witness_file one that does not is only not remembered. With a
+ * witness_file the head is witnessed (keten_client_witness() explains):
+ * KETEN_ERR_LOG_INCONSISTENT (welcome still filled) when it does not
+ * verify, when the broker's log is not an extension of the one witnessed
+ * before, or when the WELCOME carries no signed head at all. */
 keten_err_t keten_client_hello(keten_client_t *client, keten_welcome_t *welcome);
 
 /* Sends PING with len bytes of payload and waits for the PONG carrying
@@ -249,6 +271,19 @@ keten_err_t keten_client_put(keten_client_t *client,
                              const uint8_t subject[KETEN_SUBJECT_BYTES],
                              int kind, const char *json, size_t len,
                              keten_put_result_t *result);
+
+/* As keten_client_put(), with the date (ms since the epoch) after which
+ * the broker erases this version (retention, docs/sections.md): after now
+ * and at most 30 years ahead, else the broker answers ERROR_INVALID_FIELD
+ * (KETEN_ERR_REMOTE); 0 asks for the kind's default retention, which is
+ * what keten_client_put() does. When the date passes, the broker erases
+ * this version and the older ones of (subject, kind, us) and sends every
+ * recipient a delete notice (reason KETEN_NOTICE_REASON_ERASED). */
+keten_err_t keten_client_put_retained(keten_client_t *client,
+                                      const uint8_t subject[KETEN_SUBJECT_BYTES],
+                                      int kind, const char *json, size_t len,
+                                      uint64_t retain_until_ms,
+                                      keten_put_result_t *result);
 
 /* The most sections one fetch accepts (over all its pages); a broker
  * that offers more gets KETEN_ERR_PROTOCOL. Every subject has at most one
@@ -638,6 +673,162 @@ typedef struct {
 keten_err_t keten_client_tvs_status(keten_client_t *client,
                                     const char *gemeente, const char *period,
                                     keten_tvs_status_t *status);
+
+/* ---- the audit log's signed tree heads (issue 9) ---------------------------- */
+
+#define KETEN_HASH_BYTES 32
+#define KETEN_SIGNATURE_BYTES 64
+#define KETEN_PROOF_MAX 64         /* hashes in an inclusion or consistency proof */
+#define KETEN_AUDIT_ENTRY_MAX 4096 /* bytes of an audit entry's canonical string */
+#define KETEN_TREE_HEAD_LINE_MAX 512 /* a head's JSON line, with its NUL */
+
+/* A signed tree head of the broker's audit log (docs/protocol.md 10.6):
+ * the audit entries 1..size are the leaves of an RFC 9162 Merkle tree
+ * with root; the broker signed keten/tree-head/v1 with broker_key. */
+typedef struct {
+  uint64_t size;
+  uint8_t root[KETEN_HASH_BYTES];
+  uint64_t timestamp_ms;                  /* when the broker signed it */
+  uint8_t broker_key[KETEN_KEY_BYTES];    /* the Ed25519 key that signed */
+  uint8_t signature[KETEN_SIGNATURE_BYTES];
+} keten_tree_head_t;
+
+/* KETEN_OK when head->broker_key is one of the n_keys 32-byte keys at keys
+ * (n_keys * 32 bytes) and head->signature verifies with it over
+ * keten/tree-head/v1; else KETEN_ERR_CRYPTO (KETEN_ERR_INVALID for NULL
+ * arguments or no key). */
+keten_err_t keten_tree_head_verify(const keten_tree_head_t *head,
+                                   const uint8_t *keys, size_t n_keys);
+
+/* Writes head as one JSON object without a newline into out (cap bytes;
+ * KETEN_TREE_HEAD_LINE_MAX suffice): {"size":N,"root":"<64 hex>",
+ * "timestamp_ms":T,"broker_key":"<64 hex>","signature":"<128 hex>"}.
+ * KETEN_OK, or KETEN_ERR_INVALID when it does not fit. */
+keten_err_t keten_tree_head_format(const keten_tree_head_t *head, char *out,
+                                   size_t cap);
+
+/* Parses one such JSON object (whitespace allowed, keys in any order,
+ * each exactly once, no others; hex of either case) into head. Checks the
+ * form only, not the signature. KETEN_OK or KETEN_ERR_FORMAT. */
+keten_err_t keten_tree_head_parse(const char *line, keten_tree_head_t *head);
+
+/* Reads a head file (a witness file, or ketend's tree_head_file): exactly
+ * one head on one line (a final newline optional). KETEN_OK;
+ * KETEN_ERR_IO with errno set (ENOENT: there is none); KETEN_ERR_FORMAT
+ * for anything else. The signature is not checked. */
+keten_err_t keten_tree_head_load(const char *path, keten_tree_head_t *head);
+
+/* Replaces the head file at path with head, atomically: a temporary file
+ * beside it (mode 0600), written, fsync'd, renamed over path, and the
+ * directory fsync'd. KETEN_OK or KETEN_ERR_IO (path unchanged). */
+keten_err_t keten_tree_head_save(const char *path,
+                                 const keten_tree_head_t *head);
+
+/* Witnesses the broker's log now: asks for the latest signed head and a
+ * consistency proof from the head in the witness file (AUDIT_PROOF),
+ * verifies the head's signature with a known broker signing key, then
+ *  - no head stored yet: stores this one (trust on first use);
+ *  - a stored head of the same size: the roots must be equal;
+ *  - a stored head of a smaller size: the consistency proof must prove
+ *    the stored tree a prefix of the new one (RFC 9162 2.1.4.2);
+ *  - a stored head of a LARGER size: refused (the broker shows a log
+ *    shorter than one it signed before: truncated or rolled back);
+ * and on success stores the new head (keten_tree_head_save) and remembers
+ * it (keten_client_tree_head). Any failure returns
+ * KETEN_ERR_LOG_INCONSISTENT (or KETEN_ERR_IO/KETEN_ERR_FORMAT for our own
+ * witness file, a transport or remote error as usual) and never replaces
+ * the stored head. Without a witness_file only the signature is checked.
+ * KETEN_ERR_INVALID when the client knows no broker signing key. */
+keten_err_t keten_client_witness(keten_client_t *client);
+
+/* The newest signed tree head this client verified since it was created
+ * (by a WELCOME, keten_client_witness() or keten_client_audit_proof()).
+ * KETEN_OK, or KETEN_ERR_INVALID when there is none yet. */
+keten_err_t keten_client_tree_head(const keten_client_t *client,
+                                   keten_tree_head_t *head);
+
+/* An inclusion proof of one audit entry (docs/protocol.md 7.11). */
+typedef struct {
+  keten_tree_head_t head;        /* the signed head it is proved against */
+  uint64_t seq;                  /* the entry; leaf seq - 1 of the tree */
+  uint8_t *entry;                /* the entry's canonical string keten/audit/v1 (malloc'd) */
+  size_t entry_len;
+  uint8_t inclusion[KETEN_PROOF_MAX][KETEN_HASH_BYTES]; /* lowest level first */
+  size_t n_inclusion;
+} keten_audit_proof_t;
+
+/* Asks the broker for the inclusion proof of audit entry seq, which must
+ * be about our own traffic (its actor or counterparty is us; else
+ * KETEN_ERR_REMOTE with ERROR_FORBIDDEN), against its latest signed head.
+ * Verifies it before handing it over (keten_audit_proof_verify with the
+ * known broker keys, and that the entry string carries seq); with a
+ * witness_file the head is witnessed as by keten_client_witness() too.
+ * On KETEN_OK *proof is filled (free with keten_audit_proof_free); on
+ * failure it is empty. A proof that does not verify:
+ * KETEN_ERR_LOG_INCONSISTENT. */
+keten_err_t keten_client_audit_proof(keten_client_t *client, uint64_t seq,
+                                     keten_audit_proof_t *proof);
+
+/* Offline check of a proof: its head verifies (keten_tree_head_verify with
+ * keys, n_keys), the entry string is of entry seq, and its leaf hash
+ * SHA-256(0x00 || entry) with the inclusion hashes gives head.root at
+ * index seq - 1 of head.size leaves (RFC 9162 2.1.3.2). KETEN_OK,
+ * KETEN_ERR_CRYPTO (the head's signature) or KETEN_ERR_LOG_INCONSISTENT. */
+keten_err_t keten_audit_proof_verify(const keten_audit_proof_t *proof,
+                                     const uint8_t *keys, size_t n_keys);
+
+/* Frees proof's entry and clears it; NULL is ignored. */
+void keten_audit_proof_free(keten_audit_proof_t *proof);
+
+/* ---- erasure (AVG art. 17) ----------------------------------------------------- */
+
+/* A controller's request to erase the sections it authored about a
+ * subject (docs/protocol.md 7.12): every version of them, of the kinds in
+ * kinds or all, with every key wrap, their pending deliveries and rewrap
+ * requests; with erase_evidence also the evidence_ref of its consent
+ * records on the subject (those records then no longer verify and are
+ * never evidence for sealing again: record a new consent to go on). */
+typedef struct {
+  uint8_t erasure_id[16];        /* unique per erasure; all zeros: drawn when signed */
+  uint8_t subject[KETEN_SUBJECT_BYTES];
+  char author[KETEN_ID_MAX + 1]; /* whose sections; keten_client_erase(): us */
+  uint64_t kinds;                /* bit n: section kind n (1..12); 0: every kind */
+  int erase_evidence;
+  char reason[256];              /* 1..255 printable ASCII bytes, e.g. the request's reference */
+  uint64_t requested_at_ms;      /* 0: now, when signed */
+  uint8_t signature[64];         /* Ed25519 by author over keten/erasure/v1 */
+} keten_erasure_t;
+
+/* What the broker erased. */
+typedef struct {
+  uint32_t sections;             /* section versions */
+  uint32_t wraps;                /* key wraps (the author's own included) */
+  uint32_t deliveries;           /* pending mailbox entries */
+  size_t n_notified;             /* recipients sent a delete notice */
+  char notified[16][KETEN_ID_MAX + 1]; /* the first 16 of them */
+} keten_erase_result_t;
+
+/* Signs erasure with the signing key of keys (offline: no broker), after
+ * drawing its erasure_id if all zeros and setting requested_at_ms if 0.
+ * author must be set (the id the registry knows keys by). KETEN_ERR_INVALID
+ * when a field is out of bounds. Used by `keten erase --export` to hand
+ * the request to the operator (keten admin subject erase). */
+keten_err_t keten_erasure_sign(keten_erasure_t *erasure,
+                               const keten_keys_t *keys);
+
+/* 0 (KETEN_OK) if erasure's signature verifies with signing_pk (32
+ * bytes), else KETEN_ERR_CRYPTO (KETEN_ERR_INVALID: out of bounds). */
+keten_err_t keten_erasure_verify(const keten_erasure_t *erasure,
+                                 const uint8_t signing_pk[32]);
+
+/* Erases our sections about erasure->subject (ERASE): sets author to us,
+ * signs (keten_erasure_sign) and sends it; result (may be NULL) gets the
+ * counts. A reused erasure_id is refused (KETEN_ERR_REMOTE with
+ * ERROR_CONFLICT); a retry after a lost reply that the broker processed
+ * counts as done (result then zero). Recipients of what was erased get a
+ * delete notice (KETEN_NOTICE_REASON_ERASED). */
+keten_err_t keten_client_erase(keten_client_t *client, keten_erasure_t *erasure,
+                               keten_erase_result_t *result);
 
 /* Returns the name of a keten.Role number ("GEMEENTE", ...) or "UNKNOWN". */
 const char *keten_role_name(int role);

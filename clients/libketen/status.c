@@ -23,6 +23,8 @@ const char *keten_strerror(keten_err_t err) {
     return "the subscription was taken over by another listener with our key";
   case KETEN_ERR_REMOVED:
     return "the subscription ended: our key left the registry";
+  case KETEN_ERR_LOG_INCONSISTENT:
+    return "the broker's audit log is not consistent with the head we witnessed";
   }
   return "unknown error";
 }

@@ -206,7 +206,7 @@ static long long s_delivered(harness_t *h, const char *recipient,
   return party_sqlf(h,
                     "SELECT count(*) FROM audit WHERE name = "
                     "'keten.section.deliver' AND status = 1 AND counterparty "
-                    "= '%s' AND detail = 'delivered seq %llu'",
+                    "= '%s' AND detail LIKE 'delivered seq %llu, version %%'",
                     recipient, (unsigned long long)seq);
 }
 
@@ -402,7 +402,7 @@ static long long s_last_deliver(harness_t *h, const char *recipient,
   return party_sqlf(h,
                     "SELECT coalesce(max(seq), 0) FROM audit WHERE name = "
                     "'keten.section.deliver' AND status = 1 AND counterparty "
-                    "= '%s' AND detail = 'delivered seq %llu'",
+                    "= '%s' AND detail LIKE 'delivered seq %llu, version %%'",
                     recipient, (unsigned long long)seq);
 }
 

@@ -1163,10 +1163,11 @@ static void test_author_bytes_budget(void **state) {
   assert_int_equal(
       sqlite3_prepare_v2(db,
                          "SELECT (SELECT count(*) FROM section WHERE kind = ?),"
-                         " (SELECT count(*) FROM audit WHERE name = "
-                         "'keten.budget.refused' AND actor = ? AND detail "
-                         "LIKE '3 refusals of max_author_bytes in % s (limit "
-                         "1048576)'),"
+                         " (SELECT count(*) || ':' || "
+                         "  sum(CAST(detail AS INTEGER)) FROM audit WHERE "
+                         "  name = 'keten.budget.refused' AND actor = ? AND "
+                         "  detail LIKE '% refusals of max_author_bytes in % "
+                         "s (limit 1048576)'),"
                          " (SELECT bytes FROM author_bytes WHERE author = ?)",
                          -1, &st, NULL),
       SQLITE_OK);
@@ -1175,7 +1176,12 @@ static void test_author_bytes_budget(void **state) {
   sqlite3_bind_text(st, 3, COA, -1, SQLITE_STATIC);
   assert_int_equal(sqlite3_step(st), SQLITE_ROW);
   assert_int_equal(sqlite3_column_int(st, 0), 1); /* only version 1 */
-  assert_int_equal(sqlite3_column_int(st, 1), 1); /* one aggregate */
+  /* the 3 refusals in aggregates, not an entry each: the first is
+   * written at the next sweep, the others with it or at the stop */
+  const char *agg = (const char *)sqlite3_column_text(st, 1);
+  assert_non_null(agg);
+  if (strcmp(agg, "1:3") != 0 && strcmp(agg, "2:3") != 0)
+    fail_msg("budget aggregates (count:sum) %s, want 1:3 or 2:3", agg);
   long long bytes = sqlite3_column_int64(st, 2);
   assert_true(bytes > (long long)CANON_MAX_SECTION_PLAINTEXT &&
               bytes < 1048576);

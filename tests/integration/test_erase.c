@@ -1,0 +1,502 @@
+/* Erasure (AVG art. 17) and retention (issue 9, item 5) over a real ketend
+ * (ipc) with the example partners, driven by real libketen clients, raw
+ * CURVE sockets where a request must be wrong, and the keten CLI for the
+ * operator's path:
+ *
+ *   - the author erases some kinds, then all: what it erased is gone from
+ *     FETCH, every recipient that had it gets a broker-signed delete notice
+ *     (reason ERASED) that libketen surfaces, the erasure is audited once
+ *     each; reusing an erasure_id is ERROR_CONFLICT;
+ *   - a non-author's ERASE is ERROR_NOT_AUTHOR, a bad signature
+ *     ERROR_BAD_SIGNATURE, both audited; nothing is erased;
+ *   - the raw bytes of the store (.db, -wal, -shm) hold the ciphertext
+ *     before the erasure and neither it nor any 32-byte chunk of it after;
+ *   - the operator's path: `keten erase --export`, then `keten admin
+ *     subject erase --request`: the pending delivery is gone, the evidence
+ *     references are erased (marker), ketend signs and queues the owed
+ *     notice, the bytes are gone;
+ *   - retention: a version 1.5 s from expiry disappears with a notice; a
+ *     date in the past or beyond 30 years is ERROR_INVALID_FIELD;
+ *   - every case ends with `keten audit verify` on the stopped broker. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "canon.h"
+#include "envelope.h"
+#include "harness.h"
+#include "party.h"
+
+#define COA "coa"
+#define G1 "gemeente:0716"
+#define BIT(kind) (UINT64_C(1) << (kind))
+
+enum { K_IDENTITY = 1, K_STORY = 3, K_LANGUAGE = 6 };
+enum { P_INBURGERING = 2 };
+enum { ERROR_NOT_AUTHOR = 10, ERROR_BAD_SIGNATURE = 9, ERROR_CONFLICT = 11,
+       ERROR_INVALID_FIELD = 4, ERROR_NOT_FOUND = 12 };
+
+static const char *const V_AMIRA = "2931847560"; /* fictional */
+
+static int s_setup(void **state) {
+  harness_t *h = harness_new(1);
+  if (!h || harness_start(h) != 0) {
+    harness_destroy(&h);
+    return -1;
+  }
+  *state = h;
+  return 0;
+}
+
+static int s_teardown(void **state) {
+  harness_t *h = *state;
+  party_cleanup();
+  harness_destroy(&h);
+  return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+/* A JSON section whose plaintext is n random hex digits (so that its
+ * ciphertext is one nobody could find by chance). */
+static char *s_random_json(size_t n) {
+  uint8_t *raw = malloc(n / 2 + 1);
+  char *hex = malloc(n + 2);
+  char *json = malloc(n + 32);
+  assert_non_null(raw);
+  assert_non_null(hex);
+  assert_non_null(json);
+  randombytes_buf(raw, n / 2);
+  sodium_bin2hex(hex, n + 1, raw, n / 2);
+  snprintf(json, n + 32, "{\"notes\": \"%s\"}", hex);
+  free(raw);
+  free(hex);
+  return json;
+}
+
+/* The stored ciphertext of (subject, kind, author) at version into a
+ * malloc'd buffer; *len its length. */
+static uint8_t *s_ciphertext(harness_t *h, const uint8_t subject[32], int kind,
+                             uint64_t version, size_t *len) {
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open_v2(h->store, &db, SQLITE_OPEN_READONLY, NULL),
+                   SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_prepare_v2(db,
+                                      "SELECT ciphertext FROM section WHERE "
+                                      "subject = ? AND kind = ? AND version = ?",
+                                      -1, &st, NULL),
+                   SQLITE_OK);
+  sqlite3_bind_blob(st, 1, subject, 32, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, kind);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)version);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  *len = (size_t)sqlite3_column_bytes(st, 0);
+  uint8_t *out = malloc(*len);
+  assert_non_null(out);
+  memcpy(out, sqlite3_column_blob(st, 0), *len);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+static uint8_t *s_slurp(const char *path, size_t *len) {
+  *len = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  size_t cap = 1 << 16, n = 0;
+  uint8_t *buf = malloc(cap);
+  assert_non_null(buf);
+  size_t got;
+  while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+    n += got;
+    if (n == cap) {
+      cap *= 2;
+      buf = realloc(buf, cap);
+      assert_non_null(buf);
+    }
+  }
+  fclose(f);
+  *len = n;
+  return buf;
+}
+
+static int s_contains(const uint8_t *hay, size_t n, const uint8_t *needle,
+                      size_t m) {
+  if (m == 0 || n < m)
+    return 0;
+  for (size_t i = 0; i + m <= n; i++)
+    if (hay[i] == needle[0] && memcmp(hay + i, needle, m) == 0)
+      return 1;
+  return 0;
+}
+
+/* How many of the store's files (.db, -wal, -shm) hold needle. */
+static int s_files_holding(harness_t *h, const uint8_t *needle, size_t m) {
+  static const char *const suffix[] = {"", "-wal", "-shm"};
+  int found = 0;
+  for (size_t i = 0; i < 3; i++) {
+    char path[400];
+    snprintf(path, sizeof path, "%s%s", h->store, suffix[i]);
+    size_t n = 0;
+    uint8_t *buf = s_slurp(path, &n);
+    if (buf && s_contains(buf, n, needle, m))
+      found++;
+    free(buf);
+  }
+  return found;
+}
+
+/* Counts the files holding all of ct, or any 32-byte chunk of it at 0,
+ * the middle and the end (of a long one: at every 1 KiB too). */
+static int s_bytes_found(harness_t *h, const uint8_t *ct, size_t len,
+                         int whole) {
+  int found = whole ? s_files_holding(h, ct, len) : 0;
+  for (size_t off = 0; off + 32 <= len; off += 1024)
+    found += s_files_holding(h, ct + off, 32);
+  found += s_files_holding(h, ct + len / 2, 32);
+  found += s_files_holding(h, ct + len - 32, 32);
+  return found;
+}
+
+/* The delete notices p received with reason ERASED naming (kind, up_to). */
+static int s_erased_notices(const party_t *p, int kind, uint64_t up_to) {
+  int n = 0;
+  for (size_t i = 0; i < p->n_ntc; i++) {
+    const keten_notice_t *x = &p->ntc[i].n;
+    if (p->ntc[i].null_notice || x->kind != KETEN_NOTICE_DELETE ||
+        x->delete_reason != KETEN_NOTICE_REASON_ERASED)
+      continue;
+    for (size_t j = 0; j < x->n_items; j++)
+      if (x->items[j].kind == kind && x->items[j].up_to_version == up_to &&
+          strcmp(x->items[j].author, COA) == 0)
+        n++;
+  }
+  return n;
+}
+
+/* An Erasure on the wire, signed with sk (NULL: a wrong signature). */
+static int s_raw_erase(harness_t *h, const keten_keys_t *sender,
+                       const uint8_t subject[32], const char *author,
+                       const uint8_t *sk) {
+  void *ctx = zmq_ctx_new();
+  void *sock = harness_raw_socket(h, ctx, sender);
+  uint8_t id[16], sig[64];
+  randombytes_buf(id, sizeof id);
+  Keten__Erasure e = KETEN__ERASURE__INIT;
+  e.erasure_id.data = id;
+  e.erasure_id.len = 16;
+  e.subject.data = (uint8_t *)subject;
+  e.subject.len = 32;
+  e.author = (char *)author;
+  e.reason = "verzoek 2026-0042";
+  e.requested_at_ms = (uint64_t)party_wall_ms();
+  if (sk) {
+    assert_int_equal(canon_sign_erasure(&e, sk, sig), 0);
+  } else {
+    randombytes_buf(sig, sizeof sig);
+  }
+  e.signature.data = sig;
+  e.signature.len = 64;
+  Keten__EraseRequest req = KETEN__ERASE_REQUEST__INIT;
+  req.erasure = &e;
+  Keten__Envelope env = KETEN__ENVELOPE__INIT;
+  env.body_case = KETEN__ENVELOPE__BODY_ERASE;
+  env.erase = &req;
+  int code = party_error_code(party_raw(sock, &env));
+  zmq_close(sock);
+  zmq_ctx_term(ctx);
+  return code;
+}
+
+/* COA records a consent for G1 over IDENTITY and STORY and puts both;
+ * G1 (subscribed) receives them. */
+static void s_two_sections(harness_t *h, party_t *g, keten_client_t *coa,
+                           const uint8_t subject[32], const char *identity,
+                           const char *story) {
+  party_grant(coa, subject, G1, BIT(K_IDENTITY) | BIT(K_STORY), P_INBURGERING,
+              NULL);
+  party_put(coa, subject, K_IDENTITY, identity);
+  party_put(coa, subject, K_STORY, story);
+  party_wait(PARTIES(g), g, 2, 0, 0);
+  (void)h;
+}
+
+/* ---- the author erases --------------------------------------------------- */
+
+static void test_author_erases(void **state) {
+  harness_t *h = *state;
+  uint8_t subject[32];
+  party_subject(V_AMIRA, subject);
+  party_t *g = party_new(h, G1, 1);
+  keten_client_t *coa = party_client(h, COA);
+  char *identity = s_random_json(16000); /* overflow pages */
+  char *story = s_random_json(600);      /* one cell */
+  s_two_sections(h, g, coa, subject, identity, story);
+  size_t id_len = 0, st_len = 0;
+  uint8_t *id_ct = s_ciphertext(h, subject, K_IDENTITY, 1, &id_len);
+  uint8_t *st_ct = s_ciphertext(h, subject, K_STORY, 1, &st_len);
+  /* Before: the bytes are there (so the check below can fail). */
+  assert_true(s_files_holding(h, st_ct, st_len) >= 1);
+  assert_true(s_bytes_found(h, id_ct, id_len, 0) >= 3);
+
+  /* STORY only. */
+  keten_erasure_t e;
+  memset(&e, 0, sizeof e);
+  memcpy(e.subject, subject, 32);
+  e.kinds = BIT(K_STORY);
+  snprintf(e.reason, sizeof e.reason, "AVG-verzoek 2026-0042");
+  keten_erase_result_t res;
+  assert_int_equal(keten_client_erase(coa, &e, &res), KETEN_OK);
+  assert_int_equal(res.sections, 1);
+  assert_int_equal(res.wraps, 2); /* the author's own and G1's */
+  assert_int_equal(res.n_notified, 1);
+  assert_string_equal(res.notified[0], G1);
+  party_wait(PARTIES(g), g, 2, 0, 1);
+  assert_int_equal(s_erased_notices(g, K_STORY, 1), 1);
+  assert_int_equal(party_fetch_kinds(party_client(h, G1), subject),
+                   BIT(K_IDENTITY));
+  assert_int_equal(party_fetch_kinds(coa, subject), BIT(K_IDENTITY));
+
+  /* The same erasure_id again: a conflict, audited; nothing more. */
+  keten_erasure_t again = e;
+  memset(again.signature, 0, sizeof again.signature);
+  party_expect_remote(coa, keten_client_erase(coa, &again, NULL),
+                      ERROR_CONFLICT, "a reused erasure_id");
+
+  /* Everything else. */
+  keten_erasure_t all;
+  memset(&all, 0, sizeof all);
+  memcpy(all.subject, subject, 32);
+  snprintf(all.reason, sizeof all.reason, "AVG-verzoek 2026-0042 (rest)");
+  assert_int_equal(keten_client_erase(coa, &all, &res), KETEN_OK);
+  assert_int_equal(res.sections, 1);
+  party_wait(PARTIES(g), g, 2, 0, 2);
+  assert_int_equal(s_erased_notices(g, K_IDENTITY, 1), 1);
+  party_expect_remote(coa, keten_client_erase(coa, &all, NULL),
+                      ERROR_CONFLICT, "the second erasure again");
+  assert_int_equal(party_fetch_kinds(coa, subject), 0); /* NOT_FOUND */
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM section"), 0);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM wrap"), 0);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM erasure"), 2);
+  assert_int_equal(party_audited(h, "keten.section.erase", 1, "erasure "), 2);
+  assert_int_equal(
+      party_audited(h, "keten.section.erase", 1, "kinds 0x8 evidence 0"), 1);
+  assert_int_equal(party_audited(h, "keten.section.erase", 2,
+                                 "applied before"),
+                   2);
+  assert_int_equal(party_audited(h, "keten.notice.queue", 1, "erased"), 2);
+
+  /* While ketend runs: the erasure's commit truncated the WAL. */
+  assert_int_equal(s_bytes_found(h, st_ct, st_len, 1), 0);
+  assert_int_equal(s_bytes_found(h, id_ct, id_len, 1), 0);
+  party_cleanup();
+  party_stop_and_verify(h);
+  /* After: neither ciphertext nor any 32-byte chunk of it. */
+  assert_int_equal(s_files_holding(h, st_ct, st_len), 0);
+  assert_int_equal(s_bytes_found(h, st_ct, st_len, 1), 0);
+  assert_int_equal(s_bytes_found(h, id_ct, id_len, 1), 0);
+  free(id_ct);
+  free(st_ct);
+  free(identity);
+  free(story);
+}
+
+/* ---- refusals ------------------------------------------------------------ */
+
+static void test_refusals(void **state) {
+  harness_t *h = *state;
+  uint8_t subject[32];
+  party_subject(V_AMIRA, subject);
+  party_t *g = party_new(h, G1, 1);
+  keten_client_t *coa = party_client(h, COA);
+  s_two_sections(h, g, coa, subject, "{\"given_name\": \"Amira\"}",
+                 "{\"notes\": \"kwam via Ter Apel\"}");
+  harness_partner_t *gp = harness_partner(h, G1);
+  harness_partner_t *cp = harness_partner(h, COA);
+  /* G1 asks to erase COA's sections, even signed with its own key. */
+  assert_int_equal(s_raw_erase(h, &gp->keys, subject, COA, gp->keys.signing_sk),
+                   ERROR_NOT_AUTHOR);
+  /* COA itself, with a signature that is not its own. */
+  assert_int_equal(s_raw_erase(h, &cp->keys, subject, COA, gp->keys.signing_sk),
+                   ERROR_BAD_SIGNATURE);
+  assert_int_equal(s_raw_erase(h, &cp->keys, subject, COA, NULL),
+                   ERROR_BAD_SIGNATURE);
+  assert_int_equal(party_audited(h, "keten.section.erase", 2,
+                                 "sender is not the erasure"),
+                   1);
+  assert_int_equal(party_audited(h, "keten.section.erase", 2,
+                                 "signature does not verify"),
+                   2);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM section"), 2);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM erasure"), 0);
+  /* Out of bounds: an empty reason and a kind that does not exist. */
+  keten_erasure_t e;
+  memset(&e, 0, sizeof e);
+  memcpy(e.subject, subject, 32);
+  assert_int_equal(keten_client_erase(coa, &e, NULL), KETEN_ERR_INVALID);
+  snprintf(e.reason, sizeof e.reason, "x");
+  e.kinds = BIT(13);
+  assert_int_equal(keten_client_erase(coa, &e, NULL), KETEN_ERR_INVALID);
+  party_cleanup();
+  party_stop_and_verify(h);
+}
+
+/* ---- the operator applies the controller's signed request ----------------- */
+
+static void test_operator_erases(void **state) {
+  harness_t *h = *state;
+  uint8_t subject[32];
+  party_subject(V_AMIRA, subject);
+  keten_client_t *coa = party_client(h, COA);
+  keten_consent_t consent;
+  memset(&consent, 0, sizeof consent);
+  party_grant(coa, subject, G1, BIT(K_STORY), P_INBURGERING, &consent);
+  char *story = s_random_json(600);
+  party_put(coa, subject, K_STORY, story);
+  /* G1 never subscribed: its delivery is pending. */
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM mailbox WHERE "
+                                 "recipient = '%s' AND section_id IS NOT NULL",
+                              G1),
+                   1);
+  size_t ct_len = 0;
+  uint8_t *ct = s_ciphertext(h, subject, K_STORY, 1, &ct_len);
+  assert_true(s_files_holding(h, ct, ct_len) >= 1);
+
+  /* The controller exports its signed request. */
+  char keys[320], request[320], subject_hex[65];
+  snprintf(keys, sizeof keys, "%s/coa.key", h->dir);
+  snprintf(request, sizeof request, "%s/erasure.json", h->dir);
+  assert_int_equal(keten_keys_save(&harness_partner(h, COA)->keys, keys, NULL, 1),
+                   KETEN_OK);
+  party_hex(subject, 32, subject_hex);
+  const char *exp[] = {"erase",  subject_hex, "--reason", "AVG-verzoek 2026-0043",
+                       "--evidence", "--export", request, "--author", COA,
+                       "--keys", keys, NULL};
+  char *out = NULL;
+  assert_int_equal(harness_run_cli(h, exp, &out), 0);
+  free(out);
+  /* A request someone changed does not verify. */
+  char forged[320];
+  snprintf(forged, sizeof forged, "%s/forged.json", h->dir);
+  {
+    size_t n = 0;
+    uint8_t *doc = s_slurp(request, &n);
+    char *at = strstr((char *)doc, "2026-0043");
+    assert_non_null(at);
+    at[8] = '4';
+    FILE *f = fopen(forged, "wb");
+    fwrite(doc, 1, n, f);
+    fclose(f);
+    free(doc);
+  }
+  const char *bad[] = {"admin", "subject", "erase", "--store", h->store,
+                       "--request", forged, NULL};
+  assert_int_equal(harness_run_cli(h, bad, NULL), 1);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM section"), 1);
+
+  const char *apply[] = {"admin", "subject", "erase", "--store", h->store,
+                         "--request", request, "--json", NULL};
+  out = NULL;
+  assert_int_equal(harness_run_cli(h, apply, &out), 0);
+  assert_non_null(strstr(out, "\"sections\":1"));
+  assert_non_null(strstr(out, "\"deliveries\":1"));
+  assert_non_null(strstr(out, "\"evidence_refs\":1"));
+  assert_non_null(strstr(out, "\"notices_owed\":1"));
+  free(out);
+  /* Applied once only. */
+  assert_int_equal(harness_run_cli(h, apply, NULL), 1);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM section"), 0);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM mailbox WHERE "
+                                 "section_id IS NOT NULL"),
+                   0);
+  assert_int_equal(party_audited(h, "keten.section.erase", 1, "evidence 1"), 1);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM audit WHERE name = "
+                                 "'keten.section.erase' AND actor = 'operator'"),
+                   1);
+  /* The consent record stays, its evidence reference replaced. */
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM consent"), 1);
+  assert_int_equal(party_sqlf(h, "SELECT instr(record, CAST('erased:' AS "
+                                 "BLOB)) > 0 FROM consent"),
+                   1);
+  /* ketend signs and queues the owed notice: G1 gets it. */
+  party_t *g = party_new(h, G1, 1);
+  party_wait(PARTIES(g), g, 0, 0, 1);
+  assert_int_equal(s_erased_notices(g, K_STORY, 1), 1);
+  assert_int_equal(g->n_sec, 0); /* the pending delivery never came */
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM erasure_notice"), 0);
+  party_cleanup();
+  party_stop_and_verify(h);
+  assert_int_equal(s_bytes_found(h, ct, ct_len, 1), 0);
+  free(ct);
+  free(story);
+}
+
+/* ---- retention ----------------------------------------------------------- */
+
+static void test_retention(void **state) {
+  harness_t *h = *state;
+  uint8_t subject[32];
+  party_subject(V_AMIRA, subject);
+  party_t *g = party_new(h, G1, 1);
+  keten_client_t *coa = party_client(h, COA);
+  party_grant(coa, subject, G1, BIT(K_IDENTITY) | BIT(K_STORY), P_INBURGERING,
+              NULL);
+  int64_t now = party_wall_ms();
+  party_expect_remote(
+      coa,
+      keten_client_put_retained(coa, subject, K_STORY, "{}", 2,
+                                (uint64_t)(now - 1000), NULL),
+      ERROR_INVALID_FIELD, "a retention date in the past");
+  party_expect_remote(
+      coa,
+      keten_client_put_retained(coa, subject, K_STORY, "{}", 2,
+                                (uint64_t)(now + INT64_C(31) * 365 * 86400000),
+                                NULL),
+      ERROR_INVALID_FIELD, "a retention date beyond 30 years");
+  /* IDENTITY with the default (a year), STORY 1.5 s. */
+  party_put(coa, subject, K_IDENTITY, "{\"given_name\": \"Amira\"}");
+  keten_put_result_t res;
+  assert_int_equal(keten_client_put_retained(coa, subject, K_STORY,
+                                             "{\"notes\": \"kort\"}", 18,
+                                             (uint64_t)(party_wall_ms() + 1500),
+                                             &res),
+                   KETEN_OK);
+  party_wait(PARTIES(g), g, 2, 0, 0);
+  long long year = party_sqlf(h, "SELECT retain_until_ms - created_at_ms FROM "
+                                 "section WHERE kind = %d", K_IDENTITY);
+  assert_true(year > 364LL * 86400000 && year < 366LL * 86400000);
+  party_wait(PARTIES(g), g, 2, 0, 1);
+  assert_int_equal(s_erased_notices(g, K_STORY, 1), 1);
+  assert_true(party_wall_ms() >= now + 1500);
+  assert_int_equal(party_sqlf(h, "SELECT count(*) FROM section"), 1);
+  assert_int_equal(party_fetch_kinds(party_client(h, G1), subject),
+                   BIT(K_IDENTITY));
+  assert_int_equal(party_audited(h, "keten.section.erase", 1,
+                                 "retention passed: sections 1 up to v1"),
+                   1);
+  party_cleanup();
+  party_stop_and_verify(h);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_author_erases, s_setup, s_teardown),
+      cmocka_unit_test_setup_teardown(test_refusals, s_setup, s_teardown),
+      cmocka_unit_test_setup_teardown(test_operator_erases, s_setup,
+                                      s_teardown),
+      cmocka_unit_test_setup_teardown(test_retention, s_setup, s_teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
