@@ -2,6 +2,14 @@
  *
  *   keten audit report SUBJECT --store DB [--format text|html|json]
  *                      [--lang nl|en|ar|...] [--tz ZONE] [--out FILE]
+ *                      [--proofs DIR]
+ *
+ * Every disclosure carries the inclusion proof of its first audit entry
+ * against the latest signed tree head in the store's tree_head table, in
+ * the bundle form `keten audit prove` checks offline (JSON "proof"; with
+ * --proofs also DIR/proof-SEQ.json), computed here from audit_node and
+ * the entries (docs/protocol.md 10.5); none, with the reason, when no
+ * head covers the entry.
  *
  * Runs where the store is (the broker host, or a copy of the store),
  * like `keten audit subject`, and opens it READ-ONLY with SQLite itself
@@ -29,8 +37,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 #include "keten.pb-c.h"
+#include "merkle.h"
 #include "report.h"
 
 int cmd_audit_report(int argc, char **argv);
@@ -38,7 +49,8 @@ int cmd_audit_report(int argc, char **argv);
 static void s_usage(FILE *out) {
   fprintf(out,
           "usage: keten audit report --store FILE [--format text|html|json]\n"
-          "                          [--lang LANG] [--tz ZONE] [--out FILE] SUBJECT\n"
+          "                          [--lang LANG] [--tz ZONE] [--out FILE]\n"
+          "                          [--proofs DIR] SUBJECT\n"
           "\n"
           "The person's access report: every disclosure of their sections (to\n"
           "whom, which kinds and versions, when, how, for which purpose, under\n"
@@ -54,6 +66,11 @@ static void s_usage(FILE *out) {
           "  -z, --tz ZONE        time zone of the times shown (default\n"
           "                       Europe/Amsterdam)\n"
           "  -o, --out FILE       write there (mode 0600) instead of stdout\n"
+          "  -p, --proofs DIR     also write each disclosure's inclusion proof\n"
+          "                       (its first entry, against the latest signed\n"
+          "                       tree head) as DIR/proof-SEQ.json (0600), for\n"
+          "                       the person; check one with `keten audit prove\n"
+          "                       --broker-key broker.pub FILE`\n"
           "  -h, --help           print this help\n");
 }
 
@@ -307,8 +324,9 @@ static int s_head(sqlite3 *db, report_input_t *in) {
     return 0;
   st = NULL;
   if (sqlite3_prepare_v2(db,
-                         "SELECT size, timestamp_ms, root FROM tree_head ORDER "
-                         "BY size DESC, timestamp_ms DESC LIMIT 1",
+                         "SELECT size, timestamp_ms, root, broker_key, "
+                         "signature FROM tree_head ORDER BY size DESC, "
+                         "timestamp_ms DESC LIMIT 1",
                          -1, &st, NULL) != SQLITE_OK)
     return -1;
   int rc = sqlite3_step(st);
@@ -317,9 +335,176 @@ static int s_head(sqlite3 *db, report_input_t *in) {
     in->head_size = (uint64_t)sqlite3_column_int64(st, 0);
     in->head_ms = sqlite3_column_int64(st, 1);
     s_blob(in->head_root, 32, st, 2);
+    s_blob(in->head_key, 32, st, 3);
+    s_blob(in->head_signature, 64, st, 4);
   }
   sqlite3_finalize(st);
   return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- proofs (docs/protocol.md 10.5) ------------------------------------------ */
+
+/* The whole entry seq (every field its canonical string hashes): 1, 0 if
+ * there is none, -1. */
+static int s_entry_full(sqlite3 *db, uint64_t seq, audit_entry_t *e) {
+  sqlite3_stmt *st = NULL;
+  memset(e, 0, sizeof *e);
+  if (sqlite3_prepare_v2(
+          db,
+          "SELECT seq, trace_id, operation_id, parent_operation_id, name, "
+          "status, start_ms, end_ms, actor, counterparty, subject, kind, "
+          "consent_id, purpose, foreign_trace_id, foreign_operation_id, "
+          "detail, prev_hash FROM audit WHERE seq = ?1",
+          -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    e->seq = (uint64_t)sqlite3_column_int64(st, 0);
+    s_blob(e->trace_id, 16, st, 1);
+    s_blob(e->operation_id, 8, st, 2);
+    s_blob(e->parent_operation_id, 8, st, 3);
+    s_text(e->name, sizeof e->name, st, 4);
+    e->status = sqlite3_column_int(st, 5);
+    e->start_ms = sqlite3_column_int64(st, 6);
+    e->end_ms = sqlite3_column_int64(st, 7);
+    s_text(e->actor, sizeof e->actor, st, 8);
+    s_text(e->counterparty, sizeof e->counterparty, st, 9);
+    s_blob(e->subject, 32, st, 10);
+    e->kind = sqlite3_column_int(st, 11);
+    s_blob(e->consent_id, 16, st, 12);
+    e->purpose = sqlite3_column_int(st, 13);
+    s_blob(e->foreign_trace_id, 16, st, 14);
+    s_blob(e->foreign_operation_id, 8, st, 15);
+    s_text(e->detail, sizeof e->detail, st, 16);
+    s_blob(e->prev_hash, AUDIT_HASH_BYTES, st, 17);
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+typedef struct {
+  sqlite3 *db;
+  sqlite3_stmt *node; /* SELECT hash FROM audit_node, or NULL */
+} s_tree_t;
+
+/* merkle_get_fn: the node from audit_node (schema 6 keeps every complete
+ * one), else computed from the leaves of its entries. */
+static int s_tree_get(void *arg, unsigned level, uint64_t idx,
+                      uint8_t out[MERKLE_HASH_BYTES]) {
+  s_tree_t *t = arg;
+  if (t->node) {
+    sqlite3_reset(t->node);
+    sqlite3_bind_int64(t->node, 1, (sqlite3_int64)level);
+    sqlite3_bind_int64(t->node, 2, (sqlite3_int64)idx);
+    if (sqlite3_step(t->node) == SQLITE_ROW &&
+        sqlite3_column_bytes(t->node, 0) == MERKLE_HASH_BYTES) {
+      memcpy(out, sqlite3_column_blob(t->node, 0), MERKLE_HASH_BYTES);
+      sqlite3_reset(t->node);
+      return 0;
+    }
+    sqlite3_reset(t->node);
+  }
+  if (level > 24) /* 2^24 leaves in memory: not from a report */
+    return -1;
+  uint64_t n = UINT64_C(1) << level, first = idx << level;
+  uint8_t *leaves = malloc((size_t)n * MERKLE_HASH_BYTES);
+  if (!leaves)
+    return -1;
+  for (uint64_t i = 0; i < n; i++) {
+    audit_entry_t e;
+    if (s_entry_full(t->db, first + i + 1, &e) != 1) {
+      free(leaves);
+      return -1;
+    }
+    audit_leaf_hash(&e, leaves + i * MERKLE_HASH_BYTES);
+  }
+  int rc = merkle_root(leaves, n, out);
+  free(leaves);
+  return rc;
+}
+
+/* Sets each disclosure's proof of its first entry against in's head (the
+ * latest stored), or why there is none. It checks every proof it makes
+ * (merkle_verify_inclusion) so that none handed out fails for a reason of
+ * the store's. 0, or -1 (no memory). */
+static int s_proofs(sqlite3 *db, const report_input_t *in, report_t *r) {
+  s_tree_t t = {.db = db};
+  if (in->has_head && s_has_table(db, "audit_node") &&
+      sqlite3_prepare_v2(db,
+                         "SELECT hash FROM audit_node WHERE level = ?1 AND "
+                         "idx = ?2",
+                         -1, &t.node, NULL) != SQLITE_OK)
+    t.node = NULL;
+  int rc = 0;
+  for (size_t i = 0; i < r->n_disclosures && rc == 0; i++) {
+    report_disclosure_t *d = &r->disclosures[i];
+    uint64_t seq = d->first_seq;
+    if (!in->has_head) {
+      d->proof_missing = REPORT_PROOF_NO_HEAD;
+      continue;
+    }
+    if (seq == 0 || seq > in->head_size) {
+      d->proof_missing = REPORT_PROOF_NEWER;
+      continue;
+    }
+    d->proof_missing = REPORT_PROOF_UNAVAILABLE;
+    audit_entry_t e;
+    uint8_t proof[MERKLE_PROOF_BYTES], leaf[MERKLE_HASH_BYTES];
+    size_t n = 0;
+    if (s_entry_full(db, seq, &e) != 1 ||
+        merkle_inclusion_proof(seq - 1, in->head_size, s_tree_get, &t, proof,
+                               &n) != 0)
+      continue;
+    audit_leaf_hash(&e, leaf);
+    if (merkle_verify_inclusion(seq - 1, in->head_size, leaf, proof, n,
+                                in->head_root) != 0)
+      continue;
+    d->proof = report_proof_bundle(in, &e, proof, n);
+    if (d->proof)
+      d->proof_missing = 0;
+    else
+      rc = -1;
+  }
+  sqlite3_finalize(t.node);
+  return rc;
+}
+
+/* Writes each disclosure's bundle to dir/proof-SEQ.json (0600, never
+ * through a symlink; dir is made 0700 if missing). Returns how many, or -1. */
+static int s_write_proofs(const report_t *r, const char *dir) {
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    fprintf(stderr, "keten audit report: %s: %s\n", dir, strerror(errno));
+    return -1;
+  }
+  int n = 0;
+  for (size_t i = 0; i < r->n_disclosures; i++) {
+    const report_disclosure_t *d = &r->disclosures[i];
+    if (!d->proof)
+      continue;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/proof-%llu.json", dir,
+             (unsigned long long)d->first_seq);
+    char *text = json_dumps(d->proof, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    int fd = text ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+                                   O_CLOEXEC,
+                         0600)
+                  : -1;
+    size_t len = text ? strlen(text) : 0;
+    int ok = fd >= 0 && fchmod(fd, 0600) == 0 &&
+             write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1) == 1;
+    if (fd >= 0 && close(fd) != 0)
+      ok = 0;
+    int oom = !text;
+    free(text);
+    if (!ok) {
+      fprintf(stderr, "keten audit report: %s: %s\n", path,
+              oom ? "out of memory" : strerror(errno));
+      return -1;
+    }
+    n++;
+  }
+  return n;
 }
 
 /* ---- options --------------------------------------------------------------- */
@@ -407,19 +592,21 @@ int cmd_audit_report(int argc, char **argv) {
                                        {"lang", required_argument, NULL, 'l'},
                                        {"tz", required_argument, NULL, 'z'},
                                        {"out", required_argument, NULL, 'o'},
+                                       {"proofs", required_argument, NULL, 'p'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   const char *store_path = NULL, *format_s = "text", *lang = "nl",
-             *tz = "Europe/Amsterdam", *out_path = NULL;
+             *tz = "Europe/Amsterdam", *out_path = NULL, *proofs_dir = NULL;
   int c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "s:f:l:z:o:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:f:l:z:o:p:h", opts, NULL)) != -1) {
     switch (c) {
     case 's': store_path = optarg; break;
     case 'f': format_s = optarg; break;
     case 'l': lang = optarg; break;
     case 'z': tz = optarg; break;
     case 'o': out_path = optarg; break;
+    case 'p': proofs_dir = optarg; break;
     case 'h': s_usage(stdout); return CLI_EXIT_OK;
     default: s_usage(stderr); return CLI_EXIT_USAGE;
     }
@@ -514,6 +701,16 @@ int cmd_audit_report(int argc, char **argv) {
     fprintf(stderr, "keten audit report: out of memory\n");
     goto done;
   }
+  if (s_proofs(db, &in, &r) != 0) {
+    fprintf(stderr, "keten audit report: out of memory\n");
+    report_free(&r);
+    goto done;
+  }
+  int n_proofs = proofs_dir ? s_write_proofs(&r, proofs_dir) : 0;
+  if (n_proofs < 0) {
+    report_free(&r);
+    goto done;
+  }
   FILE *out = stdout;
   if (out_path) {
     /* personal data of the person: 0600, never through a symlink */
@@ -539,6 +736,11 @@ int cmd_audit_report(int argc, char **argv) {
             "consent change(s) from %zu entries\n",
             r.n_disclosures, r.n_events[REPORT_PART_REFUSALS],
             r.n_events[REPORT_PART_CONSENTS], entries.n);
+  if (wrc == 0 && proofs_dir)
+    fprintf(stderr,
+            "keten audit report: %d proof(s) in %s (check one with keten "
+            "audit prove --broker-key broker.pub FILE)\n",
+            n_proofs, proofs_dir);
   rc = wrc == 0 ? CLI_EXIT_OK : CLI_EXIT_LOCAL;
   report_free(&r);
 done:

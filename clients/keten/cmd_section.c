@@ -45,10 +45,16 @@ static json_t *s_section_json(const keten_section_t *s) {
 /* Parses the options shared by put and fetch and the subject, which must
  * be followed by exactly n_rest more arguments. Returns -1 when parsing
  * went on, else the exit code to return at once. */
+/* --retain-until (put only; retain NULL for fetch): its argument into
+ * *retain. Long only: -R is --root-key. */
+enum { S_OPT_RETAIN = 1000 };
 static int s_parse_common(int argc, char **argv, void (*usage)(FILE *),
                           cli_conn_t *conn, int n_rest,
-                          uint8_t subject[KETEN_SUBJECT_BYTES]) {
-  static const struct option opts[] = {SECTION_OPTIONS, {NULL, 0, NULL, 0}};
+                          uint8_t subject[KETEN_SUBJECT_BYTES],
+                          const char **retain) {
+  static const struct option opts[] = {
+      SECTION_OPTIONS, {"retain-until", required_argument, NULL, S_OPT_RETAIN},
+      {NULL, 0, NULL, 0}};
   cli_conn_defaults(conn);
   const char *chain = NULL;
   int c;
@@ -56,6 +62,10 @@ static int s_parse_common(int argc, char **argv, void (*usage)(FILE *),
   while ((c = getopt_long(argc, argv, CLI_CONN_SHORT "K:h", opts, NULL)) != -1) {
     if (cli_conn_option(conn, c, optarg))
       continue;
+    if (c == S_OPT_RETAIN && retain) {
+      *retain = optarg;
+      continue;
+    }
     switch (c) {
     case 'K': chain = optarg; break;
     case 'h': usage(stdout); return CLI_EXIT_OK;
@@ -81,15 +91,58 @@ static void s_usage_put(FILE *out) {
           "signature on the consent, the policy), signs it, and stores it. Exits\n"
           "0 once the broker says it is durable, 5 if the broker's evidence does\n"
           "not hold. SUBJECT is a 64-hex pseudonym, or a V-nummer with --chain-key.\n"
-          "\n" SECTION_HELP);
+          "The broker erases this version (and the older ones of SUBJECT, KIND\n"
+          "and you) after the kind's default retention, or after --retain-until.\n"
+          "\n"
+          "      --retain-until DATE|MS  erase after DATE (YYYY-MM-DD, 00:00 UTC)\n"
+          "                          or MS (ms since the epoch): after now and at\n"
+          "                          most 30 years ahead (docs/sections.md)\n"
+          SECTION_HELP);
+}
+
+/* --retain-until: "YYYY-MM-DD" (00:00 UTC) or digits (ms since the
+ * epoch) into *ms. 0, or -1. */
+static int s_retain_ms(const char *arg, uint64_t *ms) {
+  size_t n = strlen(arg);
+  if (n > 0 && n <= 19 && strspn(arg, "0123456789") == n) {
+    errno = 0;
+    unsigned long long v = strtoull(arg, NULL, 10);
+    if (errno || v == 0)
+      return -1;
+    *ms = v;
+    return 0;
+  }
+  static const int days_in[12] = {31, 29, 31, 30, 31, 30,
+                                  31, 31, 30, 31, 30, 31};
+  int y, m, d;
+  char tail;
+  if (sscanf(arg, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || n != 10 ||
+      y < 1970 || m < 1 || m > 12 || d < 1 || d > days_in[m - 1] ||
+      (m == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))))
+    return -1;
+  /* days from civil (Howard Hinnant's algorithm), as cmd_root.c does */
+  y -= m <= 2;
+  int64_t era = y / 400, yoe = y - era * 400;
+  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  *ms = (uint64_t)((era * 146097 + doe - 719468) * INT64_C(86400000));
+  return 0;
 }
 
 int cmd_put(int argc, char **argv) {
   cli_conn_t conn;
   uint8_t subject[KETEN_SUBJECT_BYTES];
-  int early = s_parse_common(argc, argv, s_usage_put, &conn, 2, subject);
+  const char *retain = NULL;
+  int early = s_parse_common(argc, argv, s_usage_put, &conn, 2, subject,
+                             &retain);
   if (early >= 0)
     return early;
+  uint64_t retain_ms = 0; /* 0: the kind's default */
+  if (retain && s_retain_ms(retain, &retain_ms) != 0) {
+    fprintf(stderr, "keten put: --retain-until %s: not a date (YYYY-MM-DD) "
+                    "nor ms since the epoch\n", retain);
+    return CLI_EXIT_USAGE;
+  }
   int kind = keten_section_kind_from_name(argv[optind + 1]);
   if (!kind) {
     fprintf(stderr, "keten put: unknown section kind '%s'\n", argv[optind + 1]);
@@ -113,8 +166,8 @@ int cmd_put(int argc, char **argv) {
     return exit_code;
   }
   keten_put_result_t res;
-  keten_err_t rc = keten_client_put(client, subject, kind, text, strlen(text),
-                                    &res);
+  keten_err_t rc = keten_client_put_retained(client, subject, kind, text,
+                                             strlen(text), retain_ms, &res);
   sodium_memzero(text, strlen(text));
   free(text);
   if (rc != KETEN_OK) {
@@ -156,7 +209,7 @@ static void s_put_printable(FILE *out, const char *s) {
 int cmd_fetch(int argc, char **argv) {
   cli_conn_t conn;
   uint8_t subject[KETEN_SUBJECT_BYTES];
-  int early = s_parse_common(argc, argv, s_usage_fetch, &conn, 0, subject);
+  int early = s_parse_common(argc, argv, s_usage_fetch, &conn, 0, subject, NULL);
   if (early >= 0)
     return early;
   int exit_code = CLI_EXIT_OK;

@@ -428,6 +428,8 @@ int report_build(const report_input_t *in, report_t *out) {
 void report_free(report_t *r) {
   if (!r)
     return;
+  for (size_t i = 0; i < r->n_disclosures; i++)
+    json_decref(r->disclosures[i].proof);
   free(r->disclosures);
   for (int i = 0; i < REPORT_N_PARTS; i++)
     free(r->events[i]);
@@ -697,6 +699,44 @@ static void s_hex(const uint8_t *b, size_t n, char *out) {
   out[2 * n] = '\0';
 }
 
+void *report_proof_bundle(const report_input_t *in, const audit_entry_t *e,
+                          const uint8_t *proof, size_t n) {
+  if (!in->has_head || !e)
+    return NULL;
+  size_t len = 0;
+  uint8_t *str = audit_entry_string(e, &len);
+  char *ehex = str ? malloc(2 * len + 1) : NULL;
+  json_t *b = NULL, *inc = json_array();
+  if (ehex && inc) {
+    char root[65], key[65], sig[129], x[65];
+    s_hex(str, len, ehex);
+    s_hex(in->head_root, 32, root);
+    s_hex(in->head_key, 32, key);
+    s_hex(in->head_signature, 64, sig);
+    int ok = 1;
+    for (size_t i = 0; ok && i < n; i++) {
+      s_hex(proof + 32 * i, 32, x);
+      ok = json_array_append_new(inc, json_string(x)) == 0;
+    }
+    if (ok)
+      b = json_pack("{s:{s:I, s:s, s:I, s:s, s:s}, s:I, s:s, s:O}", "head",
+                    "size", (json_int_t)in->head_size, "root", root,
+                    "timestamp_ms", (json_int_t)in->head_ms, "broker_key", key,
+                    "signature", sig, "seq", (json_int_t)e->seq, "entry_hex",
+                    ehex, "inclusion", inc);
+  }
+  json_decref(inc);
+  free(ehex);
+  free(str);
+  return b;
+}
+
+static const char *s_proof_missing_key(int why) {
+  return why == REPORT_PROOF_NO_HEAD   ? "proof.missing.no_head"
+         : why == REPORT_PROOF_NEWER   ? "proof.missing.newer"
+                                       : "proof.missing.unavailable";
+}
+
 static const char *s_how(const s_out_t *o, int how, char *buf, size_t cap) {
   if (how == (REPORT_HOW_DELIVERED | REPORT_HOW_FETCHED))
     snprintf(buf, cap, "%s, %s", s_tr(o, "how.delivered"),
@@ -869,7 +909,21 @@ static void s_text_header(s_out_t *o) {
     snprintf(line, sizeof line, "%s", s_tr(o, "header.no_head"));
   }
   s_field(o, 0, s_tr(o, "header.tree_head"), line);
+  s_field(o, 0, s_tr(o, "header.proofs"),
+          s_tr(o, in->has_head ? "header.proofs_how" : "proof.missing.no_head"));
   s_put(o, "\n");
+}
+
+/* "entry N" (its proof is in the bundle), or why there is none. */
+static const char *s_proof_text(const s_out_t *o, const report_disclosure_t *d,
+                                char *buf, size_t cap) {
+  if (d->proof)
+    snprintf(buf, cap, "%s %" PRIu64 " (proof-%" PRIu64 ".json)",
+             s_tr(o, "label.entry"), d->first_seq, d->first_seq);
+  else
+    snprintf(buf, cap, "%s %" PRIu64 ": %s", s_tr(o, "label.entry"),
+             d->first_seq, s_tr(o, s_proof_missing_key(d->proof_missing)));
+  return buf;
 }
 
 static void s_text_disclosures(s_out_t *o) {
@@ -908,6 +962,7 @@ static void s_text_disclosures(s_out_t *o) {
       n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%" PRIu64, j ? ", " : "",
                             d->seqs[j]);
     s_field(o, 2, s_tr(o, "col.entries"), buf);
+    s_field(o, 2, s_tr(o, "col.proof"), s_proof_text(o, d, buf, sizeof buf));
   }
   s_put(o, "\n");
 }
@@ -1065,7 +1120,7 @@ static void s_html_th(s_out_t *o, const char *const *keys, size_t n) {
 
 static void s_html_disclosures(s_out_t *o) {
   const report_t *r = o->r;
-  char kb[64], vb[64], t[64], hb[128], pb[128], bb[128];
+  char kb[64], vb[64], t[64], hb[128], pb[128], bb[128], buf[512];
   s_printf(o, "<section id=\"disclosures\"><h2>1. ");
   s_html(o, s_tr(o, "part.disclosures"));
   s_printf(o, " (%zu)</h2>\n<p>", r->n_disclosures);
@@ -1115,7 +1170,11 @@ static void s_html_disclosures(s_out_t *o) {
     s_put(o, "</td><td class=\"mono\">");
     for (size_t j = 0; j < d->n_seqs; j++)
       s_printf(o, "%s%" PRIu64, j ? ", " : "", d->seqs[j]);
-    s_put(o, "</td></tr>\n");
+    s_put(o, "<br><span class=\"proof\">");
+    s_html(o, s_tr(o, "col.proof"));
+    s_put(o, ": ");
+    s_html(o, s_proof_text(o, d, buf, sizeof buf));
+    s_put(o, "</span></td></tr>\n");
   }
   s_put(o, "</tbody></table></section>\n");
 }
@@ -1244,6 +1303,10 @@ static void s_html_doc(s_out_t *o) {
   } else {
     s_html(o, s_tr(o, "header.no_head"));
   }
+  s_put(o, "</dd>\n<dt>");
+  s_html(o, s_tr(o, "header.proofs"));
+  s_put(o, "</dt><dd>");
+  s_html(o, s_tr(o, in->has_head ? "header.proofs_how" : "proof.missing.no_head"));
   s_put(o, "</dd>\n</dl>\n");
   s_html_disclosures(o);
   for (int p = 0; p < REPORT_N_PARTS; p++)
@@ -1348,6 +1411,8 @@ static json_t *s_json_doc(const s_out_t *o) {
     json_object_set_new(h, "timestamp_ms", json_integer(in->head_ms));
     json_object_set_new(h, "time", s_jtime(in->head_ms));
     json_object_set_new(h, "root", json_string(root));
+    s_hex(in->head_key, 32, root);
+    json_object_set_new(h, "broker_key", json_string(root));
     json_object_set_new(audit, "tree_head", h);
   } else {
     json_object_set_new(audit, "tree_head", json_null());
@@ -1387,6 +1452,19 @@ static json_t *s_json_doc(const s_out_t *o) {
     for (size_t k = 0; k < d->n_seqs; k++)
       json_array_append_new(seqs, json_integer((json_int_t)d->seqs[k]));
     json_object_set_new(j, "audit_seqs", seqs);
+    json_object_set_new(j, "first_seq", json_integer((json_int_t)d->first_seq));
+    /* the bundle `keten audit prove` checks, of first_seq */
+    json_object_set_new(j, "proof", d->proof ? json_incref(d->proof) : json_null());
+    if (!d->proof) {
+      static const char *const why[] = {"", "no_head", "newer", "unavailable"};
+      int w = d->proof_missing >= REPORT_PROOF_NO_HEAD &&
+                      d->proof_missing <= REPORT_PROOF_UNAVAILABLE
+                  ? d->proof_missing
+                  : REPORT_PROOF_UNAVAILABLE;
+      json_object_set_new(j, "proof_missing", json_string(why[w]));
+      json_object_set_new(j, "proof_missing_text",
+                          s_jstr(s_tr(o, s_proof_missing_key(w))));
+    }
     json_array_append_new(ds, j);
   }
   json_object_set_new(doc, "disclosures", ds);

@@ -87,6 +87,8 @@ typedef struct {
   uint64_t head_size;
   int64_t head_ms;
   uint8_t head_root[32];
+  uint8_t head_key[32];       /* the broker key that signed the head */
+  uint8_t head_signature[64];
   int64_t generated_ms;
   const char *time_zone; /* for the header only: localtime_r uses TZ */
 } report_input_t;
@@ -108,7 +110,24 @@ typedef struct {
   uint64_t first_seq;              /* audit entry of the first disclosure */
   uint64_t seqs[8];                /* the first few entries, for proofs */
   size_t n_seqs;
+  /* The inclusion proof of first_seq against the input's head (the
+   * caller sets it after report_build(), see report_proof_bundle();
+   * report_free() releases it): a json_t * bundle, or NULL with
+   * proof_missing one of the REPORT_PROOF_* reasons. */
+  void *proof;
+  int proof_missing;
 } report_disclosure_t;
+
+/* Why a disclosure has no proof (catalog key "proof.missing.NAME"). */
+enum {
+  REPORT_PROOF_NO_HEAD = 1, /* "no_head": no signed tree head is stored */
+  REPORT_PROOF_NEWER,       /* "newer": the entry is newer than the latest
+                               head; a later report (after the broker signs
+                               again) carries it */
+  REPORT_PROOF_UNAVAILABLE  /* "unavailable": the stored log does not
+                               give a proof that checks against the head
+                               (run keten audit verify) */
+};
 
 /* Parts listed apart from the disclosures. */
 enum {
@@ -149,6 +168,16 @@ typedef struct {
 /* Builds the rows of in (which must outlive out). 0, or -1 (no memory). */
 int report_build(const report_input_t *in, report_t *out);
 void report_free(report_t *r);
+
+/* The inclusion-proof bundle `keten audit prove` checks (docs/protocol.md
+ * 10.5, docs/operations.md 12.11), as a new json_t *:
+ *   {"head":{"size","root","timestamp_ms","broker_key","signature"},
+ *    "seq":N,"entry_hex":"<entry string keten/audit/v1>",
+ *    "inclusion":["<64 hex>",...]}
+ * for entry e against in's head, with the n hashes at proof (lowest level
+ * first). NULL when in has no head or out of memory. */
+void *report_proof_bundle(const report_input_t *in, const audit_entry_t *e,
+                          const uint8_t *proof, size_t n);
 
 /* ---- translations ---------------------------------------------------------- */
 

@@ -17,6 +17,11 @@
  *     notice, the bytes are gone;
  *   - retention: a version 1.5 s from expiry disappears with a notice; a
  *     date in the past or beyond 30 years is ERROR_INVALID_FIELD;
+ *   - the real `keten listen --dir` of a recipient deletes the file of an
+ *     erased section (and of one whose retention date passed), prints
+ *     "deleted FILE (reason: erased)" and records the notice with what it
+ *     deleted as DIR/notice-<subject>-<id>.json; the file of the kind that
+ *     was not erased stays;
  *   - every case ends with `keten audit verify` on the stopped broker. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,11 +29,17 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "canon.h"
@@ -231,6 +242,125 @@ static void s_two_sections(harness_t *h, party_t *g, keten_client_t *coa,
   party_put(coa, subject, K_STORY, story);
   party_wait(PARTIES(g), g, 2, 0, 0);
   (void)h;
+}
+
+/* ---- keten listen --dir -------------------------------------------------- */
+
+/* A file's text, NUL-terminated (malloc'd), or NULL if it cannot be read. */
+static char *s_slurp_text(const char *path) {
+  size_t n = 0;
+  uint8_t *buf = s_slurp(path, &n);
+  if (!buf)
+    return NULL;
+  char *text = realloc(buf, n + 1);
+  assert_non_null(text);
+  text[n] = '\0';
+  return text;
+}
+
+typedef struct {
+  pid_t pid;
+  char inbox[320], out[320], err[320];
+  char hex16[17];             /* the subject's first 8 bytes in hex */
+} s_listener_t;
+
+/* Starts the real `keten listen --dir DIR/inbox` as id in the background,
+ * stdout and stderr into files of DIR (--idle: it ends by itself should
+ * the test fail before s_listen_stop). */
+static void s_listen_start(harness_t *h, const char *id,
+                           const uint8_t subject[32], s_listener_t *l) {
+  char keys[320], bpub[320];
+  snprintf(keys, sizeof keys, "%s/listener.key", h->dir);
+  snprintf(bpub, sizeof bpub, "%s/broker.pub", h->dir);
+  snprintf(l->inbox, sizeof l->inbox, "%s/inbox", h->dir);
+  snprintf(l->out, sizeof l->out, "%s/listen.out", h->dir);
+  snprintf(l->err, sizeof l->err, "%s/listen.err", h->dir);
+  party_hex(subject, 8, l->hex16);
+  assert_int_equal(keten_keys_save(&harness_partner(h, id)->keys, keys, NULL, 1),
+                   KETEN_OK);
+  assert_int_equal(keten_keys_save(&h->broker, NULL, bpub, 1), KETEN_OK);
+  assert_int_equal(mkdir(l->inbox, 0700), 0);
+  const char *argv[] = {KETEN_CLI_PATH, "listen", "--dir", l->inbox,
+                        "--idle", "30000", "-e", h->endpoint, "-k", keys,
+                        "-b", bpub, "-R", h->root_file, "-T", "3000", NULL};
+  l->pid = fork();
+  assert_true(l->pid >= 0);
+  if (l->pid == 0) {
+    if (!freopen(l->out, "w", stdout) || !freopen(l->err, "w", stderr))
+      _exit(126);
+    execv(KETEN_CLI_PATH, (char *const *)argv);
+    _exit(127);
+  }
+}
+
+/* Stops listen (SIGTERM) and returns its exit status; *out and *err
+ * (malloc'd) get what it printed. */
+static int s_listen_stop(s_listener_t *l, char **out, char **err) {
+  int status = 0;
+  if (l->pid > 0) {
+    kill(l->pid, SIGTERM);
+    while (waitpid(l->pid, &status, 0) < 0 && errno == EINTR)
+      ;
+    l->pid = 0;
+  }
+  *out = s_slurp_text(l->out);
+  *err = s_slurp_text(l->err);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* DIR/<hex16>-<KIND>-coa-v<v>.json, the name listen gives a section. */
+static void s_section_file(const s_listener_t *l, const char *kind, int v,
+                           char *path, size_t cap) {
+  snprintf(path, cap, "%s/%s-%s-coa-v%d.json", l->inbox, l->hex16, kind, v);
+}
+
+/* Waits up to timeout_ms until path exists (present) or not. 1 if so. */
+static int s_wait_file(const char *path, int present, int timeout_ms) {
+  for (int64_t end = party_mono_ms() + timeout_ms;; party_sleep_ms(20)) {
+    if ((access(path, F_OK) == 0) == (present != 0))
+      return 1;
+    if (party_mono_ms() >= end)
+      return 0;
+  }
+}
+
+/* The DIR/notice-<hex16>-*.json files: how many, and the text of the
+ * last one found into *text (malloc'd, NUL-terminated; NULL if none). */
+static int s_notice_files(const s_listener_t *l, char **text) {
+  char prefix[64];
+  snprintf(prefix, sizeof prefix, "notice-%s-", l->hex16);
+  *text = NULL;
+  int n = 0;
+  DIR *d = opendir(l->inbox);
+  assert_non_null(d);
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+      continue;
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", l->inbox, de->d_name);
+    char *buf = s_slurp_text(path);
+    if (!buf)
+      continue;
+    n++;
+    free(*text);
+    *text = buf;
+  }
+  closedir(d);
+  return n;
+}
+
+/* Waits up to timeout_ms for n notice files. 1 if so. */
+static int s_wait_notices(const s_listener_t *l, int n, int timeout_ms) {
+  for (int64_t end = party_mono_ms() + timeout_ms;; party_sleep_ms(20)) {
+    char *text = NULL;
+    int got = s_notice_files(l, &text);
+    free(text);
+    if (got >= n)
+      return 1;
+    if (party_mono_ms() >= end)
+      return 0;
+  }
 }
 
 /* ---- the author erases --------------------------------------------------- */
@@ -490,6 +620,138 @@ static void test_retention(void **state) {
   party_stop_and_verify(h);
 }
 
+/* ---- keten listen --dir obeys the notices --------------------------------- */
+
+/* What listen did with one delete notice for STORY v1 (reason erased): the
+ * STORY file gone, the IDENTITY file still there, one notice file naming
+ * what it deleted, the "deleted" line and the summary. got_both, gone and
+ * noticed are what the test saw while listen ran. */
+static void s_expect_story_deleted(const s_listener_t *l, int got_both,
+                                   int gone, int noticed, int status,
+                                   const char *out, const char *err) {
+  char identity[400], story[400], line[600], deleted[120], summary[200];
+  s_section_file(l, "IDENTITY", 1, identity, sizeof identity);
+  s_section_file(l, "STORY", 1, story, sizeof story);
+  snprintf(line, sizeof line, "deleted %s (reason: erased)\n", story);
+  snprintf(deleted, sizeof deleted, "\"deleted\":[\"%s-STORY-coa-v1.json\"]",
+           l->hex16);
+  snprintf(summary, sizeof summary,
+           "keten listen: 2 section(s) and 1 notice(s) received; 0 TVS "
+           "event(s), 1 file(s) deleted");
+  char *notice = NULL;
+  int n_notices = s_notice_files(l, &notice);
+  int identity_stays = access(identity, F_OK) == 0;
+  if (!got_both || !gone || !noticed || status != 0 || n_notices != 1 ||
+      !identity_stays || !strstr(out, line) || !strstr(err, summary))
+    print_error("listen: both files %d, STORY gone %d, noticed %d, exit %d, "
+                "notice files %d, IDENTITY stays %d\nstdout: %s\nstderr: %s\n"
+                "notice: %s\n", got_both, gone, noticed, status, n_notices,
+                identity_stays, out, err, notice ? notice : "(none)");
+  assert_true(got_both);
+  assert_true(gone);
+  assert_true(noticed);
+  assert_int_equal(status, 0);
+  assert_int_equal(n_notices, 1);
+  assert_true(identity_stays); /* the kind nobody erased */
+  assert_non_null(strstr(out, line));
+  assert_null(strstr(out, "IDENTITY-coa-v1.json (reason"));
+  assert_non_null(strstr(err, summary));
+  assert_non_null(notice);
+  assert_non_null(strstr(notice, "\"notice\":\"DELETE\""));
+  assert_non_null(strstr(notice, "\"reason\":\"erased\""));
+  assert_non_null(strstr(notice, deleted)); /* STORY, and only STORY */
+  assert_non_null(strstr(notice, "\"items\":[{\"author\":\"coa\",\"kind\":"
+                                 "\"STORY\",\"up_to_version\":1}]"));
+  free(notice);
+}
+
+/* A recipient runs the real `keten listen --dir`; the author erases STORY
+ * with `keten erase`: listen deletes the STORY file, keeps the IDENTITY
+ * one, and records the notice. */
+static void test_listen_deletes_erased(void **state) {
+  harness_t *h = *state;
+  uint8_t subject[32];
+  party_subject(V_AMIRA, subject);
+  keten_client_t *coa = party_client(h, COA);
+  party_grant(coa, subject, G1, BIT(K_IDENTITY) | BIT(K_STORY), P_INBURGERING,
+              NULL);
+  s_listener_t l;
+  s_listen_start(h, G1, subject, &l);
+  party_put(coa, subject, K_IDENTITY, "{\"given_name\": \"Amira\"}");
+  party_put(coa, subject, K_STORY, "{\"notes\": \"kwam via Ter Apel\"}");
+  char identity[400], story[400];
+  s_section_file(&l, "IDENTITY", 1, identity, sizeof identity);
+  s_section_file(&l, "STORY", 1, story, sizeof story);
+  int got_both = s_wait_file(identity, 1, 15000) && s_wait_file(story, 1, 15000);
+
+  char keys[320], bpub[320], subject_hex[65];
+  snprintf(keys, sizeof keys, "%s/coa.key", h->dir);
+  snprintf(bpub, sizeof bpub, "%s/broker.pub", h->dir);
+  assert_int_equal(keten_keys_save(&harness_partner(h, COA)->keys, keys, NULL, 1),
+                   KETEN_OK);
+  party_hex(subject, 32, subject_hex);
+  const char *erase[] = {"erase",  subject_hex,  "--reason", "AVG-verzoek 2026-0044",
+                         "--kinds", "STORY",      "--json",   "-e",
+                         h->endpoint, "-k",       keys,       "-b",
+                         bpub,     "-R",         h->root_file, NULL};
+  char *erased = NULL;
+  int erase_rc = got_both ? harness_run_cli(h, erase, &erased) : -1;
+  int gone = erase_rc == 0 && s_wait_file(story, 0, 15000);
+  /* The notice file is written after the deletions. */
+  int noticed = gone && s_wait_notices(&l, 1, 5000);
+  char *out = NULL, *err = NULL;
+  int status = s_listen_stop(&l, &out, &err);
+  if (erase_rc != 0)
+    print_error("keten erase exit %d: %s\n", erase_rc, erased ? erased : "");
+  assert_int_equal(erase_rc, 0);
+  assert_non_null(strstr(erased, "\"sections\":1"));
+  assert_non_null(strstr(erased, "\"notified\":[\"" G1 "\"]"));
+  s_expect_story_deleted(&l, got_both, gone, noticed, status, out, err);
+  free(erased);
+  free(out);
+  free(err);
+  party_cleanup();
+  party_stop_and_verify(h);
+}
+
+/* The same when STORY's retention date passes (2 s ahead): the broker's
+ * sweep erases it, and listen deletes its file. */
+static void test_listen_deletes_expired(void **state) {
+  harness_t *h = *state;
+  uint8_t subject[32];
+  party_subject(V_AMIRA, subject);
+  keten_client_t *coa = party_client(h, COA);
+  party_grant(coa, subject, G1, BIT(K_IDENTITY) | BIT(K_STORY), P_INBURGERING,
+              NULL);
+  s_listener_t l;
+  s_listen_start(h, G1, subject, &l);
+  party_put(coa, subject, K_IDENTITY, "{\"given_name\": \"Amira\"}");
+  static const char kort[] = "{\"notes\": \"kort\"}";
+  int64_t until = party_wall_ms() + 2000;
+  assert_int_equal(keten_client_put_retained(coa, subject, K_STORY, kort,
+                                             strlen(kort), (uint64_t)until,
+                                             NULL),
+                   KETEN_OK);
+  char identity[400], story[400];
+  s_section_file(&l, "IDENTITY", 1, identity, sizeof identity);
+  s_section_file(&l, "STORY", 1, story, sizeof story);
+  int got_both = s_wait_file(identity, 1, 15000) && s_wait_file(story, 1, 15000);
+  int gone = got_both && s_wait_file(story, 0, 15000);
+  int64_t gone_at = party_wall_ms();
+  int noticed = gone && s_wait_notices(&l, 1, 5000);
+  char *out = NULL, *err = NULL;
+  int status = s_listen_stop(&l, &out, &err);
+  s_expect_story_deleted(&l, got_both, gone, noticed, status, out, err);
+  assert_true(gone_at >= until); /* not before its date */
+  assert_int_equal(party_audited(h, "keten.section.erase", 1,
+                                 "retention passed: sections 1 up to v1"),
+                   1);
+  free(out);
+  free(err);
+  party_cleanup();
+  party_stop_and_verify(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_author_erases, s_setup, s_teardown),
@@ -497,6 +759,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_operator_erases, s_setup,
                                       s_teardown),
       cmocka_unit_test_setup_teardown(test_retention, s_setup, s_teardown),
+      cmocka_unit_test_setup_teardown(test_listen_deletes_erased, s_setup,
+                                      s_teardown),
+      cmocka_unit_test_setup_teardown(test_listen_deletes_expired, s_setup,
+                                      s_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

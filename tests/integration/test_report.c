@@ -396,6 +396,90 @@ static void s_browser(harness_t *h, const char *const langs[3],
   }
 }
 
+/* Writes text to path. */
+static void s_write(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  assert_int_equal(fputs(text, f) >= 0, 1);
+  assert_int_equal(fclose(f), 0);
+}
+
+/* `keten audit prove FILE --broker-key DIR/broker.pub`: its exit status;
+ * "proof OK" on stdout when 0. */
+static int s_prove(harness_t *h, const char *file) {
+  char pub[600];
+  snprintf(pub, sizeof pub, "%s/broker.pub", h->dir);
+  const char *argv[] = {"audit", "prove", file, "--broker-key", pub, NULL};
+  char *out = NULL;
+  int rc = harness_run_cli(h, argv, &out);
+  if (rc == 0 && (!out || !strstr(out, "proof OK: entry ")))
+    fail_msg("keten audit prove %s: %s", file, out ? out : "");
+  if (rc != 0 && (!out || !strstr(out, "proof FAILED")))
+    fail_msg("keten audit prove %s exited %d: %s", file, rc, out ? out : "");
+  free(out);
+  return rc;
+}
+
+/* Each disclosure carries the proof of its first entry against the signed
+ * head (issue 9, item 2): the bundles of the JSON and of --proofs DIR
+ * check with `keten audit prove`; one hex digit changed in the entry
+ * does not. */
+static void s_check_proofs(harness_t *h, const char *subject) {
+  char dir[400], path[512];
+  snprintf(dir, sizeof dir, "%s/proofs", h->dir);
+  snprintf(path, sizeof path, "%s/report.proofs.json", h->dir);
+  const char *argv[] = {"audit", "report", "--store", h->store, "--format",
+                        "json", "--lang", "en", "--out", path, "--proofs",
+                        dir, subject, NULL};
+  assert_int_equal(harness_run_cli(h, argv, NULL), 0);
+  char *text = s_slurp(path, NULL);
+  assert_non_null(text);
+  json_t *j = json_loads(text, 0, NULL);
+  assert_non_null(j);
+  free(text);
+  json_t *ds = json_object_get(j, "disclosures"), *d;
+  size_t i, proved = 0;
+  json_array_foreach(ds, i, d) {
+    json_t *b = json_object_get(d, "proof");
+    if (!json_is_object(b))
+      fail_msg("disclosure %zu has no proof: %s", i,
+               json_string_value(json_object_get(d, "proof_missing")));
+    json_int_t seq = json_integer_value(json_object_get(b, "seq"));
+    assert_int_equal(seq, json_integer_value(json_object_get(d, "first_seq")));
+    /* the bundle of the JSON report, as the FG would cut it out */
+    char file[600];
+    snprintf(file, sizeof file, "%s/from-json-%lld.json", h->dir, (long long)seq);
+    char *bt = json_dumps(b, JSON_COMPACT);
+    s_write(file, bt);
+    free(bt);
+    assert_int_equal(s_prove(h, file), 0);
+    /* the same bundle in DIR, 0600 */
+    snprintf(file, sizeof file, "%s/proof-%lld.json", dir, (long long)seq);
+    struct stat sb;
+    assert_int_equal(stat(file, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(s_prove(h, file), 0);
+    /* one hex digit of the entry changed: refused */
+    json_t *bad = json_deep_copy(b);
+    char *ehex = strdup(json_string_value(json_object_get(bad, "entry_hex")));
+    size_t at = strlen(ehex) - 3; /* in the detail text */
+    ehex[at] = ehex[at] == '0' ? '1' : '0';
+    json_object_set_new(bad, "entry_hex", json_string(ehex));
+    free(ehex);
+    snprintf(file, sizeof file, "%s/tampered-%lld.json", h->dir, (long long)seq);
+    bt = json_dumps(bad, JSON_COMPACT);
+    s_write(file, bt);
+    free(bt);
+    json_decref(bad);
+    assert_int_not_equal(s_prove(h, file), 0);
+    proved++;
+  }
+  assert_true(proved >= 2);
+  printf("keten audit prove: %zu disclosure proofs OK, their tampered copies "
+         "refused\n", proved);
+  json_decref(j);
+}
+
 static void test_report(void **state) {
   harness_t *h = *state;
   /* The FG's procedure: the partner derives the pseudonym on its own
@@ -517,6 +601,7 @@ static void test_report(void **state) {
     assert_non_null(strstr(page, "coa-form &lt;2026-17&gt; &amp; &#39;x&#39;"));
     free(page);
   }
+  s_check_proofs(h, hex);
   char *after = s_slurp(h->store, &after_len);
   assert_non_null(after);
   assert_int_equal(before_len, after_len);

@@ -1069,6 +1069,33 @@ static void test_is_counter(void **state) {
     assert_int_equal(policy_is_counter(role) != 0, role == ROLE_COA);
 }
 
+/* Retention (issue 9): every section kind of the wire has a default, at
+ * least a month and within the 30-year maximum a PUT may ask for; no
+ * kind that is not one has any. */
+static void test_retention_defaults(void **state) {
+  (void)state;
+  const ProtobufCEnumDescriptor *d = &keten__section_kind__descriptor;
+  unsigned kinds = 0;
+  for (unsigned i = 0; i < d->n_values; i++) {
+    int kind = d->values[i].value;
+    int64_t ms = policy_retention_ms(kind);
+    if (kind == KETEN__SECTION_KIND__SECTION_UNSPECIFIED) {
+      assert_int_equal(ms, 0);
+      continue;
+    }
+    if (ms < 30 * POLICY_DAY_MS || ms > POLICY_MAX_RETENTION_MS)
+      fail_msg("kind %s: default retention %lld ms", d->values[i].name,
+               (long long)ms);
+    kinds++;
+  }
+  assert_int_equal(kinds, 12);
+  assert_int_equal(policy_retention_ms(-1), 0);
+  assert_int_equal(policy_retention_ms(13), 0);
+  assert_int_equal(policy_retention_ms(63), 0);
+  assert_int_equal(policy_retention_ms(64), 0);
+  assert_true(POLICY_MAX_RETENTION_MS >= 30 * 365 * POLICY_DAY_MS);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_enum_numbers),
@@ -1097,6 +1124,7 @@ int main(void) {
       cmocka_unit_test(test_disclose_exhaustive),
       cmocka_unit_test(test_rule_id_and_text),
       cmocka_unit_test(test_is_counter),
+      cmocka_unit_test(test_retention_defaults),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

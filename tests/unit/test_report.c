@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "merkle.h"
 #include "report.h"
 
 #define SHARE KETEN_SOURCE_DIR "/share/keten/report"
@@ -511,6 +512,125 @@ static void test_empty(void **state) {
   report_free(&r);
 }
 
+/* ---- proofs -------------------------------------------------------------- */
+
+static uint8_t s_leaves[16][MERKLE_HASH_BYTES];
+
+static int s_leaf_get(void *arg, unsigned level, uint64_t idx,
+                      uint8_t out[MERKLE_HASH_BYTES]) {
+  (void)arg;
+  return merkle_root(s_leaves[idx << level], UINT64_C(1) << level, out);
+}
+
+static int s_unhex(const char *hex, uint8_t *out, size_t n) {
+  if (!hex || strlen(hex) != 2 * n)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    unsigned v;
+    if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+      return -1;
+    out[i] = (uint8_t)v;
+  }
+  return 0;
+}
+
+/* A disclosure's "proof" is the bundle keten audit prove reads: the head
+ * (size, root, timestamp_ms, broker_key, signature), seq, entry_hex (its
+ * entry string, whose leaf the inclusion hashes lead to the head's root);
+ * one without a proof is null with the reason, in words too. */
+static void test_proof_json(void **state) {
+  (void)state;
+  report_t r;
+  assert_int_equal(report_build(&s_in, &r), 0);
+  assert_true(r.n_disclosures >= 2);
+  report_disclosure_t *d = &r.disclosures[0];
+  assert_true(d->first_seq >= 1 && d->first_seq <= 16);
+  const audit_entry_t *e = NULL;
+  for (size_t i = 0; i < s_n; i++)
+    if (s_e[i].seq == d->first_seq)
+      e = &s_e[i];
+  assert_non_null(e);
+  for (uint8_t i = 0; i < 16; i++)
+    merkle_leaf_hash(&i, 1, s_leaves[i]);
+  audit_leaf_hash(e, s_leaves[d->first_seq - 1]);
+  report_input_t in = s_in;
+  in.head_size = 16;
+  assert_int_equal(merkle_root(s_leaves[0], 16, in.head_root), 0);
+  memset(in.head_key, 0x4b, 32);
+  memset(in.head_signature, 0x5e, 64);
+  r.in = &in;
+  uint8_t proof[MERKLE_PROOF_BYTES];
+  size_t n = 0;
+  assert_int_equal(merkle_inclusion_proof(d->first_seq - 1, 16, s_leaf_get,
+                                          NULL, proof, &n), 0);
+  assert_int_equal(n, 4);
+  d->proof = report_proof_bundle(&in, e, proof, n);
+  assert_non_null(d->proof);
+  r.disclosures[1].proof_missing = REPORT_PROOF_NEWER;
+
+  char *text = s_render(&r, "en", REPORT_JSON);
+  json_t *j = json_loads(text, 0, NULL);
+  assert_non_null(j);
+  json_t *ds = json_object_get(j, "disclosures");
+  json_t *b = json_object_get(json_array_get(ds, 0), "proof");
+  assert_true(json_is_object(b));
+  assert_int_equal(json_object_size(b), 4);
+  json_t *h = json_object_get(b, "head");
+  assert_int_equal(json_object_size(h), 5);
+  assert_int_equal(json_integer_value(json_object_get(h, "size")), 16);
+  assert_int_equal(json_integer_value(json_object_get(h, "timestamp_ms")), in.head_ms);
+  uint8_t root[32], key[32], sig[64];
+  assert_int_equal(s_unhex(json_string_value(json_object_get(h, "root")), root, 32), 0);
+  assert_memory_equal(root, in.head_root, 32);
+  assert_int_equal(s_unhex(json_string_value(json_object_get(h, "broker_key")), key, 32), 0);
+  assert_memory_equal(key, in.head_key, 32);
+  assert_int_equal(s_unhex(json_string_value(json_object_get(h, "signature")), sig, 64), 0);
+  assert_memory_equal(sig, in.head_signature, 64);
+  assert_int_equal(json_integer_value(json_object_get(b, "seq")), (json_int_t)d->first_seq);
+  size_t elen = 0;
+  uint8_t *want = audit_entry_string(e, &elen);
+  assert_non_null(want);
+  const char *ehex = json_string_value(json_object_get(b, "entry_hex"));
+  uint8_t *got = malloc(elen);
+  assert_int_equal(s_unhex(ehex, got, elen), 0);
+  assert_memory_equal(got, want, elen);
+  json_t *inc = json_object_get(b, "inclusion");
+  assert_int_equal(json_array_size(inc), n);
+  uint8_t path[MERKLE_PROOF_BYTES], leaf[32];
+  for (size_t i = 0; i < n; i++)
+    assert_int_equal(s_unhex(json_string_value(json_array_get(inc, i)),
+                             path + 32 * i, 32), 0);
+  merkle_leaf_hash(got, elen, leaf);
+  assert_int_equal(merkle_verify_inclusion(d->first_seq - 1, 16, leaf, path, n, root), 0);
+  got[elen / 2] ^= 1; /* one changed byte of the entry: no longer proved */
+  merkle_leaf_hash(got, elen, leaf);
+  assert_int_not_equal(merkle_verify_inclusion(d->first_seq - 1, 16, leaf, path, n, root), 0);
+  free(got);
+  free(want);
+  json_t *d1 = json_array_get(ds, 1);
+  assert_true(json_is_null(json_object_get(d1, "proof")));
+  assert_string_equal(json_string_value(json_object_get(d1, "proof_missing")), "newer");
+  assert_non_null(strstr(json_string_value(json_object_get(d1, "proof_missing_text")),
+                         "newer than the latest signed state"));
+  json_decref(j);
+  free(text);
+
+  /* text and HTML: the entry of each proof, and how to check one */
+  char *t = s_render(&r, "en", REPORT_TEXT);
+  char want_line[64];
+  snprintf(want_line, sizeof want_line, "entry %llu (proof-%llu.json)",
+           (unsigned long long)d->first_seq, (unsigned long long)d->first_seq);
+  assert_non_null(strstr(t, want_line));
+  assert_non_null(strstr(t, "Proofs"));
+  assert_non_null(strstr(t, "keten audit prove"));
+  free(t);
+  char *html = s_render(&r, "nl", REPORT_HTML);
+  assert_non_null(strstr(html, "Controlebewijzen"));
+  assert_non_null(strstr(html, "keten audit prove"));
+  free(html);
+  report_free(&r); /* releases the bundle */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_rows, s_setup),
@@ -523,6 +643,7 @@ int main(void) {
       cmocka_unit_test_setup(test_json, s_setup),
       cmocka_unit_test(test_catalogs),
       cmocka_unit_test(test_empty),
+      cmocka_unit_test_setup(test_proof_json, s_setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
