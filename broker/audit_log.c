@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "canon.h"
@@ -127,6 +128,43 @@ int audit_log_sign_head(store_t *s, const uint8_t sk[64], const uint8_t pk[32],
   return 0;
 }
 
+typedef struct {
+  merkle_frontier_t f;
+  uint64_t size;
+  int failed;
+} s_recompute_t;
+
+static int s_recompute_one(const audit_entry_t *e, void *arg) {
+  s_recompute_t *r = arg;
+  if (r->f.size >= r->size)
+    return 1;
+  uint8_t leaf[32];
+  audit_leaf_hash(e, leaf);
+  if (e->seq != r->f.size + 1 ||
+      merkle_frontier_append(&r->f, leaf, NULL, NULL) != 0) {
+    r->failed = 1;
+    return 1;
+  }
+  return 0;
+}
+
+/* The root of the first size entries, recomputed from the entries
+ * themselves (not from audit_node). */
+static int s_entries_root(store_t *s, uint64_t size, uint8_t root[32]) {
+  s_recompute_t *r = calloc(1, sizeof *r);
+  if (!r)
+    return -1;
+  merkle_frontier_init(&r->f);
+  r->size = size;
+  int rc = store_audit_each(s, s_recompute_one, r);
+  if (rc == 0 && (r->failed || r->f.size != size))
+    memset(root, 0, 32); /* a gap or a short log never matches a head */
+  else if (rc == 0)
+    merkle_frontier_root(&r->f, root);
+  free(r);
+  return rc;
+}
+
 int audit_log_check_head(store_t *s, const store_tree_head_t *h,
                          const uint8_t *keys, size_t n_keys, char *err,
                          size_t errlen) {
@@ -166,6 +204,21 @@ int audit_log_check_head(store_t *s, const store_tree_head_t *h,
     snprintf(err, errlen,
              "the audit log's first %llu entries are not those the broker "
              "signed a tree head of: the log was rewritten",
+             (unsigned long long)h->size);
+    return -1;
+  }
+  /* The stored nodes match the head; the entries must too: whoever can
+   * write the store can change an entry and leave audit_node alone. One
+   * pass over the first h->size entries, at start only. */
+  if (s_entries_root(s, h->size, root) != 0) {
+    snprintf(err, errlen, "cannot read the audit log: %s", store_error(s));
+    return -1;
+  }
+  if (sodium_memcmp(root, h->root, 32) != 0) {
+    snprintf(err, errlen,
+             "the audit log's first %llu entries do not hash to the tree "
+             "head the broker signed (its Merkle nodes do): entries were "
+             "rewritten",
              (unsigned long long)h->size);
     return -1;
   }

@@ -261,6 +261,38 @@ static void test_signed_heads_and_the_start_check(void **state) {
   store_close(&s);
 }
 
+/* An entry changed in the store while audit_node is left alone: the
+ * stored nodes still give the signed root, but the entries do not, and
+ * the start check refuses (found by review: before, ketend started and
+ * went on signing heads over the original content). */
+static void test_rewritten_entry_behind_intact_nodes(void **state) {
+  s_fixture_t *f = *state;
+  uint8_t pk[32], sk[64];
+  crypto_sign_keypair(pk, sk);
+  store_t *s = s_open(f);
+  for (int i = 0; i < 10; i++)
+    s_append(s, "coa", i);
+  store_tree_head_t h;
+  assert_int_equal(store_begin(s), 0);
+  assert_int_equal(audit_log_sign_head(s, sk, pk, 1700000000000, &h), 0);
+  assert_int_equal(store_commit(s), 0);
+  char why[300];
+  assert_int_equal(audit_log_check_head(s, &h, pk, 1, why, sizeof why), 0);
+  store_close(&s);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db,
+                                "UPDATE audit SET detail = 'nothing happened',"
+                                " counterparty = 'nobody' WHERE seq = 5",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  s = s_open(f);
+  assert_int_equal(audit_log_check_head(s, &h, pk, 1, why, sizeof why), -1);
+  assert_non_null(strstr(why, "entries were rewritten"));
+  store_close(&s);
+}
+
 static void test_head_file_refused(void **state) {
   s_fixture_t *f = *state;
   uint8_t pk[32], sk[64];
@@ -372,6 +404,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_migration_6_backfills, s_setup,
                                       s_teardown),
       cmocka_unit_test_setup_teardown(test_signed_heads_and_the_start_check,
+                                      s_setup, s_teardown),
+      cmocka_unit_test_setup_teardown(test_rewritten_entry_behind_intact_nodes,
                                       s_setup, s_teardown),
       cmocka_unit_test_setup_teardown(test_head_file_refused, s_setup,
                                       s_teardown),
