@@ -36,6 +36,9 @@ int erase_check_shape(const Keten__Erasure *e, int64_t now_ms, char *why,
            (now_ms > 0 &&
             e->requested_at_ms > (uint64_t)(now_ms + ERASE_MAX_SKEW_MS)))
     w = "requested_at_ms must be set and at most a day ahead";
+  else if (now_ms > ERASE_MAX_AGE_MS &&
+           (int64_t)e->requested_at_ms < now_ms - ERASE_MAX_AGE_MS)
+    w = "requested_at_ms is more than 30 days ago: sign the request again";
   else if (e->signature.len != CANON_SIGNATURE_BYTES)
     w = "signature must be 64 bytes";
   if (w && why && whylen)

@@ -39,6 +39,10 @@
 
 /* How far ahead of the broker's clock requested_at_ms may be. */
 #define ERASE_MAX_SKEW_MS INT64_C(86400000)
+/* An erasure request older than this is refused: a request is applied
+ * soon after it is signed, and a back-dated one signed with a key that
+ * was retired since must not be accepted. */
+#define ERASE_MAX_AGE_MS (INT64_C(30) * 86400000)
 
 /* Sections erased per retention sweep (versions, across groups). */
 #define ERASE_SWEEP_VERSIONS 64

@@ -7,6 +7,10 @@
 #include "canon.h"
 #include "roles.h"
 
+int entry_reserved_id(const char *id) {
+  return id && (strcmp(id, "ketend") == 0 || strcmp(id, "operator") == 0);
+}
+
 int entry_valid_id(const char *id) {
   size_t n = id ? strlen(id) : 0;
   if (n == 0 || n > CANON_MAX_ID)
@@ -90,6 +94,9 @@ static int s_check(const Keten__RegistryEntry *e, const uint8_t *root_pk,
     reason = "registry entry carries fields its signature does not cover";
   else if (!entry_valid_id(e->participant_id))
     reason = "registry entry has no valid participant id";
+  else if (entry_reserved_id(e->participant_id))
+    reason = "registry entry names an id the broker's own audit entries use "
+             "(ketend, operator)";
   else if (!roles_name((int)e->role))
     reason = "registry entry has an unknown role";
   else if (!entry_valid_name(e->display_name))

@@ -15,6 +15,11 @@
  * "vwn:zeeland", "gemeente:0716". Returns 1 if id is valid. */
 int entry_valid_id(const char *id);
 
+/* 1 for the names the broker and `keten admin` write as the actor of
+ * their own audit entries ("ketend", "operator"): no registry entry may
+ * take one, or its holder could ask for proofs of every such entry. */
+int entry_reserved_id(const char *id);
+
 /* A display name is 1..128 bytes of UTF-8 text without control
  * characters. Returns 1 if valid. */
 int entry_valid_name(const char *name);

@@ -279,6 +279,7 @@ int cmd_erase(int argc, char **argv) {
 typedef struct {
   const keten_erasure_t *e;
   const uint8_t *root_pk; /* NULL: entries are trusted as installed */
+  int64_t now_ms;
   int verified, entries;
   char entry_hash[65];
 } s_author_t;
@@ -289,11 +290,14 @@ static int s_check_entry(const participant_t *p, void *arg) {
     return 0;
   a->entries++;
   char why[256];
-  /* Only a root-signed entry whose window holds the request's time. */
+  /* Only a root-signed entry whose window holds the request's time and
+   * that is valid now: a key retired since (perhaps leaked) cannot sign
+   * a back-dated erasure of the controller's current sections. */
   if (!p->signed_by_root ||
       (a->root_pk && participant_verify(p, a->root_pk, why, sizeof why) != 0) ||
       (int64_t)a->e->requested_at_ms < p->valid_from_ms ||
-      (int64_t)a->e->requested_at_ms >= p->valid_until_ms)
+      (int64_t)a->e->requested_at_ms >= p->valid_until_ms ||
+      a->now_ms < p->valid_from_ms || a->now_ms >= p->valid_until_ms)
     return 0;
   if (keten_erasure_verify(a->e, p->signing_pk) == KETEN_OK) {
     a->verified = 1;
@@ -393,7 +397,8 @@ int cmd_admin_subject_erase(int argc, char **argv) {
     store_close(&store);
     return CLI_EXIT_LOCAL;
   }
-  s_author_t a = {.e = &e, .root_pk = root_path ? root.public_key : NULL};
+  s_author_t a = {.e = &e, .root_pk = root_path ? root.public_key : NULL,
+                  .now_ms = s_now_ms()};
   int rc = CLI_EXIT_OK;
   erase_result_t res;
   memset(&res, 0, sizeof res);
@@ -403,7 +408,8 @@ int cmd_admin_subject_erase(int argc, char **argv) {
   } else if (!a.verified) {
     fprintf(stderr,
             "keten admin: refused: the erasure's signature does not verify "
-            "with a root-signed registry entry of %s valid at its time (%d "
+            "with a root-signed registry entry of %s valid at its time and "
+            "now (%d "
             "entr%s looked at)\n",
             e.author, a.entries, a.entries == 1 ? "y" : "ies");
     rc = CLI_EXIT_REFUSED;

@@ -397,12 +397,16 @@ keten_err_t client_witness_welcome(keten_client_t *c,
   rc = s_ask(c, &req, &reply, &r);
   if (rc != KETEN_OK)
     return s_shorter(c, rc, has_s, &s);
-  /* The proof is against the head of n.size (or, if the broker no longer
-   * has it, its latest): that head is the one accepted. */
+  /* The proof must be against the very head the broker showed (n.size,
+   * at_size): a proof against another head would leave n unchecked, and
+   * an honest broker answers at_size with that head or NOT_FOUND. */
   const Keten__AuditProofReply *a = reply->audit_proved;
   uint8_t proof[MERKLE_PROOF_BYTES];
   s_hashes(a->consistency, a->n_consistency, proof);
-  if (r.size == n.size && sodium_memcmp(r.root, n.root, 32) != 0)
+  if (r.size != n.size)
+    rc = s_inconsistent(c, "the proof is against another head than the one "
+                           "the broker showed");
+  else if (sodium_memcmp(r.root, n.root, 32) != 0)
     rc = s_inconsistent(c, "two signed heads of one size with different "
                            "roots");
   else
