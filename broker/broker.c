@@ -16,6 +16,7 @@
 #include "rewrap.h"
 #include "canon.h"
 #include "log.h"
+#include "notify.h"
 #include "roles.h"
 #include "store_file.h"
 
@@ -44,6 +45,12 @@ int64_t broker_mono_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t s_mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 int64_t broker_wall_ms(void) {
@@ -151,7 +158,23 @@ static int s_tree_head_start(broker_t *b, char *err, size_t errlen) {
     snprintf(b->head_file, sizeof b->head_file, "%s", b->cfg.tree_head_file);
   else
     snprintf(b->head_file, sizeof b->head_file, "%s.head", b->cfg.store);
-  if (audit_log_start_check(b->store, b->head_file, b->keys.signing_pk, 1,
+  /* The current signing key and the earlier ones (key history): a head
+   * signed before a rotation of the broker's key still checks. */
+  uint8_t keys[32 * (1 + CONFIG_MAX_PREVIOUS_KEYS)];
+  size_t n_keys = 1;
+  memcpy(keys, b->keys.signing_pk, 32);
+  for (int i = 0; i < b->cfg.n_previous_broker_keys; i++) {
+    keten_keys_t old;
+    keten_err_t krc = keten_keys_load(b->cfg.previous_broker_keys[i], &old);
+    if (krc != KETEN_OK) {
+      snprintf(err, errlen, "cannot load previous_broker_key %s: %s",
+               b->cfg.previous_broker_keys[i], keten_strerror(krc));
+      return -1;
+    }
+    memcpy(keys + 32 * n_keys++, old.signing_pk, 32);
+    keten_keys_wipe(&old);
+  }
+  if (audit_log_start_check(b->store, b->head_file, keys, n_keys,
                             &missing, reason, sizeof reason) != 0) {
     snprintf(err, errlen,
              "the audit log in %s is not the log this broker signed: %s",
@@ -281,6 +304,13 @@ broker_t *broker_new(const config_t *cfg, char *err, size_t errlen) {
              zmq_strerror(zmq_errno()));
     goto fail;
   }
+  if (cfg->metrics_endpoint[0]) {
+    b->metrics_srv = metrics_server_start(cfg->metrics_endpoint, err, errlen);
+    if (!b->metrics_srv)
+      goto fail;
+    log_msg(LOG_INFO, "metrics", "serving /metrics and /health on http://%s",
+            cfg->metrics_endpoint);
+  }
   log_msg(LOG_INFO, "broker",
           "ketend %s serving %zu registry entries (%zu valid now), store %s "
           "(schema %d)",
@@ -297,6 +327,9 @@ void broker_destroy(broker_t **bp) {
   if (!bp || !*bp)
     return;
   broker_t *b = *bp;
+  metrics_server_stop(&b->metrics_srv);
+  metrics_free(&b->metrics);
+  conn_log_free(&b->conns);
   if (b->monitor)
     zmq_close(b->monitor);
   if (b->router)
@@ -444,6 +477,7 @@ static void s_reply_error(request_t *r, Keten__ErrorCode code,
   error.reason = text;
   error.retry_after_ms = retry_after_ms;
   r->b->error_replies++;
+  metrics_error(&r->b->metrics, (int)code);
   s_log_rejected(r->b, r->who ? r->who->id : "a peer", code, text);
   broker_reply(r, KETEN__ENVELOPE__BODY_ERROR, &error);
 }
@@ -721,6 +755,8 @@ static void s_run_stored(request_t *r, int (*handler)(request_t *)) {
 
 void broker_budget_refused(broker_t *b, const char *id, budget_kind_t kind,
                            uint64_t limit) {
+  if ((unsigned)kind < BUDGET_KINDS)
+    b->metrics.budget_refusals[kind]++;
   if (budget_refused(&b->budgets, id, kind, limit, broker_mono_ms()) == 1)
     log_msg(LOG_WARN, "budget",
             "%s: refused by the budget %s (limit %llu); further refusals "
@@ -765,8 +801,8 @@ static int s_budgets(request_t *r, int fd, const Keten__Envelope *req) {
 }
 
 static void s_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
-                       const char *user_id, int fd, const uint8_t *data,
-                       size_t len) {
+                       const char *user_id, int fd, const char *peer,
+                       const uint8_t *data, size_t len) {
   uint8_t key[PARTICIPANT_KEY_BYTES];
   request_t r = {.b = b, .rid = rid, .rid_len = rid_len,
                  .now_ms = broker_wall_ms()};
@@ -776,6 +812,10 @@ static void s_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
   Keten__Envelope *req =
       envelope_decode(data, len, b->cfg.max_frame_bytes, &e);
   b->requests++;
+  metrics_request(&b->metrics, req ? (int)req->body_case : 0);
+  if (r.who)
+    conn_log_frame(&b->conns, fd, rid, rid_len, r.who->id, peer,
+                   broker_mono_ms());
   if (req && envelope_has_message_id(req))
     r.req = req; /* so that even an error correlates */
   if (!r.who) {
@@ -835,7 +875,7 @@ static void s_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
 
 void broker_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
                      const char *user_id, const uint8_t *data, size_t len) {
-  s_dispatch(b, rid, rid_len, user_id, -1, data, len);
+  s_dispatch(b, rid, rid_len, user_id, -1, NULL, data, len);
 }
 
 /* Receives and handles one message from the ROUTER. Returns 0 when none
@@ -876,7 +916,8 @@ static int s_handle_router(broker_t *b) {
     /* ZMQ_SRCFD: the descriptor the frame came on (libzmq keeps it in
      * the message's metadata), to count connections per participant. */
     s_dispatch(b, rid, (size_t)rid_len, zmq_msg_gets(&frame, "User-Id"),
-               zmq_msg_get(&frame, ZMQ_SRCFD), zmq_msg_data(&frame),
+               zmq_msg_get(&frame, ZMQ_SRCFD),
+               zmq_msg_gets(&frame, "Peer-Address"), zmq_msg_data(&frame),
                zmq_msg_size(&frame));
   }
   zmq_msg_close(&frame);
@@ -967,8 +1008,10 @@ static void s_drain_monitor(broker_t *b) {
       uint32_t value;
       memcpy(&event, zmq_msg_data(&ev), 2);
       memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
-      if (event == ZMQ_EVENT_DISCONNECTED)
+      if (event == ZMQ_EVENT_DISCONNECTED) {
         budget_disconnected(&b->budgets, (int)value);
+        conn_log_closed(&b->conns, (int)value, broker_mono_ms());
+      }
     }
     zmq_msg_close(&ev);
     while (more) { /* the endpoint frame */
@@ -993,15 +1036,18 @@ static void s_batch(broker_t *b, int router_ready, int64_t mono_now) {
    * reply (FETCH pages, PONGs) cannot pile up unbounded before the flush
    * (where each connection's queue takes at most send_hwm frames). */
   size_t batch_bytes = 0;
+  unsigned handled = 0;
   for (int i = 0; router_ready && i < BROKER_BATCH &&
                   batch_bytes < BROKER_BATCH_BYTES;
        i++) {
     size_t before = b->n_out;
     if (!s_handle_router(b))
       break;
+    handled++;
     for (size_t j = before; j < b->n_out; j++)
       batch_bytes += b->outbox[j].len;
   }
+  metrics_batch(&b->metrics, handled);
   /* A full disk: no sweep and no delivery pump until the back-off ends
    * (requests still come, and a commit of theirs that succeeds ends it). */
   int backoff = b->store_full && mono_now < b->store_retry_ms;
@@ -1072,7 +1118,12 @@ static void s_commit_failed(broker_t *b, int full) {
 }
 
 void broker_batch_end(broker_t *b, int send) {
-  if (b->tx_open && store_commit(b->store) != 0) {
+  int64_t commit_start = b->tx_open ? s_mono_us() : 0;
+  int commit_rc = b->tx_open ? store_commit(b->store) : 0;
+  if (b->tx_open)
+    metrics_commit(&b->metrics, (double)(s_mono_us() - commit_start) / 1e6,
+                   commit_rc == 0);
+  if (b->tx_open && commit_rc != 0) {
     int full = store_error_is_full(b->store);
     s_commit_failed(b, full);
     store_rollback(b->store);
@@ -1110,9 +1161,142 @@ void broker_batch_end(broker_t *b, int send) {
   }
 }
 
+/* ---- observability ------------------------------------------------------- */
+
+typedef struct {
+  uint64_t depth;
+  int64_t oldest_ms;
+} s_mailbox_look_t;
+
+static int s_first_item(const store_mailbox_item_t *item, void *arg) {
+  s_mailbox_look_t *l = arg;
+  l->oldest_ms = item->section ? item->section->created_at_ms
+                 : item->notice ? item->notice->created_at_ms
+                                : 0;
+  return 1;
+}
+
+/* Mailbox depth and oldest-unacked age of every registered id, at most
+ * once per metrics_interval_ms: 2 indexed queries an id. */
+static void s_metrics_mailboxes(broker_t *b, int64_t mono_now) {
+  metrics_t *m = &b->metrics;
+  if (m->mailboxes_ms && mono_now - m->mailboxes_ms < b->cfg.metrics_interval_ms)
+    return;
+  m->mailboxes_ms = mono_now;
+  size_t n = registry_count(b->registry);
+  metrics_mailbox_t *list = calloc(n ? n : 1, sizeof *list);
+  if (!list)
+    return;
+  size_t k = 0;
+  int64_t wall = broker_wall_ms();
+  for (size_t i = 0; i < n; i++) {
+    const participant_t *p = registry_at(b->registry, i);
+    if (!p || (k && strcmp(list[k - 1].id, p->id) == 0))
+      continue; /* one row per id (entries of an id are adjacent) */
+    uint64_t acked = 0, head = 0;
+    if (store_mailbox_state(b->store, p->id, &acked, &head) != 0) {
+      b->store_ok = 0;
+      break;
+    }
+    snprintf(list[k].id, sizeof list[k].id, "%s", p->id);
+    list[k].depth = head > acked ? head - acked : 0;
+    if (head > acked) {
+      s_mailbox_look_t look = {0, 0};
+      if (store_mailbox_read(b->store, p->id, acked, 1, s_first_item, &look) ==
+              0 &&
+          look.oldest_ms > 0 && wall > look.oldest_ms)
+        list[k].oldest_unacked_s = (double)(wall - look.oldest_ms) / 1000.0;
+    }
+    k++;
+  }
+  free(m->mailboxes);
+  m->mailboxes = list;
+  m->n_mailboxes = k;
+}
+
+/* Every loop turn: the watchdog, and for the metrics endpoint the loop's
+ * liveness (each turn) and a new page (at most once a second). Outside
+ * any batch's transaction. */
+static void s_observe_tick(broker_t *b, int64_t mono_now) {
+  notify_watchdog(mono_now);
+  if (!b->metrics_srv)
+    return;
+  if (b->metrics_pub_ms && mono_now - b->metrics_pub_ms < 1000) {
+    metrics_server_alive(b->metrics_srv, mono_now, b->store_ok);
+    return;
+  }
+  b->metrics_pub_ms = mono_now;
+  metrics_t *m = &b->metrics;
+  uint64_t seq = 0;
+  uint8_t chain[AUDIT_HASH_BYTES];
+  b->store_ok = store_audit_head(b->store, &seq, chain) == 0;
+  m->audit_known = b->store_ok;
+  m->audit_entries = seq;
+  if (b->store_ok)
+    s_metrics_mailboxes(b, mono_now);
+  m->connections_opened = b->conns.opened;
+  m->connections_closed = b->conns.closed;
+  m->connections_open = b->conns.open;
+  m->handshakes_admitted = b->zap_stats.admitted;
+  m->handshakes_refused = b->zap_stats.refused;
+  m->dropped_frames = b->dropped_replies;
+  m->deliveries = b->deliveries;
+  size_t len = 0;
+  char *text = metrics_render(m, &len);
+  if (text)
+    metrics_server_publish(b->metrics_srv, text, len, mono_now, b->store_ok);
+  else
+    metrics_server_alive(b->metrics_srv, mono_now, b->store_ok);
+}
+
+void broker_on_reload(broker_t *b, broker_config_fn fn, void *arg) {
+  b->reload_fn = fn;
+  b->reload_arg = arg;
+}
+
+int broker_apply_settings(broker_t *b, const config_t *new_cfg) {
+  char changed[1024], restart[512];
+  int n = config_diff(&b->cfg, new_cfg, changed, sizeof changed, restart,
+                      sizeof restart);
+  if (n) {
+    config_apply_reloadable(&b->cfg, new_cfg);
+    log_set_level(b->cfg.log_level);
+    log_set_format(b->cfg.log_format);
+    log_msg(LOG_INFO, "config", "reloaded: changed %s", changed);
+  } else {
+    log_msg(LOG_INFO, "config", "reloaded: no setting changed");
+  }
+  if (restart[0])
+    log_msg(LOG_WARN, "config",
+            "changed but not applied until a restart: %s (systemctl restart "
+            "ketend)",
+            restart);
+  return n;
+}
+
+/* SIGHUP: the registry, then the settings. */
+static void s_reload(broker_t *b) {
+  log_msg(LOG_INFO, "registry", "reload requested");
+  broker_reload_registry(b);
+  if (!b->reload_fn)
+    return;
+  config_t fresh;
+  char err[512];
+  if (b->reload_fn(&fresh, err, sizeof err, b->reload_arg) != 0 ||
+      config_check(&fresh, err, sizeof err) != 0) {
+    log_msg(LOG_ERROR, "config", "reload failed, keeping the settings: %s",
+            err);
+    return;
+  }
+  broker_apply_settings(b, &fresh);
+  notify_status("serving (settings reloaded)");
+}
+
 int broker_run(broker_t *b, volatile sig_atomic_t *stop,
                volatile sig_atomic_t *reload) {
   int64_t now = broker_mono_ms();
+  notify_init();
+  b->store_ok = 1;
   b->next_poll_ms = now + b->cfg.registry_poll_ms;
   b->checkpoint_ms = now;
   int64_t next_tick = now;
@@ -1127,8 +1311,7 @@ int broker_run(broker_t *b, volatile sig_atomic_t *stop,
     }
     if (*reload) {
       *reload = 0;
-      log_msg(LOG_INFO, "registry", "reload requested");
-      broker_reload_registry(b);
+      s_reload(b);
     }
     /* A refusal is only counted here (O(1)); the sweep of the next batch
      * audits it as part of an aggregate per source address. */
@@ -1142,7 +1325,9 @@ int broker_run(broker_t *b, volatile sig_atomic_t *stop,
         next_tick = now + BROKER_TICK_MS;
     }
     s_poll_registry(b, now);
+    s_observe_tick(b, now);
   }
+  notify_stopping("stopping: committing the last audit entries");
   if (store_begin(b->store) == 0) {
     if (prepare_limit_flush(b, broker_mono_ms(), 1) != 0)
       log_msg(LOG_ERROR, "audit", "cannot audit the last rate-limit refusals");

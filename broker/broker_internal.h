@@ -9,6 +9,8 @@
 
 #include "audit.h"
 #include "budget.h"
+#include "conn_log.h"
+#include "metrics.h"
 #include "broker.h"
 #include "envelope.h"
 #include "keten.h"
@@ -129,6 +131,16 @@ struct broker {
   int head_pending;
   int64_t head_ms;
   char head_file[CONFIG_PATH_MAX + 8];
+  /* Observability (issue 10): counters and their HTTP endpoint
+   * (metrics.h), connections logged once each (conn_log.h), and the
+   * settings SIGHUP re-reads (broker_on_reload). */
+  metrics_t metrics;
+  metrics_server_t *metrics_srv;
+  int64_t metrics_pub_ms;                 /* last publish (monotonic) */
+  int store_ok;                           /* the store answered the last look */
+  conn_log_t conns;
+  broker_config_fn reload_fn;
+  void *reload_arg;
 };
 
 /* The request being handled. */

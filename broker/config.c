@@ -33,6 +33,8 @@ void config_defaults(config_t *cfg) {
   cfg->max_pending_per_author = 10000;
   cfg->budget_audit_interval_ms = 10000;
   cfg->max_author_bytes = 16LL * 1024 * 1024 * 1024;
+  cfg->log_format = LOG_FORMAT_TEXT;
+  cfg->metrics_interval_ms = 10000;
 }
 
 static int s_int(const char *value, long min, long max, long *out) {
@@ -143,8 +145,34 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err,
   } else if (strcmp(key, "max_author_bytes") == 0) {
     rc = s_int(value, 1024L * 1024, 1024L * 1024 * 1024 * 1024, &v);
     cfg->max_author_bytes = v;
+  } else if (strcmp(key, "log_format") == 0) {
+    rc = log_format_parse(value, &cfg->log_format);
+  } else if (strcmp(key, "metrics_endpoint") == 0) {
+    /* HOST:PORT with a numeric IPv4 or [IPv6] host; "off" or "" disables. */
+    if (strcmp(value, "off") == 0 || value[0] == '\0') {
+      cfg->metrics_endpoint[0] = '\0';
+    } else {
+      const char *colon = strrchr(value, ':');
+      long port = 0;
+      rc = colon && colon > value && s_int(colon + 1, 1, 65535, &port) == 0
+               ? s_copy(cfg->metrics_endpoint, sizeof cfg->metrics_endpoint, value)
+               : -1;
+    }
+  } else if (strcmp(key, "metrics_interval_ms") == 0) {
+    rc = s_int(value, 1000, 3600000, &v);
+    cfg->metrics_interval_ms = (int)v;
   } else if (strcmp(key, "tree_head_file") == 0) {
     rc = s_copy(cfg->tree_head_file, sizeof cfg->tree_head_file, value);
+  } else if (strcmp(key, "previous_broker_key") == 0) {
+    if (cfg->n_previous_broker_keys >= CONFIG_MAX_PREVIOUS_KEYS) {
+      snprintf(err, errlen, "at most %d previous_broker_key lines",
+               CONFIG_MAX_PREVIOUS_KEYS);
+      return -1;
+    }
+    rc = s_copy(cfg->previous_broker_keys[cfg->n_previous_broker_keys],
+                CONFIG_PATH_MAX, value);
+    if (rc == 0)
+      cfg->n_previous_broker_keys++;
   } else {
     snprintf(err, errlen, "unknown setting '%s'", key);
     return -1;
@@ -220,7 +248,106 @@ int config_check(const config_t *cfg, char *err, size_t errlen) {
   else if (cfg->requests_burst < cfg->requests_per_second)
     snprintf(err, errlen,
              "requests_burst must be at least requests_per_second");
+  else if (cfg->metrics_endpoint[0] &&
+           strncmp(cfg->metrics_endpoint, "127.", 4) != 0 &&
+           strncmp(cfg->metrics_endpoint, "[::1]:", 6) != 0 &&
+           strncmp(cfg->metrics_endpoint, "localhost:", 10) != 0)
+    snprintf(err, errlen,
+             "metrics_endpoint must be a loopback address (127.0.0.1:PORT, "
+             "[::1]:PORT or localhost:PORT): the metrics name participants "
+             "(docs/security.md)");
   else
     return 0;
   return -1;
+}
+
+/* The settings SIGHUP applies: one table of name and offset and size. */
+#define RELOADABLE(f) {#f, offsetof(config_t, f), sizeof(((config_t *)0)->f)}
+static const struct {
+  const char *name;
+  size_t off, size;
+} s_reloadable[] = {
+    RELOADABLE(log_level),
+    RELOADABLE(log_format),
+    RELOADABLE(registry_poll_ms),
+    RELOADABLE(ack_timeout_ms),
+    RELOADABLE(checkpoint_every),
+    RELOADABLE(checkpoint_interval_ms),
+    RELOADABLE(prepare_per_second),
+    RELOADABLE(prepare_burst),
+    RELOADABLE(max_consents_per_recipient),
+    RELOADABLE(refusal_audit_interval_ms),
+    RELOADABLE(delivery_window_bytes),
+    RELOADABLE(stall_timeouts),
+    RELOADABLE(fetch_page_bytes),
+    RELOADABLE(max_connections),
+    RELOADABLE(requests_per_second),
+    RELOADABLE(requests_burst),
+    RELOADABLE(max_pending_per_author),
+    RELOADABLE(budget_audit_interval_ms),
+    RELOADABLE(max_author_bytes),
+    RELOADABLE(metrics_interval_ms),
+}, s_restart[] = {
+    RELOADABLE(endpoints),
+    RELOADABLE(n_endpoints),
+    RELOADABLE(key_file),
+    RELOADABLE(root_key),
+    RELOADABLE(store),
+    RELOADABLE(pid_file),
+    RELOADABLE(max_frame_bytes),
+    RELOADABLE(heartbeat_ivl_ms),
+    RELOADABLE(heartbeat_timeout_ms),
+    RELOADABLE(send_hwm),
+    RELOADABLE(tree_head_file),
+    RELOADABLE(previous_broker_keys),
+    RELOADABLE(n_previous_broker_keys),
+    RELOADABLE(metrics_endpoint),
+};
+
+static void s_add_name(char *out, size_t cap, const char *name) {
+  if (!out || cap == 0)
+    return;
+  size_t n = strlen(out);
+  snprintf(out + n, cap - n, "%s%s", n ? ", " : "", name);
+}
+
+int config_diff(const config_t *old, const config_t *new_cfg, char *reloadable,
+                size_t reloadable_len, char *restart, size_t restart_len) {
+  const char *a = (const char *)old, *b = (const char *)new_cfg;
+  int changed = 0;
+  if (reloadable && reloadable_len)
+    reloadable[0] = '\0';
+  if (restart && restart_len)
+    restart[0] = '\0';
+  for (size_t i = 0; i < sizeof s_reloadable / sizeof s_reloadable[0]; i++)
+    if (memcmp(a + s_reloadable[i].off, b + s_reloadable[i].off,
+               s_reloadable[i].size) != 0) {
+      s_add_name(reloadable, reloadable_len, s_reloadable[i].name);
+      changed++;
+    }
+  for (size_t i = 0; i < sizeof s_restart / sizeof s_restart[0]; i++) {
+    int differs;
+    if (s_restart[i].off == offsetof(config_t, endpoints)) {
+      differs = old->n_endpoints != new_cfg->n_endpoints;
+      for (int e = 0; !differs && e < old->n_endpoints; e++)
+        differs = strcmp(old->endpoints[e], new_cfg->endpoints[e]) != 0;
+    } else if (s_restart[i].off == offsetof(config_t, n_endpoints)) {
+      continue; /* with endpoints */
+    } else if (s_restart[i].size == CONFIG_PATH_MAX ||
+               s_restart[i].size == CONFIG_ENDPOINT_MAX) {
+      differs = strcmp(a + s_restart[i].off, b + s_restart[i].off) != 0;
+    } else {
+      differs = memcmp(a + s_restart[i].off, b + s_restart[i].off,
+                       s_restart[i].size) != 0;
+    }
+    if (differs)
+      s_add_name(restart, restart_len, s_restart[i].name);
+  }
+  return changed;
+}
+
+void config_apply_reloadable(config_t *cfg, const config_t *new_cfg) {
+  for (size_t i = 0; i < sizeof s_reloadable / sizeof s_reloadable[0]; i++)
+    memcpy((char *)cfg + s_reloadable[i].off,
+           (const char *)new_cfg + s_reloadable[i].off, s_reloadable[i].size);
 }

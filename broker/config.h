@@ -11,6 +11,7 @@
 #define CONFIG_MAX_ENDPOINTS 8
 #define CONFIG_PATH_MAX 512
 #define CONFIG_ENDPOINT_MAX 256
+#define CONFIG_MAX_PREVIOUS_KEYS 8
 
 typedef struct {
   char endpoints[CONFIG_MAX_ENDPOINTS][CONFIG_ENDPOINT_MAX];
@@ -44,6 +45,14 @@ typedef struct {
   int64_t max_author_bytes;         /* ciphertext bytes of all stored sections of one author */
   char tree_head_file[CONFIG_PATH_MAX]; /* the latest signed tree head, outside the store;
                                        "" means the store's path + ".head" (issue 9) */
+  /* Public key files of the broker's earlier signing keys (key history):
+   * heads they signed still pass the start-up check after a rotation. */
+  char previous_broker_keys[CONFIG_MAX_PREVIOUS_KEYS][CONFIG_PATH_MAX];
+  int n_previous_broker_keys;
+  /* Observability (issue 10, docs/operations.md "Logs", "Metrics"). */
+  log_format_t log_format;          /* text (default), json or journal */
+  char metrics_endpoint[CONFIG_ENDPOINT_MAX]; /* HOST:PORT of the Prometheus endpoint; "" off */
+  int metrics_interval_ms;          /* per-participant mailbox gauges recomputed at most this often */
 } config_t;
 
 /* Fills cfg with the documented defaults (no endpoints, no key, no store). */
@@ -57,6 +66,19 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err,
 /* Reads "key = value" lines from path ('#' starts a comment). An unknown
  * key, a bad value or an unreadable file is an error naming the line. */
 int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen);
+
+/* Compares the settings of old and new that SIGHUP applies without a
+ * restart (log_level, log_format, budgets, rate limits, intervals) and
+ * those that need one (endpoints, key and root key files, store, pid and
+ * tree head files, frame size, heartbeats, send_hwm, metrics_endpoint).
+ * Writes the names of the changed ones, comma-separated, to reloadable and
+ * restart (either may be NULL). Returns the number of changed reloadable
+ * settings. Pure. */
+int config_diff(const config_t *old, const config_t *new_cfg, char *reloadable,
+                size_t reloadable_len, char *restart, size_t restart_len);
+
+/* Copies new's reloadable settings into cfg (the others stay). */
+void config_apply_reloadable(config_t *cfg, const config_t *new_cfg);
 
 /* Checks cfg is complete and consistent enough to serve. */
 int config_check(const config_t *cfg, char *err, size_t errlen);

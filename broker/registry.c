@@ -190,6 +190,10 @@ const participant_t *registry_find_signing(
 
 size_t registry_count(const registry_t *reg) { return reg->n; }
 
+const participant_t *registry_at(const registry_t *reg, size_t i) {
+  return i < reg->n ? reg->by_id[i] : NULL;
+}
+
 size_t registry_count_valid(const registry_t *reg, int64_t now_ms) {
   size_t n = 0;
   for (size_t i = 0; i < reg->n; i++)

@@ -54,4 +54,8 @@ const participant_t *registry_find_signing(
 size_t registry_count(const registry_t *reg);
 size_t registry_count_valid(const registry_t *reg, int64_t now_ms);
 
+/* The i-th entry in id order (i < registry_count), for listing each id
+ * once (the metrics' per-participant gauges). */
+const participant_t *registry_at(const registry_t *reg, size_t i);
+
 #endif

@@ -608,6 +608,52 @@ int store_retention_due(store_t *store, int64_t now_ms, size_t max,
  * completing (the next commit after an erasure tries again). */
 int store_wal_truncate(store_t *store);
 
+/* ---- operations (keten admin backup and migrate; issue 10) -------------- */
+
+/* Copies store as of one commit into a new file at out: sqlite3_backup in
+ * a single step, under one read transaction of the source, so the copy is
+ * consistent while ketend keeps writing (WAL). out is created 0600 with
+ * O_EXCL|O_NOFOLLOW (an existing file or a symbolic link is refused),
+ * left in rollback-journal mode (one self-contained file, no -wal), and
+ * fsync'd with its directory. *bytes (may be NULL) gets its size. On
+ * failure nothing is left at out. store may be read-only
+ * (store_open_readonly). */
+int store_backup(store_t *store, const char *out, int64_t *bytes, char *err,
+                 size_t errlen);
+
+/* PRAGMA integrity_check: 0 if the file is sound, else -1 with the first
+ * problem in err. Works on a read-only store. */
+int store_integrity_check(store_t *store, char *err, size_t errlen);
+
+#define STORE_MIGRATION_MAX_TABLES 48
+
+/* What one migration did (store_migrate_each). */
+typedef struct {
+  int version;              /* the schema it brought the store to */
+  const char *summary;      /* what it is for */
+  int64_t rows_changed;     /* rows inserted, updated or deleted, triggers too */
+  uint64_t audit_before;    /* audit entries before it (0: no audit table) */
+  uint64_t audit_after;     /* ... and after: it appended seqs
+                               audit_before+1..audit_after */
+  size_t n_tables;
+  struct {
+    char name[64];
+    int64_t before, after;  /* rows; -1: the table did not exist */
+  } tables[STORE_MIGRATION_MAX_TABLES];
+} store_migration_report_t;
+
+/* Called after each migration with the store at r->version (for reading
+ * the audit entries it appended with store_audit_get); non-zero stops. */
+typedef int (*store_migration_fn)(const store_migration_report_t *r,
+                                  store_t *store, void *arg);
+
+/* Brings the existing store at path up to the newest schema one migration
+ * at a time (each in its own transaction, as store_open does), calling fn
+ * after each. *from (may be NULL) gets the version it was at. A store
+ * newer than this build is refused. */
+int store_migrate_each(const char *path, int *from, store_migration_fn fn,
+                       void *arg, char *err, size_t errlen);
+
 /* The last error message of the store (for logs). */
 const char *store_error(store_t *store);
 

@@ -5,6 +5,7 @@
  * brings an older store up to date inside one transaction per step.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -449,12 +450,9 @@ store_t *store_open(const char *path, char *err, size_t errlen) {
   return store_open_schema(path, STORE_SCHEMA_LATEST, err, errlen);
 }
 
-store_t *store_open_schema(const char *path, int schema, char *err,
-                           size_t errlen) {
-  if (schema < 1 || schema > STORE_SCHEMA_LATEST) {
-    snprintf(err, errlen, "no schema version %d", schema);
-    return NULL;
-  }
+/* Opens path read-write (creating it), WAL, synchronous=FULL, without
+ * migrating (store_open_schema, store_migrate_each). */
+static store_t *s_open_rw(const char *path, char *err, size_t errlen) {
   /* Never through a symlink; a new store is made 0600 (store_file.h). */
   if (store_file_prepare(path, err, errlen) != 0)
     return NULL;
@@ -491,8 +489,25 @@ store_t *store_open_schema(const char *path, int schema, char *err,
               * temp file written for every request. */
              "PRAGMA temp_store = MEMORY;"
              "PRAGMA secure_delete = ON;",
-             reason, sizeof reason) ||
-      s_migrate(s, schema, reason, sizeof reason)) {
+             reason, sizeof reason)) {
+    snprintf(err, errlen, "%s: %s", path, reason);
+    store_close(&s);
+    return NULL;
+  }
+  return s;
+}
+
+store_t *store_open_schema(const char *path, int schema, char *err,
+                           size_t errlen) {
+  if (schema < 1 || schema > STORE_SCHEMA_LATEST) {
+    snprintf(err, errlen, "no schema version %d", schema);
+    return NULL;
+  }
+  store_t *s = s_open_rw(path, err, errlen);
+  char reason[256];
+  if (!s)
+    return NULL;
+  if (s_migrate(s, schema, reason, sizeof reason)) {
     snprintf(err, errlen, "%s: %s", path, reason);
     store_close(&s);
     return NULL;
@@ -2940,4 +2955,248 @@ int store_wal_truncate(store_t *s) {
   int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
                                      &log, &done);
   return rc == SQLITE_OK && log <= 0 ? 0 : -1;
+}
+
+/* ---- operations: backup, integrity, migration reports (issue 10) -------- */
+
+/* fsync of the directory holding path (a new file's name is durable). */
+static int s_fsync_dir(const char *path) {
+  char dir[4096];
+  const char *slash = strrchr(path, '/');
+  if (!slash)
+    snprintf(dir, sizeof dir, ".");
+  else if (slash == path)
+    snprintf(dir, sizeof dir, "/");
+  else
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  int rc = fsync(fd);
+  close(fd);
+  return rc;
+}
+
+int store_backup(store_t *s, const char *out, int64_t *bytes, char *err,
+                 size_t errlen) {
+  struct stat st;
+  if (lstat(out, &st) == 0) {
+    snprintf(err, errlen, "refused: %s %s (a backup never replaces a file)",
+             out, S_ISLNK(st.st_mode) ? "is a symbolic link" : "exists");
+    return -1;
+  }
+  /* Created by us, 0600, never through a symlink: what lands here is the
+   * whole store, as private as the store itself. */
+  int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                0600);
+  if (fd < 0) {
+    snprintf(err, errlen, "cannot create %s: %s", out, strerror(errno));
+    return -1;
+  }
+  int ok = fchmod(fd, 0600) == 0;
+  /* Closed before SQLite opens it: closing another descriptor of a file
+   * SQLite has open would drop its POSIX locks. */
+  close(fd);
+  char journal[4096];
+  snprintf(journal, sizeof journal, "%s-journal", out);
+  sqlite3 *dst = NULL;
+  const char *what = "cannot open the backup";
+  if (!ok) {
+    snprintf(err, errlen, "cannot make %s 0600: %s", out, strerror(errno));
+    goto fail;
+  }
+  if (sqlite3_open_v2(out, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW,
+                      NULL) != SQLITE_OK)
+    goto fail_db;
+  what = "preparing the backup";
+  if (sqlite3_exec(dst, "PRAGMA synchronous = FULL", NULL, NULL, NULL) !=
+      SQLITE_OK)
+    goto fail_db;
+  /* One step (-1): the whole copy under one read transaction of the
+   * source, i.e. the store as of one commit; in WAL mode ketend goes on
+   * writing meanwhile. */
+  int rc = SQLITE_BUSY;
+  for (int attempt = 0; attempt < 50 && (rc == SQLITE_BUSY ||
+                                         rc == SQLITE_LOCKED);
+       attempt++) {
+    sqlite3_backup *b = sqlite3_backup_init(dst, "main", s->db, "main");
+    if (!b) {
+      what = "starting the backup";
+      goto fail_db;
+    }
+    rc = sqlite3_backup_step(b, -1);
+    int frc = sqlite3_backup_finish(b);
+    if (rc == SQLITE_DONE)
+      rc = frc;
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+      sqlite3_sleep(100);
+  }
+  if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+    snprintf(err, errlen, "backup of the store failed: %s",
+             sqlite3_errstr(rc));
+    goto fail;
+  }
+  /* The copy is one self-contained file: rollback-journal mode, so that
+   * it never needs a -wal or -shm beside it (read-only media, a tape). */
+  what = "switching the backup out of WAL mode";
+  sqlite3_stmt *q = NULL;
+  int mode_ok = 0;
+  if (sqlite3_prepare_v2(dst, "PRAGMA journal_mode = DELETE", -1, &q,
+                         NULL) == SQLITE_OK &&
+      sqlite3_step(q) == SQLITE_ROW)
+    mode_ok = strcmp((const char *)sqlite3_column_text(q, 0), "delete") == 0;
+  sqlite3_finalize(q);
+  if (!mode_ok)
+    goto fail_db;
+  if (sqlite3_close(dst) != SQLITE_OK) {
+    what = "closing the backup";
+    goto fail_db;
+  }
+  dst = NULL;
+  fd = open(out, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 || fstat(fd, &st) != 0 || fsync(fd) != 0) {
+    snprintf(err, errlen, "cannot fsync %s: %s", out, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    goto fail;
+  }
+  close(fd);
+  if (s_fsync_dir(out) != 0) {
+    snprintf(err, errlen, "cannot fsync the directory of %s: %s", out,
+             strerror(errno));
+    goto fail;
+  }
+  if (bytes)
+    *bytes = (int64_t)st.st_size;
+  return 0;
+fail_db:
+  snprintf(err, errlen, "%s: %s", what,
+           dst ? sqlite3_errmsg(dst) : "out of memory");
+fail:
+  if (dst)
+    sqlite3_close(dst);
+  unlink(out);
+  unlink(journal);
+  return -1;
+}
+
+int store_integrity_check(store_t *s, char *err, size_t errlen) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA integrity_check", -1, &st, NULL) !=
+      SQLITE_OK)
+    return s_fail(s, err, errlen, "integrity check");
+  int rc = sqlite3_step(st);
+  int ok = rc == SQLITE_ROW &&
+           strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0;
+  if (!ok)
+    snprintf(err, errlen, "integrity check: %s",
+             rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0)
+                              : sqlite3_errmsg(s->db));
+  sqlite3_finalize(st);
+  return ok ? 0 : -1;
+}
+
+/* What each migration is for, in the words of s_migrations' comments. */
+static const char *const s_migration_summary[] = {
+    "the participant registry",
+    "consents, sealed sections, key wraps, mailboxes, the replay guard and "
+    "the audit chain",
+    "root-signed registry entries (key rotation), notices in mailboxes, the "
+    "author's signing key of each section; consents and access the "
+    "controller-scoped rule no longer allows are closed, audited",
+    "the TVS feed (events, links, taakstelling) and rewrap requests",
+    "budgets: pending entries per (recipient, author) and bytes per author, "
+    "kept by triggers",
+    "the audit log as a Merkle tree (nodes, signed tree heads), retention "
+    "dates and erasures",
+};
+
+/* Row counts of every table into t (names sorted). */
+static int s_table_counts(store_t *s, store_migration_report_t *r, int after) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT name FROM sqlite_master WHERE type = 'table' "
+                         "AND name NOT LIKE 'sqlite_%' ORDER BY name",
+                         -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *name = (const char *)sqlite3_column_text(st, 0);
+    size_t i = 0;
+    while (i < r->n_tables && strcmp(r->tables[i].name, name) != 0)
+      i++;
+    if (i == r->n_tables) {
+      if (r->n_tables == STORE_MIGRATION_MAX_TABLES)
+        continue;
+      snprintf(r->tables[i].name, sizeof r->tables[i].name, "%s", name);
+      r->tables[i].before = r->tables[i].after = -1;
+      r->n_tables++;
+    }
+    char sql[128];
+    int64_t n = 0;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", name);
+    if (s_pragma_int(s, sql, &n) != 0) {
+      rc = SQLITE_ERROR;
+      break;
+    }
+    if (after)
+      r->tables[i].after = n;
+    else
+      r->tables[i].before = n;
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_migrate_each(const char *path, int *from, store_migration_fn fn,
+                       void *arg, char *err, size_t errlen) {
+  if (access(path, F_OK) != 0) {
+    snprintf(err, errlen, "no store at %s", path);
+    return -1;
+  }
+  store_t *s = s_open_rw(path, err, errlen);
+  if (!s)
+    return -1;
+  int64_t v = 0;
+  int rc = 0;
+  char reason[256];
+  if (s_pragma_int(s, "PRAGMA user_version", &v) != 0) {
+    s_fail(s, err, errlen, "reading schema version");
+    store_close(&s);
+    return -1;
+  }
+  if (from)
+    *from = (int)v;
+  for (int next = (int)v + 1; rc == 0 && next <= STORE_SCHEMA_LATEST; next++) {
+    store_migration_report_t r;
+    memset(&r, 0, sizeof r);
+    r.version = next;
+    r.summary = s_migration_summary[next - 1];
+    int64_t changes = sqlite3_total_changes64(s->db);
+    if (s_table_counts(s, &r, 0) != 0) {
+      rc = s_fail(s, err, errlen, "counting rows");
+      break;
+    }
+    if (s_migrate(s, next, reason, sizeof reason) != 0) {
+      snprintf(err, errlen, "%s: %s", path, reason);
+      rc = -1;
+      break;
+    }
+    s->merkle_on = s->schema_version >= 6;
+    r.rows_changed = sqlite3_total_changes64(s->db) - changes;
+    if (s_table_counts(s, &r, 1) != 0) {
+      rc = s_fail(s, err, errlen, "counting rows");
+      break;
+    }
+    for (size_t i = 0; i < r.n_tables; i++)
+      if (strcmp(r.tables[i].name, "audit") == 0) {
+        r.audit_before = r.tables[i].before > 0 ? (uint64_t)r.tables[i].before
+                                                : 0;
+        r.audit_after = r.tables[i].after > 0 ? (uint64_t)r.tables[i].after : 0;
+      }
+    if (fn && fn(&r, s, arg) != 0)
+      break;
+  }
+  store_close(&s);
+  return rc;
 }

@@ -7,6 +7,8 @@ packages=(
   build-essential cmake pkg-config
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev
   libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev
+  libsystemd-dev      # ketend: sd_notify readiness and watchdog
+  libmicrohttpd-dev   # ketend: the Prometheus metrics endpoint
   valgrind
   libseccomp-dev  # tests: run_restricted, the unit's seccomp filter
   clang libclang-rt-dev

@@ -85,6 +85,15 @@ int cli_refuse_symlink(const char *cmd, const char *path);
 /* Parses a positive decimal number bounded by max; -1 on junk. */
 long cli_number(const char *arg, long max);
 
+/* `keten audit verify` on an open store (read-only is enough): the hash
+ * chain, the Merkle tree, checkpoints and stored tree heads against the
+ * broker key files given (none: matched, signatures not checked). Prints
+ * what it checked or the first mismatch; returns CLI_EXIT_OK,
+ * CLI_EXIT_REFUSED (the log does not verify) or CLI_EXIT_LOCAL. Used by
+ * `keten admin backup` to verify the copy (cmd_audit.c). */
+typedef struct store store_t;
+int cli_audit_verify(store_t *store, const char *const *key_paths, int n_keys);
+
 int cmd_keygen(int argc, char **argv);
 int cmd_ping(int argc, char **argv);
 int cmd_admin(int argc, char **argv);

@@ -12,9 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "audit.h"
 #include "canon.h"
 #include "cli.h"
+#include "config.h"
 #include "entry_file.h"
 #include "participant.h"
 #include "roles.h"
@@ -31,15 +33,58 @@ static int s_audit_registry(store_t *store, const char *name,
 
 int cmd_admin_subject_erase(int argc, char **argv); /* cmd_erase.c */
 
+int admin_paths(const char *config_path, const char **store_path,
+                const char **root_path, int need_root) {
+  static config_t cfg; /* the paths handed out point into it */
+  if (!config_path && *store_path && (!need_root || *root_path))
+    return 0;
+  const char *path = config_path;
+  if (!path && access(ADMIN_DEFAULT_CONFIG, F_OK) == 0)
+    path = ADMIN_DEFAULT_CONFIG;
+  if (path) {
+    char err[600];
+    config_defaults(&cfg);
+    if (config_load_file(&cfg, path, err, sizeof err) != 0) {
+      fprintf(stderr, "keten admin: %s\n", err);
+      return CLI_EXIT_LOCAL;
+    }
+    if (!*store_path && cfg.store[0])
+      *store_path = cfg.store;
+    if (need_root && !*root_path && cfg.root_key[0])
+      *root_path = cfg.root_key;
+  }
+  if (!*store_path) {
+    fprintf(stderr, "keten admin: no store: give --store FILE, or --config "
+                    "FILE (ketend.conf: store = ...)%s\n",
+            path ? "" : "; there is no " ADMIN_DEFAULT_CONFIG);
+    return CLI_EXIT_USAGE;
+  }
+  if (need_root && !*root_path) {
+    fprintf(stderr, "keten admin: no root key: give --root-key FILE, or "
+                    "--config FILE (ketend.conf: root_key = ...)\n");
+    return CLI_EXIT_USAGE;
+  }
+  return 0;
+}
+
 static void s_usage(FILE *out) {
   fprintf(out,
           "usage: keten admin participant add --store FILE --root-key root.pub --entry FILE.signed\n"
+          "       keten admin participant rotate ID --entry NEW.signed [--store FILE]\n"
+          "                                         [--root-key root.pub]\n"
           "       keten admin participant list --store FILE [--root-key root.pub]\n"
           "                                    [--all] [--json]\n"
           "       keten admin participant remove --store FILE --id ID\n"
           "       keten admin participant export --store FILE --id ID --out FILE.entry\n"
           "                                      [--days N]\n"
           "       keten admin subject erase --store FILE --request FILE [--root-key root.pub]\n"
+          "       keten admin backup --out FILE [--store FILE] [--broker-key broker.pub]...\n"
+          "       keten admin migrate [--dry-run] [--store FILE] [--tmpdir DIR]\n"
+          "\n"
+          "participant, backup and migrate take --config FILE (ketend.conf) instead\n"
+          "of --store and --root-key: they are read from its store and root_key\n"
+          "settings (what is given on the command line wins); without\n"
+          "--store or --config, " ADMIN_DEFAULT_CONFIG " is read when it exists.\n"
           "\n"
           "Edits the participant registry in the broker's store. add installs a\n"
           "registry entry only if the chain root signed it (keten root sign); a\n"
@@ -49,8 +94,16 @@ static void s_usage(FILE *out) {
           "every entry of ID (they are kept for the record). export writes an\n"
           "unsigned entry from ID's newest installed entry, with the same keys and\n"
           "start and an end N days (default 730) from now, to be signed again\n"
-          "(renewal, or an upgrade from an unsigned registry). A running ketend picks changes up within a second\n"
-          "(or at once on SIGHUP).\n"
+          "(renewal, or an upgrade from an unsigned registry). rotate installs a\n"
+          "new root-signed entry of ID next to the one valid now, in one\n"
+          "transaction with its audit entry, only if it has the same id and role,\n"
+          "is newer (issued later, ends later) and starts before the current one\n"
+          "ends: both keys are admitted in the overlap, the old one until its\n"
+          "entry ends; nothing is shortened. backup and migrate: keten admin\n"
+          "backup --help, keten admin migrate --help. A running ketend picks\n"
+          "registry changes up within a second (or at once on SIGHUP).\n"
+          "\n"
+          "  -c, --config FILE    ketend's config file (store, root_key)\n"
           "\n"
           "  -s, --store FILE     the broker's SQLite store\n"
           "  -R, --root-key FILE  the chain root's public key file (ketend's root_key)\n"
@@ -139,8 +192,111 @@ static int s_find_newest(const participant_t *p, void *arg) {
   return 0;
 }
 
+/* The entry of an id that rotate replaces: installed, root-signed, valid
+ * now; of several, the one that ends last. */
+typedef struct {
+  const char *id;
+  int64_t now;
+  participant_t cur;
+  int found;
+} s_current_t;
+
+static int s_find_current(const participant_t *p, void *arg) {
+  s_current_t *c = arg;
+  if (strcmp(p->id, c->id) == 0 && p->signed_by_root &&
+      participant_valid_at(p, c->now) &&
+      (!c->found || p->valid_until_ms > c->cur.valid_until_ms)) {
+    c->cur = *p;
+    c->found = 1;
+  }
+  return 0;
+}
+
+/* participant rotate: checks np (root-signed already) against the current
+ * entry of id and installs it; inside the caller's transaction. Returns
+ * the exit code. */
+static int s_rotate(store_t *store, const char *id, const participant_t *np) {
+  char err[512], a[40], b[40];
+  if (strcmp(np->id, id) != 0) {
+    fprintf(stderr, "keten admin: refused: the entry is of '%s', not of "
+                    "'%s'\n", np->id, id);
+    return CLI_EXIT_REFUSED;
+  }
+  s_current_t c = {.id = id, .now = s_now_ms()};
+  if (store_entry_each(store, 0, s_find_current, &c, err, sizeof err) != 0) {
+    fprintf(stderr, "keten admin: %s\n", err);
+    return CLI_EXIT_LOCAL;
+  }
+  if (!c.found) {
+    fprintf(stderr, "keten admin: refused: '%s' has no root-signed entry "
+                    "valid now, so there is nothing to overlap (install the "
+                    "entry with participant add)\n", id);
+    return CLI_EXIT_REFUSED;
+  }
+  const participant_t *cur = &c.cur;
+  if (np->role != cur->role) {
+    fprintf(stderr, "keten admin: refused: the entry has role %s, '%s' has "
+                    "role %s (a new role is a new id)\n",
+            roles_name(np->role), id, roles_name(cur->role));
+    return CLI_EXIT_REFUSED;
+  }
+  if (memcmp(np->entry_hash, cur->entry_hash, PARTICIPANT_HASH_BYTES) == 0) {
+    fprintf(stderr, "keten admin: refused: this entry of '%s' is the one "
+                    "installed\n", id);
+    return CLI_EXIT_REFUSED;
+  }
+  if (np->issued_at_ms <= cur->issued_at_ms ||
+      np->valid_until_ms <= cur->valid_until_ms) {
+    entry_file_time(cur->valid_until_ms, a, sizeof a);
+    entry_file_time(np->valid_until_ms, b, sizeof b);
+    fprintf(stderr, "keten admin: refused: the entry is not newer than the "
+                    "current one (it must be signed later and end later: it "
+                    "ends %s, the current one %s)\n", b, a);
+    return CLI_EXIT_REFUSED;
+  }
+  if (np->valid_from_ms >= cur->valid_until_ms) {
+    entry_file_time(np->valid_from_ms, b, sizeof b);
+    entry_file_time(cur->valid_until_ms, a, sizeof a);
+    fprintf(stderr, "keten admin: refused: the entry does not overlap the "
+                    "current one: it starts %s, the current one ends %s; "
+                    "'%s' would be locked out in between\n", b, a, id);
+    return CLI_EXIT_REFUSED;
+  }
+  int r = store_entry_add(store, np, err, sizeof err);
+  if (r != 0) {
+    fprintf(stderr, "keten admin: %s\n", err);
+    return r == 1 || strstr(err, "already registered") ? CLI_EXIT_REFUSED
+                                                       : CLI_EXIT_LOCAL;
+  }
+  /* Both entries stay: the old one is admitted until it ends. */
+  char oh[17], nh[17], detail[128];
+  sodium_bin2hex(oh, sizeof oh, cur->entry_hash, 8);
+  sodium_bin2hex(nh, sizeof nh, np->entry_hash, 8);
+  int64_t from = np->valid_from_ms > cur->valid_from_ms ? np->valid_from_ms
+                                                          : cur->valid_from_ms;
+  snprintf(detail, sizeof detail, "rotated with keten admin: entry %s after "
+           "%s; overlap %lld..%lld ms", nh, oh, (long long)from,
+           (long long)cur->valid_until_ms);
+  audit_entry_t e;
+  audit_entry_local(&e, "keten.registry.rotate", "operator", detail);
+  snprintf(e.counterparty, sizeof e.counterparty, "%s", id);
+  if (store_audit_append(store, &e) != 0) {
+    fprintf(stderr, "keten admin: cannot audit the change\n");
+    return CLI_EXIT_LOCAL;
+  }
+  entry_file_time(from, a, sizeof a);
+  entry_file_time(cur->valid_until_ms, b, sizeof b);
+  printf("rotated %s: installed the new entry next to the current one:\n",
+         id);
+  entry_file_print(np, stdout);
+  printf("both are admitted from %s until %s, when the current entry "
+         "ends (it is not shortened)\n", a, b);
+  return CLI_EXIT_OK;
+}
+
 int cmd_admin(int argc, char **argv) {
   static const struct option opts[] = {{"store", required_argument, NULL, 's'},
+                                       {"config", required_argument, NULL, 'c'},
                                        {"root-key", required_argument, NULL, 'R'},
                                        {"entry", required_argument, NULL, 'e'},
                                        {"id", required_argument, NULL, 'i'},
@@ -154,9 +310,22 @@ int cmd_admin(int argc, char **argv) {
     s_usage(stdout);
     return CLI_EXIT_OK;
   }
+  /* keten admin --config FILE VERB ...: the option may come first. */
+  const char *config_path = NULL;
+  if (argc >= 3 && (!strcmp(argv[1], "--config") || !strcmp(argv[1], "-c"))) {
+    config_path = argv[2];
+    argv[2] = argv[0];
+    argc -= 2;
+    argv += 2;
+  }
   /* keten admin subject erase: a controller's signed erasure (cmd_erase.c). */
   if (argc >= 3 && !strcmp(argv[1], "subject") && !strcmp(argv[2], "erase"))
     return cmd_admin_subject_erase(argc - 2, argv + 2);
+  /* backup and migrate (cmd_backup.c) read --config themselves. */
+  if (argc >= 2 && !strcmp(argv[1], "backup"))
+    return cmd_admin_backup(argc - 1, argv + 1);
+  if (argc >= 2 && !strcmp(argv[1], "migrate"))
+    return cmd_admin_migrate(argc - 1, argv + 1);
   if (argc < 3 || strcmp(argv[1], "participant") != 0) {
     s_usage(stderr);
     return CLI_EXIT_USAGE;
@@ -167,10 +336,11 @@ int cmd_admin(int argc, char **argv) {
   long days = 730;
   int json = 0, all = 0, c;
   optind = 1;
-  while ((c = getopt_long(argc - 2, argv + 2, "s:R:e:i:o:d:ajh", opts, NULL)) !=
-         -1) {
+  while ((c = getopt_long(argc - 2, argv + 2, "s:c:R:e:i:o:d:ajh", opts,
+                          NULL)) != -1) {
     switch (c) {
     case 's': store_path = optarg; break;
+    case 'c': config_path = optarg; break;
     case 'R': root_path = optarg; break;
     case 'e': entry_path = optarg; break;
     case 'i': id = optarg; break;
@@ -183,14 +353,23 @@ int cmd_admin(int argc, char **argv) {
     }
   }
   int is_add = !strcmp(verb, "add"), is_list = !strcmp(verb, "list"),
-      is_remove = !strcmp(verb, "remove"), is_export = !strcmp(verb, "export");
-  if (optind != argc - 2 || !store_path ||
-      !(is_add || is_list || is_remove || is_export) ||
-      (is_add && (!entry_path || !root_path)) || (is_remove && !id) ||
-      (is_export && (!id || !out || days < 1))) {
+      is_remove = !strcmp(verb, "remove"), is_export = !strcmp(verb, "export"),
+      is_rotate = !strcmp(verb, "rotate");
+  /* rotate ID: the id may also be given as --id. */
+  if (is_rotate && !id && optind == argc - 3)
+    id = argv[2 + optind++];
+  if (optind != argc - 2 ||
+      !(is_add || is_list || is_remove || is_export || is_rotate) ||
+      ((is_add || is_rotate) && !entry_path) || (is_remove && !id) ||
+      (is_rotate && !id) || (is_export && (!id || !out || days < 1))) {
     s_usage(stderr);
     return CLI_EXIT_USAGE;
   }
+  /* --store and --root-key, or ketend.conf's store and root_key. */
+  int prc = admin_paths(config_path, &store_path, &root_path,
+                        is_add || is_rotate);
+  if (prc != 0)
+    return prc;
 
   char err[512];
   participant_t p;
@@ -206,7 +385,7 @@ int cmd_admin(int argc, char **argv) {
     }
     s_list_root = root.public_key;
   }
-  if (is_add) {
+  if (is_add || is_rotate) {
     /* Only what the chain root signed goes in. */
     keten_err_t krc = keten_root_key_load(root_path, &root);
     keten_root_key_wipe(&root);
@@ -242,7 +421,9 @@ int cmd_admin(int argc, char **argv) {
     store_close(&store);
     return CLI_EXIT_LOCAL;
   }
-  if (is_add) {
+  if (is_rotate) {
+    rc = s_rotate(store, id, &p);
+  } else if (is_add) {
     int r = store_entry_add(store, &p, err, sizeof err);
     if (r != 0) {
       fprintf(stderr, "keten admin: %s\n", err);

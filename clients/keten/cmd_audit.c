@@ -609,6 +609,13 @@ out:
   return rc;
 }
 
+int cli_audit_verify(store_t *store, const char *const *key_paths,
+                     int n_keys) {
+  s_verify_opts_t o = {.key_paths = key_paths, .n_keys = n_keys,
+                       .max_age_ms = -1};
+  return s_verify(store, &o);
+}
+
 /* ---- prove: an inclusion-proof bundle, offline --------------------------- */
 
 typedef struct {

@@ -21,6 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include "harness.h"
 
 #define UNIT_FILE KETEN_SOURCE_DIR "/etc/ketend.service"
@@ -91,7 +94,19 @@ static void test_unit_starts_ketend_on_a_real_address(void **state) {
   assert_non_null(strstr(h->endpoint, "tcp://127.0.0.1:"));
   const char *extra[] = {"--syscall-filter", "--memory-deny-write-execute",
                          NULL};
+  /* Type=notify and WatchdogSec=: sd_notify's datagrams pass the filter
+   * (issue 10, item 2). */
+  char npath[320];
+  snprintf(npath, sizeof npath, "%s/notify.sock", h->dir);
+  int nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un na = {.sun_family = AF_UNIX};
+  snprintf(na.sun_path, sizeof na.sun_path, "%s", npath);
+  assert_int_equal(bind(nfd, (struct sockaddr *)&na, sizeof na), 0);
+  setenv("NOTIFY_SOCKET", npath, 1);
+  setenv("WATCHDOG_USEC", "200000", 1);
   h->pid = s_spawn(h, extra);
+  unsetenv("NOTIFY_SOCKET");
+  unsetenv("WATCHDOG_USEC");
   assert_true(h->pid > 0);
   if (harness_wait_log(h, "broker: ready", 1, 10000) != 0) {
     harness_stop(h);
@@ -102,9 +117,22 @@ static void test_unit_starts_ketend_on_a_real_address(void **state) {
   assert_int_equal(harness_log_count(h, "system call filter"), 1);
   s_ping(h);
   s_ping(h);
+  usleep(300000);
   /* SIGTERM: a clean stop, as systemctl stop does */
   assert_int_equal(harness_stop(h), 0);
   assert_int_equal(harness_log_count(h, "broker: stopped"), 1);
+  int ready = 0, watchdog = 0, stopping = 0;
+  char msg[512];
+  ssize_t n;
+  while ((n = recv(nfd, msg, sizeof msg - 1, MSG_DONTWAIT)) > 0) {
+    msg[n] = '\0';
+    ready |= strstr(msg, "READY=1") != NULL;
+    watchdog |= strstr(msg, "WATCHDOG=1") != NULL;
+    stopping |= strstr(msg, "STOPPING=1") != NULL;
+  }
+  close(nfd);
+  assert_true(ready && watchdog && stopping);
+  assert_int_equal(harness_log_count(h, "sd_notify failed"), 0);
 }
 
 /* Address families alone (what the unit lacked before): the same. */

@@ -433,10 +433,41 @@ static void test_truncating_the_tail_is_caught(void **state) {
   assert_int_equal(harness_stop(f->h), 0);
 }
 
+/* A rotation of the broker's signing key: the head file and the stored
+ * heads were signed by the old key, so ketend refuses to start with only
+ * the new one, and starts (and signs a head with the new key) once the
+ * old public key is given as previous_broker_key (found in review). */
+static void test_broker_key_rotation(void **state) {
+  s_fx_t *f = *state;
+  assert_int_equal(harness_start(f->h), 0);
+  assert_int_equal(harness_stop(f->h), 0);
+  char old_pub[400];
+  snprintf(old_pub, sizeof old_pub, "%s/broker-old.pub", f->h->dir);
+  assert_int_equal(keten_keys_save(&f->h->broker, NULL, old_pub, 1), KETEN_OK);
+  uint8_t old_pk[32];
+  memcpy(old_pk, f->h->broker.signing_pk, 32);
+  assert_int_equal(unlink(f->h->key_file), 0);
+  keten_keys_generate(&f->h->broker, "broker");
+  assert_int_equal(keten_keys_save(&f->h->broker, f->h->key_file, NULL, 0),
+                   KETEN_OK);
+  s_refuses(f, "not signed by the broker's signing key");
+  char conf[512];
+  snprintf(conf, sizeof conf, "previous_broker_key = %s\n", old_pub);
+  assert_int_equal(harness_config(f->h, conf), 0);
+  assert_int_equal(harness_start(f->h), 0);
+  assert_int_equal(harness_stop(f->h), 0);
+  keten_tree_head_t filed;
+  assert_int_equal(keten_tree_head_load(f->head_file, &filed), KETEN_OK);
+  assert_memory_equal(filed.broker_key, f->h->broker.signing_pk, 32);
+  assert_memory_not_equal(filed.broker_key, old_pk, 32);
+}
+
 int main(void) {
   if (sodium_init() < 0)
     return 1;
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_broker_key_rotation, s_setup,
+                                      s_teardown),
       cmocka_unit_test_setup_teardown(test_welcome_head_verifies, s_setup,
                                       s_teardown),
       cmocka_unit_test_setup_teardown(test_witness_follows_a_growing_log,

@@ -1074,18 +1074,16 @@ static void test_is_counter(void **state) {
  * kind that is not one has any. */
 static void test_retention_defaults(void **state) {
   (void)state;
-  const ProtobufCEnumDescriptor *d = &keten__section_kind__descriptor;
+  /* by the enum's constants (no descriptor: the mutation run links the
+   * policy tests without protobuf-c) */
   unsigned kinds = 0;
-  for (unsigned i = 0; i < d->n_values; i++) {
-    int kind = d->values[i].value;
+  assert_int_equal(policy_retention_ms(KETEN__SECTION_KIND__SECTION_UNSPECIFIED),
+                   0);
+  for (int kind = KETEN__SECTION_KIND__SECTION_IDENTITY;
+       kind <= KETEN__SECTION_KIND__SECTION_CARE; kind++) {
     int64_t ms = policy_retention_ms(kind);
-    if (kind == KETEN__SECTION_KIND__SECTION_UNSPECIFIED) {
-      assert_int_equal(ms, 0);
-      continue;
-    }
     if (ms < 30 * POLICY_DAY_MS || ms > POLICY_MAX_RETENTION_MS)
-      fail_msg("kind %s: default retention %lld ms", d->values[i].name,
-               (long long)ms);
+      fail_msg("kind %d: default retention %lld ms", kind, (long long)ms);
     kinds++;
   }
   assert_int_equal(kinds, 12);
