@@ -259,8 +259,13 @@ static void test_version_unknown(void **state) {
   s_in.versions = s_versions + 1; /* IDENTITY v3, HEALTH v1: v7 erased */
   report_t r;
   assert_int_equal(report_build(&s_in, &r), 0);
+  /* both IDENTITY versions are unknown now, so they are one row (version
+   * unknown); HEALTH v1 is still known */
+  assert_int_equal(r.n_disclosures, 2);
+  assert_int_equal(r.disclosures[0].kind, 1);
   assert_int_equal(r.disclosures[0].version, 0);
-  assert_int_equal(r.disclosures[2].version, 1);
+  assert_int_equal(r.disclosures[1].kind, 10);
+  assert_int_equal(r.disclosures[1].version, 1);
   report_free(&r);
   s_in.versions = s_versions;
   s_in.n_versions = 3;
@@ -281,6 +286,7 @@ static void test_version_recorded(void **state) {
   s_in.n_versions = 0; /* nothing left to derive a version from */
   report_t r;
   assert_int_equal(report_build(&s_in, &r), 0);
+  assert_int_equal(r.n_disclosures, 3);
   assert_int_equal(r.disclosures[0].version, 0); /* not recorded: unknown */
   assert_int_equal(r.disclosures[1].version, 7);
   assert_int_equal(r.disclosures[2].version, 5);
