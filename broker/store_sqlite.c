@@ -520,18 +520,23 @@ store_t *store_open_schema(const char *path, int schema, char *err,
 
 static void s_blob(sqlite3_stmt *st, int col, uint8_t *dst, size_t len);
 
+/* The directory holding path ("." for a bare name, "/" at the root). */
+static void s_dir_of(const char *path, char *dir, size_t cap) {
+  const char *slash = strrchr(path, '/');
+  if (!slash)
+    snprintf(dir, cap, ".");
+  else if (slash == path)
+    snprintf(dir, cap, "/");
+  else
+    snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+}
+
 /* 1 if the directory holding path may be written by us and by its mode
  * (a 0555 directory counts as read-only even to root) and is not on
  * read-only media. */
 static int s_dir_writable(const char *path) {
   char dir[4096];
-  const char *slash = strrchr(path, '/');
-  if (!slash)
-    snprintf(dir, sizeof dir, ".");
-  else if (slash == path)
-    snprintf(dir, sizeof dir, "/");
-  else
-    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+  s_dir_of(path, dir, sizeof dir);
   struct stat st;
   struct statvfs vfs;
   if (stat(dir, &st) != 0 || (st.st_mode & 0222) == 0 ||
@@ -2962,13 +2967,7 @@ int store_wal_truncate(store_t *s) {
 /* fsync of the directory holding path (a new file's name is durable). */
 static int s_fsync_dir(const char *path) {
   char dir[4096];
-  const char *slash = strrchr(path, '/');
-  if (!slash)
-    snprintf(dir, sizeof dir, ".");
-  else if (slash == path)
-    snprintf(dir, sizeof dir, "/");
-  else
-    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+  s_dir_of(path, dir, sizeof dir);
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
     return -1;
