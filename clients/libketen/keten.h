@@ -18,6 +18,17 @@
 extern "C" {
 #endif
 
+/* The version of this header. keten_version_number() gives the version of
+ * the library that is loaded at run time; a program built against one
+ * header works with any library of the same SOVERSION (the soname
+ * libketen.so.N), and with a newer minor version of it. */
+#define KETEN_VERSION_MAJOR 0
+#define KETEN_VERSION_MINOR 5
+#define KETEN_VERSION_PATCH 0
+#define KETEN_VERSION_STRING "0.5.0"
+#define KETEN_VERSION_NUMBER \
+  ((KETEN_VERSION_MAJOR * 10000) + (KETEN_VERSION_MINOR * 100) + KETEN_VERSION_PATCH)
+
 #define KETEN_KEY_BYTES 32          /* every public key, and X25519 secrets */
 #define KETEN_SIGN_SECRET_BYTES 64  /* Ed25519 secret key (seed || public) */
 #define KETEN_ID_MAX 64             /* participant id, without the NUL */
@@ -51,6 +62,10 @@ typedef enum {
                           witnessed (a signed tree head that does not verify, a shorter
                           or different log, a proof that fails); the stored head is
                           kept (keten_client_error() names which) */
+  /* Added in issue 11. */
+  KETEN_ERR_SCHEMA     /* a section plaintext does not conform to the JSON schema of its
+                          kind (docs/sections.md 3; keten_client_error() or the why
+                          buffer gives the JSON pointer and the rule) */
 } keten_err_t;
 
 /* Returns a static, human-readable name for err. */
@@ -839,8 +854,64 @@ int keten_role_from_name(const char *name);
 /* Returns the name of a keten.ErrorCode number ("ERROR_MALFORMED", ...). */
 const char *keten_error_code_name(int code);
 
-/* Library version string, e.g. "0.1.0". */
+/* Library version string, e.g. "0.5.0": the version of the library
+ * loaded at run time (KETEN_VERSION_STRING is the header's). */
 const char *keten_version(void);
+
+/* The loaded library's version as KETEN_VERSION_NUMBER computes it
+ * (major * 10000 + minor * 100 + patch). */
+int keten_version_number(void);
+
+/* ---- section schemas (issue 11; owner: schema helper) --------------------- */
+
+/* Checks plaintext (len bytes) against the JSON schema of section kind
+ * `kind` (docs/sections.md 3; share/keten/schemas/sections-v1.json, built
+ * into the library). Returns KETEN_OK, KETEN_ERR_SCHEMA with the reason in
+ * why (whylen bytes; may be NULL), or KETEN_ERR_INVALID for an unknown
+ * kind. keten_client_put() and keten_client_put_retained() call it and
+ * refuse what does not conform. */
+keten_err_t keten_section_validate(int kind, const void *plaintext, size_t len,
+                                   char *why, size_t whylen);
+
+/* ---- event loops and connection state (issue 11; owner: integrator helper) */
+
+/* Connection states (keten_state_event_t.state, keten_client_state()). */
+enum {
+  KETEN_STATE_CONNECTING = 0,       /* no CURVE session yet (start, or after a loss) */
+  KETEN_STATE_CONNECTED = 1,        /* the CURVE handshake succeeded */
+  KETEN_STATE_DISCONNECTED = 2,     /* the connection was lost; libzmq reconnects */
+  KETEN_STATE_REFUSED = 3,          /* the broker refused our key at the handshake */
+  KETEN_STATE_DISPLACED = 4,        /* our subscription was taken by another listener */
+  KETEN_STATE_REMOVED = 5,          /* our key left the registry */
+  KETEN_STATE_LOG_INCONSISTENT = 6  /* the broker's audit log is not the one we witnessed */
+};
+
+typedef struct {
+  int state;                     /* KETEN_STATE_* */
+  keten_err_t status;            /* the error that goes with it, or KETEN_OK */
+  const char *detail;            /* printable; never NULL; valid during the call */
+} keten_state_event_t;
+
+/* Called when the state changes. Must not call back into the client. */
+typedef void (*keten_state_fn)(const keten_state_event_t *ev, void *arg);
+
+/* Sets (or with fn NULL clears) the state handler of client. */
+void keten_client_on_state(keten_client_t *client, keten_state_fn fn, void *arg);
+
+/* The current KETEN_STATE_* of client. */
+int keten_client_state(const keten_client_t *client);
+
+/* A file descriptor for an event loop (poll/epoll/libuv/...): wait for it
+ * to become readable, or for keten_client_timeout_ms(), then call
+ * keten_client_poll(client, 0, ...). Never read, write or close it. The
+ * descriptor can change after any call into the client: ask again after
+ * each. Returns -1 on failure (keten_client_error()). */
+int keten_client_fd(keten_client_t *client);
+
+/* How long an event loop may wait before calling keten_client_poll()
+ * even when the fd is not readable (back-off timers, resends), in ms;
+ * -1 when there is no such deadline; 0 when work is pending now. */
+int keten_client_timeout_ms(keten_client_t *client);
 
 #ifdef __cplusplus
 }
