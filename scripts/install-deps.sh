@@ -17,6 +17,11 @@ packages=(
   # positions); DejaVu Sans has the Arabic glyphs the RTL page needs
   chromium poppler-utils fonts-dejavu-core
   tzdata  # keten audit report --tz: local times from the zone database
+  # tests/package: build the Debian packages (debhelper), check them
+  # (lintian), install them into a fresh root (mmdebstrap) in its own
+  # network namespace (iproute2 brings its loopback up); the manual pages
+  # are checked with groff
+  debhelper dpkg-dev lintian mmdebstrap iproute2 groff-base
 )
 
 missing=()

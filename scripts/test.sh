@@ -5,6 +5,10 @@
 #   scripts/test.sh --fuzz       libFuzzer build (clang) in build-fuzz/: each
 #                                target runs KETEN_FUZZ_SECONDS (default 60)
 #                                on a copy of fuzz/corpus/ (fuzz/README.md)
+#   scripts/test.sh --package    only the Debian packages: build them, install
+#                                them into a fresh root, run ketend there
+#                                (tests/package/test_packages.sh; root)
+# The normal run ends with --package's test; the sanitizer run leaves it out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +17,19 @@ build=build
 if [ "${1:-}" = "--sanitize" ]; then
   sanitize=ON
   build=build-asan
+fi
+
+# As root, or through sudo (as install-deps.sh): chroot, namespaces, mmdebstrap.
+run_package_test() {
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo bash tests/package/test_packages.sh
+}
+
+if [ "${1:-}" = "--package" ]; then
+  bash scripts/install-deps.sh
+  run_package_test
+  exit 0
 fi
 
 if [ "${1:-}" = "--fuzz" ]; then
@@ -61,3 +78,6 @@ cmake --build "$build" -j"$(nproc)"
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 ctest --test-dir "$build" --output-on-failure --no-tests=error -j2 --timeout 300
+if [ "$sanitize" = OFF ]; then
+  run_package_test
+fi

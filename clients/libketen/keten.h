@@ -58,7 +58,7 @@ typedef enum {
   KETEN_ERR_REMOVED,   /* the subscription ended because our key left the registry or its
                           entry ended; libketen does not subscribe again by itself */
   /* Added in issue 9. */
-  KETEN_ERR_LOG_INCONSISTENT /* the broker's audit log is not an extension of the one we
+  KETEN_ERR_LOG_INCONSISTENT, /* the broker's audit log is not an extension of the one we
                           witnessed (a signed tree head that does not verify, a shorter
                           or different log, a proof that fails); the stored head is
                           kept (keten_client_error() names which) */

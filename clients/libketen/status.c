@@ -25,6 +25,8 @@ const char *keten_strerror(keten_err_t err) {
     return "the subscription ended: our key left the registry";
   case KETEN_ERR_LOG_INCONSISTENT:
     return "the broker's audit log is not consistent with the head we witnessed";
+  case KETEN_ERR_SCHEMA:
+    return "the section does not conform to the schema of its kind";
   }
   return "unknown error";
 }

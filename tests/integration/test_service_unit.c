@@ -1,4 +1,4 @@
-/* etc/ketend.service starts ketend (issue 8, item 7): ketend runs with a
+/* etc/ketend.service(.in) starts ketend (issue 8, item 7): ketend runs with a
  * tcp endpoint on a real address (not "*") under the unit's own
  * RestrictAddressFamilies=, SystemCallFilter= / SystemCallErrorNumber= and
  * MemoryDenyWriteExecute=, applied by run_restricted (seccomp, as systemd
@@ -26,7 +26,7 @@
 
 #include "harness.h"
 
-#define UNIT_FILE KETEN_SOURCE_DIR "/etc/ketend.service"
+#define UNIT_FILE KETEN_SOURCE_DIR "/etc/ketend.service.in"
 
 static int s_setup(void **state) {
   harness_t *h = harness_new(0); /* tcp://127.0.0.1:PORT */
