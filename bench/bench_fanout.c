@@ -2512,7 +2512,7 @@ static int s_parse_opts(int argc, char **argv, opts_t *o) {
     case 'W': NUM(1, BENCH_MAX_WINDOW, "--window"); o->window = (int)v; break;
     case 'S': NUM(1, FO_MAX_SLOTS, "--subjects"); o->subjects = (int)v; break;
     case 'C': NUM(1, 1024, "--credit"); o->credit = (int)v; break;
-    case 's': NUM(64, 512 * 1024, "--size"); o->size = (size_t)v; break;
+    case 's': NUM(96, 512 * 1024, "--size"); o->size = (size_t)v; break; /* 96: a STORY that conforms */
     case 'd': NUM(0.3, 600, "--duration"); o->duration_s = v; break;
     case 'r': NUM(1, BENCH_MAX_ROUNDS, "--rounds"); o->rounds = (int)v; break;
     case 'w': NUM(0, 60, "--warmup"); o->warmup_s = v; break;

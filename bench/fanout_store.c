@@ -143,12 +143,13 @@ int fo_subject_slot(const uint8_t subject[32], int *p, unsigned *s) {
 }
 
 size_t fo_plaintext(char *buf, size_t len, int p, uint64_t k) {
-  /* {"bench":"keten-fanout","p":P,"k":K,"pad":"xxxx...x"} */
+  /* {"bench":"keten-fanout","p":P,"k":K,"language":"nl","text":"xxxx...x"}:
+   * a STORY that conforms to its schema (docs/sections.md 3) */
   int n = snprintf(buf, len, "{\"bench\":\"keten-fanout\",\"p\":%d,\"k\":%llu,",
                    p, (unsigned long long)k);
   size_t prefix = n > 0 ? (size_t)n : 0;
   size_t at = prefix;
-  static const char open[] = "\"pad\":\"", close[] = "\"}";
+  static const char open[] = "\"language\":\"nl\",\"text\":\"", close[] = "\"}";
   memcpy(buf + at, open, sizeof open - 1);
   at += sizeof open - 1;
   size_t fill = len - at - (sizeof close - 1);

@@ -17,6 +17,7 @@ packages=(
   # positions); DejaVu Sans has the Arabic glyphs the RTL page needs
   chromium poppler-utils fonts-dejavu-core
   tzdata  # keten audit report --tz: local times from the zone database
+  json-schema-test-suite  # tests/unit/test_schema.c: the official JSON-Schema cases for the keywords libketen's section validator implements
   # tests/package: build the Debian packages (debhelper), check them
   # (lintian), install them into a fresh root (mmdebstrap) in its own
   # network namespace (iproute2 brings its loopback up); the manual pages

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "audit.h"
 #include "canon.h"
 #include "cli.h"
@@ -314,17 +315,20 @@ static int64_t s_now_ms(void) {
 
 int cmd_admin_subject_erase(int argc, char **argv) {
   static const struct option opts[] = {{"store", required_argument, NULL, 's'},
+                                       {"config", required_argument, NULL, 'c'},
                                        {"request", required_argument, NULL, 'q'},
                                        {"root-key", required_argument, NULL, 'R'},
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   const char *store_path = NULL, *request = NULL, *root_path = NULL;
+  const char *config_path = NULL;
   int json = 0, c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "s:q:R:jh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "s:c:q:R:jh", opts, NULL)) != -1) {
     switch (c) {
     case 's': store_path = optarg; break;
+    case 'c': config_path = optarg; break;
     case 'q': request = optarg; break;
     case 'R': root_path = optarg; break;
     case 'j': json = 1; break;
@@ -333,6 +337,8 @@ int cmd_admin_subject_erase(int argc, char **argv) {
       fprintf(c == 'h' ? stdout : stderr,
               "usage: keten admin subject erase --store FILE --request FILE "
               "[--root-key root.pub] [--json]\n"
+              "       keten admin subject erase --config ketend.conf --request FILE "
+              "[--json]\n"
               "\n"
               "Applies a controller's signed erasure (written by `keten erase "
               "--export`)\n"
@@ -346,11 +352,17 @@ int cmd_admin_subject_erase(int argc, char **argv) {
       return c == 'h' ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     }
   }
-  if (optind != argc || !store_path || !request) {
+  if (optind != argc || !request) {
     fprintf(stderr, "usage: keten admin subject erase --store FILE --request "
                     "FILE [--root-key root.pub]\n");
     return CLI_EXIT_USAGE;
   }
+  /* the store and root key from ketend.conf (--config, or the default
+   * one when it exists), as the other admin commands; a config given
+   * must name the root key too */
+  int prc = admin_paths(config_path, &store_path, &root_path, config_path != NULL);
+  if (prc != 0)
+    return prc;
   keten_erasure_t e;
   if (s_read_request(request, &e) != 0)
     return CLI_EXIT_LOCAL;

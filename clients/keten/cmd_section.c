@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <poll.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -90,7 +91,8 @@ static void s_usage_put(FILE *out) {
           "own consents allows now (each checked: its root-signed entry, your\n"
           "signature on the consent, the policy), signs it, and stores it. Exits\n"
           "0 once the broker says it is durable, 5 if the broker's evidence does\n"
-          "not hold. SUBJECT is a 64-hex pseudonym, or a V-nummer with --chain-key.\n"
+          "not hold, 4 if FILE.json does not conform to the schema of KIND\n"
+          "(docs/sections.md 3; see keten validate). SUBJECT is a 64-hex pseudonym, or a V-nummer with --chain-key.\n"
           "The broker erases this version (and the older ones of SUBJECT, KIND\n"
           "and you) after the kind's default retention, or after --retain-until.\n"
           "\n"
@@ -159,6 +161,17 @@ int cmd_put(int argc, char **argv) {
   json_decref(doc);
   if (!text)
     return CLI_EXIT_LOCAL;
+  /* The kind's schema before connecting (libketen checks again). */
+  char why[384];
+  if (keten_section_validate(kind, text, strlen(text), why, sizeof why) !=
+      KETEN_OK) {
+    fprintf(stderr, "keten put: %s: does not conform to the %s schema "
+                    "(docs/sections.md 3): %s; nothing was sent\n",
+            argv[optind + 2], keten_section_kind_name(kind), why);
+    sodium_memzero(text, strlen(text));
+    free(text);
+    return CLI_EXIT_LOCAL;
+  }
   int exit_code = CLI_EXIT_OK;
   keten_client_t *client = cli_connect(&conn, &exit_code);
   if (!client) {
@@ -182,7 +195,7 @@ int cmd_put(int argc, char **argv) {
     printf("\n");
   }
   keten_client_destroy(&client);
-  return cli_exit_for(rc);
+  return rc == KETEN_ERR_SCHEMA ? CLI_EXIT_LOCAL : cli_exit_for(rc);
 }
 
 static void s_usage_fetch(FILE *out) {
@@ -194,7 +207,9 @@ static void s_usage_fetch(FILE *out) {
           "registry entry, verifies the author's signature, opens it, and prints\n"
           "those that opened as a JSON array. Each one that does not open is left\n"
           "out and named on stderr as \"skipped KIND by AUTHOR vVERSION: WHY\";\n"
-          "then the exit status is 6 (the others are still printed). Refused\n"
+          "then the exit status is 6 (the others are still printed). So is one\n"
+          "that opens but does not conform to its kind's schema\n"
+          "(docs/sections.md 3; WHY gives the JSON pointer and the rule). Refused\n"
           "(exit 1) when no section may be disclosed to you; the broker audits\n"
           "every disclosure and refusal.\n"
           "\n" SECTION_HELP);
@@ -273,6 +288,16 @@ typedef struct {
   long activity;        /* anything that came (for --idle) */
   int failed;
   keten_client_t *client; /* for the reason of what did not open */
+  /* --confirm (stdout mode): each line is acked to the broker only once
+   * the consumer wrote "ack SEQ" (cumulative) on listen's stdin. */
+  int confirm;
+  uint64_t seq;         /* the item in hand */
+  uint64_t confirmed;   /* the highest seq the consumer confirmed */
+  uint64_t unconfirmed; /* the seq of a line written but not confirmed */
+  int halt;             /* stdin ended or failed: hand over and ack nothing more */
+  int consumer_error;   /* the consumer wrote something that is not an ack */
+  char in[128];         /* a partial line from stdin */
+  size_t in_len;
 } s_listen_t;
 
 static volatile sig_atomic_t s_stop;
@@ -295,8 +320,102 @@ static void s_say(const s_listen_t *l, const char *fmt, ...) {
   fflush(out);
 }
 
+/* One line the consumer wrote on stdin: "ack SEQ". 0, or -1 (and
+ * l->consumer_error) for anything else or an ack of a seq not yet written. */
+static int s_confirm_line(s_listen_t *l, const char *line) {
+  const char *p = line;
+  if (strncmp(p, "ack ", 4) == 0 && p[4] >= '0' && p[4] <= '9') {
+    uint64_t v = 0;
+    for (p += 4; *p >= '0' && *p <= '9'; p++) {
+      if (v > (UINT64_MAX - 9) / 10)
+        break;
+      v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (*p == '\0' && v <= l->seq) {
+      if (v > l->confirmed)
+        l->confirmed = v;
+      return 0;
+    }
+    if (*p == '\0') {
+      fprintf(stderr, "keten listen: the consumer acked %llu, which was not "
+                      "written yet (the last line is %llu)\n",
+              (unsigned long long)v, (unsigned long long)l->seq);
+      l->consumer_error = 1;
+      return -1;
+    }
+  }
+  fprintf(stderr, "keten listen: the consumer wrote a line on stdin that is "
+                  "not \"ack SEQ\"\n");
+  l->consumer_error = 1;
+  return -1;
+}
+
+/* --confirm: reads what the consumer wrote on stdin, waiting up to
+ * timeout_ms for it. 0, or -1 when stdin ended or failed or the consumer
+ * wrote something else: then nothing more is acked (l->halt). */
+static int s_read_stdin(s_listen_t *l, int timeout_ms) {
+  struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
+  int pr = poll(&pfd, 1, timeout_ms);
+  if (pr < 0 && errno == EINTR)
+    return 0;
+  if (pr < 0) {
+    fprintf(stderr, "keten listen: stdin: %s\n", strerror(errno));
+    l->halt = 1;
+    return -1;
+  }
+  if (pr == 0)
+    return 0;
+  ssize_t n = read(STDIN_FILENO, l->in + l->in_len, sizeof l->in - 1 - l->in_len);
+  if (n < 0 && errno == EINTR)
+    return 0;
+  if (n <= 0) {
+    if (n < 0)
+      fprintf(stderr, "keten listen: stdin: %s\n", strerror(errno));
+    l->halt = 1; /* EOF: the consumer is gone; what it did not confirm comes again */
+    return -1;
+  }
+  l->in_len += (size_t)n;
+  char *nl;
+  while ((nl = memchr(l->in, '\n', l->in_len)) != NULL) {
+    *nl = '\0';
+    if (s_confirm_line(l, l->in) != 0) {
+      l->halt = 1;
+      return -1;
+    }
+    size_t used = (size_t)(nl - l->in) + 1;
+    memmove(l->in, nl + 1, l->in_len - used);
+    l->in_len -= used;
+  }
+  if (l->in_len == sizeof l->in - 1) {
+    fprintf(stderr, "keten listen: the consumer wrote a line on stdin that "
+                    "is too long\n");
+    l->consumer_error = 1;
+    l->halt = 1;
+    return -1;
+  }
+  return 0;
+}
+
+/* --confirm: waits until the consumer confirmed seq (or a later one).
+ * 0, or -1 when stdin ended or failed, the consumer wrote something else,
+ * or a signal came: then nothing more is acked (l->halt). */
+static int s_wait_confirm(s_listen_t *l, uint64_t seq) {
+  l->unconfirmed = seq;
+  while (l->confirmed < seq) {
+    if (s_stop) {
+      l->halt = 1;
+      return -1;
+    }
+    if (s_read_stdin(l, 200) != 0)
+      return -1;
+  }
+  l->unconfirmed = 0;
+  return 0;
+}
+
 /* Writes text (then frees it) as DIR/name, durably, or as a line on
- * stdout without --dir. Returns 0, or -1 (a failed file stops listen). */
+ * stdout without --dir (with --confirm: and waits for the consumer's
+ * ack of it). Returns 0, or -1 (a failed file stops listen). */
 static int s_emit(s_listen_t *l, const char *name, char *text) {
   int rc;
   if (l->dir) {
@@ -308,8 +427,12 @@ static int s_emit(s_listen_t *l, const char *name, char *text) {
     }
   } else {
     rc = (printf("%s\n", text) < 0 || fflush(stdout) != 0) ? -1 : 0;
+    if (rc != 0 && l->confirm)
+      l->halt = 1; /* the consumer's end of the pipe is gone */
   }
   free(text);
+  if (rc == 0 && l->confirm && !l->dir)
+    rc = s_wait_confirm(l, l->seq);
   return rc;
 }
 
@@ -380,9 +503,44 @@ static int s_quarantine_failed(s_listen_t *l, const char *what, uint64_t seq,
                       json_pack("{s:s}", "status", keten_strerror(status)));
 }
 
+/* A section that opened and verified but does not conform to its kind's
+ * schema (KETEN_ERR_SCHEMA), its data UTF-8: quarantined with libketen's
+ * reason (the JSON pointer and the rule) and what came, the data as
+ * "data_raw", never under a name derived from it. */
+static int s_quarantine_schema(s_listen_t *l, const keten_section_t *s,
+                               uint64_t seq) {
+  char reason[320];
+  const char *e = l->client ? keten_client_error(l->client) : "";
+  size_t i = 0;
+  for (; e[i] && i + 1 < sizeof reason; i++)
+    reason[i] = e[i] >= 0x20 && e[i] < 0x7f ? e[i] : '?';
+  reason[i] = '\0';
+  if (!reason[0])
+    snprintf(reason, sizeof reason, "%s", keten_strerror(KETEN_ERR_SCHEMA));
+  char subject[2 * KETEN_SUBJECT_BYTES + 1];
+  sodium_bin2hex(subject, sizeof subject, s->header.subject,
+                 KETEN_SUBJECT_BYTES);
+  const char *kname = keten_section_kind_name(s->header.kind);
+  json_t *q = json_pack("{s:s, s:s, s:I, s:I}", "status",
+                        keten_strerror(KETEN_ERR_SCHEMA), "subject", subject,
+                        "version", (json_int_t)s->header.version,
+                        "created_at_ms", (json_int_t)s->header.created_at_ms);
+  if (q) {
+    json_object_set_new(q, "kind", kname ? json_string(kname)
+                                         : json_integer((json_int_t)s->header.kind));
+    s_set_id(q, "author", s->header.author);
+    /* UTF-8 (the caller checked): the text as it came, not parsed */
+    json_object_set_new(q, "data_raw", json_stringn(s->json, s->json_len));
+  }
+  return s_quarantine(l, "section", seq, reason, q);
+}
+
 static int s_on_delivery(const keten_section_t *s, uint64_t seq,
                          keten_err_t status, void *arg) {
   s_listen_t *l = arg;
+  if (l->halt)
+    return 1; /* --confirm: the consumer is gone; nothing more is acked */
+  l->seq = seq;
   l->activity++;
   if (!s) /* did not open or verify: quarantined, and acked */
     return s_quarantine_failed(l, "section", seq, status);
@@ -408,6 +566,15 @@ static int s_on_delivery(const keten_section_t *s, uint64_t seq,
     if (q)
       s_set_id(q, "author", s->header.author);
     return s_quarantine(l, "section", seq, why, q);
+  }
+  /* Opened, but not what its kind's schema says: quarantined with the
+   * reason (data that is not even UTF-8 is quarantined below, as before). */
+  json_t *utf8 = status == KETEN_ERR_SCHEMA && s->json
+                     ? json_stringn(s->json, s->json_len)
+                     : NULL;
+  if (utf8) {
+    json_decref(utf8);
+    return s_quarantine_schema(l, s, seq);
   }
   json_t *obj = s_section_json(s);
   if (!obj) { /* data that is neither JSON nor UTF-8 text: kept in hex */
@@ -440,6 +607,9 @@ static int s_on_delivery(const keten_section_t *s, uint64_t seq,
 static int s_on_tvs_event(const keten_tvs_event_t *ev, uint64_t seq,
                           keten_err_t status, void *arg) {
   s_listen_t *l = arg;
+  if (l->halt)
+    return 1;
+  l->seq = seq;
   l->activity++;
   if (!ev) /* did not verify: quarantined, and acked */
     return s_quarantine_failed(l, "tvs", seq, status);
@@ -647,6 +817,9 @@ static int s_on_delete(s_listen_t *l, const keten_notice_t *n, uint64_t seq) {
 static int s_on_notice(const keten_notice_t *n, uint64_t seq,
                        keten_err_t status, void *arg) {
   s_listen_t *l = arg;
+  if (l->halt)
+    return 1;
+  l->seq = seq;
   l->activity++;
   if (!n) {
     fprintf(stderr, "keten listen: notice %llu did not verify (%s); "
@@ -733,11 +906,23 @@ static void s_usage_listen(FILE *out) {
           "for each); a subscription the broker ended as stalled is taken again.\n"
           "If another listener with your key takes the subscription, listen says\n"
           "so on stderr and exits 7; if your key left the registry, exit 1.\n"
+          "\n"
+          "Without --dir, an item is acked once its line is written to stdout:\n"
+          "what the consumer loses before storing it does not come again. With\n"
+          "--confirm (recommended for a consumer that stores what it reads) each\n"
+          "line carries its \"seq\", and listen waits after writing it until the\n"
+          "consumer writes \"ack SEQ\" (SEQ of that line or a later one written;\n"
+          "cumulative) on listen's stdin; only then is it acked to the broker and\n"
+          "the next line written. When stdin ends (the consumer exits) listen\n"
+          "stops without acking the unconfirmed line, which comes again on the\n"
+          "next listen; any other line on stdin stops it too (exit 4).\n"
           "\n" CLI_CONN_HELP
           "  -d, --dir DIR           write files into DIR\n"
           "  -c, --credit N          deliveries in flight before acking (default 64)\n"
           "  -n, --count N           stop after N sections\n"
           "  -i, --idle MS           stop after MS in which nothing came\n"
+          "      --confirm           stdout mode: ack only what the consumer confirms\n"
+          "                          with \"ack SEQ\" lines on stdin\n"
           "  -h, --help              print this help\n");
 }
 
@@ -753,6 +938,7 @@ int cmd_listen(int argc, char **argv) {
                                        {"credit", required_argument, NULL, 'c'},
                                        {"count", required_argument, NULL, 'n'},
                                        {"idle", required_argument, NULL, 'i'},
+                                       {"confirm", no_argument, NULL, 'C'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   cli_conn_t conn;
@@ -770,12 +956,18 @@ int cmd_listen(int argc, char **argv) {
     case 'c': credit = cli_number(optarg, 1024); break;
     case 'n': l.max = cli_number(optarg, 1000000000); break;
     case 'i': idle = cli_number(optarg, 86400000); break;
+    case 'C': l.confirm = 1; break;
     case 'h': s_usage_listen(stdout); return CLI_EXIT_OK;
     default: s_usage_listen(stderr); return CLI_EXIT_USAGE;
     }
   }
   if (optind != argc || credit < 1 || l.max < 0 || (idle < 0 && idle != -1)) {
     s_usage_listen(stderr);
+    return CLI_EXIT_USAGE;
+  }
+  if (l.confirm && l.dir) {
+    fprintf(stderr, "keten listen: --confirm is for stdout mode; with --dir a "
+                    "file is acked once it is fsynced\n");
     return CLI_EXIT_USAGE;
   }
   if (l.dir && strlen(l.dir) > 512) {
@@ -810,28 +1002,39 @@ int cmd_listen(int argc, char **argv) {
   if (rc != KETEN_OK && keten_client_transient(client, rc))
     rc = KETEN_OK; /* said on stderr; keten_client_poll tries again */
   uint64_t last = s_mono_ms();
-  while (rc == KETEN_OK && !l.failed && !s_stop &&
+  while (rc == KETEN_OK && !l.failed && !s_stop && !l.halt &&
          (l.max == 0 || l.count < l.max)) {
     long before = l.activity;
     size_t handled = 0;
     rc = keten_client_poll(client, 200, s_on_delivery, &l, &handled);
+    /* --confirm: the consumer's end of stdin stops listen also when
+     * nothing waits for its confirmation */
+    if (rc == KETEN_OK && l.confirm && !l.halt)
+      s_read_stdin(&l, 0);
     uint64_t now = s_mono_ms();
     if (handled > 0 || l.activity != before)
       last = now;
     else if (idle > 0 && now - last >= (uint64_t)idle)
       break;
   }
-  if (rc != KETEN_OK && s_stop)
-    rc = KETEN_OK; /* the signal interrupted the poll */
+  if (rc != KETEN_OK && (s_stop || l.halt))
+    rc = KETEN_OK; /* the signal or the consumer's end interrupted the poll */
   if (rc == KETEN_ERR_DISPLACED || rc == KETEN_ERR_REMOVED)
     fprintf(stderr, "keten listen: stopped: %s\n", keten_client_error(client));
   else if (rc != KETEN_OK)
     fprintf(stderr, "keten listen: %s: %s\n", keten_strerror(rc),
             keten_client_error(client));
   /* Let the last ack leave before the socket closes (nothing more is
-   * handed over once a file failed or a signal came). */
+   * handed over once a file failed or a signal came; after the consumer's
+   * end, l.halt, the handlers refuse all, so nothing more is acked). */
   if (!l.failed && !s_stop)
     keten_client_poll(client, 50, s_on_delivery, &l, NULL);
+  if (l.confirm && l.unconfirmed)
+    fprintf(stderr, "keten listen: stopped with seq %llu written but not "
+                    "confirmed (the consumer %s): it and what follows are not "
+                    "acked and come again\n",
+            (unsigned long long)l.unconfirmed,
+            l.consumer_error ? "wrote something else" : "closed stdin");
   keten_client_destroy(&client);
   l.client = NULL;
   fprintf(stderr, "keten listen: %ld section(s) and %ld notice(s) received; "
@@ -840,7 +1043,7 @@ int cmd_listen(int argc, char **argv) {
           l.deleted, l.rewraps, l.refused);
   if (l.quarantined > 0)
     fprintf(stderr, "keten listen: %ld item(s) quarantined\n", l.quarantined);
-  if (l.failed)
+  if (l.failed || l.consumer_error)
     return CLI_EXIT_LOCAL;
   return cli_exit_for(rc);
 }

@@ -5,6 +5,7 @@
 #include "cli.h"
 
 int cmd_erase(int argc, char **argv); /* cmd_erase.c */
+int cmd_validate(int argc, char **argv); /* cmd_validate.c */
 
 static void s_usage(FILE *out) {
   fprintf(out,
@@ -18,6 +19,7 @@ static void s_usage(FILE *out) {
           "  consent      grant, revoke or list consents of a subject\n"
           "  put          seal and store a section of a subject's profile\n"
           "  fetch        fetch and open the sections of a subject you may read\n"
+          "  validate     check a section file against its kind's schema (offline)\n"
           "  erase        erase the sections you wrote about a subject (AVG art. 17;\n"
           "               keten erase SUBJECT --reason TEXT [--kinds ...])\n"
           "  listen       receive sections, TVS events and notices; serve rewraps\n"
@@ -62,6 +64,8 @@ int main(int argc, char **argv) {
     return cmd_subject(argc - 1, argv + 1);
   if (strcmp(cmd, "chainkey") == 0)
     return cmd_chainkey(argc - 1, argv + 1);
+  if (strcmp(cmd, "validate") == 0)
+    return cmd_validate(argc - 1, argv + 1);
   if (strcmp(cmd, "put") == 0)
     return cmd_put(argc - 1, argv + 1);
   if (strcmp(cmd, "fetch") == 0)

@@ -1,13 +1,18 @@
 /* client — one CURVE DEALER connection to ketend and the request/reply
  * exchange over it (Lazy Pirate: retry with the same message id on a fresh
  * socket after a timeout; ZeroMQ reconnects with exponential back-off). */
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "canon.h"
@@ -49,13 +54,105 @@ static int64_t s_now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The event-loop descriptor (keten_client_fd): the ZMQ_FD of each
+ * socket in the epoll set, so that the one descriptor stays the same for
+ * the client's life while sockets come and go. */
+static int s_zmq_fd(void *sock) {
+  int fd = -1;
+  size_t len = sizeof fd;
+  if (!sock || zmq_getsockopt(sock, ZMQ_FD, &fd, &len) != 0)
+    return -1;
+  return fd;
+}
+
+static void s_unwatch(keten_client_t *c) {
+  if (c->efd < 0)
+    return;
+  if (c->watched_sock >= 0)
+    epoll_ctl(c->efd, EPOLL_CTL_DEL, c->watched_sock, NULL);
+  if (c->watched_monitor >= 0)
+    epoll_ctl(c->efd, EPOLL_CTL_DEL, c->watched_monitor, NULL);
+  c->watched_sock = c->watched_monitor = -1;
+}
+
+static int s_watch_one(keten_client_t *c, void *sock) {
+  int fd = s_zmq_fd(sock);
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+  if (fd < 0 || epoll_ctl(c->efd, EPOLL_CTL_ADD, fd, &ev) != 0)
+    return -1;
+  return fd;
+}
+
+static void s_watch(keten_client_t *c) {
+  if (c->efd < 0 || !c->sock)
+    return;
+  s_unwatch(c);
+  c->watched_sock = s_watch_one(c, c->sock);
+  c->watched_monitor = s_watch_one(c, c->monitor);
+}
+
+/* 1 when sock has a message to read now. Reading ZMQ_EVENTS also resets
+ * its ZMQ_FD: that signals again only at the next change. */
+static int s_readable(void *sock) {
+  int events = 0;
+  size_t len = sizeof events;
+  if (!sock || zmq_getsockopt(sock, ZMQ_EVENTS, &events, &len) != 0)
+    return 0;
+  return (events & ZMQ_POLLIN) != 0;
+}
+
+/* 1 when keten_client_poll() has work now: deliveries taken in while
+ * waiting for a reply (while subscribed: once the subscription ended they
+ * wait for the next keten_client_subscribe()), or a frame or monitor
+ * event waiting on a socket (poll takes those with or without a
+ * subscription). */
+static int s_work_now(keten_client_t *c) {
+  return (c->n_pending && c->credit && !c->ended) || s_readable(c->sock) ||
+         s_readable(c->monitor);
+}
+
+/* Makes the wake eventfd readable exactly while there is work now, so
+ * that the event-loop descriptor is level-triggered for the application
+ * although ZMQ_FD is edge-triggered: a frame already queued (after a
+ * poll that stopped early, or one taken in by a request) keeps it
+ * readable. Called at the end of every poll and request. */
+static void s_rearm(keten_client_t *c) {
+  if (c->wake < 0)
+    return;
+  uint64_t n;
+  if (s_work_now(c)) {
+    n = 1;
+    if (write(c->wake, &n, sizeof n) < 0) {
+      /* EAGAIN: the counter is full, so it is readable anyway */
+    }
+  } else {
+    while (read(c->wake, &n, sizeof n) == (ssize_t)sizeof n)
+      ;
+  }
+}
+
 static void s_close_socket(keten_client_t *c) {
-  if (c->sock)
+  s_unwatch(c);
+  if (c->sock) {
+    /* Stop the monitor before the socket goes: libzmq (4.3) sends a
+     * monitor event from its I/O thread with a blocking send whose result
+     * it ignores. An event of the closing socket (DISCONNECTED) sent after
+     * our PAIR below is gone would block that thread (every socket of the
+     * context: the next socket never connects) until zmq_ctx_term(), and
+     * then leak the event's address frame. */
+    zmq_socket_monitor(c->sock, NULL, 0);
     zmq_close(c->sock);
+  }
   c->sock = NULL;
   if (c->monitor)
     zmq_close(c->monitor);
   c->sock = c->monitor = NULL;
+  /* A connection we drop ourselves (a timeout: Lazy Pirate) is lost as
+   * much as one the broker drops. */
+  if (c->conn == KETEN_STATE_CONNECTED) {
+    c->conn = KETEN_STATE_DISCONNECTED;
+    client_state_update(c, "the connection was closed after a timeout");
+  }
 }
 
 static keten_err_t s_open_socket(keten_client_t *c) {
@@ -93,7 +190,8 @@ static keten_err_t s_open_socket(keten_client_t *c) {
       zmq_socket_monitor(c->sock, mon_ep,
                          ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
                              ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                             ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0)
+                             ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                             ZMQ_EVENT_DISCONNECTED) != 0)
     goto fail;
   c->monitor = zmq_socket(c->ctx, ZMQ_PAIR);
   if (!c->monitor ||
@@ -101,6 +199,7 @@ static keten_err_t s_open_socket(keten_client_t *c) {
       zmq_connect(c->monitor, mon_ep) != 0 ||
       zmq_connect(c->sock, c->endpoint) != 0)
     goto fail;
+  s_watch(c);
   return KETEN_OK;
 fail:
   client_error(c, "cannot open a socket to %s: %s", c->endpoint,
@@ -170,6 +269,8 @@ keten_client_t *keten_client_new(const keten_client_config_t *cfg, char *err,
   c->reconnect_ivl_max_ms =
       cfg->reconnect_ivl_max_ms > 0 ? cfg->reconnect_ivl_max_ms : 5000;
   c->heartbeat_ivl_ms = cfg->heartbeat_ivl_ms > 0 ? cfg->heartbeat_ivl_ms : 5000;
+  c->efd = c->wake = c->watched_sock = c->watched_monitor = -1;
+  c->conn = c->state = KETEN_STATE_CONNECTING;
   c->ctx = zmq_ctx_new();
   if (!c->ctx || s_open_socket(c) != KETEN_OK) {
     if (err && errlen)
@@ -189,7 +290,12 @@ void keten_client_destroy(keten_client_t **client) {
     int linger = 200;
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
   }
+  c->state_fn = NULL; /* nothing is reported while it goes */
   s_close_socket(c);
+  if (c->efd >= 0)
+    close(c->efd);
+  if (c->wake >= 0)
+    close(c->wake);
   if (c->ctx)
     zmq_ctx_term(c->ctx);
   for (size_t i = 0; i < c->n_pending; i++)
@@ -210,16 +316,18 @@ int keten_client_remote_code(const keten_client_t *client) {
   return client ? client->remote_code : 0;
 }
 
-/* Reads one monitor event; returns 1 if it says the broker refused us. */
+/* Reads one monitor event and updates the connection state; returns 1
+ * if it says the broker refused us. */
 static int s_monitor_refused(keten_client_t *c, uint32_t *status) {
   zmq_msg_t m;
   zmq_msg_init(&m);
-  int refused = 0;
+  int refused = 0, event = -1;
   if (zmq_msg_recv(&m, c->monitor, ZMQ_DONTWAIT) >= 6) {
     const uint8_t *d = zmq_msg_data(&m);
-    uint16_t event;
-    memcpy(&event, d, sizeof event);
+    uint16_t e;
+    memcpy(&e, d, sizeof e);
     memcpy(status, d + 2, sizeof *status);
+    event = e;
     refused = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
               event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
     if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED && c->credit && !c->ended)
@@ -229,7 +337,29 @@ static int s_monitor_refused(keten_client_t *c, uint32_t *status) {
   while (zmq_msg_more(&m) && zmq_msg_recv(&m, c->monitor, ZMQ_DONTWAIT) >= 0)
     ;
   zmq_msg_close(&m);
+  if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+    c->conn = KETEN_STATE_CONNECTED;
+    client_state_update(c, "the CURVE handshake with the broker succeeded");
+  } else if (refused) {
+    c->conn = KETEN_STATE_REFUSED;
+    client_state_update(c, "the broker refused our transport key at the "
+                           "CURVE handshake");
+  } else if (event == ZMQ_EVENT_DISCONNECTED &&
+             c->conn == KETEN_STATE_CONNECTED) {
+    /* (a refused handshake disconnects too: REFUSED stays) */
+    c->conn = KETEN_STATE_DISCONNECTED;
+    client_state_update(c, "the connection to the broker was lost; "
+                           "reconnecting");
+  }
   return refused;
+}
+
+/* After a refusal no new socket tries again for this long (the broker's
+ * registry may change; the application decides): poll waits, requests
+ * fail at once with KETEN_ERR_AUTH. */
+static void s_refused_close(keten_client_t *c) {
+  s_close_socket(c);
+  c->reopen_at_ms = s_now_ms() + c->reconnect_ivl_max_ms;
 }
 
 /* Waits for the reply whose correlation_id is msg_id until deadline.
@@ -259,7 +389,7 @@ static keten_err_t s_await(keten_client_t *c, const uint8_t *msg_id,
             status);
         /* Stop ZeroMQ from retrying the handshake in the background (and
          * filling the broker's log); the next request starts afresh. */
-        s_close_socket(c);
+        s_refused_close(c);
         return KETEN_ERR_AUTH;
       }
     }
@@ -330,6 +460,18 @@ static keten_err_t s_request(keten_client_t *c, const Keten__Envelope *req,
   c->retried = 0;
   for (int attempt = 0; attempt <= c->retries; attempt++) {
     c->retried = attempt > 0;
+    if (!c->sock && c->conn == KETEN_STATE_REFUSED &&
+        s_now_ms() < c->reopen_at_ms) {
+      /* Refused a moment ago: no new handshake before the back-off ends
+       * (s_refused_close); until then every request is refused at once. */
+      client_error(c,
+                   "the broker refused our transport key at the CURVE "
+                   "handshake: is this participant registered? (no new "
+                   "handshake for another %lld ms)",
+                   (long long)(c->reopen_at_ms - s_now_ms()));
+      rc = KETEN_ERR_AUTH;
+      break;
+    }
     if (!c->sock && (rc = s_open_socket(c)) != KETEN_OK)
       break;
     if (zmq_send(c->sock, frame, len, 0) < 0) {
@@ -351,6 +493,7 @@ static keten_err_t s_request(keten_client_t *c, const Keten__Envelope *req,
     s_close_socket(c);
   }
   free(frame);
+  s_rearm(c); /* deliveries may have come in while we waited */
   if (rc == KETEN_ERR_TIMEOUT)
     client_error(c, "no reply from %s within %d ms (%d attempts)", c->endpoint,
                  c->timeout_ms, c->retries + 1);
@@ -405,7 +548,7 @@ keten_err_t keten_client_hello(keten_client_t *c, keten_welcome_t *w) {
   /* The log's signed head (docs/protocol.md 10.6.5): checked whenever we
    * know a broker signing key, witnessed with a witness file. */
   if (c->n_broker_keys)
-    rc = client_witness_welcome(c, in->tree_head);
+    rc = client_witnessed(c, client_witness_welcome(c, in->tree_head));
   envelope_free(reply);
   return rc;
 }
@@ -583,6 +726,16 @@ keten_err_t keten_client_put_retained(keten_client_t *c,
                  "%u bytes (docs/protocol.md 12.1); nothing was sent",
                  len, (unsigned)SEAL_MAX_PLAINTEXT);
     return KETEN_ERR_INVALID;
+  }
+  /* The kind's schema (docs/sections.md 3) before anything is sealed or
+   * sent: a reader must refuse what does not conform, so it never leaves. */
+  char schema_why[384];
+  if (keten_section_validate(kind, json, len, schema_why, sizeof schema_why) !=
+      KETEN_OK) {
+    client_error(c, "the %s section does not conform to its schema: %s; "
+                    "nothing was sent",
+                 canon_kind_name(kind), schema_why);
+    return KETEN_ERR_SCHEMA;
   }
   keten_err_t rc = client_self(c);
   if (rc != KETEN_OK)
@@ -778,6 +931,8 @@ void keten_fetch_result_free(keten_fetch_result_t *r) {
   if (!r)
     return;
   keten_sections_free(r->sections, r->n_sections);
+  for (size_t i = 0; r->failures && i < r->n_failures; i++)
+    keten_sections_free(r->failures[i].section, r->failures[i].section ? 1 : 0);
   free(r->failures);
   memset(r, 0, sizeof *r);
 }
@@ -900,13 +1055,32 @@ keten_err_t keten_client_fetch_all(keten_client_t *c,
         orc = KETEN_ERR_PROTOCOL;
         snprintf(why, sizeof why, "its plaintext is not UTF-8 text");
       }
+      /* Opened and verified but not conforming to its kind's schema: a
+       * failure with status KETEN_ERR_SCHEMA that hands the section over
+       * (failure.section), never one of the sections. */
+      keten_section_t *nonconforming = NULL;
+      if (orc == KETEN_OK &&
+          keten_section_validate(out->header.kind, out->json, out->json_len,
+                                 why, sizeof why) != KETEN_OK) {
+        orc = KETEN_ERR_SCHEMA;
+        nonconforming = malloc(sizeof *nonconforming);
+        if (nonconforming)
+          *nonconforming = *out;
+        else
+          s_section_clear(out);
+        memset(out, 0, sizeof *out);
+      }
       if (orc == KETEN_OK) {
         result->n_sections++;
       } else if (orc == KETEN_ERR_NOMEM ||
+                 (orc == KETEN_ERR_SCHEMA && !nonconforming) ||
                  s_fetch_failure(result, &cap_failures, copy, orc, why) != 0) {
+        keten_sections_free(nonconforming, nonconforming ? 1 : 0);
         envelope_free(reply);
         rc = KETEN_ERR_NOMEM;
         goto fail;
+      } else {
+        result->failures[result->n_failures - 1].section = nonconforming;
       }
     }
     int more = fr->more;
@@ -952,6 +1126,8 @@ keten_err_t keten_client_fetch(keten_client_t *c,
   }
   *sections = r.sections;
   *n = r.n_sections;
+  for (size_t i = 0; i < r.n_failures; i++)
+    keten_sections_free(r.failures[i].section, r.failures[i].section ? 1 : 0);
   free(r.failures);
   return rc;
 }
@@ -1169,7 +1345,9 @@ keten_err_t keten_client_subscribe(keten_client_t *c, uint32_t credit) {
   c->ended = 0;
   c->stalls = 0;
   c->backoff_ms = 0;
-  return s_send_subscribe(c);
+  rc = s_send_subscribe(c);
+  client_state_update(c, "subscribed"); /* no longer DISPLACED or REMOVED */
+  return rc;
 }
 
 /* What poll returns once the broker ended the subscription for good. */
@@ -1209,6 +1387,7 @@ static int s_subscription_ended(keten_client_t *c,
     s_sub_event(c, displaced ? KETEN_SUBSCRIPTION_DISPLACED
                              : KETEN_SUBSCRIPTION_REMOVED,
                 detail, displaced ? KETEN_ERR_DISPLACED : KETEN_ERR_REMOVED, 0);
+    client_state_update(c, c->error);
     return 1;
   }
   uint32_t base = CLIENT_BACKOFF_FIRST_MS;
@@ -1413,21 +1592,37 @@ static int s_deliver(keten_client_t *c, const Keten__Deliver *d,
       keten_section_t sec;
       memset(&sec, 0, sizeof sec);
       keten_err_t rc = s_open_copy(c, item->section, &sec);
+      int opened = rc == KETEN_OK;
       uint8_t key[16];
-      if (rc == KETEN_OK)
+      if (opened)
         s_dedup_key(&sec.header, key);
-      if (rc == KETEN_OK && s_seen_before(c, key)) {
+      /* Opened and verified, but not what its kind's schema says: handed
+       * over with KETEN_ERR_SCHEMA (section set) for the application to
+       * quarantine and take up with the author (docs/sections.md). */
+      char schema_why[384];
+      if (opened && keten_section_validate(sec.header.kind, sec.json,
+                                           sec.json_len, schema_why,
+                                           sizeof schema_why) != KETEN_OK) {
+        rc = KETEN_ERR_SCHEMA;
+        client_error(c, "the %s section by %s v%llu does not conform to its "
+                        "schema: %s",
+                     canon_kind_name(sec.header.kind)
+                         ? canon_kind_name(sec.header.kind)
+                         : "?",
+                     sec.header.author, (unsigned long long)sec.header.version,
+                     schema_why);
+      }
+      if (opened && s_seen_before(c, key)) {
         r = 0; /* a redelivery we already handed over */
-      } else if ((r = fn(rc == KETEN_OK ? &sec : NULL, item->seq, rc, arg)) ==
-                 0) {
+      } else if ((r = fn(opened ? &sec : NULL, item->seq, rc, arg)) == 0) {
         /* Only what the application accepted counts as handed over: a
          * refused delivery comes again and must reach it again. */
-        if (rc == KETEN_OK)
+        if (opened)
           s_remember(c, key);
         if (handled)
           (*handled)++;
       }
-      if (rc == KETEN_OK)
+      if (opened)
         s_section_clear(&sec);
     }
     if (r == 0) {
@@ -1465,40 +1660,77 @@ static int s_unsolicited(keten_client_t *c, const Keten__Envelope *env,
   return 0;
 }
 
-keten_err_t keten_client_poll(keten_client_t *c, int timeout_ms,
-                              keten_delivery_fn fn, void *arg,
-                              size_t *handled) {
-  if (!c || !fn || !c->credit)
-    return KETEN_ERR_INVALID;
-  if (handled)
-    *handled = 0;
+/* At most this many frames past the deadline in one poll (a poll with
+ * timeout 0 takes what is there, but returns to the event loop at some
+ * point; the descriptor stays readable for the rest). */
+#define CLIENT_POLL_FRAMES_PAST_DEADLINE 256
+
+/* A frame that came without a subscription in effect (never subscribed,
+ * or the broker ended it): a late reply is recorded like any other; a
+ * DELIVER (or a second SUBSCRIPTION_ENDED) is dropped: unacked, it comes
+ * again after the next keten_client_subscribe(). */
+static void s_frame_unsubscribed(keten_client_t *c, const uint8_t *data,
+                                 size_t len) {
+  Keten__Envelope *env = envelope_decode(data, len, CLIENT_MAX_REPLY, NULL);
+  if (!env)
+    return;
+  if (env->body_case != KETEN__ENVELOPE__BODY_DELIVER &&
+      env->body_case != KETEN__ENVELOPE__BODY_SUBSCRIPTION_ENDED)
+    (void)s_unsolicited(c, env, NULL, NULL, NULL);
+  envelope_free(env);
+}
+
+/* What poll returns when nothing went wrong. */
+static keten_err_t s_poll_rc(keten_client_t *c) {
+  return c->ended ? s_ended_rc(c) : KETEN_OK;
+}
+
+static keten_err_t s_poll(keten_client_t *c, int timeout_ms,
+                          keten_delivery_fn fn, void *arg, size_t *handled) {
   int64_t deadline = s_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+  unsigned past = 0;
   for (;;) {
-    if (c->ended)
-      return s_ended_rc(c);
-    if (c->resubscribe && s_now_ms() >= c->resubscribe_at_ms) {
+    /* Without a subscription in effect poll only keeps the connection:
+     * monitor events (the state), late replies, a new socket after a
+     * refusal's back-off. */
+    int subscribed = c->credit && !c->ended;
+    if (subscribed && c->resubscribe && s_now_ms() >= c->resubscribe_at_ms) {
       keten_err_t rc = s_send_subscribe(c);
       if (rc != KETEN_OK && !keten_client_transient(c, rc))
         return rc;
       /* transient: s_send_subscribe scheduled the next attempt */
     }
-    if (c->n_pending) {
+    if (subscribed && c->n_pending) {
       Keten__Envelope *env = c->pending[0];
       memmove(c->pending, c->pending + 1, --c->n_pending * sizeof *c->pending);
       int stop = s_unsolicited(c, env, fn, arg, handled);
       envelope_free(env);
       if (stop)
-        return c->ended ? s_ended_rc(c) : KETEN_OK;
+        return s_poll_rc(c);
       continue;
     }
-    if (!c->sock && s_open_socket(c) == KETEN_OK && !c->resubscribe)
-      s_resubscribe_in(c, 0); /* (a back-off already set is kept) */
     int64_t now = s_now_ms();
+    if (!c->sock && now >= c->reopen_at_ms) {
+      if (s_open_socket(c) != KETEN_OK)
+        c->reopen_at_ms = now + c->reconnect_ivl_ms;
+      else if (subscribed && !c->resubscribe)
+        s_resubscribe_in(c, 0); /* (a back-off already set is kept) */
+    }
     int64_t left = deadline - now;
-    if (left <= 0 || !c->sock)
-      return KETEN_OK;
+    if (!c->sock) {
+      /* Refused a moment ago (or no socket could be made): wait, without
+       * a socket, until the deadline or the next attempt. */
+      if (left <= 0)
+        return s_poll_rc(c);
+      int64_t wait = c->reopen_at_ms - now;
+      wait = wait < 1 ? 1 : wait < left ? wait : left;
+      zmq_poll(NULL, 0, (long)wait);
+      continue;
+    }
+    if (left < 0)
+      left = 0;
     /* Wake up for a SUBSCRIBE that falls due before the deadline. */
-    if (c->resubscribe && c->resubscribe_at_ms - now < left)
+    if (subscribed && c->resubscribe && c->resubscribe_at_ms - now < left)
       left = c->resubscribe_at_ms > now ? c->resubscribe_at_ms - now : 0;
     zmq_pollitem_t items[] = {{c->sock, 0, ZMQ_POLLIN, 0},
                               {c->monitor, 0, ZMQ_POLLIN, 0}};
@@ -1507,26 +1739,95 @@ keten_err_t keten_client_poll(keten_client_t *c, int timeout_ms,
       client_error(c, "poll failed: %s", zmq_strerror(zmq_errno()));
       return KETEN_ERR_TRANSPORT;
     }
-    if (rc > 0 && (items[1].revents & ZMQ_POLLIN)) {
+    /* Past the deadline only what is ready now is taken: all of it (the
+     * event-loop descriptor is edge-triggered underneath), up to a bound. */
+    if (rc <= 0) {
+      if (s_now_ms() >= deadline)
+        return s_poll_rc(c);
+      continue;
+    }
+    if (s_now_ms() >= deadline && ++past > CLIENT_POLL_FRAMES_PAST_DEADLINE)
+      return s_poll_rc(c);
+    if (items[1].revents & ZMQ_POLLIN) {
       uint32_t status = 0;
       if (s_monitor_refused(c, &status)) {
         client_error(c, "the broker refused our transport key");
-        s_close_socket(c);
+        s_refused_close(c);
         return KETEN_ERR_AUTH;
       }
     }
-    if (rc > 0 && (items[0].revents & ZMQ_POLLIN)) {
+    if (items[0].revents & ZMQ_POLLIN) {
       zmq_msg_t m;
       zmq_msg_init(&m);
       int stop = 0;
-      if (zmq_msg_recv(&m, c->sock, ZMQ_DONTWAIT) >= 0)
-        stop = client_frame_in(c, zmq_msg_data(&m), zmq_msg_size(&m), fn, arg,
-                               handled);
+      if (zmq_msg_recv(&m, c->sock, ZMQ_DONTWAIT) >= 0) {
+        if (subscribed)
+          stop = client_frame_in(c, zmq_msg_data(&m), zmq_msg_size(&m), fn,
+                                 arg, handled);
+        else
+          s_frame_unsubscribed(c, zmq_msg_data(&m), zmq_msg_size(&m));
+      }
       zmq_msg_close(&m);
       if (stop)
-        return c->ended ? s_ended_rc(c) : KETEN_OK;
+        return s_poll_rc(c);
     }
   }
+}
+
+keten_err_t keten_client_poll(keten_client_t *c, int timeout_ms,
+                              keten_delivery_fn fn, void *arg,
+                              size_t *handled) {
+  /* fn may be NULL only while never subscribed (nothing to hand over) */
+  if (!c || (!fn && c->credit))
+    return KETEN_ERR_INVALID;
+  if (handled)
+    *handled = 0;
+  /* Ended (DISPLACED, REMOVED): take what is ready now, wait for nothing,
+   * and say so again. */
+  keten_err_t rc = s_poll(c, c->ended ? 0 : timeout_ms, fn, arg, handled);
+  s_rearm(c);
+  return rc;
+}
+
+int keten_client_fd(keten_client_t *c) {
+  if (!c)
+    return -1;
+  if (c->efd >= 0)
+    return c->efd;
+  c->efd = epoll_create1(EPOLL_CLOEXEC);
+  c->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = c->wake};
+  if (c->efd < 0 || c->wake < 0 ||
+      epoll_ctl(c->efd, EPOLL_CTL_ADD, c->wake, &ev) != 0) {
+    client_error(c, "cannot make the event-loop descriptor: %s",
+                 strerror(errno));
+    if (c->efd >= 0)
+      close(c->efd);
+    if (c->wake >= 0)
+      close(c->wake);
+    c->efd = c->wake = -1;
+    return -1;
+  }
+  s_watch(c);
+  s_rearm(c);
+  return c->efd;
+}
+
+int keten_client_timeout_ms(keten_client_t *c) {
+  if (!c)
+    return -1;
+  if (s_work_now(c))
+    return 0;
+  int64_t now = s_now_ms(), due = -1;
+  /* a new socket after a refusal's back-off, subscribed or not */
+  if (!c->sock)
+    due = c->reopen_at_ms > now ? c->reopen_at_ms - now : 0;
+  if (c->credit && !c->ended && c->resubscribe) {
+    int64_t r = c->resubscribe_at_ms > now ? c->resubscribe_at_ms - now : 0;
+    if (due < 0 || r < due)
+      due = r;
+  }
+  return due > INT_MAX ? INT_MAX : (int)due;
 }
 
 int client_frame_in(keten_client_t *c, const uint8_t *data, size_t len,

@@ -88,6 +88,20 @@ struct keten_client {
   char witness_file[CLIENT_PATH_MAX];
   keten_tree_head_t head;
   int has_head;
+  /* connection state (state.c, issue 11): conn is what the socket monitor
+   * last said (KETEN_STATE_CONNECTING, _CONNECTED, _DISCONNECTED,
+   * _REFUSED), log_bad that the last witnessing failed; state the last
+   * state reported to state_fn (client_state_update derives it) */
+  int conn, log_bad, state;
+  keten_state_fn state_fn;
+  void *state_arg;
+  /* the event-loop descriptor (keten_client_fd): an epoll set holding the
+   * ZMQ_FDs of sock and monitor and wake, an eventfd made readable while
+   * keten_client_poll() has work now; -1 until asked for */
+  int efd, wake;
+  int watched_sock, watched_monitor; /* the ZMQ_FDs in efd, or -1 */
+  /* poll opens no new socket before this (after a refusal: back-off) */
+  int64_t reopen_at_ms;
 };
 
 /* Sets the client's error text. */
@@ -99,6 +113,15 @@ keten_err_t client_self(keten_client_t *c);
 
 /* The wall clock, ms since the epoch. */
 uint64_t client_wall_ms(void);
+
+/* state.c: derives the state from conn, log_bad and ended and tells the
+ * state handler when it changed (detail: why, printable, may be NULL). */
+void client_state_update(keten_client_t *c, const char *detail);
+
+/* state.c: notes the outcome of witnessing the broker's log (rc
+ * KETEN_ERR_LOG_INCONSISTENT sets the LOG_INCONSISTENT state, KETEN_OK
+ * clears it) and returns rc. */
+keten_err_t client_witnessed(keten_client_t *c, keten_err_t rc);
 
 /* Sends a new request whose body is `body` of type body_case and returns
  * the reply, which must be of type want (rate limits waited out; an

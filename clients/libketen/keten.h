@@ -2,11 +2,35 @@
  *
  * A partner organisation uses libketen to talk to ketend, the keten broker:
  * load its keys, connect over CurveZMQ, and send requests that each get
- * exactly one reply. The library holds no global state; every function is
- * safe to call from one thread per keten_client_t.
+ * exactly one reply. docs/libketen.md is the integrator's guide;
+ * examples/ has a minimal consumer and producer.
  *
- * Errors are keten_err_t values; keten_strerror() names them and
- * keten_client_error() gives the last detailed message of a client.
+ * Conventions that hold for every function below unless its comment says
+ * otherwise:
+ *  - Threads: the library holds no global state. A keten_client_t is used
+ *    by one thread at a time (no locking inside; different clients in
+ *    different threads are fine). Callbacks run in the calling thread,
+ *    inside the call that triggers them, and must not call back into the
+ *    same client unless their comment allows it.
+ *  - Errors: functions return keten_err_t (KETEN_OK = 0);
+ *    KETEN_ERR_INVALID for NULL or out-of-range arguments. A client's
+ *    requests can return KETEN_ERR_TRANSPORT, _AUTH (the broker refused
+ *    our key at the handshake), _TIMEOUT (after all retries), _PROTOCOL,
+ *    _REMOTE (the broker's ERROR: keten_client_remote_code()) and
+ *    _NOMEM besides what their comment names. keten_strerror() names a
+ *    value; keten_client_error() gives the detail of the client's last
+ *    call.
+ *  - Ownership: what the caller passes in is only read during the call
+ *    (keten_client_new() copies what it keeps). What the library hands
+ *    out to keep is freed with the function its comment names. Pointers
+ *    passed to a callback (a section and its plaintext, a notice, an
+ *    event, a detail string) are valid only during that call: copy what
+ *    you keep.
+ *  - Keys: your own key file (keten keygen) is loaded with
+ *    keten_keys_load(); the broker's public key file broker.pub with
+ *    keten_keys_load() too (has_secret 0): its transport_pk is
+ *    keten_client_config_t.broker_key and its signing_pk is
+ *    broker_signing_key. The chain root's root.pub: keten_root_key_load().
  */
 #ifndef KETEN_H
 #define KETEN_H
@@ -137,7 +161,9 @@ typedef struct keten_client keten_client_t;
 typedef struct {
   const char *endpoint;          /* e.g. "tcp://127.0.0.1:7600", "ipc:///run/keten/ketend.sock" */
   const keten_keys_t *keys;      /* the caller's keys; must hold the secrets; copied */
-  const uint8_t *broker_key;     /* broker's transport public key, 32 bytes; copied */
+  const uint8_t *broker_key;     /* broker's transport public key, 32 bytes; copied.
+                                    From broker.pub: keten_keys_load() then
+                                    .transport_pk */
   const uint8_t *root_key;       /* the chain root's public key, 32 bytes; required; copied.
                                     Every registry entry the broker hands over is checked
                                     against it. */
@@ -167,8 +193,12 @@ typedef struct {
 } keten_client_config_t;
 
 /* Creates a client for cfg. Connection happens in the background; the
- * first request waits for it. Returns NULL and writes a reason into
- * err (errlen bytes) on failure. Destroy with keten_client_destroy(). */
+ * first request waits for it. No HELLO is needed before any request:
+ * the requests that need to know who we are (keten_client_subscribe(),
+ * put, consent) ask the broker once by themselves. cfg and what it points
+ * to may be freed once this returns (all of it is copied). Returns NULL
+ * and writes a reason into err (errlen bytes) on failure (bad
+ * configuration, no socket). Destroy with keten_client_destroy(). */
 keten_client_t *keten_client_new(const keten_client_config_t *cfg, char *err,
                                  size_t errlen);
 
@@ -281,7 +311,10 @@ typedef struct {
  * subject, kind and that participant, and a policy that allows the kind
  * to its role for that purpose. If any candidate fails, nothing is sealed
  * and KETEN_ERR_EVIDENCE names why (a broker that lies is not trusted with
- * the rest). Returns only once the broker replied that it is durable. */
+ * the rest). Returns only once the broker replied that it is durable.
+ * First of all json is checked against the kind's schema
+ * (keten_section_validate()): KETEN_ERR_SCHEMA, nothing sent, with the
+ * JSON pointer and the rule in keten_client_error(). */
 keten_err_t keten_client_put(keten_client_t *client,
                              const uint8_t subject[KETEN_SUBJECT_BYTES],
                              int kind, const char *json, size_t len,
@@ -305,11 +338,12 @@ keten_err_t keten_client_put_retained(keten_client_t *client,
  * latest section per (kind, author). */
 #define KETEN_FETCH_MAX_SECTIONS 4096
 
-/* One section of a fetch that could not be opened. kind, author and
- * version are what the section's header says (unverified: the failure may
- * be that the header is not the author's); bytes of author other than
- * printable ASCII are given as '?', and 0 / "" when the copy has no
- * header. */
+/* One section of a fetch that could not be opened, or that opened but
+ * does not conform to its kind's schema (status KETEN_ERR_SCHEMA). kind,
+ * author and version are what the section's header says (unverified: the
+ * failure may be that the header is not the author's); bytes of author
+ * other than printable ASCII are given as '?', and 0 / "" when the copy
+ * has no header. */
 typedef struct {
   int kind;
   char author[KETEN_ID_MAX + 1];
@@ -320,8 +354,17 @@ typedef struct {
                                     does not verify; KETEN_ERR_EVIDENCE: the
                                     author's entry does not hold; KETEN_ERR_PROTOCOL:
                                     a malformed copy, another subject, plaintext
-                                    that is not UTF-8 text */
+                                    that is not UTF-8 text; KETEN_ERR_SCHEMA
+                                    (issue 11): it opened and verified, but its
+                                    plaintext does not conform to the schema of
+                                    its kind (docs/sections.md 3): reason gives
+                                    the JSON pointer and the rule, section the
+                                    opened section */
   char reason[256];              /* why, NUL-terminated, printable */
+  keten_section_t *section;      /* KETEN_ERR_SCHEMA: the opened section (to take
+                                    up with its author, never to use as if it
+                                    conformed); else NULL. Owned by the result:
+                                    keten_fetch_result_free() frees it */
 } keten_fetch_failure_t;
 
 /* Everything one fetch found, in the broker's (kind, author) order. The
@@ -414,7 +457,13 @@ keten_err_t keten_client_consent_list(keten_client_t *client,
 
 /* Called for each delivery, in seq order. section is NULL when the
  * delivery could not be opened (status says why; it is acked and skipped
- * so that one bad section cannot block the mailbox). Return 0 once the
+ * so that one bad section cannot block the mailbox). A section that opened
+ * and verified but does not conform to the schema of its kind
+ * (docs/sections.md 3, keten_section_validate()) comes with section set
+ * and status KETEN_ERR_SCHEMA (keten_client_error() gives the JSON pointer
+ * and the rule): quarantine it and take it up with its author, never use
+ * it as if it conformed; returning 0 acks it. status is KETEN_OK for every
+ * section that conforms. Return 0 once the
  * section is safely stored; non-zero stops: it and later ones are not
  * acked and come again. Duplicates (same subject, kind, author, version)
  * already handed over by this client are not passed again. */
@@ -493,7 +542,29 @@ keten_err_t keten_client_subscribe(keten_client_t *client, uint32_t credit);
  * events and rewraps to their handlers; rewrap requests are answered
  * here), and acks cumulatively up to the last one accepted. *handled (may
  * be NULL) gets the number the application accepted. Returns KETEN_OK also
- * when none came.
+ * when none came. With timeout_ms 0 it takes what is there now and
+ * returns (for an event loop: keten_client_fd()). fn must not call
+ * keten_client_poll() or keten_client_destroy() of this client.
+ *
+ * Without keten_client_subscribe() first (a producer watching the
+ * connection state, keten_client_on_state()) poll is no error and fn may
+ * be NULL: it waits up to timeout_ms taking the socket monitor's events
+ * (calling the state handler) and late replies, hands over nothing,
+ * re-arms keten_client_fd() and returns KETEN_OK (KETEN_ERR_AUTH when
+ * the broker refused our key meanwhile). Once subscribed fn is required
+ * (NULL: KETEN_ERR_INVALID).
+ *
+ * While disconnected (the broker stopped, the network is down) poll waits
+ * out its timeout and returns KETEN_OK: libzmq reconnects in the
+ * background (reconnect_ivl_ms doubling to reconnect_ivl_max_ms) and,
+ * once the handshake succeeds, poll subscribes again by itself and
+ * deliveries resume after the last acked seq (nothing is lost: what was
+ * not acked comes again). keten_client_on_state() tells of the loss and
+ * the return. When the broker refuses our key at the handshake poll
+ * returns KETEN_ERR_AUTH and tries again no sooner than
+ * reconnect_ivl_max_ms later (waiting, then KETEN_OK, meanwhile); a
+ * request in that time fails at once with KETEN_ERR_AUTH (no new
+ * handshake), one after it makes a new handshake.
  *
  * (Re)subscribing: after a reconnection, and after the broker ended the
  * subscription as STALLED, it sends SUBSCRIBE again by itself. A
@@ -507,7 +578,10 @@ keten_err_t keten_client_subscribe(keten_client_t *client, uint32_t credit);
  * KETEN_ERR_DISPLACED or KETEN_ERR_REMOVED, and keeps returning it
  * (handing over nothing more) until keten_client_subscribe() is called
  * again: two consumers of one key would otherwise take the subscription
- * from each other for ever. */
+ * from each other for ever. Meanwhile poll takes what is ready now (the
+ * monitor's events, late replies; a DELIVER is dropped unacked, so it
+ * comes again after subscribing), waits for nothing (timeout_ms counts as
+ * 0) and re-arms the descriptor, so an event loop does not spin. */
 keten_err_t keten_client_poll(keten_client_t *client, int timeout_ms,
                               keten_delivery_fn fn, void *arg,
                               size_t *handled);
@@ -866,24 +940,45 @@ int keten_version_number(void);
 
 /* Checks plaintext (len bytes) against the JSON schema of section kind
  * `kind` (docs/sections.md 3; share/keten/schemas/sections-v1.json, built
- * into the library). Returns KETEN_OK, KETEN_ERR_SCHEMA with the reason in
- * why (whylen bytes; may be NULL), or KETEN_ERR_INVALID for an unknown
- * kind. keten_client_put() and keten_client_put_retained() call it and
- * refuse what does not conform. */
+ * into the library) and the shape rules of docs/sections.md 1.1: one JSON
+ * text in UTF-8 (U+0000 refused), an object at the top, no key twice in
+ * an object, at most 786432 bytes. Returns KETEN_OK, KETEN_ERR_SCHEMA with
+ * the reason in why (whylen bytes; may be NULL; 384 is always enough
+ * room): "JSON-POINTER: RULE", e.g. "/permit/valid_from: does not match
+ * pattern ^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "(root)" for the top level; the
+ * reason never quotes the plaintext's values. KETEN_ERR_INVALID for an
+ * unknown kind, or plaintext NULL with len > 0. Unknown fields are
+ * allowed (docs/sections.md 1.4). Thread-safe; the schema is compiled
+ * once per process. keten_client_put() and keten_client_put_retained()
+ * call it and refuse what does not conform (KETEN_ERR_SCHEMA, nothing
+ * sent); deliveries and fetches check what they open (keten_delivery_fn,
+ * keten_fetch_failure_t). */
 keten_err_t keten_section_validate(int kind, const void *plaintext, size_t len,
                                    char *why, size_t whylen);
 
 /* ---- event loops and connection state (issue 11; owner: integrator helper) */
 
-/* Connection states (keten_state_event_t.state, keten_client_state()). */
+/* Connection states (keten_state_event_t.state, keten_client_state()).
+ * The state is derived: the connection first (CONNECTING, CONNECTED,
+ * DISCONNECTED, REFUSED from the socket monitor: the CURVE handshake
+ * succeeded, the connection was lost, the handshake refused our key);
+ * while connected, LOG_INCONSISTENT when the last witnessing of the
+ * broker's log failed (until one holds again), else DISPLACED or REMOVED
+ * when the broker ended our subscription (until keten_client_subscribe()
+ * again), else CONNECTED. */
 enum {
-  KETEN_STATE_CONNECTING = 0,       /* no CURVE session yet (start, or after a loss) */
+  KETEN_STATE_CONNECTING = 0,       /* no CURVE session yet (a new client) */
   KETEN_STATE_CONNECTED = 1,        /* the CURVE handshake succeeded */
-  KETEN_STATE_DISCONNECTED = 2,     /* the connection was lost; libzmq reconnects */
-  KETEN_STATE_REFUSED = 3,          /* the broker refused our key at the handshake */
-  KETEN_STATE_DISPLACED = 4,        /* our subscription was taken by another listener */
-  KETEN_STATE_REMOVED = 5,          /* our key left the registry */
-  KETEN_STATE_LOG_INCONSISTENT = 6  /* the broker's audit log is not the one we witnessed */
+  KETEN_STATE_DISCONNECTED = 2,     /* the connection was lost (or we closed it after
+                                       a timeout); libzmq reconnects */
+  KETEN_STATE_REFUSED = 3,          /* the broker refused our key at the handshake
+                                       (status KETEN_ERR_AUTH): not registered, or
+                                       its entry ended */
+  KETEN_STATE_DISPLACED = 4,        /* our subscription was taken by another listener
+                                       with our key (status KETEN_ERR_DISPLACED) */
+  KETEN_STATE_REMOVED = 5,          /* our key left the registry (KETEN_ERR_REMOVED) */
+  KETEN_STATE_LOG_INCONSISTENT = 6  /* the broker's audit log is not the one we
+                                       witnessed (KETEN_ERR_LOG_INCONSISTENT) */
 };
 
 typedef struct {
@@ -892,25 +987,51 @@ typedef struct {
   const char *detail;            /* printable; never NULL; valid during the call */
 } keten_state_event_t;
 
-/* Called when the state changes. Must not call back into the client. */
+/* Called when the state changes (once per change, not per event: a second
+ * refusal in a row is not told again), from inside the call that noticed
+ * it: keten_client_poll(), a request, keten_client_subscribe(),
+ * keten_client_witness(). Must not call back into the client. */
 typedef void (*keten_state_fn)(const keten_state_event_t *ev, void *arg);
 
 /* Sets (or with fn NULL clears) the state handler of client. */
 void keten_client_on_state(keten_client_t *client, keten_state_fn fn, void *arg);
 
-/* The current KETEN_STATE_* of client. */
+/* The current KETEN_STATE_* of client (KETEN_STATE_CONNECTING for NULL). */
 int keten_client_state(const keten_client_t *client);
 
-/* A file descriptor for an event loop (poll/epoll/libuv/...): wait for it
- * to become readable, or for keten_client_timeout_ms(), then call
- * keten_client_poll(client, 0, ...). Never read, write or close it. The
- * descriptor can change after any call into the client: ask again after
- * each. Returns -1 on failure (keten_client_error()). */
+/* A file descriptor for an event loop (poll/epoll/libuv/...), for a
+ * subscribed client or one that only watches its connection state (see
+ * keten_client_poll() without a subscription). Linux: an epoll descriptor holding the ZMQ_FDs of the
+ * client's sockets and an eventfd of its own; it is the same descriptor
+ * for the client's life (sockets made again after a timeout are added to
+ * it) and is closed by keten_client_destroy(). Never read, write or close
+ * it; watch it for readability only.
+ *
+ * The loop: wait until it is readable or keten_client_timeout_ms() ran
+ * out, then call keten_client_poll(client, 0, ...); repeat. ZMQ_FD alone
+ * is edge-triggered (it signals a change once, not "there is a message"):
+ * libketen makes this descriptor readable whenever there is work now —
+ * frames or monitor events waiting, deliveries that a request took in
+ * while it waited for its reply — at the end of every poll and request.
+ * So a loop that calls keten_client_poll(client, 0, ...) whenever it is
+ * readable misses nothing; keten_client_timeout_ms() returning 0 says the
+ * same. A poll with timeout 0 takes everything ready, up to a bound, and
+ * the descriptor stays readable for the rest. Subscribed or not, the
+ * descriptor is not readable while there is nothing to take: a loop sleeps
+ * while the broker is away (ZeroMQ reconnects in the background) and
+ * wakes for the loss and the return of the connection.
+ * Returns -1 on failure (keten_client_error()). */
 int keten_client_fd(keten_client_t *client);
 
-/* How long an event loop may wait before calling keten_client_poll()
- * even when the fd is not readable (back-off timers, resends), in ms;
- * -1 when there is no such deadline; 0 when work is pending now. */
+/* How long an event loop may wait on keten_client_fd() before calling
+ * keten_client_poll() even when the descriptor is not readable, in ms:
+ * 0 when work is pending now, the time to the next SUBSCRIBE (a
+ * reconnection, a back-off after a transient failure or a stall) or to
+ * the next handshake after a refusal's back-off (subscribed or not), or
+ * -1 when there is no such deadline (also when not subscribed, or
+ * displaced or removed, and connected or reconnecting: poll would do
+ * nothing by itself until the descriptor is readable). Ask again after
+ * every call into the client. */
 int keten_client_timeout_ms(keten_client_t *client);
 
 #ifdef __cplusplus

@@ -44,4 +44,17 @@ const char *keten_error_code_name(int code) {
   return envelope_error_name((Keten__ErrorCode)code);
 }
 
+/* The version of the build (CMake's project(VERSION), passed by
+ * clients/CMakeLists.txt): keten.h's KETEN_VERSION_* must say the same, or
+ * the library does not build. */
+_Static_assert(KETEN_VERSION_MAJOR == KETEN_BUILD_VERSION_MAJOR &&
+                   KETEN_VERSION_MINOR == KETEN_BUILD_VERSION_MINOR &&
+                   KETEN_VERSION_PATCH == KETEN_BUILD_VERSION_PATCH,
+               "keten.h's KETEN_VERSION_* differ from CMake's PROJECT_VERSION");
+
 const char *keten_version(void) { return KETEN_VERSION; }
+
+int keten_version_number(void) {
+  return KETEN_BUILD_VERSION_MAJOR * 10000 + KETEN_BUILD_VERSION_MINOR * 100 +
+         KETEN_BUILD_VERSION_PATCH;
+}

@@ -432,13 +432,13 @@ keten_err_t keten_client_witness(keten_client_t *c) {
   Keten__Envelope *reply = NULL;
   rc = s_ask(c, &req, &reply, &r);
   if (rc != KETEN_OK)
-    return s_shorter(c, rc, has_s, &s);
+    return client_witnessed(c, s_shorter(c, rc, has_s, &s));
   const Keten__AuditProofReply *a = reply->audit_proved;
   uint8_t proof[MERKLE_PROOF_BYTES];
   s_hashes(a->consistency, a->n_consistency, proof);
   rc = s_accept(c, &s, has_s, &r, proof, a->n_consistency);
   envelope_free(reply);
-  return rc;
+  return client_witnessed(c, rc);
 }
 
 keten_err_t keten_client_tree_head(const keten_client_t *c,

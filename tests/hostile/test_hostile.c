@@ -264,7 +264,7 @@ static void s_victim_fail(phase_t *ph, const char *what, keten_client_t *c,
  * the FETCH must open x->fetch_author's section of x->fetch_kind. */
 static void s_victim_put_fetch(ctx_t *x, phase_t *ph) {
   char json[128];
-  int n = snprintf(json, sizeof json, "{\"story\":\"victim probe %d\"}",
+  int n = snprintf(json, sizeof json, "{\"text\":\"victim probe %d\",\"language\":\"nl\"}",
                    ++x->put_n);
   keten_put_result_t res;
   int64_t t0 = s_now_us();
@@ -469,9 +469,19 @@ static Keten__SealedSection *s_seal(harness_t *h, const uint8_t subject[32],
   char *json = malloc(plaintext_len + 1);
   if (!json)
     return NULL;
-  /* a JSON string of plaintext_len bytes: {"x":"aaaa..."} */
+  /* a JSON object of plaintext_len bytes: {...,"x":"aaaa..."}, with the
+   * required fields of every kind COA writes, so that it conforms to the
+   * schema of any of them (docs/sections.md 3) */
+  static const char head[] =
+      "{\"given_name\":\"g\",\"family_name\":\"f\",\"birth_date\":\"1991\","
+      "\"members\":[],\"text\":\"t\",\"language\":\"ar\",\"highest\":\"none\","
+      "\"experience\":[],\"languages\":[{\"code\":\"ar\",\"level\":\"native\"}],"
+      "\"household_size\":1,\"notes\":\"n\",\"x\":\"";
   memset(json, 'a', plaintext_len);
-  if (plaintext_len >= 8) {
+  if (plaintext_len >= sizeof head + 2) {
+    memcpy(json, head, sizeof head - 1);
+    memcpy(json + plaintext_len - 2, "\"}", 2);
+  } else if (plaintext_len >= 8) {
     memcpy(json, "{\"x\":\"", 6);
     memcpy(json + plaintext_len - 2, "\"}", 2);
   }
@@ -1281,7 +1291,7 @@ static void s_atk_consents(harness_t *h, result_t *r) {
   while (s_now_ms() < end) {
     keten_put_result_t res;
     keten_err_t rc =
-        keten_client_put(c, g_a6_subject, story, "{\"x\":1}", 7, &res);
+        keten_client_put(c, g_a6_subject, story, "{\"text\":\"x\",\"language\":\"ar\"}", 28, &res);
     r->sent++;
     if (rc == KETEN_OK)
       r->ok++;
@@ -1414,7 +1424,7 @@ static void test_8_junk_wrap(void **state) {
   keten_client_t *g = party_client(x->h, GENUINE);
   party_grant(g, g_a8_subject, VICTIM, UINT64_C(1) << household, begeleiding,
               NULL);
-  party_put(g, g_a8_subject, household, "{\"household\":\"genuine\"}");
+  party_put(g, g_a8_subject, household, "{\"members\":[],\"household\":\"genuine\"}");
   /* the attacker's, with a junk wrap for the victim */
   keten_client_t *m = party_client(x->h, MALLORY);
   party_grant(m, g_a8_subject, VICTIM, UINT64_C(1) << story, begeleiding, NULL);

@@ -187,9 +187,9 @@ static void test_backup_while_serving(void **state) {
   uint8_t subject[32];
   party_subject("2931847560", subject);
   enum { BEFORE = 25, DURING = 40 };
-  char json[64];
+  char json[128];
   for (int i = 1; i <= BEFORE; i++) {
-    snprintf(json, sizeof json, "{\"n\": %d}", i);
+    snprintf(json, sizeof json, "{\"given_name\": \"A\", \"family_name\": \"H\", \"birth_date\": \"1991\", \"n\": %d}", i);
     party_put(coa, subject, K_IDENTITY, json);
   }
   /* Every one of those is STORED; now the backup runs while PUTs go on. */
@@ -197,7 +197,7 @@ static void test_backup_while_serving(void **state) {
                         "--broker-key", pub, NULL};
   pid_t pid = s_spawn_cli(log, args);
   for (int i = BEFORE + 1; i <= BEFORE + DURING; i++) {
-    snprintf(json, sizeof json, "{\"n\": %d}", i);
+    snprintf(json, sizeof json, "{\"given_name\": \"A\", \"family_name\": \"H\", \"birth_date\": \"1991\", \"n\": %d}", i);
     party_put(coa, subject, K_IDENTITY, json);
   }
   int status = 0;

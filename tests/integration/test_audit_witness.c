@@ -392,21 +392,21 @@ static void test_make_store(void **state) {
   keten_client_t *coa = party_client(h, COA);
   keten_client_t *gem = party_client(h, GEMEENTE);
   /* coa's own sections first: entries that name coa only */
-  party_put(coa, bilal, K(IDENTITY), "{\"given_name\": \"Bilal\"}");
-  party_put(coa, bilal, K(STORY), "{\"story\": \"...\"}");
+  party_put(coa, bilal, K(IDENTITY), "{\"given_name\": \"Bilal\", \"family_name\": \"B\", \"birth_date\": \"1990\"}");
+  party_put(coa, bilal, K(STORY), "{\"text\": \"...\", \"language\": \"ar\"}");
   party_sleep_ms(1300); /* a checkpoint (every 4 entries, looked at each second) */
   party_grant(coa, amira, GEMEENTE, BIT(K(IDENTITY)) | BIT(K(STORY)),
               KETEN__PURPOSE__PURPOSE_INBURGERING, NULL);
-  party_put(coa, amira, K(IDENTITY), "{\"given_name\": \"Amira\"}");
-  party_put(coa, amira, K(STORY), "{\"story\": \"Amira\"}");
-  party_expect_fetched(gem, amira, K(IDENTITY), 1, "{\"given_name\": \"Amira\"}");
-  party_put(coa, bilal, K(HOUSEHOLD), "{\"size\": 3}");
+  party_put(coa, amira, K(IDENTITY), "{\"given_name\": \"Amira\", \"family_name\": \"Haddad\", \"birth_date\": \"1991\"}");
+  party_put(coa, amira, K(STORY), "{\"text\": \"Amira\", \"language\": \"ar\"}");
+  party_expect_fetched(gem, amira, K(IDENTITY), 1, "{\"given_name\": \"Amira\", \"family_name\": \"Haddad\", \"birth_date\": \"1991\"}");
+  party_put(coa, bilal, K(HOUSEHOLD), "{\"members\": [], \"size\": 3}");
   party_sleep_ms(1300);
-  party_put(coa, bilal, K(WORK), "{\"work\": \"none\"}");
-  party_put(coa, bilal, K(EDUCATION), "{\"school\": \"none\"}");
-  party_put(coa, bilal, K(LANGUAGE), "{\"nl\": \"A1\"}");
+  party_put(coa, bilal, K(WORK), "{\"experience\": []}");
+  party_put(coa, bilal, K(EDUCATION), "{\"highest\": \"none\"}");
+  party_put(coa, bilal, K(LANGUAGE), "{\"languages\": [{\"code\": \"ar\", \"level\": \"native\"}]}");
   party_sleep_ms(1300);
-  party_put(coa, bilal, K(HOUSING), "{\"azc\": \"Middelburg\"}");
+  party_put(coa, bilal, K(HOUSING), "{\"household_size\": 1, \"azc\": \"Middelburg\"}");
   party_cleanup();
   assert_int_equal(harness_stop(h), 0);
 

@@ -67,8 +67,8 @@ enum { P_INBURGERING = 2, P_ZORG = 4, P_BEGELEIDING = 5 };
 static const char HEALTH_JSON[] =
     "{\"notes\": \"slaapproblemen sinds de vlucht\", \"referral\": \"GGZ\"}";
 static const char IDENTITY_JSON[] =
-    "{\"given_name\": \"Amira\", \"family_name\": \"Haddad\"}";
-static const char SUPPORT_JSON[] = "{\"volunteer_team\": \"Tholen\"}";
+    "{\"given_name\": \"Amira\", \"family_name\": \"Haddad\", \"birth_date\": \"1991-03-14\"}";
+static const char SUPPORT_JSON[] = "{\"volunteer_team\": \"Tholen\", \"helped_with\": []}";
 
 /* ---- fixture ------------------------------------------------------------- */
 
@@ -676,7 +676,7 @@ static void test_policy_refusals(void **state) {
   s_expect_remote(vwn, keten_client_put(vwn, subject, K_HEALTH, HEALTH_JSON,
                                         strlen(HEALTH_JSON), &res),
                   KETEN__ERROR_CODE__ERROR_POLICY, "R1");
-  s_expect_remote(gem, keten_client_put(gem, subject, K_STORY, "{}", 2, &res),
+  s_expect_remote(gem, keten_client_put(gem, subject, K_STORY, "{\"text\":\"x\",\"language\":\"ar\"}", 28, &res),
                   KETEN__ERROR_CODE__ERROR_POLICY, "R1");
   /* COA may not send HEALTH to a volunteer, whatever the person signed (R8) */
   s_expect_remote(coa, s_try_grant(coa, subject, VWN, BIT(K_HEALTH), P_ZORG,
@@ -735,7 +735,7 @@ static void test_key_rotation(void **state) {
   keten_client_t *coa_bare =
       party_track(harness_client(h, &coa_new, CLIENT_TIMEOUT_MS, -1));
   keten_put_result_t res;
-  assert_int_equal(keten_client_put(coa_bare, subject, K_STORY, "{}", 2, &res),
+  assert_int_equal(keten_client_put(coa_bare, subject, K_STORY, "{\"text\":\"x\",\"language\":\"ar\"}", 28, &res),
                    KETEN_ERR_EVIDENCE);
   assert_non_null(strstr(keten_client_error(coa_bare), "our signature"));
   keten_client_config_t coa_cfg = {.endpoint = h->endpoint,
@@ -750,7 +750,7 @@ static void test_key_rotation(void **state) {
   char err[256];
   keten_client_t *coa2 =
       party_track(keten_client_new(&coa_cfg, err, sizeof err));
-  res = s_put(coa2, subject, K_STORY, "{\"text\": \"nieuw\"}");
+  res = s_put(coa2, subject, K_STORY, "{\"text\": \"nieuw\", \"language\": \"ar\"}");
   assert_int_equal(res.n_queued, 1);
   /* the new section is sealed to the gemeente's new key: the old keys
    * alone cannot open it, the new keys with the old ones as previous can
@@ -799,7 +799,7 @@ static void test_key_rotation(void **state) {
   assert_int_equal(keten_client_ping(gem_o, "x", 1, NULL), KETEN_ERR_REMOTE);
   assert_int_equal(keten_client_remote_code(gem_o),
                    KETEN__ERROR_CODE__ERROR_UNAUTHENTICATED);
-  s_put(coa2, subject, K_IDENTITY, "{\"given_name\": \"Amira\"}");
+  s_put(coa2, subject, K_IDENTITY, IDENTITY_JSON);
   s_inbox_t old_in = {0};
   /* the broker ends that subscription (SUBSCRIPTION_REMOVED) and
    * libketen reports it instead of subscribing again (issue 8) */

@@ -73,8 +73,12 @@ static int s_kind(const char *name) {
 static char *s_json(size_t len, char c) {
   char *j = malloc(len + 1);
   assert_non_null(j);
-  memcpy(j, "{\"text\":\"", 9);
-  memset(j + 9, c, len - 11);
+  /* the required fields of IDENTITY and of STORY, so that it conforms to
+   * the schema of either kind (docs/sections.md 3) */
+  static const char head[] = "{\"given_name\":\"g\",\"family_name\":\"f\","
+                             "\"birth_date\":\"1991\",\"language\":\"ar\",\"text\":\"";
+  memcpy(j, head, sizeof head - 1);
+  memset(j + sizeof head - 1, c, len - (sizeof head - 1) - 2);
   memcpy(j + len - 2, "\"}", 2);
   j[len] = '\0';
   return j;

@@ -173,7 +173,7 @@ static void test_disk_full(void **state) {
   uint8_t subject[32];
   memset(subject, 0x42, sizeof subject);
   keten_put_result_t res;
-  const char *v1 = "{\"text\": \"voor de volle schijf\"}";
+  const char *v1 = "{\"text\": \"voor de volle schijf\", \"language\": \"nl\"}";
   assert_int_equal(keten_client_put(coa, subject, STORY, v1, strlen(v1), &res),
                    KETEN_OK);
   uint64_t acked_version = res.version;
@@ -185,7 +185,7 @@ static void test_disk_full(void **state) {
   int64_t t0 = s_now_ms();
   int full = 0, pings = 0, lists = 0, tries = 0;
   while (s_now_ms() - t0 < 3000) {
-    const char *v = "{\"text\": \"op de volle schijf\"}";
+    const char *v = "{\"text\": \"op de volle schijf\", \"language\": \"nl\"}";
     keten_err_t rc = keten_client_put(coa, subject, STORY, v, strlen(v), &res);
     tries++;
     if (rc == KETEN_ERR_REMOTE &&
@@ -218,7 +218,7 @@ static void test_disk_full(void **state) {
 
   /* space comes back: the next write is stored */
   assert_int_equal(unlink(f->filler), 0);
-  const char *v2 = "{\"text\": \"na de volle schijf\"}";
+  const char *v2 = "{\"text\": \"na de volle schijf\", \"language\": \"nl\"}";
   assert_int_equal(keten_client_put(coa, subject, STORY, v2, strlen(v2), &res),
                    KETEN_OK);
   assert_true(res.version > acked_version);

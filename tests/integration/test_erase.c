@@ -82,13 +82,16 @@ static int s_teardown(void **state) {
 static char *s_random_json(size_t n) {
   uint8_t *raw = malloc(n / 2 + 1);
   char *hex = malloc(n + 2);
-  char *json = malloc(n + 32);
+  char *json = malloc(n + 128);
   assert_non_null(raw);
   assert_non_null(hex);
   assert_non_null(json);
   randombytes_buf(raw, n / 2);
   sodium_bin2hex(hex, n + 1, raw, n / 2);
-  snprintf(json, n + 32, "{\"notes\": \"%s\"}", hex);
+  /* the required fields of IDENTITY and of STORY (docs/sections.md 3) */
+  snprintf(json, n + 128, "{\"given_name\": \"g\", \"family_name\": \"f\", "
+           "\"birth_date\": \"1991\", \"language\": \"ar\", \"text\": \"t\", "
+           "\"notes\": \"%s\"}", hex);
   free(raw);
   free(hex);
   return json;
@@ -451,8 +454,8 @@ static void test_refusals(void **state) {
   party_subject(V_AMIRA, subject);
   party_t *g = party_new(h, G1, 1);
   keten_client_t *coa = party_client(h, COA);
-  s_two_sections(h, g, coa, subject, "{\"given_name\": \"Amira\"}",
-                 "{\"notes\": \"kwam via Ter Apel\"}");
+  s_two_sections(h, g, coa, subject, "{\"given_name\": \"Amira\", \"family_name\": \"Haddad\", \"birth_date\": \"1991\"}",
+                 "{\"text\": \"kwam via Ter Apel\", \"language\": \"nl\"}");
   harness_partner_t *gp = harness_partner(h, G1);
   harness_partner_t *cp = harness_partner(h, COA);
   /* G1 asks to erase COA's sections, even signed with its own key. */
@@ -536,7 +539,18 @@ static void test_operator_erases(void **state) {
   assert_int_equal(harness_run_cli(h, bad, NULL), 1);
   assert_int_equal(party_sqlf(h, "SELECT count(*) FROM section"), 1);
 
-  const char *apply[] = {"admin", "subject", "erase", "--store", h->store,
+  /* Applied with the store and root key read from ketend.conf (--config),
+   * as the operator does it on a packaged host. */
+  char conf[320];
+  snprintf(conf, sizeof conf, "%s/admin.conf", h->dir);
+  {
+    FILE *f = fopen(conf, "w");
+    assert_non_null(f);
+    fprintf(f, "endpoint = %s\nkey_file = %s\nroot_key = %s\nstore = %s\n",
+            h->endpoint, h->key_file, h->root_file, h->store);
+    fclose(f);
+  }
+  const char *apply[] = {"admin", "subject", "erase", "--config", conf,
                          "--request", request, "--json", NULL};
   out = NULL;
   assert_int_equal(harness_run_cli(h, apply, &out), 0);
@@ -586,20 +600,20 @@ static void test_retention(void **state) {
   int64_t now = party_wall_ms();
   party_expect_remote(
       coa,
-      keten_client_put_retained(coa, subject, K_STORY, "{}", 2,
+      keten_client_put_retained(coa, subject, K_STORY, "{\"text\":\"x\",\"language\":\"ar\"}", 28,
                                 (uint64_t)(now - 1000), NULL),
       ERROR_INVALID_FIELD, "a retention date in the past");
   party_expect_remote(
       coa,
-      keten_client_put_retained(coa, subject, K_STORY, "{}", 2,
+      keten_client_put_retained(coa, subject, K_STORY, "{\"text\":\"x\",\"language\":\"ar\"}", 28,
                                 (uint64_t)(now + INT64_C(31) * 365 * 86400000),
                                 NULL),
       ERROR_INVALID_FIELD, "a retention date beyond 30 years");
   /* IDENTITY with the default (a year), STORY 1.5 s. */
-  party_put(coa, subject, K_IDENTITY, "{\"given_name\": \"Amira\"}");
+  party_put(coa, subject, K_IDENTITY, "{\"given_name\": \"Amira\", \"family_name\": \"Haddad\", \"birth_date\": \"1991\"}");
   keten_put_result_t res;
   assert_int_equal(keten_client_put_retained(coa, subject, K_STORY,
-                                             "{\"notes\": \"kort\"}", 18,
+                                             "{\"text\": \"kort\", \"language\": \"nl\"}", 34,
                                              (uint64_t)(party_wall_ms() + 1500),
                                              &res),
                    KETEN_OK);
@@ -677,8 +691,8 @@ static void test_listen_deletes_erased(void **state) {
               NULL);
   s_listener_t l;
   s_listen_start(h, G1, subject, &l);
-  party_put(coa, subject, K_IDENTITY, "{\"given_name\": \"Amira\"}");
-  party_put(coa, subject, K_STORY, "{\"notes\": \"kwam via Ter Apel\"}");
+  party_put(coa, subject, K_IDENTITY, "{\"given_name\": \"Amira\", \"family_name\": \"Haddad\", \"birth_date\": \"1991\"}");
+  party_put(coa, subject, K_STORY, "{\"text\": \"kwam via Ter Apel\", \"language\": \"nl\"}");
   char identity[400], story[400];
   s_section_file(&l, "IDENTITY", 1, identity, sizeof identity);
   s_section_file(&l, "STORY", 1, story, sizeof story);
@@ -725,8 +739,8 @@ static void test_listen_deletes_expired(void **state) {
               NULL);
   s_listener_t l;
   s_listen_start(h, G1, subject, &l);
-  party_put(coa, subject, K_IDENTITY, "{\"given_name\": \"Amira\"}");
-  static const char kort[] = "{\"notes\": \"kort\"}";
+  party_put(coa, subject, K_IDENTITY, "{\"given_name\": \"Amira\", \"family_name\": \"Haddad\", \"birth_date\": \"1991\"}");
+  static const char kort[] = "{\"text\": \"kort\", \"language\": \"nl\"}";
   int64_t until = party_wall_ms() + 2000;
   assert_int_equal(keten_client_put_retained(coa, subject, K_STORY, kort,
                                              strlen(kort), (uint64_t)until,

@@ -2591,7 +2591,7 @@ static void s_bad_world(s_bad_world_t *b) {
   /* c: sealed to the reader's key before a rotation */
   seal_recipient_t to_old = {GEMEENTE, b->old.sealing_pk};
   s_copy(&b->cp[2],
-         s_seal_to(&W.coa, COA, K_STORY, W.subject, "{\"text\": \"old\"}",
+         s_seal_to(&W.coa, COA, K_STORY, W.subject, "{\"text\": \"old\", \"language\": \"ar\"}",
                    &to_old, 1),
          &W.coa_e.e);
   /* d: "by coa", signed by the attacker */

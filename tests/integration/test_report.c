@@ -512,9 +512,9 @@ static void test_report(void **state) {
           "INBURGERING", NULL);
   s_grant(coa->c, subject, GGZ, BIT(ID) | BIT(HEALTH), "ZORG", &to_ggz);
   s_grant(coa->c, subject, MEE, BIT(ID), "ZORG", NULL);
-  party_put(coa->c, subject, ID, "{\"name\":\"Amira\"}");
-  party_put(coa->c, subject, HOUSING, "{\"wish\":\"Tholen\"}");
-  party_put(coa->c, subject, HEALTH, "{\"note\":\"-\"}");
+  party_put(coa->c, subject, ID, "{\"given_name\":\"Amira\",\"family_name\":\"Haddad\",\"birth_date\":\"1991\"}");
+  party_put(coa->c, subject, HOUSING, "{\"household_size\":3,\"wishes\":\"Tholen\"}");
+  party_put(coa->c, subject, HEALTH, "{\"notes\":\"-\"}");
 
   /* 2. TVS links her to the gemeente, which receives what the
    * "@gemeente" consent covers (rewraps served by COA) */
@@ -523,7 +523,7 @@ static void test_report(void **state) {
   party_wait(PARTIES(coa, gem), gem, 2, 1, 0);
 
   /* 3. a new IDENTITY version reaches the gemeente at once */
-  party_put(coa->c, subject, ID, "{\"name\":\"Amira B.\"}");
+  party_put(coa->c, subject, ID, "{\"given_name\":\"Amira B.\",\"family_name\":\"Haddad\",\"birth_date\":\"1991\"}");
   party_wait(PARTIES(coa, gem), gem, 3, 1, 0);
   party_settle(gem);
 
@@ -538,7 +538,7 @@ static void test_report(void **state) {
                                                subject, "withdrawn at the counter",
                                                NULL),
                    KETEN_OK);
-  party_put(coa->c, subject, HEALTH, "{\"note\":\"2\"}");
+  party_put(coa->c, subject, HEALTH, "{\"notes\":\"2\"}");
   assert_int_equal(party_fetch_kinds(ggz, subject), 0);
   party_pump(PARTIES(coa, gem), 300);
 

@@ -64,11 +64,12 @@ enum { P_INBURGERING = 2, P_ZORG = 4, P_BEGELEIDING = 5 };
 static const char *const V_AMIRA = "2931847560"; /* fictional */
 
 static const char IDENTITY_JSON[] =
-    "{\"given_name\": \"Amira\", \"family_name\": \"Haddad\"}";
+    "{\"given_name\": \"Amira\", \"family_name\": \"Haddad\", \"birth_date\": \"1991\"}";
 static const char IDENTITY2_JSON[] =
     "{\"given_name\": \"Amira\", \"family_name\": \"Haddad\", \"birth_date\": "
     "\"1991-03-14\"}";
-static const char LANGUAGE_JSON[] = "{\"nl\": {\"level\": \"A1\"}}";
+static const char LANGUAGE_JSON[] =
+    "{\"languages\": [{\"code\": \"ar\", \"level\": \"native\"}], \"nl\": {\"level\": \"A1\"}}";
 static const char HEALTH_JSON[] =
     "{\"notes\": \"slaapproblemen sinds de vlucht\", \"referral\": \"GGZ\"}";
 static const char HEALTH2_JSON[] =

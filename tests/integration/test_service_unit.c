@@ -42,7 +42,15 @@ static int s_teardown(void **state) {
 
 /* Starts run_restricted [extra...] -- ketend ... with its output in the
  * broker's log; h->pid is set, so harness_stop() ends it. */
+static pid_t s_spawn_conf(harness_t *h, const char *const *extra,
+                          const char *conf);
 static pid_t s_spawn(harness_t *h, const char *const *extra) {
+  return s_spawn_conf(h, extra, NULL);
+}
+
+/* As s_spawn, and ketend reads conf (--config) when not NULL. */
+static pid_t s_spawn_conf(harness_t *h, const char *const *extra,
+                          const char *conf) {
   const char *args[40];
   int k = 0;
   args[k++] = RUN_RESTRICTED_PATH;
@@ -56,6 +64,10 @@ static pid_t s_spawn(harness_t *h, const char *const *extra) {
                         NULL};
   for (int i = 0; tail[i]; i++)
     args[k++] = tail[i];
+  if (conf) {
+    args[k++] = "--config";
+    args[k++] = conf;
+  }
   args[k] = NULL;
   pid_t pid = fork();
   if (pid != 0)
@@ -104,7 +116,17 @@ static void test_unit_starts_ketend_on_a_real_address(void **state) {
   assert_int_equal(bind(nfd, (struct sockaddr *)&na, sizeof na), 0);
   setenv("NOTIFY_SOCKET", npath, 1);
   setenv("WATCHDOG_USEC", "200000", 1);
-  h->pid = s_spawn(h, extra);
+  /* The metrics endpoint's HTTP thread (libmicrohttpd) under the same
+   * filter: /health answers (issue 10). */
+  int port = atoi(strrchr(h->endpoint, ':') + 1);
+  char conf[320], mep[64];
+  snprintf(mep, sizeof mep, "127.0.0.1:%d", port + 1);
+  snprintf(conf, sizeof conf, "%s/unit-metrics.conf", h->dir);
+  FILE *cf = fopen(conf, "w");
+  assert_non_null(cf);
+  fprintf(cf, "metrics_endpoint = %s\n", mep);
+  fclose(cf);
+  h->pid = s_spawn_conf(h, extra, conf);
   unsetenv("NOTIFY_SOCKET");
   unsetenv("WATCHDOG_USEC");
   assert_true(h->pid > 0);
@@ -117,6 +139,8 @@ static void test_unit_starts_ketend_on_a_real_address(void **state) {
   assert_int_equal(harness_log_count(h, "system call filter"), 1);
   s_ping(h);
   s_ping(h);
+  const char *health[] = {"--health", mep, NULL};
+  assert_int_equal(harness_run_ketend(h, health), 0);
   usleep(300000);
   /* SIGTERM: a clean stop, as systemctl stop does */
   assert_int_equal(harness_stop(h), 0);

@@ -72,7 +72,7 @@ static const char *const V_D = "4756102938";
 static const char *const V_E = "5610293847";
 
 static const char IDENTITY_JSON[] =
-    "{\"given_name\": \"Amira\", \"family_name\": \"Haddad\"}";
+    "{\"given_name\": \"Amira\", \"family_name\": \"Haddad\", \"birth_date\": \"1991\"}";
 static const char IDENTITY2_JSON[] =
     "{\"given_name\": \"Amira\", \"family_name\": \"Haddad\", \"birth_date\": "
     "\"1991-03-14\"}";
@@ -83,7 +83,8 @@ static const char STORY2_JSON[] =
     "wacht in Turkije.\"}";
 static const char STORY3_JSON[] =
     "{\"language\": \"ar\", \"text\": \"Mijn man is in Nederland.\"}";
-static const char LANGUAGE_JSON[] = "{\"nl\": {\"level\": \"A1\"}}";
+static const char LANGUAGE_JSON[] =
+    "{\"languages\": [{\"code\": \"ar\", \"level\": \"native\"}], \"nl\": {\"level\": \"A1\"}}";
 static const char HEALTH_JSON[] =
     "{\"notes\": \"slaapproblemen sinds de vlucht\", \"referral\": \"GGZ\"}";
 static const char HEALTH2_JSON[] =
@@ -1367,7 +1368,7 @@ static void test_gemeente_sections_follow_person(void **state) {
   uint8_t a[32];
   party_subject(V_AMIRA, a);
   static const char PARTICIPATION_JSON[] =
-      "{\"benefit\": \"Participatiewet\", \"plan\": \"taal + werkervaring\"}";
+      "{\"benefit\": \"Participatiewet\", \"start\": \"2026-07-15\", \"plan\": \"taal + werkervaring\"}";
   keten_client_t *tvs = party_client(h, TVS);
   party_t *g1 = party_new(h, G1, 1), *g2 = party_new(h, G2, 1);
   keten_tvs_event_t k = party_koppeling(a, G1, "2026-2", "2026-07-01", 3);

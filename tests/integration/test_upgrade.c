@@ -28,7 +28,7 @@
 #define DAY_MS INT64_C(86400000)
 
 static const char IDENTITY_JSON[] =
-    "{\"given_name\": \"Amira\", \"family_name\": \"Haddad\"}";
+    "{\"given_name\": \"Amira\", \"family_name\": \"Haddad\", \"birth_date\": \"1991-03-14\"}";
 
 static int64_t s_wall_ms(void) {
   struct timespec ts;

@@ -11,7 +11,7 @@ src="$1" keten="$2" ketend="$3"
 fail=0
 bad() { echo "test_man: $*" >&2; fail=1; }
 
-for page in man/keten.1 man/ketend.8 man/libketen.3; do
+for page in man/keten.1 man/ketend.8 man/libketen.3 man/keten-adapter.8; do
   w="$(groff -man -ww -z "$src/$page" 2>&1)" || true
   [ -z "$w" ] || bad "$page: groff warnings: $w"
 done

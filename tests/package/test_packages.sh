@@ -2,8 +2,8 @@
 # The Debian packages, built from this tree and installed into a fresh
 # Debian root, run ketend (issue 10, item 1).
 #
-#  1. dpkg-buildpackage -b builds ketend, keten, libketen4, libketen-dev
-#     (and keten-adapters) from a copy of the tree; lintian must find no
+#  1. dpkg-buildpackage -b builds ketend, keten, keten-adapters,
+#     libketen4 and libketen-dev from a copy of the tree; lintian must find no
 #     error; the contents and the control data are checked (multiarch
 #     libdir, /etc/keten/ketend.conf a conffile, the unit's paths).
 #  2. mmdebstrap makes a fresh bookworm root (variant apt) and installs the
@@ -18,7 +18,9 @@
 #     --config`); ketend is started with the unit's own ExecStart= as the
 #     unit's User=; a registered partner pings it over the packaged ipc
 #     endpoint; `ketend --health` says healthy; SIGTERM stops it with exit
-#     status 0; the audit log verifies; pkg-config finds libketen.
+#     status 0; the audit log verifies; pkg-config finds libketen; an
+#     adapter (its user, /etc/keten-adapter) checks its configuration and
+#     maps the example intake.
 #  4. Reinstalling keeps the operator's edit of the conffile; removing
 #     keeps the conffile and the store; purging keeps the store and keys.
 #
@@ -64,10 +66,7 @@ mkdir -p "$tree"
   { tail -n 40 "$work/build.log"; fail "dpkg-buildpackage failed (log above)"; }
 arch="$(dpkg --print-architecture)"
 multiarch="$(dpkg-architecture -qDEB_HOST_MULTIARCH)"
-pkgs=(ketend keten libketen4 libketen-dev)
-if grep -q '^Package: keten-adapters' "$src/debian/control"; then
-  pkgs+=(keten-adapters)
-fi
+pkgs=(ketend keten keten-adapters libketen4 libketen-dev)
 debs=()
 for p in "${pkgs[@]}"; do
   f="$work/${p}_${version}_${arch}.deb"
@@ -83,7 +82,9 @@ sed 's/^/  /' "$work/lintian.log"
 
 # contents and control data
 contents() { dpkg-deb -c "$work/${1}_${version}_${arch}.deb" | awk '{print $6}' | sed 's|^\./|/|'; }
-has() { contents "$1" | grep -qx "$2" || fail "$1 does not ship $2"; }
+# (outputs are read whole before grep: with pipefail, grep -q ending a
+# pipe early would make its writer's SIGPIPE a failure)
+has() { local c; c="$(contents "$1")"; grep -qx "$2" <<<"$c" || fail "$1 does not ship $2"; }
 has ketend /usr/sbin/ketend
 has ketend /lib/systemd/system/ketend.service
 has ketend /usr/lib/sysusers.d/keten.conf
@@ -93,6 +94,16 @@ has ketend /usr/share/man/man8/ketend.8.gz
 has keten /usr/bin/keten
 has keten /usr/share/man/man1/keten.1.gz
 has keten /usr/share/keten/report/nl.json
+has keten /usr/share/keten/schemas/sections-v1.json
+for k in coa gemeente volunteer care; do
+  has keten-adapters "/usr/bin/keten-adapter-$k"
+  has keten-adapters "/usr/share/doc/keten-adapters/examples/adapter-$k.conf.example"
+done
+has keten-adapters "/lib/systemd/system/keten-adapter@.service"
+has keten-adapters /usr/lib/sysusers.d/keten-adapter.conf
+has keten-adapters /usr/share/man/man8/keten-adapter.8.gz
+has keten-adapters /usr/share/doc/keten-adapters/examples/partners/coa-intake-amira.json
+has libketen-dev /usr/share/doc/libketen-dev/examples/consumer.c
 has libketen4 "/usr/lib/$multiarch/libketen.so.4"
 has libketen-dev /usr/include/keten.h
 has libketen-dev "/usr/lib/$multiarch/libketen.so"
@@ -103,8 +114,8 @@ for p in "${pkgs[@]}"; do
     fail "$p ships files outside the Debian paths (above)"
   fi
 done
-dpkg-deb --ctrl-tarfile "$work/ketend_${version}_${arch}.deb" | tar -xOf - ./conffiles |
-  grep -qx /etc/keten/ketend.conf || fail "ketend.conf is not a conffile"
+conffiles="$(dpkg-deb --ctrl-tarfile "$work/ketend_${version}_${arch}.deb" | tar -xOf - ./conffiles)"
+grep -qx /etc/keten/ketend.conf <<<"$conffiles" || fail "ketend.conf is not a conffile"
 unit="$(dpkg-deb --fsys-tarfile "$work/ketend_${version}_${arch}.deb" |
   tar -xOf - ./lib/systemd/system/ketend.service)"
 grep -qx 'ExecStart=/usr/sbin/ketend --config /etc/keten/ketend.conf' <<<"$unit" ||
@@ -112,10 +123,13 @@ grep -qx 'ExecStart=/usr/sbin/ketend --config /etc/keten/ketend.conf' <<<"$unit"
 if grep -q '@' <<<"$(grep -v '^#' <<<"$unit" | grep -v '^SystemCallFilter=')"; then
   fail "the unit has an unfilled @VARIABLE@"
 fi
-soname="$(objdump -p "$work/ketend_${version}_${arch}.deb" 2>/dev/null || true)"
+aunit="$(dpkg-deb --fsys-tarfile "$work/keten-adapters_${version}_${arch}.deb" |
+  tar -xOf - './lib/systemd/system/keten-adapter@.service')"
+grep -qx 'ExecStart=/usr/bin/keten-adapter-%i --config /etc/keten-adapter/adapter-%i.conf' <<<"$aunit" ||
+  fail "the adapters' unit does not start /usr/bin/keten-adapter-%i --config /etc/keten-adapter/adapter-%i.conf"
 dpkg-deb --fsys-tarfile "$work/libketen4_${version}_${arch}.deb" |
   tar -xf - -C "$work" "./usr/lib/$multiarch/libketen.so.$version"
-objdump -p "$work/usr/lib/$multiarch/libketen.so.$version" | grep -q 'SONAME *libketen.so.4' ||
+grep -q 'SONAME *libketen.so.4' <<<"$(objdump -p "$work/usr/lib/$multiarch/libketen.so.$version")" ||
   fail "libketen4 does not carry the soname libketen.so.4"
 
 # ---- 2. a fresh root ----------------------------------------------------------
@@ -150,14 +164,14 @@ id keten >/dev/null 2>&1 || fail "no user keten"
 [ "$(mode /etc/keten)" = "root:keten 750" ] || fail "/etc/keten is $(mode /etc/keten)"
 [ "$(mode /etc/keten/ketend.conf)" = "root:keten 640" ] || fail "ketend.conf is $(mode /etc/keten/ketend.conf)"
 [ "$(mode /var/lib/keten)" = "keten:keten 700" ] || fail "/var/lib/keten is $(mode /var/lib/keten)"
-ketend --version | grep -q "$version" || fail "ketend --version: $(ketend --version)"
+grep -q "$version" <<<"$(ketend --version)" || fail "ketend --version: $(ketend --version)"
 keten --help >/dev/null
-ldconfig -p | grep -q "libketen.so.4 .*=> \(/usr\)\?/lib/$multiarch/libketen.so.4$" || fail "ld.so does not know libketen.so.4: $(ldconfig -p | grep libketen)"
+grep -q "libketen.so.4 .*=> \(/usr\)\?/lib/$multiarch/libketen.so.4$" <<<"$(ldconfig -p)" || fail "ld.so does not know libketen.so.4: $(ldconfig -p | grep libketen)"
 libdir="$(readlink -f "$(pkg-config --variable=libdir libketen)")"
 incdir="$(readlink -f "$(pkg-config --variable=includedir libketen)")"
 [ "$libdir" = "/usr/lib/$multiarch" ] || fail "pkg-config libdir is $libdir"
 [ -f "$incdir/keten.h" ] || fail "pkg-config includedir $incdir has no keten.h"
-pkg-config --libs libketen | grep -q -- -lketen || fail "pkg-config --libs: $(pkg-config --libs libketen)"
+grep -q -- -lketen <<<"$(pkg-config --libs libketen)" || fail "pkg-config --libs: $(pkg-config --libs libketen)"
 for m in man8/ketend.8.gz man1/keten.1.gz man3/libketen.3.gz; do
   [ -f "/usr/share/man/$m" ] || fail "no /usr/share/man/$m"
 done
@@ -209,6 +223,31 @@ rc=0; wait "$pid" || rc=$?
 runuser -u keten -- keten audit verify --store /var/lib/keten/keten.db \
   --broker-key /etc/keten/broker.pub >/dev/null || fail "the audit log does not verify"
 say "ketend ran from the packages: ping, health, clean stop, audit verified"
+
+say "an adapter from keten-adapters: the user, its configuration, --check-config, --map"
+id keten-adapter >/dev/null 2>&1 || fail "no user keten-adapter"
+[ "$(mode /etc/keten-adapter)" = "root:keten-adapter 750" ] || fail "/etc/keten-adapter is $(mode /etc/keten-adapter)"
+[ "$(mode /var/lib/keten-adapter)" = "keten-adapter:keten-adapter 750" ] || fail "/var/lib/keten-adapter is $(mode /var/lib/keten-adapter)"
+keten chainkey --out /etc/keten-adapter/chain.key >/dev/null
+install -m 0600 /root/coa/coa.key /etc/keten-adapter/coa.key
+install -m 0644 /etc/keten/broker.pub /etc/keten/root.pub /etc/keten-adapter/
+chown keten-adapter:keten-adapter /etc/keten-adapter/coa.key /etc/keten-adapter/chain.key
+install -d -m 0750 -o keten-adapter -g keten-adapter /var/lib/keten-adapter/coa
+cat >/etc/keten-adapter/adapter-coa.conf <<CONF
+endpoint = ipc:///run/keten/ketend.sock
+key = /etc/keten-adapter/coa.key
+broker_key = /etc/keten-adapter/broker.pub
+root_key = /etc/keten-adapter/root.pub
+chain_key = /etc/keten-adapter/chain.key
+outbox = /var/lib/keten-adapter/coa/outbox
+inbox = /var/lib/keten-adapter/coa/inbox
+CONF
+runuser -u keten-adapter -- keten-adapter-coa --config /etc/keten-adapter/adapter-coa.conf \
+  --check-config >/dev/null || fail "keten-adapter-coa --check-config"
+plan="$(runuser -u keten-adapter -- keten-adapter-coa --config /etc/keten-adapter/adapter-coa.conf \
+  --map /usr/share/doc/keten-adapters/examples/partners/coa-intake-amira.json)" ||
+  fail "keten-adapter-coa --map of the example intake"
+grep -q IDENTITY <<<"$plan" && grep -q consent <<<"$plan" || fail "the plan names no IDENTITY or no consent: $plan"
 
 say "upgrade (reinstall), remove, purge"
 dpkg -i /tmp/debs/ketend_*.deb >/tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; fail "reinstall"; }

@@ -145,8 +145,12 @@ static void s_producer(harness_t *h, int p, const char *log_path) {
       if (!granted)
         party_sleep_ms(20);
     }
+    /* an IDENTITY that conforms to its schema, the producer in given_name
+     * and i in family_name; under 64 bytes (acked_t.json) */
     char json[128];
-    int n = snprintf(json, sizeof json, "{\"producer\":%d,\"i\":%ld}", p, i);
+    int n = snprintf(json, sizeof json,
+                     "{\"given_name\":\"%d\",\"family_name\":\"%ld\","
+                     "\"birth_date\":\"1991\"}", p, i);
     keten_put_result_t res;
     while (!s_stop) {
       keten_err_t rc =

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "keten.pb-c.h"
@@ -142,8 +144,51 @@ static void test_config_diff(void **state) {
   assert_string_equal(a.endpoints[0], "tcp://127.0.0.1:7600");
 }
 
+/* /health says 503, with the reason, in each unhealthy state the loop
+ * reports, and 200 only when the loop ran within 5 s and the store
+ * answered; metrics_health_get (ketend --health) returns that status. */
+static int64_t s_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_health_states(void **state) {
+  (void)state;
+  char ep[64], err[256], body[256];
+  metrics_server_t *srv = NULL;
+  for (int i = 0; i < 200 && !srv; i++) {
+    snprintf(ep, sizeof ep, "127.0.0.1:%d", 20000 + (int)((getpid() * 7 + i * 131) % 30000));
+    srv = metrics_server_start(ep, err, sizeof err);
+  }
+  assert_non_null(srv);
+  /* before the loop ever ran */
+  assert_int_equal(metrics_health_get(ep, 2000, body, sizeof body, err, sizeof err), 503);
+  assert_non_null(strstr(body, "starting"));
+  /* the loop ran just now, the store answered */
+  metrics_server_alive(srv, s_now_ms(), 1);
+  assert_int_equal(metrics_health_get(ep, 2000, body, sizeof body, err, sizeof err), 200);
+  assert_string_equal(body, "ok\n");
+  /* the store did not answer */
+  metrics_server_alive(srv, s_now_ms(), 0);
+  assert_int_equal(metrics_health_get(ep, 2000, body, sizeof body, err, sizeof err), 503);
+  assert_non_null(strstr(body, "store did not answer"));
+  /* the loop last ran 6 s ago (stuck) */
+  metrics_server_alive(srv, s_now_ms() - 6000, 1);
+  assert_int_equal(metrics_health_get(ep, 2000, body, sizeof body, err, sizeof err), 503);
+  assert_non_null(strstr(body, "event loop has not run"));
+  /* and back */
+  metrics_server_alive(srv, s_now_ms(), 1);
+  assert_int_equal(metrics_health_get(ep, 2000, body, sizeof body, err, sizeof err), 200);
+  metrics_server_stop(&srv);
+  assert_null(srv);
+  /* nobody answers */
+  assert_int_equal(metrics_health_get(ep, 500, body, sizeof body, err, sizeof err), -1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_health_states),
       cmocka_unit_test(test_render_format),
       cmocka_unit_test(test_split_endpoint),
       cmocka_unit_test(test_config_metrics_local_only),
