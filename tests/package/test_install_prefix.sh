@@ -31,8 +31,14 @@ int main(void) {
   return strcmp(keten_version(), KETEN_VERSION_STRING) != 0;
 }
 C
+# A sanitizer build's libketen needs the program built with the sanitizers
+# too (ASan's runtime must come first).
+san=""
+if grep -q '^KETEN_SANITIZE:BOOL=ON' "$build/CMakeCache.txt"; then
+  san="-fsanitize=address,undefined"
+fi
 # shellcheck disable=SC2046
-cc -std=c11 -Wall -Werror -o "$x/v" "$x/v.c" $(pkg-config --cflags --libs libketen) ||
+cc -std=c11 -Wall -Werror $san -o "$x/v" "$x/v.c" $(pkg-config --cflags --libs libketen) ||
   fail "a program does not build against the installed libketen"
 LD_LIBRARY_PATH="$lib" "$x/v" >/dev/null || fail "the program does not run against the installed libketen"
 # the linker found the installed library, not another one

@@ -13,7 +13,7 @@
 #     so nothing is left running and no port of the host is used): the
 #     postinst made the user keten, /etc/keten (root:keten 0750) and
 #     /var/lib/keten (keten 0700); the operator's set-up of
-#     docs/operations.md 2.3 runs (root key, broker key, a root-signed
+#     docs/operations.md 2.4 runs (root key, broker key, a root-signed
 #     entry added with `runuser -u keten -- keten admin participant add
 #     --config`); ketend is started with the unit's own ExecStart= as the
 #     unit's User=; a registered partner pings it over the packaged ipc
@@ -176,7 +176,7 @@ for m in man8/ketend.8.gz man1/keten.1.gz man3/libketen.3.gz; do
   [ -f "/usr/share/man/$m" ] || fail "no /usr/share/man/$m"
 done
 
-say "the operator's set-up (docs/operations.md 2.3)"
+say "the operator's set-up (docs/operations.md 2.4)"
 install -d -m 0700 /root/offline /root/coa
 keten root keygen --out /root/offline >/dev/null
 install -m 0644 /root/offline/root.pub /etc/keten/root.pub
