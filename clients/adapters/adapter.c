@@ -5,7 +5,10 @@
  * stop cleanly on SIGTERM/SIGINT. --once stops when the outbox is empty
  * and the mailbox has been quiet for once_idle_ms. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,9 +23,40 @@
 
 volatile sig_atomic_t adapter_stop_requested;
 
+/* The self-pipe of a stop request: the handler writes a byte, so a stop
+ * that comes between the loop's look at the flag and its poll() still
+ * wakes the poll. Made before the handlers are set (adapter_main). */
+static int s_stop_pipe[2] = {-1, -1};
+
 static void s_on_signal(int sig) {
   (void)sig;
   adapter_stop_requested = 1;
+  if (s_stop_pipe[1] >= 0) {
+    int saved = errno;
+    ssize_t w = write(s_stop_pipe[1], "", 1); /* full (EAGAIN): already woken */
+    (void)w;
+    errno = saved;
+  }
+}
+
+static void s_stop_pipe_open(void) {
+  if (pipe(s_stop_pipe) != 0) {
+    s_stop_pipe[0] = s_stop_pipe[1] = -1; /* poll() still ends with EINTR */
+    return;
+  }
+  for (int i = 0; i < 2; i++) {
+    fcntl(s_stop_pipe[i], F_SETFL, fcntl(s_stop_pipe[i], F_GETFL) | O_NONBLOCK);
+    fcntl(s_stop_pipe[i], F_SETFD, FD_CLOEXEC);
+  }
+}
+
+/* Empties the self-pipe (a stop that was taken back: the flag is 0). It
+ * stays open for the process's life: the handlers may run until exit. */
+static void s_stop_pipe_drain(void) {
+  char b[64];
+  if (s_stop_pipe[0] >= 0)
+    while (read(s_stop_pipe[0], b, sizeof b) > 0) {
+    }
 }
 
 static int s_log_level = ADAPTER_LOG_INFO;
@@ -74,6 +108,14 @@ void adapter_watchdog(void) {
     sd_notify(0, "WATCHDOG=1");
     s_dog_last = now;
   }
+}
+
+/* The monotonic time of the next watchdog ping (half the interval after
+ * the last one), or -1 without a watchdog. */
+static int64_t s_watchdog_due(void) {
+  if (!s_dog_on)
+    return -1;
+  return s_dog_last + (int64_t)((s_dog_usec + 1999) / 2000);
 }
 
 static void s_sleep_ms(int ms) {
@@ -325,6 +367,17 @@ static int s_run(adapter_t *a) {
   int64_t now = adapter_mono_ms(), last_witness = now;
   a->last_activity_ms = now;
   int transient_left = 0;
+  /* One poll() over the client's event-loop descriptor, the outbox's
+   * inotify descriptor and the stop self-pipe; it sleeps until one is
+   * readable or the nearest deadline: the client's own
+   * (keten_client_timeout_ms()), the outbox's back-off, the next
+   * witnessing, the next watchdog ping, the end of --once's quiet time. */
+  int kfd = keten_client_fd(a->client);
+  if (kfd < 0) {
+    adapter_log(a, ADAPTER_LOG_ERROR, "client: %s", keten_client_error(a->client));
+    adapter_outbox_close(&ob);
+    return ADAPTER_EXIT_FAIL;
+  }
   while (!adapter_stop_requested && !a->stopping) {
     adapter_outbox_events(a, &ob);
     adapter_outbox_run(a, &ob);
@@ -332,11 +385,45 @@ static int s_run(adapter_t *a) {
       break;
     transient_left = ob.n_pending > 0 && ob.next_try_ms > 0;
     now = adapter_mono_ms();
-    int wait = 100;
-    if (transient_left && ob.next_try_ms - now < wait)
-      wait = ob.next_try_ms > now ? (int)(ob.next_try_ms - now) : 0;
+    /* the nearest deadline, as a monotonic time (-1: none) */
+    int64_t due = -1;
+#define ADAPTER_DUE(t)                                                          \
+  do {                                                                         \
+    int64_t t_ = (t);                                                          \
+    if (due < 0 || t_ < due)                                                   \
+      due = t_;                                                                \
+  } while (0)
+    int kt = keten_client_timeout_ms(a->client); /* after every call into it */
+    if (kt >= 0)
+      ADAPTER_DUE(now + kt);
+    if (transient_left)
+      ADAPTER_DUE(ob.next_try_ms);
+    if (a->cfg.witness_file[0] && a->cfg.witness_interval_ms > 0)
+      ADAPTER_DUE(last_witness + a->cfg.witness_interval_ms);
+    if (s_watchdog_due() >= 0)
+      ADAPTER_DUE(s_watchdog_due());
+    if (a->once && ob.n_pending == 0)
+      ADAPTER_DUE(a->last_activity_ms + a->cfg.once_idle_ms);
+#undef ADAPTER_DUE
+    int wait = -1;
+    if (due >= 0)
+      wait = due <= now ? 0 : due - now > INT_MAX ? INT_MAX : (int)(due - now);
+    struct pollfd pfd[3] = {{.fd = kfd, .events = POLLIN},
+                            {.fd = ob.inotify_fd, .events = POLLIN},
+                            {.fd = s_stop_pipe[0], .events = POLLIN}};
+    if (!adapter_stop_requested && poll(pfd, 3, wait) < 0 && errno != EINTR) {
+      adapter_log(a, ADAPTER_LOG_ERROR, "poll: %s", strerror(errno));
+      a->exit_status = ADAPTER_EXIT_FAIL;
+      break;
+    }
+    if (adapter_stop_requested)
+      break;
+    if (pfd[2].revents & POLLIN)
+      s_stop_pipe_drain();
+    /* the inotify descriptor is read at the top of the loop; the
+     * client's is never read: its poll takes what is ready */
     size_t handled = 0;
-    rc = keten_client_poll(a->client, wait, adapter_on_delivery, a, &handled);
+    rc = keten_client_poll(a->client, 0, adapter_on_delivery, a, &handled);
     if (handled)
       a->last_activity_ms = adapter_mono_ms();
     if (rc == KETEN_ERR_DISPLACED) {
@@ -454,6 +541,8 @@ int adapter_main(int argc, char **argv, const adapter_kind_t *kind) {
     return rc;
   }
   umask(077);
+  if (s_stop_pipe[0] < 0)
+    s_stop_pipe_open();
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = s_on_signal;

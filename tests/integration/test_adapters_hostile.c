@@ -12,6 +12,9 @@
  *     hangs, is slow, or fails on one item for ever);
  *   - the event-loop integrator (descriptors across reconnects, a loop
  *     that spins).
+ * Section 4 checks claims of docs/security.md 4.53 against files and
+ * directories planted in the inbox, unsafe directories at start, and the
+ * on_delivery attempt count across a restart.
  * The COA adapter runs for the whole group and publishes the intake of
  * examples/partners again for every test that needs deliveries: the
  * volunteer (vwn:zeeland) then gets IDENTITY, HOUSEHOLD, LANGUAGE and
@@ -839,6 +842,560 @@ static void test_unsubscribed_loop_does_not_spin(void **state) {
              immediate, (long long)spent, keten_strerror(last));
 }
 
+/* ============ 4. the inbox against planted names (security.md 4.53) ============== */
+
+/* The highest version N of inbox/section-<subject>-KIND-AUTHOR-vN.json
+ * (AUTHOR with ':' as '_'); its subject into subj (65 bytes). 0: none. */
+static unsigned long long s_max_version(const char *inbox, const char *kind,
+                                        const char *author, char *subj) {
+  DIR *d = opendir(inbox);
+  assert_non_null(d);
+  char mid[128];
+  snprintf(mid, sizeof mid, "-%s-%s-v", kind, author);
+  unsigned long long best = 0;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    const char *n = de->d_name;
+    if (strncmp(n, "section-", 8) || strlen(n) < 8 + 64 ||
+        strncmp(n + 8 + 64, mid, strlen(mid)))
+      continue;
+    const char *p = n + 8 + 64 + strlen(mid);
+    char *end;
+    unsigned long long v = strtoull(p, &end, 10);
+    if (strcmp(end, ".json") != 0)
+      continue;
+    if (v > best) {
+      best = v;
+      memcpy(subj, n + 8, 64);
+      subj[64] = '\0';
+    }
+  }
+  closedir(d);
+  return best;
+}
+
+/* What the adapter took, quarantined or deleted so far (log lines). */
+static int s_activity(const s_adapter_t *a) {
+  return s_log_has(a, "received ") + s_log_has(a, "quarantined as") +
+         s_log_has(a, "deleted section-") + s_log_has(a, "quarantined:");
+}
+
+/* Waits until nothing new was taken for quiet_ms (at most max_ms). */
+static void s_wait_quiet(const s_adapter_t *a, int quiet_ms, int max_ms) {
+  int64_t t0 = s_mono_ms(), since = s_mono_ms();
+  int last = s_activity(a);
+  while (s_mono_ms() - t0 < max_ms && s_mono_ms() - since < quiet_ms) {
+    s_sleep_ms(100);
+    int n = s_activity(a);
+    if (n != last) {
+      last = n;
+      since = s_mono_ms();
+    }
+  }
+}
+
+/* Waits (up to ms) for inbox/section-<subj>-KIND-AUTHOR-v<at least v>.json. */
+static int s_wait_version(const char *inbox, const char *kind, const char *author,
+                          unsigned long long v, int ms) {
+  char subj[65];
+  int64_t t0 = s_mono_ms();
+  while (s_max_version(inbox, kind, author, subj) < v) {
+    if (s_mono_ms() - t0 > ms)
+      return 0;
+    s_sleep_ms(50);
+  }
+  return 1;
+}
+
+/* A care adapter (ggz:zeeland) that has taken a new intake of COA's: its
+ * subject and the versions of IDENTITY, STORY and HEALTH it holds. */
+static void s_care_with_intake(s_adapter_t *c, const char *tag, char *subj,
+                               unsigned long long v[3]) {
+  s_prepare(c, "care", "ggz:zeeland", tag);
+  s_config(c, NULL);
+  s_start(c);
+  s_coa_intake_again();
+  static const char *kinds[3] = {"IDENTITY", "STORY", "HEALTH"};
+  int64_t t0 = s_mono_ms();
+  for (int i = 0; i < 3; i++) {
+    char s[65];
+    while (s_max_version(c->inbox, kinds[i], "coa", s) == 0) {
+      if (s_mono_ms() - t0 > WAIT_MS) {
+        char *log = s_read(c->log);
+        fail_msg("care: no %s copy of COA's intake; log:\n%s", kinds[i],
+                 log ? log : "");
+      }
+      s_sleep_ms(50);
+    }
+  }
+  s_wait_quiet(c, 1500, 10000);
+  for (int i = 0; i < 3; i++)
+    v[i] = s_max_version(c->inbox, kinds[i], "coa", subj);
+}
+
+/* COA revokes the care partner's consent (its revocation file). */
+static void s_coa_revoke_ggz(void) {
+  char name[64], path[700];
+  snprintf(name, sizeof name, "revoke-%02d.json", ++g_round);
+  char *t = s_example("coa-revoke-ggz-amira.json");
+  s_drop_text(&g_coa, name, t);
+  free(t);
+  snprintf(path, sizeof path, "%s/done/%s", g_coa.outbox, name);
+  if (!s_wait_path(path, WAIT_MS)) {
+    char *log = s_read(g_coa.log);
+    fail_msg("COA did not publish %s; log:\n%s", name, log ? log : "");
+  }
+}
+
+/* The text of every delete notice file of subj in the inbox, concatenated
+ * (NULL when none). */
+static char *s_notices(const char *inbox, const char *subj) {
+  DIR *d = opendir(inbox);
+  assert_non_null(d);
+  char prefix[128];
+  snprintf(prefix, sizeof prefix, "notice-%s-", subj);
+  char *all = NULL;
+  size_t len = 0;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    size_t n = strlen(de->d_name);
+    if (strncmp(de->d_name, prefix, strlen(prefix)) ||
+        (n > 13 && !strcmp(de->d_name + n - 13, "-revoked.json")))
+      continue;
+    char path[900];
+    snprintf(path, sizeof path, "%s/%s", inbox, de->d_name);
+    char *t = s_read(path);
+    if (!t)
+      continue;
+    size_t tl = strlen(t);
+    all = realloc(all, len + tl + 2);
+    assert_non_null(all);
+    memcpy(all + len, t, tl);
+    len += tl;
+    all[len++] = '\n';
+    all[len] = '\0';
+    free(t);
+  }
+  closedir(d);
+  return all;
+}
+
+/* The highest up_to_version the notices give for kind (by coa); 0: none. */
+static unsigned long long s_notice_up_to(const char *text, const char *kind) {
+  char q[64];
+  snprintf(q, sizeof q, "\"%s\"", kind);
+  unsigned long long best = 0;
+  for (const char *p = text; p && (p = strstr(p, "\"up_to_version\"")) != NULL;
+       p++) {
+    const char *open = p, *close = strchr(p, '}');
+    while (open > text && *open != '{')
+      open--;
+    if (!close)
+      break;
+    const char *k = strstr(open, q);
+    if (!k || k > close || !strstr(open, "\"coa\"") || strstr(open, "\"coa\"") > close)
+      continue;
+    unsigned long long v = strtoull(p + strlen("\"up_to_version\"") + 1, NULL, 10);
+    if (v > best)
+      best = v;
+  }
+  return best;
+}
+
+/* Waits for a delete notice file of subj; returns its text (all notices). */
+static char *s_wait_notice(const s_adapter_t *c, const char *subj) {
+  int64_t t0 = s_mono_ms();
+  char *t;
+  while ((t = s_notices(c->inbox, subj)) == NULL) {
+    if (s_mono_ms() - t0 > WAIT_MS) {
+      char *log = s_read(c->log);
+      fail_msg("care: no delete notice after the revocation; log:\n%s",
+               log ? log : "");
+    }
+    s_sleep_ms(50);
+  }
+  /* the revocation may bring more than one notice (one per consent) */
+  s_wait_quiet(c, 1500, 10000);
+  free(t);
+  return s_notices(c->inbox, subj);
+}
+
+/* security.md 4.53: "A delete notice deletes only files whose names it
+ * matches exactly". Files planted in the care partner's inbox beside its
+ * copies: other kinds, authors and subjects, and names that merely start
+ * like a copy the notice deletes (a suffix after ".json", a version with
+ * one more digit, a leading zero, another case) must stay; a copy of a
+ * version below the notice's (v1) must go. */
+static void test_delete_notice_deletes_only_exact_names(void **state) {
+  (void)state;
+  s_adapter_t c;
+  char subj[65];
+  unsigned long long v[3];
+  s_care_with_intake(&c, "exact", subj, v);
+  assert_true(v[0] >= 1);
+  char other[65], upper[65];
+  memcpy(other, subj, 65);
+  other[63] = other[63] == '0' ? '1' : '0';
+  for (int i = 0; i < 65; i++)
+    upper[i] = subj[i] >= 'a' && subj[i] <= 'f' ? (char)(subj[i] - 32) : subj[i];
+  unsigned long long big = v[0] * 10; /* "v<V>0": starts like v<V> */
+  char keep[10][300], gone[2][300];
+  int nk = 0;
+  snprintf(keep[nk++], 300, "section-%s-IDENTITY-coa-v%llu.json", subj, big);
+  snprintf(keep[nk++], 300, "section-%s-IDENTITY-coa-v%llu.json.bak", subj, v[0]);
+  snprintf(keep[nk++], 300, "section-%s-IDENTITY-coa-v%llu.jsonx", subj, v[0]);
+  snprintf(keep[nk++], 300, "section-%s-IDENTITY-coa-v01.json", subj);
+  snprintf(keep[nk++], 300, "xsection-%s-IDENTITY-coa-v1.json", subj);
+  snprintf(keep[nk++], 300, "section-%s-LANGUAGE-coa-v1.json", subj);
+  snprintf(keep[nk++], 300, "section-%s-IDENTITY-gemeente_0716-v1.json", subj);
+  snprintf(keep[nk++], 300, "section-%s-HEALTH-ggz_zeeland-v1.json", subj);
+  snprintf(keep[nk++], 300, "section-%s-IDENTITY-coa-v1.json", other);
+  if (strcmp(upper, subj) != 0)
+    snprintf(keep[nk++], 300, "section-%s-IDENTITY-coa-v1.json", upper);
+  snprintf(gone[0], 300, "section-%s-IDENTITY-coa-v%llu.json", subj, v[0]);
+  snprintf(gone[1], 300, "section-%s-STORY-coa-v1.json", subj);
+  char path[900];
+  for (int i = 0; i < nk; i++) {
+    snprintf(path, sizeof path, "%s/%s", c.inbox, keep[i]);
+    s_write(path, "{\"planted\": true}\n", 0600);
+  }
+  snprintf(path, sizeof path, "%s/%s", c.inbox, gone[1]);
+  if (v[1] != 1)
+    s_write(path, "{\"planted\": true}\n", 0600);
+  s_coa_revoke_ggz();
+  char *t = s_wait_notice(&c, subj);
+  unsigned long long up_to = s_notice_up_to(t, "IDENTITY");
+  s_stop(&c);
+  if (up_to < v[0] || up_to >= big)
+    fail_msg("inconclusive: the notice deletes IDENTITY up to v%llu; delivered "
+             "v%llu, planted v%llu; notices:\n%s",
+             up_to, v[0], big, t);
+  if (s_notice_up_to(t, "STORY") < 1)
+    fail_msg("inconclusive: the notice names no STORY version; notices:\n%s", t);
+  for (int i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "%s/%s", c.inbox, gone[i]);
+    if (s_exists(path))
+      fail_msg("the delete notice (IDENTITY up to v%llu) left %s; notices:\n%s",
+               up_to, gone[i], t);
+  }
+  for (int i = 0; i < nk; i++) {
+    snprintf(path, sizeof path, "%s/%s", c.inbox, keep[i]);
+    if (!s_exists(path))
+      fail_msg("the delete notice (IDENTITY up to v%llu) deleted %s, a name it "
+               "does not match exactly; notices:\n%s",
+               up_to, keep[i], t);
+    if (strstr(t, keep[i]))
+      fail_msg("the notice file names %s; notices:\n%s", keep[i], t);
+  }
+  free(t);
+}
+
+/* security.md 4.53 / adapters.md 4: a directory in the name of a copy the
+ * notice must delete is left, listed in the notice file's "not_deleted",
+ * and the notice is acked: the mailbox goes on (the next intake's copies
+ * arrive). */
+static void test_delete_notice_directory_in_copy_name(void **state) {
+  (void)state;
+  s_adapter_t c;
+  char subj[65];
+  unsigned long long v[3];
+  s_care_with_intake(&c, "notedir", subj, v);
+  char name[300], path[900];
+  snprintf(name, sizeof name, "section-%s-STORY-coa-v%llu.json", subj, v[1]);
+  snprintf(path, sizeof path, "%s/%s", c.inbox, name);
+  assert_int_equal(unlink(path), 0);
+  assert_int_equal(mkdir(path, 0700), 0);
+  s_coa_revoke_ggz();
+  char *t = s_wait_notice(&c, subj);
+  const char *nd = strstr(t, "\"not_deleted\"");
+  int listed = nd && strstr(nd, name);
+  struct stat st;
+  int still_dir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+  /* the notice acked: the next intake (consents again) reaches the inbox */
+  s_coa_intake_again();
+  int later = s_wait_version(c.inbox, "IDENTITY", "coa", v[0] + 1, WAIT_MS) &&
+              s_wait_version(c.inbox, "HEALTH", "coa", v[2] + 1, WAIT_MS);
+  s_stop(&c);
+  char *log = s_read(c.log);
+  if (!still_dir)
+    fail_msg("the planted directory %s is gone or changed", name);
+  if (!listed)
+    fail_msg("the notice file does not list %s under \"not_deleted\"; notices:\n%s",
+             name, t);
+  if (!later)
+    fail_msg("after the notice with a directory in a copy's name nothing later "
+             "arrived (the notice held the mailbox); log:\n%s",
+             log ? log : "");
+  free(log);
+  free(t);
+}
+
+/* security.md 4.53 / adapters.md 4: a directory planted under the name the
+ * next delivery would be written to: that item is quarantined at once
+ * (quarantine-<seq>.json naming the file) and acked; the items after it in
+ * the same intake and the next intake arrive. */
+static void test_directory_in_next_delivery_name_quarantined(void **state) {
+  (void)state;
+  s_adapter_t c;
+  char subj[65];
+  unsigned long long v[3];
+  s_care_with_intake(&c, "nextdir", subj, v);
+  char name[300], path[900];
+  snprintf(name, sizeof name, "section-%s-IDENTITY-coa-v%llu.json", subj, v[0] + 1);
+  snprintf(path, sizeof path, "%s/%s", c.inbox, name);
+  assert_int_equal(mkdir(path, 0700), 0);
+  s_coa_intake_again();
+  int later = s_wait_version(c.inbox, "STORY", "coa", v[1] + 1, WAIT_MS) &&
+              s_wait_version(c.inbox, "HEALTH", "coa", v[2] + 1, WAIT_MS);
+  /* the quarantine file naming the planted name */
+  char quoted[320], *qtext = NULL;
+  snprintf(quoted, sizeof quoted, "\"%s\"", name);
+  int64_t t0 = s_mono_ms();
+  while (!qtext && s_mono_ms() - t0 < 10000) {
+    DIR *d = opendir(c.inbox);
+    assert_non_null(d);
+    struct dirent *de;
+    while (!qtext && (de = readdir(d)) != NULL) {
+      if (strncmp(de->d_name, "quarantine-", 11))
+        continue;
+      char q[900];
+      snprintf(q, sizeof q, "%s/%s", c.inbox, de->d_name);
+      char *t = s_read(q);
+      if (t && strstr(t, quoted))
+        qtext = t;
+      else
+        free(t);
+    }
+    closedir(d);
+    if (!qtext)
+      s_sleep_ms(100);
+  }
+  int next = 0;
+  if (qtext) {
+    s_coa_intake_again();
+    next = s_wait_version(c.inbox, "IDENTITY", "coa", v[0] + 2, WAIT_MS);
+  }
+  s_stop(&c);
+  struct stat st;
+  int still_dir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+  char *log = s_read(c.log);
+  if (!qtext)
+    fail_msg("no quarantine file names %s (a directory in its place); log:\n%s",
+             name, log ? log : "");
+  if (!later)
+    fail_msg("STORY/HEALTH after the quarantined IDENTITY did not arrive; log:\n%s",
+             log ? log : "");
+  if (!next)
+    fail_msg("the next IDENTITY (v%llu) did not arrive after the quarantine; "
+             "log:\n%s", v[0] + 2, log ? log : "");
+  if (!still_dir)
+    fail_msg("the planted directory %s was removed or replaced", name);
+  free(log);
+  free(qtext);
+}
+
+/* Runs a's program and waits up to ms for it to exit: its exit status, or
+ * -1 when it connected / still runs (then it is stopped). */
+static int s_start_status(s_adapter_t *a, int ms) {
+  char prog[400];
+  snprintf(prog, sizeof prog, "%s/keten-adapter-%s", KETEN_ADAPTER_DIR, a->kind);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    int fd = open(a->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd >= 0) {
+      dup2(fd, STDERR_FILENO);
+      dup2(fd, STDOUT_FILENO);
+      close(fd);
+    }
+    unsetenv("JOURNAL_STREAM");
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    unsetenv("WATCHDOG_PID");
+    char *argv[] = {prog, "--config", a->conf, NULL};
+    execv(prog, argv);
+    _exit(127);
+  }
+  a->pid = pid;
+  int64_t t0 = s_mono_ms();
+  int status;
+  while (s_mono_ms() - t0 < ms) {
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      a->pid = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    if (s_log_has(a, " connected to ") > 0)
+      break;
+    s_sleep_ms(20);
+  }
+  s_stop(a);
+  return -1;
+}
+
+/* security.md 4.53: the adapter refuses to start (exit 2) when the outbox,
+ * the inbox or the state dir is a symlink, when the inbox, the state dir
+ * (or done/, failed/) is group-writable, or when any is writable by
+ * others; a group-writable outbox (2770, for the case system) starts. */
+static void test_refuses_unsafe_directories(void **state) {
+  (void)state;
+  enum { SYM, MODE };
+  static const struct {
+    const char *what;
+    int how;
+    mode_t mode;
+  } cases[] = {
+      {"outbox", SYM, 0},      {"inbox", SYM, 0},         {"state", SYM, 0},
+      {"inbox", MODE, 0770},   {"state", MODE, 0770},     {"outbox/done", MODE, 0770},
+      {"outbox/failed", MODE, 0770},
+      {"outbox", MODE, 0707},  {"outbox", MODE, 02777},   {"inbox", MODE, 0707},
+      {"state", MODE, 0707},
+  };
+  char failures[4096] = "";
+  size_t fl = 0;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    s_adapter_t a;
+    char tag[32];
+    snprintf(tag, sizeof tag, "unsafe%zu", i);
+    s_prepare(&a, "care", "ggz:zeeland", tag);
+    s_config(&a, NULL);
+    char path[800], real[820];
+    snprintf(path, sizeof path, "%s/%s", a.dir, cases[i].what);
+    if (!strcmp(cases[i].what, "state"))
+      assert_int_equal(mkdir(path, 0700), 0);
+    if (!strncmp(cases[i].what, "outbox/", 7))
+      assert_int_equal(mkdir(path, 0700), 0);
+    if (cases[i].how == SYM) {
+      snprintf(real, sizeof real, "%s.real", path);
+      assert_int_equal(rename(path, real), 0);
+      assert_int_equal(symlink(real, path), 0);
+    } else {
+      assert_int_equal(chmod(path, cases[i].mode), 0);
+    }
+    int st = s_start_status(&a, 8000);
+    if (st != 2) {
+      char *log = s_read(a.log);
+      const char *nl = log ? strrchr(log, '\n') : NULL;
+      (void)nl;
+      fl += (size_t)snprintf(failures + fl, sizeof failures - fl,
+                             "  %s %s%04o: %s %d\n", cases[i].what,
+                             cases[i].how == SYM ? "symlink " : "mode ",
+                             (unsigned)cases[i].mode,
+                             st < 0 ? "started (connected)" : "exit", st);
+      free(log);
+      if (fl >= sizeof failures)
+        fl = sizeof failures - 1;
+    } else {
+      char *log = s_read(a.log);
+      int said = log && (strstr(log, "refused") || strstr(log, "symbolic link"));
+      free(log);
+      if (!said)
+        fl += (size_t)snprintf(failures + fl, sizeof failures - fl,
+                               "  %s: exit 2 but no reason logged\n",
+                               cases[i].what);
+    }
+  }
+  /* the outbox may be group-writable (setgid, for the case system) */
+  s_adapter_t ok;
+  s_prepare(&ok, "care", "ggz:zeeland", "outbox2770");
+  s_config(&ok, NULL);
+  assert_int_equal(chmod(ok.outbox, 02770), 0);
+  int st = s_start_status(&ok, 8000);
+  if (st != -1) {
+    char *log = s_read(ok.log);
+    fl += (size_t)snprintf(failures + fl, sizeof failures - fl,
+                           "  outbox mode 2770: exit %d instead of starting; log:\n%s",
+                           st, log ? log : "");
+    free(log);
+  }
+  if (fl)
+    fail_msg("unsafe directories not refused as documented:\n%s", failures);
+}
+
+/* security.md 4.53 / adapters.md 5: the failed runs of on_delivery are
+ * counted per item across restarts (STATE_DIR/attempts.json). With
+ * on_delivery_attempts = 2 and a command that always fails: the first
+ * item fails once, the adapter is stopped (a run ended by the stop does
+ * not count) and started again, and the item is quarantined at its first
+ * failure after the restart (the second in all). */
+static void test_attempts_counted_across_restarts(void **state) {
+  (void)state;
+  s_drain_vwn();
+  s_adapter_t v;
+  s_prepare(&v, "volunteer", "vwn:zeeland", "attempts");
+  char script[600], text[2048], extra[800], first[700], again[700];
+  snprintf(script, sizeof script, "%s/take.sh", v.dir);
+  snprintf(first, sizeof first, "%s/first", v.dir);
+  snprintf(again, sizeof again, "%s/restarted", v.dir);
+  /* the first run fails; until the restart later runs hang (so that no
+   * second failure happens before the stop); after it all fail at once */
+  snprintf(text, sizeof text,
+           "#!/bin/sh\n"
+           "echo \"$1\" >> %s/calls\n"
+           "if [ -e %s ] && [ ! -e %s ]; then exec sleep 30; fi\n"
+           ": > %s\n"
+           "exit 1\n",
+           v.dir, first, again, first);
+  s_write(script, text, 0700);
+  snprintf(extra, sizeof extra,
+           "on_delivery = %s\non_delivery_timeout_ms = 20000\n"
+           "on_delivery_attempts = 2\n",
+           script);
+  s_config(&v, extra);
+  s_start(&v);
+  s_coa_intake_again();
+  int64_t t0 = s_mono_ms();
+  while (s_log_has(&v, "attempt 1 of 2 failed") < 1) {
+    if (s_mono_ms() - t0 > WAIT_MS) {
+      char *log = s_read(v.log);
+      s_stop(&v);
+      fail_msg("no first failed attempt; log:\n%s", log ? log : "");
+    }
+    s_sleep_ms(20);
+  }
+  s_stop(&v);
+  /* the seq of the first failure */
+  char *log1 = s_read(v.log);
+  assert_non_null(log1);
+  const char *p = strstr(log1, "attempt 1 of 2 failed");
+  const char *s = p;
+  while (s > log1 && strncmp(s, "(seq ", 5))
+    s--;
+  assert_true(s > log1);
+  unsigned long long seq = strtoull(s + 5, NULL, 10);
+  assert_true(seq > 0);
+  size_t log1_len = strlen(log1);
+  int q1 = s_log_has(&v, "quarantined as");
+  assert_int_equal(q1, 0);
+  char qpath[700];
+  snprintf(qpath, sizeof qpath, "%s/quarantine-%llu.json", v.inbox, seq);
+  assert_false(s_exists(qpath));
+  s_write(again, "", 0600);
+  s_start(&v);
+  int quarantined = s_wait_path(qpath, WAIT_MS);
+  s_stop(&v);
+  char *log = s_read(v.log);
+  assert_non_null(log);
+  const char *log2 = log + (strlen(log) >= log1_len ? log1_len : 0);
+  char again1[80];
+  snprintf(again1, sizeof again1, "(seq %llu): attempt 1 of 2 failed", seq);
+  char *q = quarantined ? s_read(qpath) : NULL;
+  s_drain_vwn(); /* the held items go, for the tests after */
+  if (!quarantined)
+    fail_msg("seq %llu (failed once before the restart) was not quarantined "
+             "after it; log after the restart:\n%s",
+             seq, log2);
+  if (strstr(log2, again1))
+    fail_msg("after the restart seq %llu counted its first attempt again (the "
+             "count did not survive the restart); log after the restart:\n%s",
+             seq, log2);
+  if (!q || !strstr(q, "on_delivery failed 2 times") || !strstr(q, "\"attempts\": 2"))
+    fail_msg("quarantine-%llu.json does not say 2 failed attempts:\n%s", seq,
+             q ? q : "(unreadable)");
+  free(q);
+  free(log);
+  free(log1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_failed_dir_symlink_moves_attacker_file_into_inbox),
@@ -852,6 +1409,11 @@ int main(void) {
       cmocka_unit_test(test_fd_no_leak_across_refusals),
       cmocka_unit_test(test_fd_no_leak_across_broker_restarts),
       cmocka_unit_test(test_unsubscribed_loop_does_not_spin),
+      cmocka_unit_test(test_delete_notice_deletes_only_exact_names),
+      cmocka_unit_test(test_delete_notice_directory_in_copy_name),
+      cmocka_unit_test(test_directory_in_next_delivery_name_quarantined),
+      cmocka_unit_test(test_refuses_unsafe_directories),
+      cmocka_unit_test(test_attempts_counted_across_restarts),
   };
   return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
