@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "adapter_fixture.h"
 #include "harness.h"
 
 #ifndef KETEN_PARTNERS_DIR
@@ -65,84 +66,19 @@ static s_adapter_t g_a[4] = {{.kind = "coa", .id = "coa"},
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static void s_sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
-static int64_t s_mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int s_exists(const char *path) {
-  struct stat st;
-  return lstat(path, &st) == 0;
-}
-
-static char *s_read(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  char *buf = NULL;
-  size_t n = 0, cap = 0;
-  for (;;) {
-    if (n + 4096 + 1 > cap) {
-      cap = cap ? 2 * cap : 8192;
-      buf = realloc(buf, cap);
-      assert_non_null(buf);
-    }
-    size_t r = fread(buf + n, 1, 4096, f);
-    n += r;
-    if (r == 0)
-      break;
-  }
-  fclose(f);
-  buf[n] = '\0';
-  return buf;
-}
-
-static void s_write(const char *path, const char *text, mode_t mode) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-  assert_true(fd >= 0);
-  size_t n = strlen(text);
-  assert_int_equal(write(fd, text, n), (ssize_t)n);
-  assert_int_equal(close(fd), 0);
-}
-
-/* Drops text into a's outbox as name, the way a case system should: a
- * hidden temporary file renamed into place. */
+/* Drops text into a's outbox as name (adapter_fixture.h). */
 static void s_drop_text(s_adapter_t *a, const char *name, const char *text) {
-  char tmp[600], dst[600];
-  snprintf(tmp, sizeof tmp, "%s/.%s.tmp", a->outbox, name);
-  snprintf(dst, sizeof dst, "%s/%s", a->outbox, name);
-  s_write(tmp, text, 0600);
-  assert_int_equal(rename(tmp, dst), 0);
-}
-
-static char *s_example(const char *name) {
-  char path[600];
-  snprintf(path, sizeof path, "%s/%s", KETEN_PARTNERS_DIR, name);
-  char *t = s_read(path);
-  if (!t)
-    fail_msg("example %s missing", path);
-  return t;
+  fx_drop_text(a->outbox, name, text);
 }
 
 static void s_drop(s_adapter_t *a, const char *example) {
-  char *t = s_example(example);
+  char *t = fx_example(example);
   s_drop_text(a, example, t);
   free(t);
 }
 
 static int s_log_has(const s_adapter_t *a, const char *needle) {
-  char *t = s_read(a->log);
-  int n = 0;
-  for (const char *p = t; p && (p = strstr(p, needle)) != NULL; p++)
-    n++;
-  free(t);
-  return n;
+  return fx_file_count(a->log, needle);
 }
 
 /* Waits until a's outbox has sub/name (done or failed); fails naming the
@@ -150,18 +86,18 @@ static int s_log_has(const s_adapter_t *a, const char *needle) {
 static void s_wait_moved(s_adapter_t *a, const char *sub, const char *name) {
   char path[700];
   snprintf(path, sizeof path, "%s/%s/%s", a->outbox, sub, name);
-  int64_t t0 = s_mono_ms();
-  while (!s_exists(path)) {
-    if (s_mono_ms() - t0 > WAIT_MS) {
-      char *log = s_read(a->log);
+  int64_t t0 = fx_mono_ms();
+  while (!fx_exists(path)) {
+    if (fx_mono_ms() - t0 > WAIT_MS) {
+      char *log = fx_read(a->log);
       fail_msg("%s: no %s/%s after %d ms; log:\n%s", a->kind, sub, name, WAIT_MS,
                log ? log : "");
     }
-    s_sleep_ms(50);
+    fx_sleep_ms(50);
   }
   /* nothing left in the outbox under that name */
   snprintf(path, sizeof path, "%s/%s", a->outbox, name);
-  assert_false(s_exists(path));
+  assert_false(fx_exists(path));
 }
 
 /* The section copies in a's inbox. */
@@ -233,13 +169,13 @@ static size_t s_n_sections(const s_adapter_t *a) {
 }
 
 static void s_wait_sections(const s_adapter_t *a, size_t n) {
-  int64_t t0 = s_mono_ms();
+  int64_t t0 = fx_mono_ms();
   size_t have;
   while ((have = s_n_sections(a)) < n) {
-    if (s_mono_ms() - t0 > WAIT_MS)
+    if (fx_mono_ms() - t0 > WAIT_MS)
       fail_msg("%s: %zu of %zu sections in the inbox after %d ms", a->kind, have,
                n, WAIT_MS);
-    s_sleep_ms(50);
+    fx_sleep_ms(50);
   }
 }
 
@@ -278,7 +214,7 @@ static void s_expect_exactly(const s_adapter_t *a, const s_want_t *want,
 
 /* The data of kind in an example file's "sections". */
 static json_t *s_example_section(const char *file, const char *kind) {
-  char *t = s_example(file);
+  char *t = fx_example(file);
   json_error_t jerr;
   json_t *doc = json_loads(t, 0, &jerr);
   free(t);
@@ -310,7 +246,7 @@ static void s_config(s_adapter_t *a, const char *extra) {
            "%s",
            a->kind, g_h->endpoint, a->dir, g_h->dir, g_h->root_file, g_h->dir,
            a->outbox, a->inbox, a->state, extra ? extra : "");
-  s_write(a->conf, text, 0600);
+  fx_write(a->conf, text, 0600);
 }
 
 static void s_prepare(s_adapter_t *a) {
@@ -353,18 +289,18 @@ static pid_t s_spawn(s_adapter_t *a, int once) {
 static void s_start(s_adapter_t *a) {
   int before = s_log_has(a, " connected to ");
   a->pid = s_spawn(a, 0);
-  int64_t t0 = s_mono_ms();
+  int64_t t0 = fx_mono_ms();
   while (s_log_has(a, " connected to ") <= before) {
     int status;
     if (waitpid(a->pid, &status, WNOHANG) == a->pid) {
       a->pid = -1;
-      char *log = s_read(a->log);
+      char *log = fx_read(a->log);
       fail_msg("%s exited (status %d); log:\n%s", a->kind,
                WIFEXITED(status) ? WEXITSTATUS(status) : -1, log ? log : "");
     }
-    if (s_mono_ms() - t0 > WAIT_MS)
+    if (fx_mono_ms() - t0 > WAIT_MS)
       fail_msg("%s did not connect", a->kind);
-    s_sleep_ms(50);
+    fx_sleep_ms(50);
   }
 }
 
@@ -374,15 +310,15 @@ static int s_stop(s_adapter_t *a) {
     return -1;
   kill(a->pid, SIGTERM);
   int status = 0;
-  int64_t t0 = s_mono_ms();
+  int64_t t0 = fx_mono_ms();
   while (waitpid(a->pid, &status, WNOHANG) != a->pid) {
-    if (s_mono_ms() - t0 > 5000) {
+    if (fx_mono_ms() - t0 > 5000) {
       kill(a->pid, SIGKILL);
       waitpid(a->pid, &status, 0);
       a->pid = -1;
       return -1;
     }
-    s_sleep_ms(20);
+    fx_sleep_ms(20);
   }
   a->pid = -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -441,7 +377,7 @@ static void s_wait_tree_head(void) {
     ok = keten_client_hello(c, &w) == KETEN_OK &&
          keten_client_tree_head(c, &head) == KETEN_OK && head.size > 0;
     if (!ok)
-      s_sleep_ms(100);
+      fx_sleep_ms(100);
   }
   keten_client_destroy(&c);
   assert_true(ok);
@@ -476,7 +412,7 @@ static void test_adapters_journey(void **state) {
            "test -f \"$1\" || exit 4\n"
            "echo \"$1\" >> %s/taken\n",
            VWN->dir, VWN->dir, VWN->dir, VWN->dir);
-  s_write(script, text, 0700);
+  fx_write(script, text, 0700);
   snprintf(extra, sizeof extra, "on_delivery = %s\non_delivery_timeout_ms = 5000\n",
            script);
   s_config(VWN, extra);
@@ -490,7 +426,7 @@ static void test_adapters_journey(void **state) {
   static const s_want_t GGZ_WANT[] = {
       {"IDENTITY", "coa", 1}, {"STORY", "coa", 1}, {"HEALTH", "coa", 1}};
   s_wait_sections(GGZ, 3);
-  s_sleep_ms(QUIET_MS);
+  fx_sleep_ms(QUIET_MS);
   s_expect_exactly(GGZ, GGZ_WANT, 3);
   assert_int_equal(s_n_sections(GEM), 0);
   /* the inbox copy is the partner's data, IDENTITY with the V-nummer */
@@ -518,7 +454,7 @@ static void test_adapters_journey(void **state) {
       {"EDUCATION", "coa", 1}, {"WORK", "coa", 1},     {"LANGUAGE", "coa", 1},
       {"HOUSING", "coa", 1}};
   s_wait_sections(GEM, 7);
-  s_sleep_ms(QUIET_MS);
+  fx_sleep_ms(QUIET_MS);
   s_expect_exactly(GEM, GEM_WANT, 7);
   assert_true(s_log_has(COA, "rewrap (seq") >= 7);
   assert_int_equal(s_log_has(COA, "refused"), 0);
@@ -579,23 +515,23 @@ static void test_adapters_journey(void **state) {
   char taken[400], calls[400];
   snprintf(taken, sizeof taken, "%s/taken", VWN->dir);
   snprintf(calls, sizeof calls, "%s/calls", VWN->dir);
-  int64_t t0 = s_mono_ms();
+  int64_t t0 = fx_mono_ms();
   for (;;) {
-    char *t = s_read(taken);
+    char *t = fx_read(taken);
     int lines = 0;
     for (const char *p = t; p && *p; p++)
       lines += *p == '\n';
     free(t);
     if (lines >= 5)
       break;
-    if (s_mono_ms() - t0 > WAIT_MS)
+    if (fx_mono_ms() - t0 > WAIT_MS)
       fail_msg("the volunteer's command took %d of 5 copies", lines);
-    s_sleep_ms(50);
+    fx_sleep_ms(50);
   }
-  s_sleep_ms(QUIET_MS);
+  fx_sleep_ms(QUIET_MS);
   s_expect_exactly(VWN, VWN_WANT, 5);
   {
-    char *c = s_read(calls), *t = s_read(taken);
+    char *c = fx_read(calls), *t = fx_read(taken);
     assert_non_null(c);
     assert_non_null(t);
     /* the first call failed; the same file was taken later */
@@ -633,16 +569,16 @@ static void test_adapters_journey(void **state) {
    * the notice deletes its copies and says so. */
   s_drop(COA, "coa-revoke-ggz-amira.json");
   s_wait_moved(COA, "done", "coa-revoke-ggz-amira.json");
-  t0 = s_mono_ms();
+  t0 = fx_mono_ms();
   for (;;) {
     s_inbox(GGZ, &ib);
     size_t n = ib.n, notices = ib.notices;
     s_inbox_free(&ib);
     if (n == 0 && notices >= 1)
       break;
-    if (s_mono_ms() - t0 > WAIT_MS)
+    if (fx_mono_ms() - t0 > WAIT_MS)
       fail_msg("care: %zu copies and %zu notices after the revocation", n, notices);
-    s_sleep_ms(50);
+    fx_sleep_ms(50);
   }
   {
     DIR *d = opendir(GGZ->inbox);
@@ -671,7 +607,7 @@ static void test_adapters_journey(void **state) {
   s_drop(COA, "coa-update-amira.json");
   s_wait_moved(COA, "done", "coa-update-amira.json");
   s_wait_sections(GEM, 8);
-  s_sleep_ms(QUIET_MS);
+  fx_sleep_ms(QUIET_MS);
   s_inbox(GEM, &ib);
   assert_int_equal(ib.n, 8);
   assert_non_null(s_find(&ib, "STORY", "coa", 2));
@@ -718,7 +654,7 @@ static void test_adapters_journey(void **state) {
     char path[800];
     snprintf(path, sizeof path, "%s/failed/%s.reason", reasons[i].a->outbox,
              reasons[i].name);
-    char *r = s_read(path);
+    char *r = fx_read(path);
     if (!r || !strstr(r, reasons[i].needle))
       fail_msg("%s: reason %s lacks \"%s\"", path, r ? r : "(none)",
                reasons[i].needle);
@@ -731,7 +667,7 @@ static void test_adapters_journey(void **state) {
     free(r);
   }
   /* HOUSING was not published again by the file that failed */
-  s_sleep_ms(QUIET_MS);
+  fx_sleep_ms(QUIET_MS);
   s_inbox(GEM, &ib);
   assert_null(s_find(&ib, "HOUSING", "coa", 2));
   s_inbox_free(&ib);
@@ -739,7 +675,7 @@ static void test_adapters_journey(void **state) {
   /* 9. A crash after publishing, before the move: the inflight file names
    * the file; its re-run publishes nothing twice (no STORY v3). */
   {
-    char *t = s_example("coa-update-amira.json");
+    char *t = fx_example("coa-update-amira.json");
     uint8_t h[32];
     char hex[65];
     crypto_generichash(h, sizeof h, (const unsigned char *)t, strlen(t), NULL, 0);
@@ -748,22 +684,22 @@ static void test_adapters_journey(void **state) {
     char path[600], in[800];
     snprintf(path, sizeof path, "%s/inflight.json", COA->state);
     snprintf(in, sizeof in, "{\"name\":\"coa-update-amira.json\",\"hash\":\"%s\"}", hex);
-    s_write(path, in, 0600);
+    fx_write(path, in, 0600);
     s_drop_text(COA, "coa-update-amira.json", t);
     free(t);
     s_start(COA);
     /* the earlier copy is in done/ already: the re-run gets a name of its own */
-    int64_t t1 = s_mono_ms();
+    int64_t t1 = fx_mono_ms();
     while (s_log_has(COA, "coa-update-amira.json published: STORY (before), "
                           "HEALTH (before)") < 1) {
-      if (s_mono_ms() - t1 > WAIT_MS) {
-        char *log = s_read(COA->log);
+      if (fx_mono_ms() - t1 > WAIT_MS) {
+        char *log = fx_read(COA->log);
         fail_msg("no re-run of coa-update-amira.json; log:\n%s", log);
       }
-      s_sleep_ms(50);
+      fx_sleep_ms(50);
     }
-    assert_false(s_exists(path));
-    s_sleep_ms(QUIET_MS);
+    assert_false(fx_exists(path));
+    fx_sleep_ms(QUIET_MS);
     s_inbox(GEM, &ib);
     assert_null(s_find(&ib, "STORY", "coa", 3));
     s_inbox_free(&ib);
@@ -778,14 +714,14 @@ static void test_adapters_journey(void **state) {
               "\"shareable_summary\": true}}}");
   pid_t once = s_spawn(GGZ, 1);
   int status = 0;
-  t0 = s_mono_ms();
+  t0 = fx_mono_ms();
   while (waitpid(once, &status, WNOHANG) != once) {
-    if (s_mono_ms() - t0 > WAIT_MS) {
+    if (fx_mono_ms() - t0 > WAIT_MS) {
       kill(once, SIGKILL);
       waitpid(once, &status, 0);
       fail_msg("--once did not end");
     }
-    s_sleep_ms(50);
+    fx_sleep_ms(50);
   }
   assert_true(WIFEXITED(status));
   assert_int_equal(WEXITSTATUS(status), 0);
@@ -815,7 +751,7 @@ static void test_adapters_bad_config(void **state) {
       {"volunteer", "endpoint ipc:///x\n", "bad.conf:1: expected 'key = value'"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    s_write(path, cases[i].text, 0600);
+    fx_write(path, cases[i].text, 0600);
     char prog[400];
     snprintf(prog, sizeof prog, "%s/keten-adapter-%s", KETEN_ADAPTER_DIR,
              cases[i].kind);
@@ -832,7 +768,7 @@ static void test_adapters_bad_config(void **state) {
     waitpid(pid, &status, 0);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 2);
-    char *t = s_read(log);
+    char *t = fx_read(log);
     if (!t || !strstr(t, cases[i].needle))
       fail_msg("case %zu: \"%s\" not in: %s", i, cases[i].needle, t ? t : "");
     free(t);

@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "adapter_fixture.h"
 #include "harness.h"
 
 #ifndef KETEN_PARTNERS_DIR
@@ -65,89 +66,20 @@ static int g_round;
 
 /* ---- helpers ----------------------------------------------------------------- */
 
-static void s_sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
-static int64_t s_mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int s_exists(const char *path) {
-  struct stat st;
-  return lstat(path, &st) == 0;
-}
-
-static char *s_read(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  char *buf = NULL;
-  size_t n = 0, cap = 0;
-  for (;;) {
-    if (n + 4096 + 1 > cap) {
-      cap = cap ? 2 * cap : 8192;
-      buf = realloc(buf, cap);
-      assert_non_null(buf);
-    }
-    size_t r = fread(buf + n, 1, 4096, f);
-    n += r;
-    if (r == 0)
-      break;
-  }
-  fclose(f);
-  buf[n] = '\0';
-  return buf;
-}
-
-static void s_write(const char *path, const char *text, mode_t mode) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-  assert_true(fd >= 0);
-  size_t n = strlen(text);
-  assert_int_equal(write(fd, text, n), (ssize_t)n);
-  assert_int_equal(close(fd), 0);
-}
-
 static void s_drop_text(s_adapter_t *a, const char *name, const char *text) {
-  char tmp[700], dst[700];
-  snprintf(tmp, sizeof tmp, "%s/.%s.tmp", a->outbox, name);
-  snprintf(dst, sizeof dst, "%s/%s", a->outbox, name);
-  s_write(tmp, text, 0600);
-  assert_int_equal(rename(tmp, dst), 0);
-}
-
-static char *s_example(const char *name) {
-  char path[600];
-  snprintf(path, sizeof path, "%s/%s", KETEN_PARTNERS_DIR, name);
-  char *t = s_read(path);
-  if (!t)
-    fail_msg("example %s missing", path);
-  return t;
-}
-
-static int s_count(const char *text, const char *needle) {
-  int n = 0;
-  for (const char *p = text; p && (p = strstr(p, needle)) != NULL; p++)
-    n++;
-  return n;
+  fx_drop_text(a->outbox, name, text);
 }
 
 static int s_log_has(const s_adapter_t *a, const char *needle) {
-  char *t = s_read(a->log);
-  int n = s_count(t, needle);
-  free(t);
-  return n;
+  return fx_file_count(a->log, needle);
 }
 
 static int s_wait_path(const char *path, int ms) {
-  int64_t t0 = s_mono_ms();
-  while (!s_exists(path)) {
-    if (s_mono_ms() - t0 > ms)
+  int64_t t0 = fx_mono_ms();
+  while (!fx_exists(path)) {
+    if (fx_mono_ms() - t0 > ms)
       return 0;
-    s_sleep_ms(50);
+    fx_sleep_ms(50);
   }
   return 1;
 }
@@ -190,7 +122,7 @@ static void s_config(s_adapter_t *a, const char *extra) {
            "%s",
            g_h->endpoint, a->dir, g_h->dir, g_h->root_file, g_h->dir, a->outbox,
            a->inbox, a->state, extra ? extra : "");
-  s_write(a->conf, text, 0600);
+  fx_write(a->conf, text, 0600);
 }
 
 /* Starts a's program; env (may be NULL) are extra "K=V" strings. */
@@ -218,17 +150,17 @@ static void s_start_env(s_adapter_t *a, char *const *env) {
     _exit(127);
   }
   a->pid = pid;
-  int64_t t0 = s_mono_ms();
+  int64_t t0 = fx_mono_ms();
   while (s_log_has(a, " connected to ") <= before) {
     int status;
     if (waitpid(a->pid, &status, WNOHANG) == a->pid) {
       a->pid = -1;
-      char *log = s_read(a->log);
+      char *log = fx_read(a->log);
       fail_msg("%s exited; log:\n%s", a->kind, log ? log : "");
     }
-    if (s_mono_ms() - t0 > WAIT_MS)
+    if (fx_mono_ms() - t0 > WAIT_MS)
       fail_msg("%s did not connect", a->kind);
-    s_sleep_ms(50);
+    fx_sleep_ms(50);
   }
 }
 
@@ -241,18 +173,18 @@ static int s_stop_timed(s_adapter_t *a, int max_ms) {
     return 0;
   kill(a->pid, SIGTERM);
   int status = 0;
-  int64_t t0 = s_mono_ms();
+  int64_t t0 = fx_mono_ms();
   while (waitpid(a->pid, &status, WNOHANG) != a->pid) {
-    if (s_mono_ms() - t0 > max_ms) {
+    if (fx_mono_ms() - t0 > max_ms) {
       kill(a->pid, SIGKILL);
       waitpid(a->pid, &status, 0);
       a->pid = -1;
       return max_ms + 1;
     }
-    s_sleep_ms(20);
+    fx_sleep_ms(20);
   }
   a->pid = -1;
-  return (int)(s_mono_ms() - t0);
+  return (int)(fx_mono_ms() - t0);
 }
 
 static void s_stop(s_adapter_t *a) { (void)s_stop_timed(a, 10000); }
@@ -262,20 +194,20 @@ static void s_stop(s_adapter_t *a) { (void)s_stop_timed(a, 10000); }
 static void s_coa_intake_again(void) {
   char name[64], path[700];
   snprintf(name, sizeof name, "intake-%02d.json", ++g_round);
-  char *t = s_example("coa-intake-amira.json");
+  char *t = fx_example("coa-intake-amira.json");
   s_drop_text(&g_coa, name, t);
   free(t);
   snprintf(path, sizeof path, "%s/done/%s", g_coa.outbox, name);
   if (!s_wait_path(path, WAIT_MS)) {
-    char *log = s_read(g_coa.log);
+    char *log = fx_read(g_coa.log);
     fail_msg("COA did not publish %s; log:\n%s", name, log ? log : "");
   }
 }
 
 /* The lines of a file (0 when it does not exist). */
 static int s_lines(const char *path) {
-  char *t = s_read(path);
-  int n = s_count(t, "\n");
+  char *t = fx_read(path);
+  int n = fx_count(t, "\n");
   free(t);
   return n;
 }
@@ -289,13 +221,13 @@ static void s_drain_vwn(void) {
   s_prepare(&v, "volunteer", "vwn:zeeland", tag);
   s_config(&v, NULL);
   s_start(&v);
-  int64_t t0 = s_mono_ms();
+  int64_t t0 = fx_mono_ms();
   int last = -1, same = 0;
-  while (s_mono_ms() - t0 < 15000 && same < 20) {
+  while (fx_mono_ms() - t0 < 15000 && same < 20) {
     int n = s_log_has(&v, "received ");
     same = n == last ? same + 1 : 0;
     last = n;
-    s_sleep_ms(100);
+    fx_sleep_ms(100);
   }
   s_stop(&v);
 }
@@ -363,7 +295,7 @@ static void test_failed_dir_symlink_moves_attacker_file_into_inbox(void **state)
   /* wait until the adapter dealt with it (the reason file appears wherever
    * failed/ leads) */
   s_wait_path(reason, 10000);
-  int escaped = s_exists(in_inbox);
+  int escaped = fx_exists(in_inbox);
   s_stop(&a);
   if (escaped)
     fail_msg("the outbox file %s was moved through the failed/ symlink into "
@@ -387,18 +319,18 @@ static void test_done_dir_symlink_moves_file_elsewhere(void **state) {
   assert_int_equal(mkdir(victim, 0700), 0);
   assert_int_equal(rename(done, moved), 0);
   assert_int_equal(symlink(victim, done), 0);
-  char *t = s_example("ggz-care-amira.json");
+  char *t = fx_example("ggz-care-amira.json");
   s_drop_text(&a, "planted.json", t);
   free(t);
   char there[900], orig[900], out[900];
   snprintf(there, sizeof there, "%s/planted.json", victim);
   snprintf(orig, sizeof orig, "%s/planted.json", moved);
   snprintf(out, sizeof out, "%s/planted.json", a.outbox);
-  int64_t t0 = s_mono_ms();
-  while (s_exists(out) && s_mono_ms() - t0 < 15000)
-    s_sleep_ms(50);
-  s_sleep_ms(200);
-  int escaped = s_exists(there);
+  int64_t t0 = fx_mono_ms();
+  while (fx_exists(out) && fx_mono_ms() - t0 < 15000)
+    fx_sleep_ms(50);
+  fx_sleep_ms(200);
+  int escaped = fx_exists(there);
   s_stop(&a);
   if (escaped)
     fail_msg("a published outbox file was renamed through the done/ symlink "
@@ -438,7 +370,7 @@ static void test_fifo_symlink_huge_do_not_block(void **state) {
     char r[900];
     snprintf(r, sizeof r, "%s/failed/%s.reason", a.outbox, names[i]);
     if (!s_wait_path(r, 10000)) {
-      char *log = s_read(a.log);
+      char *log = fx_read(a.log);
       s_stop(&a);
       fail_msg("no failed/%s.reason; log:\n%s", names[i], log ? log : "");
     }
@@ -449,7 +381,7 @@ static void test_fifo_symlink_huge_do_not_block(void **state) {
   struct stat st;
   assert_int_equal(lstat(l, &st), 0);
   assert_true(S_ISLNK(st.st_mode));
-  assert_true(s_exists(key));
+  assert_true(fx_exists(key));
   s_stop(&a);
 }
 
@@ -464,7 +396,7 @@ static void test_odd_name_is_not_silently_ignored(void **state) {
   s_prepare(&a, "care", "ggz:zeeland", "oddname");
   s_config(&a, NULL);
   s_start(&a);
-  char *t = s_example("ggz-care-amira.json");
+  char *t = fx_example("ggz-care-amira.json");
   s_drop_text(&a, "care amira.json", t);
   free(t);
   /* Either published under its name, or in failed/ under a sanitised name
@@ -476,19 +408,19 @@ static void test_odd_name_is_not_silently_ignored(void **state) {
   snprintf(failed, sizeof failed, "%s/failed/care amira.json.reason", a.outbox);
   snprintf(failed_sane, sizeof failed_sane, "%s/failed/care_amira.json.reason",
            a.outbox);
-  int64_t t0 = s_mono_ms();
-  while (!s_exists(done) && !s_exists(failed) && !s_exists(failed_sane) &&
-         s_mono_ms() - t0 < 5000)
-    s_sleep_ms(50);
-  int handled = s_exists(done) || s_exists(failed) || s_exists(failed_sane);
+  int64_t t0 = fx_mono_ms();
+  while (!fx_exists(done) && !fx_exists(failed) && !fx_exists(failed_sane) &&
+         fx_mono_ms() - t0 < 5000)
+    fx_sleep_ms(50);
+  int handled = fx_exists(done) || fx_exists(failed) || fx_exists(failed_sane);
   int logged = s_log_has(&a, "care amira");
   s_stop(&a);
   if (!handled)
     fail_msg("\"care amira.json\" stays in the outbox for ever: not published, "
              "not in failed/, %s in the log",
              logged ? "mentioned" : "not mentioned");
-  if (s_exists(failed_sane)) {
-    char *r = s_read(failed_sane);
+  if (fx_exists(failed_sane)) {
+    char *r = fx_read(failed_sane);
     assert_non_null(r);
     if (!strstr(r, "\"care amira.json\""))
       fail_msg("failed/care_amira.json.reason does not name the original file:\n%s",
@@ -513,7 +445,7 @@ static void test_on_delivery_inherits_no_descriptors(void **state) {
            "ls -l /proc/$$/fd/ >> %s/fds.txt 2>&1\n"
            "echo x >> %s/calls\n",
            v.dir, v.dir);
-  s_write(script, text, 0700);
+  fx_write(script, text, 0700);
   snprintf(extra, sizeof extra, "on_delivery = %s\n", script);
   s_config(&v, extra);
   s_start(&v);
@@ -521,14 +453,14 @@ static void test_on_delivery_inherits_no_descriptors(void **state) {
   char calls[700], fds[700];
   snprintf(calls, sizeof calls, "%s/calls", v.dir);
   snprintf(fds, sizeof fds, "%s/fds.txt", v.dir);
-  int64_t t0 = s_mono_ms();
-  while (s_lines(calls) < 1 && s_mono_ms() - t0 < WAIT_MS)
-    s_sleep_ms(50);
+  int64_t t0 = fx_mono_ms();
+  while (s_lines(calls) < 1 && fx_mono_ms() - t0 < WAIT_MS)
+    fx_sleep_ms(50);
   s_stop(&v);
-  char *f = s_read(fds);
+  char *f = fx_read(fds);
   assert_non_null(f);
-  int bad = s_count(f, "socket:") + s_count(f, "anon_inode") + s_count(f, ".key") +
-            s_count(f, "inotify") + s_count(f, "eventpoll");
+  int bad = fx_count(f, "socket:") + fx_count(f, "anon_inode") + fx_count(f, ".key") +
+            fx_count(f, "inotify") + fx_count(f, "eventpoll");
   if (bad)
     fail_msg("the on_delivery command inherited adapter descriptors:\n%s", f);
   free(f);
@@ -559,7 +491,7 @@ test_watchdog_starves_during_slow_commands(void **state) {
            "sleep 5\n"
            "echo \"$1\" >> %s/taken\n",
            v.dir);
-  s_write(script, text, 0700);
+  fx_write(script, text, 0700);
   snprintf(extra, sizeof extra,
            "on_delivery = %s\non_delivery_timeout_ms = 10000\n", script);
   s_config(&v, extra);
@@ -580,27 +512,27 @@ test_watchdog_starves_during_slow_commands(void **state) {
   s_start_env(&v, env);
   char taken[700];
   snprintf(taken, sizeof taken, "%s/taken", v.dir);
-  int64_t t0 = s_mono_ms(), last = -1, worst = 0;
-  while (s_lines(taken) < 4 && s_mono_ms() - t0 < 60000) {
+  int64_t t0 = fx_mono_ms(), last = -1, worst = 0;
+  while (s_lines(taken) < 4 && fx_mono_ms() - t0 < 60000) {
     char buf[512];
     ssize_t n;
     while ((n = recv(s, buf, sizeof buf - 1, 0)) > 0) {
       buf[n] = '\0';
       if (strstr(buf, "WATCHDOG=1")) {
-        int64_t now = s_mono_ms();
+        int64_t now = fx_mono_ms();
         if (last >= 0 && now - last > worst)
           worst = now - last;
         last = now;
       }
     }
-    s_sleep_ms(20);
+    fx_sleep_ms(20);
   }
   int got = s_lines(taken);
   /* the silence since the last ping counts too (the review's version
    * measured only between two pings: one ping and then none at all
    * looked like "worst 0") */
-  if (last >= 0 && s_mono_ms() - last > worst)
-    worst = s_mono_ms() - last;
+  if (last >= 0 && fx_mono_ms() - last > worst)
+    worst = fx_mono_ms() - last;
   s_stop(&v);
   close(s);
   unlink(sock_path);
@@ -632,16 +564,16 @@ static void test_sigterm_not_delayed_by_hung_command(void **state) {
            "echo $$ > %s\n"
            "exec sleep 60\n",
            started);
-  s_write(script, text, 0700);
+  fx_write(script, text, 0700);
   snprintf(extra, sizeof extra,
            "on_delivery = %s\non_delivery_timeout_ms = 20000\n", script);
   s_config(&v, extra);
   s_start(&v);
   s_coa_intake_again();
   assert_true(s_wait_path(started, WAIT_MS));
-  s_sleep_ms(200);
+  fx_sleep_ms(200);
   int took = s_stop_timed(&v, 30000);
-  char *pidtext = s_read(started);
+  char *pidtext = fx_read(started);
   if (pidtext) {
     pid_t pg = (pid_t)atoi(pidtext);
     if (pg > 1)
@@ -673,7 +605,7 @@ static void test_poison_delivery_blocks_the_mailbox(void **state) {
            "case \"$1\" in *-HOUSEHOLD-*) exit 1;; esac\n"
            "echo \"$1\" >> %s/taken\n",
            v.dir);
-  s_write(script, text, 0700);
+  fx_write(script, text, 0700);
   snprintf(extra, sizeof extra, "on_delivery = %s\non_delivery_timeout_ms = 5000\n",
            script);
   s_config(&v, extra);
@@ -681,15 +613,15 @@ static void test_poison_delivery_blocks_the_mailbox(void **state) {
   s_coa_intake_again();
   char taken[700];
   snprintf(taken, sizeof taken, "%s/taken", v.dir);
-  int64_t t0 = s_mono_ms();
+  int64_t t0 = fx_mono_ms();
   char *t = NULL;
   int lang = 0, housing = 0;
-  while (s_mono_ms() - t0 < 12000 && !(lang && housing)) {
+  while (fx_mono_ms() - t0 < 12000 && !(lang && housing)) {
     free(t);
-    t = s_read(taken);
+    t = fx_read(taken);
     lang = t && strstr(t, "-LANGUAGE-");
     housing = t && strstr(t, "-HOUSING-");
-    s_sleep_ms(200);
+    fx_sleep_ms(200);
   }
   int refusals = s_log_has(&v, "-HOUSEHOLD-");
   s_stop(&v);
@@ -744,15 +676,15 @@ static void test_fd_no_leak_across_refusals(void **state) {
   keten_welcome_t w;
   for (int i = 0; i < 5; i++)
     (void)keten_client_hello(c, &w);
-  s_sleep_ms(300);
+  fx_sleep_ms(300);
   int before = s_n_fds();
   for (int i = 0; i < 40; i++) {
     keten_err_t rc = keten_client_hello(c, &w);
     assert_int_not_equal(rc, KETEN_OK);
-    s_sleep_ms(60);
+    fx_sleep_ms(60);
     assert_int_equal(keten_client_fd(c), efd);
   }
-  s_sleep_ms(500);
+  fx_sleep_ms(500);
   int after = s_n_fds();
   keten_client_destroy(&c);
   keten_keys_wipe(&k);
@@ -785,9 +717,9 @@ static void test_fd_no_leak_across_broker_restarts(void **state) {
     for (int j = 0; j < 5; j++)
       keten_client_poll(c, 100, s_on_section, NULL, NULL);
     assert_int_equal(harness_start(g_h), 0);
-    int64_t t0 = s_mono_ms();
+    int64_t t0 = fx_mono_ms();
     while (keten_client_state(c) != KETEN_STATE_CONNECTED &&
-           s_mono_ms() - t0 < 10000)
+           fx_mono_ms() - t0 < 10000)
       keten_client_poll(c, 100, s_on_section, NULL, NULL);
     assert_int_equal(keten_client_fd(c), efd);
   }
@@ -820,10 +752,10 @@ static void test_unsubscribed_loop_does_not_spin(void **state) {
   int efd = keten_client_fd(c);
   assert_true(efd >= 0);
   harness_stop(g_h);
-  s_sleep_ms(500);
+  fx_sleep_ms(500);
   int immediate = 0;
   keten_err_t last = KETEN_OK;
-  int64_t t0 = s_mono_ms();
+  int64_t t0 = fx_mono_ms();
   for (int i = 0; i < 50; i++) {
     int t = keten_client_timeout_ms(c);
     struct pollfd p = {.fd = efd, .events = POLLIN};
@@ -832,7 +764,7 @@ static void test_unsubscribed_loop_does_not_spin(void **state) {
       immediate++;
     last = keten_client_poll(c, 0, s_on_section, NULL, NULL);
   }
-  int64_t spent = s_mono_ms() - t0;
+  int64_t spent = fx_mono_ms() - t0;
   keten_client_destroy(&c);
   assert_int_equal(harness_start(g_h), 0);
   if (immediate > 5)
@@ -882,14 +814,14 @@ static int s_activity(const s_adapter_t *a) {
 
 /* Waits until nothing new was taken for quiet_ms (at most max_ms). */
 static void s_wait_quiet(const s_adapter_t *a, int quiet_ms, int max_ms) {
-  int64_t t0 = s_mono_ms(), since = s_mono_ms();
+  int64_t t0 = fx_mono_ms(), since = fx_mono_ms();
   int last = s_activity(a);
-  while (s_mono_ms() - t0 < max_ms && s_mono_ms() - since < quiet_ms) {
-    s_sleep_ms(100);
+  while (fx_mono_ms() - t0 < max_ms && fx_mono_ms() - since < quiet_ms) {
+    fx_sleep_ms(100);
     int n = s_activity(a);
     if (n != last) {
       last = n;
-      since = s_mono_ms();
+      since = fx_mono_ms();
     }
   }
 }
@@ -898,11 +830,11 @@ static void s_wait_quiet(const s_adapter_t *a, int quiet_ms, int max_ms) {
 static int s_wait_version(const char *inbox, const char *kind, const char *author,
                           unsigned long long v, int ms) {
   char subj[65];
-  int64_t t0 = s_mono_ms();
+  int64_t t0 = fx_mono_ms();
   while (s_max_version(inbox, kind, author, subj) < v) {
-    if (s_mono_ms() - t0 > ms)
+    if (fx_mono_ms() - t0 > ms)
       return 0;
-    s_sleep_ms(50);
+    fx_sleep_ms(50);
   }
   return 1;
 }
@@ -916,16 +848,16 @@ static void s_care_with_intake(s_adapter_t *c, const char *tag, char *subj,
   s_start(c);
   s_coa_intake_again();
   static const char *kinds[3] = {"IDENTITY", "STORY", "HEALTH"};
-  int64_t t0 = s_mono_ms();
+  int64_t t0 = fx_mono_ms();
   for (int i = 0; i < 3; i++) {
     char s[65];
     while (s_max_version(c->inbox, kinds[i], "coa", s) == 0) {
-      if (s_mono_ms() - t0 > WAIT_MS) {
-        char *log = s_read(c->log);
+      if (fx_mono_ms() - t0 > WAIT_MS) {
+        char *log = fx_read(c->log);
         fail_msg("care: no %s copy of COA's intake; log:\n%s", kinds[i],
                  log ? log : "");
       }
-      s_sleep_ms(50);
+      fx_sleep_ms(50);
     }
   }
   s_wait_quiet(c, 1500, 10000);
@@ -937,12 +869,12 @@ static void s_care_with_intake(s_adapter_t *c, const char *tag, char *subj,
 static void s_coa_revoke_ggz(void) {
   char name[64], path[700];
   snprintf(name, sizeof name, "revoke-%02d.json", ++g_round);
-  char *t = s_example("coa-revoke-ggz-amira.json");
+  char *t = fx_example("coa-revoke-ggz-amira.json");
   s_drop_text(&g_coa, name, t);
   free(t);
   snprintf(path, sizeof path, "%s/done/%s", g_coa.outbox, name);
   if (!s_wait_path(path, WAIT_MS)) {
-    char *log = s_read(g_coa.log);
+    char *log = fx_read(g_coa.log);
     fail_msg("COA did not publish %s; log:\n%s", name, log ? log : "");
   }
 }
@@ -964,7 +896,7 @@ static char *s_notices(const char *inbox, const char *subj) {
       continue;
     char path[900];
     snprintf(path, sizeof path, "%s/%s", inbox, de->d_name);
-    char *t = s_read(path);
+    char *t = fx_read(path);
     if (!t)
       continue;
     size_t tl = strlen(t);
@@ -1004,15 +936,15 @@ static unsigned long long s_notice_up_to(const char *text, const char *kind) {
 
 /* Waits for a delete notice file of subj; returns its text (all notices). */
 static char *s_wait_notice(const s_adapter_t *c, const char *subj) {
-  int64_t t0 = s_mono_ms();
+  int64_t t0 = fx_mono_ms();
   char *t;
   while ((t = s_notices(c->inbox, subj)) == NULL) {
-    if (s_mono_ms() - t0 > WAIT_MS) {
-      char *log = s_read(c->log);
+    if (fx_mono_ms() - t0 > WAIT_MS) {
+      char *log = fx_read(c->log);
       fail_msg("care: no delete notice after the revocation; log:\n%s",
                log ? log : "");
     }
-    s_sleep_ms(50);
+    fx_sleep_ms(50);
   }
   /* the revocation may bring more than one notice (one per consent) */
   s_wait_quiet(c, 1500, 10000);
@@ -1057,11 +989,11 @@ static void test_delete_notice_deletes_only_exact_names(void **state) {
   char path[900];
   for (int i = 0; i < nk; i++) {
     snprintf(path, sizeof path, "%s/%s", c.inbox, keep[i]);
-    s_write(path, "{\"planted\": true}\n", 0600);
+    fx_write(path, "{\"planted\": true}\n", 0600);
   }
   snprintf(path, sizeof path, "%s/%s", c.inbox, gone[1]);
   if (v[1] != 1)
-    s_write(path, "{\"planted\": true}\n", 0600);
+    fx_write(path, "{\"planted\": true}\n", 0600);
   s_coa_revoke_ggz();
   char *t = s_wait_notice(&c, subj);
   unsigned long long up_to = s_notice_up_to(t, "IDENTITY");
@@ -1074,13 +1006,13 @@ static void test_delete_notice_deletes_only_exact_names(void **state) {
     fail_msg("inconclusive: the notice names no STORY version; notices:\n%s", t);
   for (int i = 0; i < 2; i++) {
     snprintf(path, sizeof path, "%s/%s", c.inbox, gone[i]);
-    if (s_exists(path))
+    if (fx_exists(path))
       fail_msg("the delete notice (IDENTITY up to v%llu) left %s; notices:\n%s",
                up_to, gone[i], t);
   }
   for (int i = 0; i < nk; i++) {
     snprintf(path, sizeof path, "%s/%s", c.inbox, keep[i]);
-    if (!s_exists(path))
+    if (!fx_exists(path))
       fail_msg("the delete notice (IDENTITY up to v%llu) deleted %s, a name it "
                "does not match exactly; notices:\n%s",
                up_to, keep[i], t);
@@ -1116,7 +1048,7 @@ static void test_delete_notice_directory_in_copy_name(void **state) {
   int later = s_wait_version(c.inbox, "IDENTITY", "coa", v[0] + 1, WAIT_MS) &&
               s_wait_version(c.inbox, "HEALTH", "coa", v[2] + 1, WAIT_MS);
   s_stop(&c);
-  char *log = s_read(c.log);
+  char *log = fx_read(c.log);
   if (!still_dir)
     fail_msg("the planted directory %s is gone or changed", name);
   if (!listed)
@@ -1150,8 +1082,8 @@ static void test_directory_in_next_delivery_name_quarantined(void **state) {
   /* the quarantine file naming the planted name */
   char quoted[320], *qtext = NULL;
   snprintf(quoted, sizeof quoted, "\"%s\"", name);
-  int64_t t0 = s_mono_ms();
-  while (!qtext && s_mono_ms() - t0 < 10000) {
+  int64_t t0 = fx_mono_ms();
+  while (!qtext && fx_mono_ms() - t0 < 10000) {
     DIR *d = opendir(c.inbox);
     assert_non_null(d);
     struct dirent *de;
@@ -1160,7 +1092,7 @@ static void test_directory_in_next_delivery_name_quarantined(void **state) {
         continue;
       char q[900];
       snprintf(q, sizeof q, "%s/%s", c.inbox, de->d_name);
-      char *t = s_read(q);
+      char *t = fx_read(q);
       if (t && strstr(t, quoted))
         qtext = t;
       else
@@ -1168,7 +1100,7 @@ static void test_directory_in_next_delivery_name_quarantined(void **state) {
     }
     closedir(d);
     if (!qtext)
-      s_sleep_ms(100);
+      fx_sleep_ms(100);
   }
   int next = 0;
   if (qtext) {
@@ -1178,7 +1110,7 @@ static void test_directory_in_next_delivery_name_quarantined(void **state) {
   s_stop(&c);
   struct stat st;
   int still_dir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
-  char *log = s_read(c.log);
+  char *log = fx_read(c.log);
   if (!qtext)
     fail_msg("no quarantine file names %s (a directory in its place); log:\n%s",
              name, log ? log : "");
@@ -1217,16 +1149,16 @@ static int s_start_status(s_adapter_t *a, int ms) {
     _exit(127);
   }
   a->pid = pid;
-  int64_t t0 = s_mono_ms();
+  int64_t t0 = fx_mono_ms();
   int status;
-  while (s_mono_ms() - t0 < ms) {
+  while (fx_mono_ms() - t0 < ms) {
     if (waitpid(pid, &status, WNOHANG) == pid) {
       a->pid = -1;
       return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
     if (s_log_has(a, " connected to ") > 0)
       break;
-    s_sleep_ms(20);
+    fx_sleep_ms(20);
   }
   s_stop(a);
   return -1;
@@ -1273,7 +1205,7 @@ static void test_refuses_unsafe_directories(void **state) {
     }
     int st = s_start_status(&a, 8000);
     if (st != 2) {
-      char *log = s_read(a.log);
+      char *log = fx_read(a.log);
       const char *nl = log ? strrchr(log, '\n') : NULL;
       (void)nl;
       fl += (size_t)snprintf(failures + fl, sizeof failures - fl,
@@ -1285,7 +1217,7 @@ static void test_refuses_unsafe_directories(void **state) {
       if (fl >= sizeof failures)
         fl = sizeof failures - 1;
     } else {
-      char *log = s_read(a.log);
+      char *log = fx_read(a.log);
       int said = log && (strstr(log, "refused") || strstr(log, "symbolic link"));
       free(log);
       if (!said)
@@ -1301,7 +1233,7 @@ static void test_refuses_unsafe_directories(void **state) {
   assert_int_equal(chmod(ok.outbox, 02770), 0);
   int st = s_start_status(&ok, 8000);
   if (st != -1) {
-    char *log = s_read(ok.log);
+    char *log = fx_read(ok.log);
     fl += (size_t)snprintf(failures + fl, sizeof failures - fl,
                            "  outbox mode 2770: exit %d instead of starting; log:\n%s",
                            st, log ? log : "");
@@ -1335,7 +1267,7 @@ static void test_attempts_counted_across_restarts(void **state) {
            ": > %s\n"
            "exit 1\n",
            v.dir, first, again, first);
-  s_write(script, text, 0700);
+  fx_write(script, text, 0700);
   snprintf(extra, sizeof extra,
            "on_delivery = %s\non_delivery_timeout_ms = 20000\n"
            "on_delivery_attempts = 2\n",
@@ -1343,18 +1275,18 @@ static void test_attempts_counted_across_restarts(void **state) {
   s_config(&v, extra);
   s_start(&v);
   s_coa_intake_again();
-  int64_t t0 = s_mono_ms();
+  int64_t t0 = fx_mono_ms();
   while (s_log_has(&v, "attempt 1 of 2 failed") < 1) {
-    if (s_mono_ms() - t0 > WAIT_MS) {
-      char *log = s_read(v.log);
+    if (fx_mono_ms() - t0 > WAIT_MS) {
+      char *log = fx_read(v.log);
       s_stop(&v);
       fail_msg("no first failed attempt; log:\n%s", log ? log : "");
     }
-    s_sleep_ms(20);
+    fx_sleep_ms(20);
   }
   s_stop(&v);
   /* the seq of the first failure */
-  char *log1 = s_read(v.log);
+  char *log1 = fx_read(v.log);
   assert_non_null(log1);
   const char *p = strstr(log1, "attempt 1 of 2 failed");
   const char *s = p;
@@ -1368,17 +1300,17 @@ static void test_attempts_counted_across_restarts(void **state) {
   assert_int_equal(q1, 0);
   char qpath[700];
   snprintf(qpath, sizeof qpath, "%s/quarantine-%llu.json", v.inbox, seq);
-  assert_false(s_exists(qpath));
-  s_write(again, "", 0600);
+  assert_false(fx_exists(qpath));
+  fx_write(again, "", 0600);
   s_start(&v);
   int quarantined = s_wait_path(qpath, WAIT_MS);
   s_stop(&v);
-  char *log = s_read(v.log);
+  char *log = fx_read(v.log);
   assert_non_null(log);
   const char *log2 = log + (strlen(log) >= log1_len ? log1_len : 0);
   char again1[80];
   snprintf(again1, sizeof again1, "(seq %llu): attempt 1 of 2 failed", seq);
-  char *q = quarantined ? s_read(qpath) : NULL;
+  char *q = quarantined ? fx_read(qpath) : NULL;
   s_drain_vwn(); /* the held items go, for the tests after */
   if (!quarantined)
     fail_msg("seq %llu (failed once before the restart) was not quarantined "
