@@ -24,8 +24,7 @@ static void s_sleep_ms(int ms) {
   nanosleep(&ts, NULL);
 }
 
-/* A tcp port that was free a moment ago (bound and released). */
-static int s_free_port(void) {
+int harness_free_port(void) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a;
   memset(&a, 0, sizeof a);
@@ -122,7 +121,7 @@ harness_t *harness_new(int use_ipc) {
     snprintf(h->endpoint, sizeof h->endpoint, "ipc://%s/ketend.sock", h->dir);
   else
     snprintf(h->endpoint, sizeof h->endpoint, "tcp://127.0.0.1:%d",
-             s_free_port());
+             harness_free_port());
   keten_keys_generate(&h->broker, "broker");
   if (keten_keys_save(&h->broker, h->key_file, NULL, 0) != KETEN_OK ||
       keten_root_key_generate(&h->root) != KETEN_OK ||

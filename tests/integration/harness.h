@@ -102,6 +102,10 @@ int harness_audit_verify(harness_t *h, char **out);
  * program name), stderr into the log; returns its exit status. */
 int harness_run_ketend(harness_t *h, const char *const *argv);
 
+/* A loopback tcp port that was free a moment ago (bound and released), or
+ * -1. */
+int harness_free_port(void);
+
 /* Runs the keten CLI (KETEN_CLI_PATH) with argv (NULL-terminated, without
  * the program name), its stderr into the broker's log. *out (may be NULL)
  * gets its stdout as a NUL-terminated malloc'd string (free()). Returns

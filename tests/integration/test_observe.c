@@ -35,18 +35,6 @@ static void s_sleep_ms(int ms) {
   nanosleep(&ts, NULL);
 }
 
-/* A free loopback TCP port (bound, read, closed). */
-static int s_free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t l = sizeof a;
-  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 /* GET path from 127.0.0.1:port with a plain socket; *status gets the HTTP
  * status; returns the malloc'd body (NULL if no answer). */
 static char *s_get(int port, const char *path, int *status) {
@@ -165,7 +153,8 @@ static void test_metrics_health_connections(void **state) {
   (void)state;
   harness_t *h = harness_new(0);
   assert_non_null(h);
-  int mport = s_free_port();
+  int mport = harness_free_port();
+  assert_true(mport > 0);
   char conf[256], ep[64];
   snprintf(ep, sizeof ep, "127.0.0.1:%d", mport);
   snprintf(conf, sizeof conf, "metrics_endpoint = %s\nmetrics_interval_ms = 1000\n", ep);

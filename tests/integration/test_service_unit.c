@@ -118,9 +118,10 @@ static void test_unit_starts_ketend_on_a_real_address(void **state) {
   setenv("WATCHDOG_USEC", "200000", 1);
   /* The metrics endpoint's HTTP thread (libmicrohttpd) under the same
    * filter: /health answers (issue 10). */
-  int port = atoi(strrchr(h->endpoint, ':') + 1);
+  int mport = harness_free_port();
+  assert_true(mport > 0);
   char conf[320], mep[64];
-  snprintf(mep, sizeof mep, "127.0.0.1:%d", port + 1);
+  snprintf(mep, sizeof mep, "127.0.0.1:%d", mport);
   snprintf(conf, sizeof conf, "%s/unit-metrics.conf", h->dir);
   FILE *cf = fopen(conf, "w");
   assert_non_null(cf);
