@@ -118,7 +118,7 @@ static int g_keep_tmp;
 /* Every file the run may create below g_tmpdir, fixed before any exists so
  * that a signal handler can remove them without allocating. */
 static const char *const s_tmp_names[] = {
-    "ketend.key", "ketend.pub", "root.pub", "bare.sock",
+    "ketend.key", "ketend.pub", "root.pub", "bare.sock", "ketend.conf",
     "b.db", "b.db-wal", "b.db-shm", "b.db-journal", "b.log", "b.sock",
     "c.db", "c.db-wal", "c.db-shm", "c.db-journal", "c.log", "c.sock",
     "d.db", "d.db-wal", "d.db-shm", "d.db-journal", "d.log", "d.sock",
@@ -766,6 +766,11 @@ static int s_start_ketend(const opts_t *o, int srv, const fo_keys_t *k,
   static bench_ketend_argv_t a;
   bench_ketend_argv(&a, o->ketend, endpoint, s_tmp("ketend.key"),
                     s_tmp("root.pub"), s_srv_path(srv, "db"), o->log_level);
+  if (bench_ketend_conf_write(s_tmp("ketend.conf"), NULL, err, errlen) != 0) {
+    close(logfd);
+    return -1;
+  }
+  bench_ketend_arg(&a, "--config", s_tmp("ketend.conf"));
   if (o->ack_timeout_ms > 0) {
     char ack[24];
     snprintf(ack, sizeof ack, "%d", o->ack_timeout_ms);

@@ -2,9 +2,12 @@
  * benchmark drivers share; see bench_ketend.h. */
 #include "bench_ketend.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "participant.h"
 
@@ -59,6 +62,33 @@ int bench_root_save(const keten_root_key_t *root, const char *public_path,
   if (rc != KETEN_OK) {
     snprintf(err, errlen, "cannot write the root key %s: %s", public_path,
              keten_strerror(rc));
+    return -1;
+  }
+  return 0;
+}
+
+int bench_ketend_conf_write(const char *path, const char *extra, char *err,
+                            size_t errlen) {
+  static const char budgets[] =
+      "# keten bench: every per-participant budget at its maximum\n"
+      "requests_per_second = 1000000\n"
+      "requests_burst = 1000000\n"
+      "max_connections = 1024\n"
+      "max_pending_per_author = 10000000\n"
+      "max_author_bytes = 1099511627776\n"
+      "prepare_per_second = 1000000\n"
+      "prepare_burst = 1000000\n";
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+  if (!f) {
+    snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  int bad = fputs(budgets, f) < 0 || (extra && fputs(extra, f) < 0);
+  if (fclose(f) != 0 || bad) {
+    snprintf(err, errlen, "cannot write %s", path);
     return -1;
   }
   return 0;

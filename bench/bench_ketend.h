@@ -38,6 +38,19 @@ int bench_entry_add(store_t *store, const keten_root_key_t *root,
 int bench_root_save(const keten_root_key_t *root, const char *public_path,
                     char *err, size_t errlen);
 
+/* Writes a ketend.conf at path (mode 0600, replacing one that exists)
+ * that raises the per-participant budgets of docs/security.md 4.45 to
+ * their maxima: requests_per_second, requests_burst, max_connections,
+ * max_pending_per_author, max_author_bytes, prepare_per_second and
+ * prepare_burst. The drivers run all their clients as one or a few
+ * participants, so with the shipped budgets they would measure the
+ * budget (ERROR_RATE_LIMITED at 1 000 requests a second), not ketend.
+ * extra (may be NULL) is appended as it is, e.g.
+ * "metrics_endpoint = 127.0.0.1:PORT\n". Returns 0, or -1 with a reason
+ * in err. */
+int bench_ketend_conf_write(const char *path, const char *extra, char *err,
+                            size_t errlen);
+
 /* ketend's command line, built before fork() so that the child only
  * calls execv(). */
 #define BENCH_KETEND_MAX_ARGS 24

@@ -159,8 +159,13 @@ int main(int argc, char **argv) {
   int64_t t0 = mono_us();
   zmq_send(ping, f, len, 0);
   free(f);
-  harness_recv(ping, buf, sizeof buf, 60000);
+  int pong = harness_recv(ping, buf, sizeof buf, 60000);
   int64_t tp = mono_us() - t0;
+  if (pong <= 0 || nrec != 63) {
+    fprintf(stderr, "%s\n", pong <= 0 ? "no answer to the PING"
+                                      : "PREPARED did not offer 63 recipients");
+    return 1;
+  }
   for (int i = 1; i < 20; i++)
     for (int j = i; j > 0 && t[j - 1] > t[j]; j--) {
       int64_t x = t[j];

@@ -78,6 +78,7 @@ typedef struct {
   int run[SIDES];
   const char *ketend_log_level;
   int keep_tmp, quiet;
+  int metrics_ms; /* > 0: ketend serves metrics, scraped every metrics_ms */
 } opts_t;
 
 /* ---- cleanup, also from signal handlers ---------------------------------- */
@@ -90,7 +91,7 @@ static int g_keep_tmp;
 static const char *const s_tmp_names[] = {
     "ketend.key", "ketend.pub", "root.pub", "registry.db", "registry.db-wal",
     "registry.db-shm", "registry.db-journal", "ketend.log", "echo.sock",
-    "ketend.sock"};
+    "ketend.sock", "ketend.conf"};
 #define TMP_FILES (sizeof s_tmp_names / sizeof s_tmp_names[0])
 static char g_tmp_paths[TMP_FILES][224];
 
@@ -559,6 +560,80 @@ static int s_prepare_ketend(const keten_keys_t *server,
   return 0;
 }
 
+/* ---- the metrics scraper (--metrics-scrape-ms) ------------------------------ */
+
+/* What a Prometheus server would do to ketend during the run: GET /metrics
+ * every o->metrics_ms on its own thread, for the whole run (both sides'
+ * rounds; the ketend not being measured is idle then anyway). */
+typedef struct {
+  int port, every_ms;
+  volatile int stop;
+  pthread_t thread;
+  int started;
+  uint64_t scrapes, failures, bytes;
+  int64_t max_ns;
+} scraper_t;
+
+static scraper_t g_scraper;
+
+/* One GET /metrics over a plain socket; the body's size, or -1. */
+static long s_scrape_once(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  struct timeval tv = {.tv_sec = 2, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  long total = -1;
+  static const char req[] =
+      "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+      write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1)) {
+    char buf[16384];
+    int ok = 0;
+    total = 0;
+    for (;;) {
+      ssize_t n = read(fd, buf, sizeof buf);
+      if (n <= 0) {
+        if (n < 0)
+          total = -1;
+        break;
+      }
+      if (total == 0)
+        ok = n >= 12 && memcmp(buf, "HTTP/1.1 200", 12) == 0;
+      total += n;
+    }
+    if (!ok)
+      total = -1;
+  }
+  close(fd);
+  return total;
+}
+
+static void *s_scraper(void *arg) {
+  scraper_t *sc = arg;
+  while (!sc->stop) {
+    int64_t t0 = s_now_ns();
+    long n = s_scrape_once(sc->port);
+    int64_t dt = s_now_ns() - t0;
+    if (n < 0) {
+      sc->failures++;
+    } else {
+      sc->scrapes++;
+      sc->bytes += (uint64_t)n;
+      if (dt > sc->max_ns)
+        sc->max_ns = dt;
+    }
+    s_sleep_until(t0 + (int64_t)sc->every_ms * 1000000);
+  }
+  return NULL;
+}
+
 static int s_spawn_ketend(const opts_t *o, const char *endpoint, char *err,
                           size_t errlen) {
   int logfd = open(s_tmp_path("ketend.log"),
@@ -571,6 +646,24 @@ static int s_spawn_ketend(const opts_t *o, const char *endpoint, char *err,
   bench_ketend_argv(&a, o->ketend, endpoint, s_tmp_path("ketend.key"),
                     s_tmp_path("root.pub"), s_tmp_path("registry.db"),
                     o->ketend_log_level);
+  char extra[80] = "";
+  if (o->metrics_ms > 0) {
+    g_scraper.port = s_free_port();
+    g_scraper.every_ms = o->metrics_ms;
+    if (g_scraper.port <= 0) {
+      snprintf(err, errlen, "no free TCP port for the metrics endpoint");
+      close(logfd);
+      return -1;
+    }
+    snprintf(extra, sizeof extra, "metrics_endpoint = 127.0.0.1:%d\n",
+             g_scraper.port);
+  }
+  if (bench_ketend_conf_write(s_tmp_path("ketend.conf"), extra, err,
+                              errlen) != 0) {
+    close(logfd);
+    return -1;
+  }
+  bench_ketend_arg(&a, "--config", s_tmp_path("ketend.conf"));
   fflush(NULL);
   pid_t parent = getpid();
   pid_t pid = fork();
@@ -1033,6 +1126,9 @@ static void s_usage(FILE *out) {
           "  -T, --timeout-ms MS      a request without a reply this long fails the run\n"
           "                           (default 2000)\n"
           "  -l, --ketend-log-level L ketend's --log-level (default info)\n"
+          "  -M, --metrics-scrape-ms MS  ketend serves its Prometheus endpoint on\n"
+          "                           127.0.0.1 and a thread GETs /metrics every MS ms\n"
+          "                           for the whole run (default: no endpoint)\n"
           "      --keep-tmp           keep the temporary directory (keys, registry, log)\n"
           "  -q, --quiet              no progress lines on stderr\n"
           "  -h, --help               print this help\n"
@@ -1064,6 +1160,7 @@ static int s_parse_opts(int argc, char **argv, opts_t *o) {
       {"only", required_argument, NULL, 'o'},
       {"timeout-ms", required_argument, NULL, 'T'},
       {"ketend-log-level", required_argument, NULL, 'l'},
+      {"metrics-scrape-ms", required_argument, NULL, 'M'},
       {"keep-tmp", no_argument, NULL, 'K'},
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
@@ -1080,7 +1177,7 @@ static int s_parse_opts(int argc, char **argv, opts_t *o) {
   o->ketend_log_level = "info";
   int c;
   double v;
-  while ((c = getopt_long(argc, argv, "c:d:r:w:s:t:k:o:T:l:qh", opts,
+  while ((c = getopt_long(argc, argv, "c:d:r:w:s:t:k:o:T:l:M:qh", opts,
                           NULL)) != -1) {
     switch (c) {
     case 'c':
@@ -1143,6 +1240,13 @@ static int s_parse_opts(int argc, char **argv, opts_t *o) {
       o->timeout_ms = (int)v;
       break;
     case 'l': o->ketend_log_level = optarg; break;
+    case 'M':
+      if (s_parse_double(optarg, 10, 60000, &v) || v != (int)v) {
+        fprintf(stderr, "keten-bench: --metrics-scrape-ms must be 10..60000\n");
+        return 2;
+      }
+      o->metrics_ms = (int)v;
+      break;
     case 'K': o->keep_tmp = 1; break;
     case 'q': o->quiet = 1; break;
     case 'h': s_usage(stdout); return 1;
@@ -1258,6 +1362,14 @@ static void s_print_report(const opts_t *o, const result_t r[SIDES]) {
   for (int s = 0; s < SIDES; s++)
     if (r[s].note[0])
       printf("%s: %s\n", s_side_key[s], r[s].note);
+  if (o->metrics_ms > 0)
+    printf("metrics: GET /metrics every %d ms during the run: %" PRIu64
+           " answered (%.0f bytes each on average, slowest %.1f ms), %" PRIu64
+           " failed\n",
+           o->metrics_ms, g_scraper.scrapes,
+           g_scraper.scrapes ? (double)g_scraper.bytes / (double)g_scraper.scrapes
+                             : 0.0,
+           (double)g_scraper.max_ns / 1e6, g_scraper.failures);
   int both = r[SIDE_BARE].ok && r[SIDE_KETEND].ok;
   double ratio = both ? r[SIDE_KETEND].rps / r[SIDE_BARE].rps : -1;
   if (both)
@@ -1285,6 +1397,11 @@ static void s_print_report(const opts_t *o, const result_t r[SIDES]) {
     for (int i = 0; i < r[s].rounds && i < BENCH_MAX_ROUNDS; i++)
       printf("%s%.0f", i ? "," : "", r[s].round_rps[i]);
   }
+  if (o->metrics_ms > 0)
+    printf(" metrics_ms=%d metrics_scrapes=%" PRIu64 " metrics_failures=%" PRIu64
+           " metrics_max_ms=%.1f",
+           o->metrics_ms, g_scraper.scrapes, g_scraper.failures,
+           (double)g_scraper.max_ns / 1e6);
   if (both)
     printf(" ratio=%.3f", ratio);
   else
@@ -1390,6 +1507,19 @@ int main(int argc, char **argv) {
   for (int s = 0; s < SIDES; s++)
     if (r[s].ran && !r[s].failed)
       s_progress(&o, "%s on %s", s_side_name[s], endpoint[s]);
+  if (o.metrics_ms > 0 && r[SIDE_KETEND].ran && !r[SIDE_KETEND].failed) {
+    if (s_scrape_once(g_scraper.port) < 0) {
+      r[SIDE_KETEND].failed = 1;
+      snprintf(r[SIDE_KETEND].error, sizeof r[SIDE_KETEND].error,
+               "ketend's metrics endpoint 127.0.0.1:%d does not answer",
+               g_scraper.port);
+    } else if (pthread_create(&g_scraper.thread, NULL, s_scraper,
+                              &g_scraper) == 0) {
+      g_scraper.started = 1;
+      s_progress(&o, "metrics scraped every %d ms on 127.0.0.1:%d",
+                 o.metrics_ms, g_scraper.port);
+    }
+  }
 
   /* Rounds: bare, ketend, ketend, bare, bare, ketend, ... */
   for (int round = 0; round < o.rounds; round++) {
@@ -1415,6 +1545,10 @@ int main(int argc, char **argv) {
   keten_keys_wipe(&server);
   keten_keys_wipe(&client);
   keten_root_key_wipe(&root);
+  if (g_scraper.started) {
+    g_scraper.stop = 1;
+    pthread_join(g_scraper.thread, NULL);
+  }
 
   if (r[SIDE_BARE].ran && g_child[SIDE_BARE]) {
     int st = s_stop_child(SIDE_BARE, 3000);
@@ -1440,6 +1574,11 @@ int main(int argc, char **argv) {
       s_print_tail(s_tmp_path("ketend.log"), 20);
   }
 
+  if (g_scraper.failures && r[SIDE_KETEND].ran && !r[SIDE_KETEND].failed) {
+    r[SIDE_KETEND].failed = 1;
+    snprintf(r[SIDE_KETEND].error, sizeof r[SIDE_KETEND].error,
+             "%" PRIu64 " of the GETs of /metrics failed", g_scraper.failures);
+  }
   int ok = 1;
   for (int s = 0; s < SIDES; s++) {
     s_finish(&r[s]);
