@@ -531,6 +531,11 @@ int adapter_main(int argc, char **argv, const adapter_kind_t *kind) {
     return ADAPTER_EXIT_CONFIG;
   }
   if (check) {
+    if (adapter_check_files(&a.cfg, stdout, err, sizeof err) != 0) {
+      fprintf(stderr, "%s: %s\n", kind->program, err);
+      s_wipe(&a);
+      return ADAPTER_EXIT_CONFIG;
+    }
     printf("%s: configuration OK\n", config);
     s_wipe(&a);
     return ADAPTER_EXIT_OK;

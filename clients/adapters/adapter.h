@@ -27,6 +27,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "keten.h"
 
@@ -297,6 +298,16 @@ typedef struct {
  * inotify watch, and queues the files already there (name order). 0 or
  * -1 with err (the adapter then exits 2). */
 int adapter_outbox_open(adapter_t *a, adapter_outbox_t *ob, char *err,
+                        size_t errlen);
+
+/* --check-config's look at the files the config names, without creating
+ * or changing anything: each directory adapter_outbox_open() would open
+ * passes its checks when it exists, or its parent is a directory we may
+ * create it in; the three are different directories; on_delivery is an
+ * executable file; witness_file's directory exists. Writes one line per
+ * directory that would be created to out (may be NULL). 0, or -1 with
+ * the first problem in err. */
+int adapter_check_files(const adapter_config_t *cfg, FILE *out, char *err,
                         size_t errlen);
 /* Reads the watch's events (non-blocking) into the queue. */
 void adapter_outbox_events(adapter_t *a, adapter_outbox_t *ob);

@@ -126,6 +126,122 @@ static int s_scan(adapter_t *a, adapter_outbox_t *ob) {
   return 0;
 }
 
+/* The directory path is in (the whole path when it has no '/' but ".").
+ * 0, or -1 when it does not fit. */
+static int s_parent_of(const char *path, char *out, size_t cap) {
+  const char *slash = strrchr(path, '/');
+  size_t n = slash ? (size_t)(slash - path) : 0;
+  if (slash && n == 0)
+    n = 1; /* "/x": the root */
+  if (!slash)
+    return snprintf(out, cap, ".") >= (int)cap ? -1 : 0;
+  if (n >= cap)
+    return -1;
+  memcpy(out, path, n);
+  out[n] = '\0';
+  return 0;
+}
+
+/* One directory of adapter_check_files(): *exists and its identity, or
+ * (missing) a parent we may create it in, or one that will be created
+ * itself (parent_pending). */
+static int s_check_dir(const char *path, int group_ok, const char *label,
+                       int parent_pending, int *exists, struct stat *id,
+                       FILE *out, char *err, size_t errlen) {
+  struct stat st;
+  *exists = 0;
+  if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno != ENOENT) {
+      snprintf(err, errlen, "%s %s: %s", label, path, strerror(errno));
+      return -1;
+    }
+    char parent[ADAPTER_PATH_MAX];
+    if (!parent_pending) {
+      struct stat ps;
+      if (s_parent_of(path, parent, sizeof parent) != 0 ||
+          stat(parent, &ps) != 0 || !S_ISDIR(ps.st_mode)) {
+        snprintf(err, errlen, "%s %s does not exist, nor does the directory "
+                              "it would be created in", label, path);
+        return -1;
+      }
+      if (access(parent, W_OK | X_OK) != 0) {
+        snprintf(err, errlen, "%s %s does not exist and cannot be created in "
+                              "%s: %s", label, path, parent, strerror(errno));
+        return -1;
+      }
+    }
+    if (out)
+      fprintf(out, "%s %s: does not exist yet; created (0700) at start\n",
+              label, path);
+    return 0;
+  }
+  int fd = adapter_open_dir(AT_FDCWD, path, 0, group_ok, label, err, errlen);
+  if (fd < 0)
+    return -1;
+  int rc = fstat(fd, id);
+  close(fd);
+  if (rc != 0) {
+    snprintf(err, errlen, "%s %s: %s", label, path, strerror(errno));
+    return -1;
+  }
+  *exists = 1;
+  return 0;
+}
+
+int adapter_check_files(const adapter_config_t *cfg, FILE *out, char *err,
+                        size_t errlen) {
+  char done[ADAPTER_PATH_MAX + 8], failed[ADAPTER_PATH_MAX + 8];
+  snprintf(done, sizeof done, "%s/done", cfg->outbox);
+  snprintf(failed, sizeof failed, "%s/failed", cfg->outbox);
+  struct {
+    const char *path, *label;
+    int group_ok, under_outbox, exists;
+    struct stat id;
+  } d[5] = {{cfg->outbox, "outbox", 1, 0, 0, {0}},
+            {done, "outbox dir", 0, 1, 0, {0}},
+            {failed, "outbox dir", 0, 1, 0, {0}},
+            {cfg->inbox, "inbox", 0, 0, 0, {0}},
+            {cfg->state_dir, "state_dir", 0, 0, 0, {0}}};
+  for (int i = 0; i < 5; i++)
+    if (s_check_dir(d[i].path, d[i].group_ok, d[i].label,
+                    d[i].under_outbox && !d[0].exists, &d[i].exists, &d[i].id,
+                    out, err, errlen) != 0)
+      return -1;
+  static const int pairs[3][2] = {{0, 3}, {0, 4}, {3, 4}};
+  for (int i = 0; i < 3; i++) {
+    int x = pairs[i][0], y = pairs[i][1];
+    int same = d[x].exists && d[y].exists
+                   ? d[x].id.st_dev == d[y].id.st_dev &&
+                         d[x].id.st_ino == d[y].id.st_ino
+                   : strcmp(d[x].path, d[y].path) == 0;
+    if (same) {
+      snprintf(err, errlen, "outbox, inbox and state_dir must be three "
+                            "different directories");
+      return -1;
+    }
+  }
+  if (cfg->on_delivery[0]) {
+    struct stat st;
+    if (stat(cfg->on_delivery, &st) != 0 || !S_ISREG(st.st_mode) ||
+        access(cfg->on_delivery, X_OK) != 0) {
+      snprintf(err, errlen, "on_delivery %s: not an executable file we may "
+                            "run", cfg->on_delivery);
+      return -1;
+    }
+  }
+  if (cfg->witness_file[0]) {
+    char parent[ADAPTER_PATH_MAX];
+    struct stat st;
+    if (s_parent_of(cfg->witness_file, parent, sizeof parent) != 0 ||
+        stat(parent, &st) != 0 || !S_ISDIR(st.st_mode)) {
+      snprintf(err, errlen, "witness_file %s: its directory does not exist",
+               cfg->witness_file);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 int adapter_outbox_open(adapter_t *a, adapter_outbox_t *ob, char *err,
                         size_t errlen) {
   memset(ob, 0, sizeof *ob);

@@ -1126,6 +1126,30 @@ static void test_directory_in_next_delivery_name_quarantined(void **state) {
   free(qtext);
 }
 
+/* a's program with --check-config: its exit status (what it printed goes
+ * to a->log with ".check" appended, so that a->log stays the start's). */
+static int s_check_config_status(s_adapter_t *a) {
+  char prog[400], log[420];
+  snprintf(prog, sizeof prog, "%s/keten-adapter-%s", KETEN_ADAPTER_DIR, a->kind);
+  snprintf(log, sizeof log, "%s.check", a->log);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd >= 0) {
+      dup2(fd, STDERR_FILENO);
+      dup2(fd, STDOUT_FILENO);
+      close(fd);
+    }
+    char *argv[] = {prog, "--config", a->conf, "--check-config", NULL};
+    execv(prog, argv);
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 /* Runs a's program and waits up to ms for it to exit: its exit status, or
  * -1 when it connected / still runs (then it is stopped). */
 static int s_start_status(s_adapter_t *a, int ms) {
@@ -1164,7 +1188,8 @@ static int s_start_status(s_adapter_t *a, int ms) {
   return -1;
 }
 
-/* security.md 4.53: the adapter refuses to start (exit 2) when the outbox,
+/* security.md 4.53: the adapter refuses to start (exit 2), and
+ * --check-config refuses the config (exit 2), when the outbox,
  * the inbox or the state dir is a symlink, when the inbox, the state dir
  * (or done/, failed/) is group-writable, or when any is writable by
  * others; a group-writable outbox (2770, for the case system) starts. */
@@ -1203,6 +1228,12 @@ static void test_refuses_unsafe_directories(void **state) {
     } else {
       assert_int_equal(chmod(path, cases[i].mode), 0);
     }
+    /* --check-config says so before anyone starts it */
+    int cst = s_check_config_status(&a);
+    if (cst != 2)
+      fl += (size_t)snprintf(failures + fl, sizeof failures - fl,
+                             "  %s: --check-config exit %d, not 2\n",
+                             cases[i].what, cst);
     int st = s_start_status(&a, 8000);
     if (st != 2) {
       char *log = fx_read(a.log);
@@ -1231,6 +1262,9 @@ static void test_refuses_unsafe_directories(void **state) {
   s_prepare(&ok, "care", "ggz:zeeland", "outbox2770");
   s_config(&ok, NULL);
   assert_int_equal(chmod(ok.outbox, 02770), 0);
+  if (s_check_config_status(&ok) != 0)
+    fl += (size_t)snprintf(failures + fl, sizeof failures - fl,
+                           "  outbox mode 2770: --check-config refuses it\n");
   int st = s_start_status(&ok, 8000);
   if (st != -1) {
     char *log = fx_read(ok.log);

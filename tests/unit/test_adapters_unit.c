@@ -510,6 +510,78 @@ static void test_index(void **state) {
   adapter_index_free(&ix);
 }
 
+/* --check-config's look at the directories and files (adapter_check_files):
+ * nothing is created, and each way the start would refuse is named. */
+static void test_check_files(void **state) {
+  (void)state;
+  adapter_config_t c;
+  memset(&c, 0, sizeof c);
+  char base[160], err[512] = "";
+  snprintf(base, sizeof base, "%s/check", g_dir);
+  assert_int_equal(mkdir(base, 0700), 0);
+  snprintf(c.outbox, sizeof c.outbox, "%s/outbox", base);
+  snprintf(c.inbox, sizeof c.inbox, "%s/inbox", base);
+  snprintf(c.state_dir, sizeof c.state_dir, "%s/state", base);
+  /* none exists yet: fine, each would be created, and none is */
+  char *lines = NULL;
+  size_t n = 0;
+  FILE *out = open_memstream(&lines, &n);
+  assert_int_equal(adapter_check_files(&c, out, err, sizeof err), 0);
+  fclose(out);
+  assert_non_null(strstr(lines, "outbox dir"));
+  assert_non_null(strstr(lines, "/outbox/done: does not exist yet"));
+  assert_non_null(strstr(lines, "/state: does not exist yet"));
+  free(lines);
+  struct stat st;
+  assert_int_not_equal(stat(c.outbox, &st), 0);
+  /* the directory it would be created in does not exist */
+  adapter_config_t m = c;
+  snprintf(m.inbox, sizeof m.inbox, "%s/no/such/inbox", base);
+  assert_int_equal(adapter_check_files(&m, NULL, err, sizeof err), -1);
+  assert_non_null(strstr(err, "nor does the directory"));
+  /* a symlinked outbox, as adapter_outbox_open refuses it */
+  char real[200];
+  snprintf(real, sizeof real, "%s/real", base);
+  assert_int_equal(mkdir(real, 0700), 0);
+  assert_int_equal(symlink(real, c.outbox), 0);
+  assert_int_equal(adapter_check_files(&c, NULL, err, sizeof err), -1);
+  assert_non_null(strstr(err, "symbolic link"));
+  assert_int_equal(unlink(c.outbox), 0);
+  /* done/ group-writable: only the outbox itself may be */
+  assert_int_equal(mkdir(c.outbox, 0770), 0);
+  assert_int_equal(chmod(c.outbox, 0770), 0);
+  char done[200];
+  snprintf(done, sizeof done, "%s/done", c.outbox);
+  assert_int_equal(mkdir(done, 0700), 0);
+  assert_int_equal(chmod(done, 0770), 0);
+  assert_int_equal(adapter_check_files(&c, NULL, err, sizeof err), -1);
+  assert_non_null(strstr(err, "writable by its group"));
+  assert_int_equal(chmod(done, 0700), 0);
+  assert_int_equal(adapter_check_files(&c, NULL, err, sizeof err), 0);
+  /* the inbox and the state dir one directory (also through a link) */
+  assert_int_equal(mkdir(c.inbox, 0700), 0);
+  m = c;
+  snprintf(m.state_dir, sizeof m.state_dir, "%s", c.inbox);
+  assert_int_equal(adapter_check_files(&m, NULL, err, sizeof err), -1);
+  assert_non_null(strstr(err, "three different directories"));
+  snprintf(m.state_dir, sizeof m.state_dir, "%s/inbox/.", base);
+  assert_int_equal(adapter_check_files(&m, NULL, err, sizeof err), -1);
+  assert_non_null(strstr(err, "three different directories"));
+  /* on_delivery: not executable, then executable */
+  m = c;
+  snprintf(m.on_delivery, sizeof m.on_delivery, "%s/take", base);
+  s_write(m.on_delivery, "#!/bin/sh\n");
+  assert_int_equal(chmod(m.on_delivery, 0600), 0);
+  assert_int_equal(adapter_check_files(&m, NULL, err, sizeof err), -1);
+  assert_non_null(strstr(err, "not an executable file"));
+  assert_int_equal(chmod(m.on_delivery, 0700), 0);
+  assert_int_equal(adapter_check_files(&m, NULL, err, sizeof err), 0);
+  /* witness_file in a directory that is not there */
+  snprintf(m.witness_file, sizeof m.witness_file, "%s/gone/witness", base);
+  assert_int_equal(adapter_check_files(&m, NULL, err, sizeof err), -1);
+  assert_non_null(strstr(err, "witness_file"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_config_ok),     cmocka_unit_test(test_config_refused),
@@ -518,6 +590,7 @@ int main(void) {
       cmocka_unit_test(test_map_schema),
       cmocka_unit_test(test_names),         cmocka_unit_test(test_write_atomic),
       cmocka_unit_test(test_run_command),   cmocka_unit_test(test_index),
+      cmocka_unit_test(test_check_files),
   };
   return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
