@@ -24,13 +24,10 @@
  * a loop on the client side. Children and temporary files go away on
  * every exit path. See bench/README.md.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -40,19 +37,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
-#include <arpa/inet.h>
 
+#include "bench_curve.h"
 #include "bench_ketend.h"
+#include "bench_measure.h"
+#include "bench_proc.h"
 #include "canon.h"
 #include "envelope.h"
 #include "evidence.h"
@@ -68,10 +62,6 @@
 
 #define BENCH_MAX_ROUNDS 20
 #define BENCH_MAX_WINDOW 4096
-#define BENCH_HWM 10000
-#define BENCH_HEARTBEAT_IVL_MS 5000
-#define BENCH_HEARTBEAT_TIMEOUT_MS 15000
-#define BENCH_MAX_FRAME 1048576
 /* How long a ketend may take to answer its first HELLO (a big store). */
 #define BENCH_START_TIMEOUT_MS 60000
 #define BENCH_CONNECT_TIMEOUT_MS 10000
@@ -113,10 +103,8 @@ typedef struct {
 /* ---- clean-up, also from signal handlers --------------------------------- */
 
 static volatile sig_atomic_t g_child[SERVERS];
-static char g_tmpdir[160];
-static int g_keep_tmp;
-/* Every file the run may create below g_tmpdir, fixed before any exists so
- * that a signal handler can remove them without allocating. */
+/* Every file the run may create below its directory, fixed before any
+ * exists so that a signal handler can remove them without allocating. */
 static const char *const s_tmp_names[] = {
     "ketend.key", "ketend.pub", "root.pub", "bare.sock", "ketend.conf",
     "b.db", "b.db-wal", "b.db-shm", "b.db-journal", "b.log", "b.sock",
@@ -126,149 +114,38 @@ static const char *const s_tmp_names[] = {
     "cache/big.db", "cache/big.db-wal", "cache/big.db-shm",
     "cache/big.db-journal",
     "cache/queue.db", "cache/queue.db-wal", "cache/queue.db-shm",
-    "cache/queue.db-journal"};
+    "cache/queue.db-journal", "cache/"};
 #define TMP_FILES (sizeof s_tmp_names / sizeof s_tmp_names[0])
-static char g_tmp_paths[TMP_FILES][240];
-static char g_tmp_cache[200];
-
-static void s_remove_tmp_signal_safe(void) {
-  if (!g_tmpdir[0] || g_keep_tmp)
-    return;
-  for (size_t i = 0; i < TMP_FILES; i++)
-    if (g_tmp_paths[i][0])
-      unlink(g_tmp_paths[i]);
-  rmdir(g_tmp_cache);
-  rmdir(g_tmpdir);
-}
-
-static void s_kill_children_signal_safe(void) {
-  for (int i = 0; i < SERVERS; i++) {
-    pid_t pid = (pid_t)g_child[i];
-    if (pid > 0) {
-      kill(pid, SIGKILL);
-      waitpid(pid, NULL, 0);
-      g_child[i] = 0;
-    }
-  }
-}
-
-static void s_on_fatal_signal(int sig) {
-  s_kill_children_signal_safe();
-  s_remove_tmp_signal_safe();
-  static const char watchdog[] = "keten-bench-fanout: watchdog expired: "
-                                 "servers killed, temporary files removed\n";
-  static const char stopped[] = "keten-bench-fanout: interrupted: servers "
-                                "killed, temporary files removed\n";
-  ssize_t w = sig == SIGALRM ? write(2, watchdog, sizeof watchdog - 1)
-                             : write(2, stopped, sizeof stopped - 1);
-  (void)w;
-  _exit(sig == SIGALRM ? 1 : 128 + sig);
-}
-
-static int64_t s_now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+static bench_tmp_t g_tmp;
+static const bench_fatal_t s_fatal = {
+    g_child, SERVERS, &g_tmp,
+    "keten-bench-fanout: watchdog expired: "
+    "servers killed, temporary files removed\n",
+    "keten-bench-fanout: interrupted: servers "
+    "killed, temporary files removed\n"};
 
 static double s_thread_cpu_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t s_wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void s_sleep_until(int64_t t_ns) {
-  struct timespec ts = {.tv_sec = (time_t)(t_ns / 1000000000),
-                        .tv_nsec = (long)(t_ns % 1000000000)};
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-    ;
-}
-
-static void s_sleep_ms(int ms) {
-  s_sleep_until(s_now_ns() + (int64_t)ms * 1000000);
-}
-
-/* Stops server srv with SIGTERM, then SIGKILL after grace_ms. Returns its
- * wait status, -2 if it had to be killed, -1 if there was none. */
-static int s_stop_child(int srv, int grace_ms) {
-  pid_t pid = (pid_t)g_child[srv];
-  int status = 0;
-  if (pid <= 0)
-    return -1;
-  kill(pid, SIGTERM);
-  int64_t deadline = s_now_ns() + (int64_t)grace_ms * 1000000;
-  for (;;) {
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid || (r < 0 && errno == ECHILD))
-      break;
-    if (s_now_ns() >= deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      status = -2;
-      break;
-    }
-    s_sleep_ms(10);
-  }
-  g_child[srv] = 0;
-  return status;
-}
-
-/* Removes dir and everything in it (two levels are all the run makes). */
-static void s_remove_tree(const char *dir, int depth) {
-  DIR *d = opendir(dir);
-  if (d) {
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-        continue;
-      snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-      struct stat sb;
-      if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode) && depth > 0)
-        s_remove_tree(path, depth - 1);
-      else
-        unlink(path);
-    }
-    closedir(d);
-  }
-  rmdir(dir);
+  return (double)bench_thread_cpu_ns() / 1e9;
 }
 
 static void s_cleanup(void) {
   for (int i = 0; i < SERVERS; i++)
-    s_stop_child(i, 5000);
-  if (!g_tmpdir[0])
+    bench_child_stop(&g_child[i], 5000);
+  if (!g_tmp.dir[0])
     return;
-  if (g_keep_tmp) {
-    fprintf(stderr, "keten-bench-fanout: kept %s\n", g_tmpdir);
+  if (g_tmp.keep) {
+    fprintf(stderr, "keten-bench-fanout: kept %s\n", g_tmp.dir);
     return;
   }
-  s_remove_tree(g_tmpdir, 2);
+  bench_remove_tree(g_tmp.dir, 2);
   struct stat sb;
-  if (stat(g_tmpdir, &sb) == 0)
-    fprintf(stderr, "keten-bench-fanout: could not remove %s\n", g_tmpdir);
-  g_tmpdir[0] = '\0';
-}
-
-static void s_die_with_parent(pid_t parent) {
-#ifdef __linux__
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
-#endif
-  if (getppid() != parent)
-    _exit(1);
+  if (stat(g_tmp.dir, &sb) == 0)
+    fprintf(stderr, "keten-bench-fanout: could not remove %s\n", g_tmp.dir);
+  g_tmp.dir[0] = '\0';
 }
 
 static const char *s_tmp(const char *name) {
-  for (size_t i = 0; i < TMP_FILES; i++)
-    if (!strcmp(s_tmp_names[i], name))
-      return g_tmp_paths[i];
-  return "";
+  return bench_tmp_path(&g_tmp, name);
 }
 
 static int g_quiet;
@@ -288,93 +165,9 @@ static void s_progress(const char *fmt, ...) {
 }
 
 static void s_print_tail(const char *path, int lines) {
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return;
-  char buf[8192];
-  fseek(f, 0, SEEK_END);
-  long size = ftell(f);
-  long from = size > (long)sizeof buf - 1 ? size - (long)sizeof buf + 1 : 0;
-  fseek(f, from, SEEK_SET);
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  size_t start = n;
-  int seen = 0;
-  while (start > 0) {
-    if (buf[start - 1] == '\n' && start != n && ++seen >= lines)
-      break;
-    start--;
-  }
-  fprintf(stderr, "---- last lines of %s ----\n%s", path, buf + start);
-  if (n && buf[n - 1] != '\n')
-    fputc('\n', stderr);
-  fprintf(stderr, "----\n");
-}
-
-/* ---- /proc --------------------------------------------------------------- */
-
-static long long s_proc_ticks(pid_t pid) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return -1;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  const char *p = strrchr(buf, ')');
-  unsigned long long ut = 0, st = 0;
-  if (!p || sscanf(p + 1,
-                   " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                   &ut, &st) != 2)
-    return -1;
-  return (long long)(ut + st);
-}
-
-static long long s_machine_busy_ticks(void) {
-  FILE *f = fopen("/proc/stat", "r");
-  if (!f)
-    return -1;
-  unsigned long long v[8] = {0};
-  int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
-                   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
-  fclose(f);
-  if (got < 4)
-    return -1;
-  return (long long)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
-}
-
-/* VmHWM and VmRSS of pid in KiB (-1 when unknown). */
-static void s_proc_mem(pid_t pid, long *hwm_kib, long *rss_kib) {
-  char path[64], line[256];
-  *hwm_kib = *rss_kib = -1;
-  snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return;
-  while (fgets(line, sizeof line, f)) {
-    if (!strncmp(line, "VmHWM:", 6))
-      *hwm_kib = strtol(line + 6, NULL, 10);
-    else if (!strncmp(line, "VmRSS:", 6))
-      *rss_kib = strtol(line + 6, NULL, 10);
-  }
-  fclose(f);
-}
-
-typedef struct {
-  long long server_ticks, machine_busy;
-  int64_t self_ns;
-  int ok;
-} cpu_sample_t;
-
-static void s_cpu_sample(pid_t server, cpu_sample_t *s) {
-  struct timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  s->self_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-  s->server_ticks = s_proc_ticks(server);
-  s->machine_busy = s_machine_busy_ticks();
-  s->ok = s->server_ticks >= 0 && s->machine_busy >= 0;
+  char tail[8800];
+  if (bench_log_tail(path, lines, tail, sizeof tail) >= 0)
+    fputs(tail, stderr);
 }
 
 static off_t s_file_size(const char *path) {
@@ -384,38 +177,13 @@ static off_t s_file_size(const char *path) {
 
 /* ---- sockets ------------------------------------------------------------- */
 
-static int s_setint(void *sock, int opt, int value) {
-  return zmq_setsockopt(sock, opt, &value, sizeof value);
-}
-
-/* A CURVE DEALER set up as libketen sets up its own, in ctx. */
-static void *s_dealer(void *ctx, const char *endpoint, const keten_keys_t *me,
-                      const uint8_t server_pk[32]) {
-  int64_t max_msg = 4 * (int64_t)BENCH_MAX_FRAME;
-  void *s = zmq_socket(ctx, ZMQ_DEALER);
-  if (!s || s_setint(s, ZMQ_LINGER, 0) ||
-      zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg) ||
-      s_setint(s, ZMQ_HEARTBEAT_IVL, BENCH_HEARTBEAT_IVL_MS) ||
-      s_setint(s, ZMQ_HEARTBEAT_TIMEOUT, 3 * BENCH_HEARTBEAT_IVL_MS) ||
-      s_setint(s, ZMQ_HEARTBEAT_TTL, 3 * BENCH_HEARTBEAT_IVL_MS) ||
-      zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server_pk, 32) ||
-      zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, me->transport_pk, 32) ||
-      zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, me->transport_sk, 32) ||
-      zmq_connect(s, endpoint)) {
-    if (s)
-      zmq_close(s);
-    return NULL;
-  }
-  return s;
-}
-
 /* Receives one message within timeout_ms into buf (cap); returns its
  * length (may exceed cap: truncated) or -1. */
 static int s_recv_timeout(void *sock, void *buf, size_t cap, int timeout_ms) {
   zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
-  int64_t deadline = s_now_ns() + (int64_t)timeout_ms * 1000000;
+  int64_t deadline = bench_now_ns() + (int64_t)timeout_ms * 1000000;
   for (;;) {
-    long left = (long)((deadline - s_now_ns()) / 1000000);
+    long left = (long)((deadline - bench_now_ns()) / 1000000);
     if (left <= 0)
       return -1;
     int rc = zmq_poll(&it, 1, left);
@@ -430,50 +198,6 @@ static int s_recv_timeout(void *sock, void *buf, size_t cap, int timeout_ms) {
 }
 
 /* ---- (a): the bare CURVE forwarder (forked child) ------------------------ */
-
-static volatile sig_atomic_t g_fwd_stop;
-static void s_fwd_on_stop(int sig) {
-  (void)sig;
-  g_fwd_stop = 1;
-}
-
-/* ZAP (RFC 27): admits CURVE clients whose key is in allowed[n]. */
-static void s_fwd_zap(void *zap, const uint8_t (*allowed)[32], int n_allowed) {
-  uint8_t frame[7][256];
-  size_t len[7] = {0};
-  int n = 0, more = 1;
-  while (more) {
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, zap, 0) < 0) {
-      zmq_msg_close(&m);
-      return;
-    }
-    more = zmq_msg_more(&m);
-    if (n < 7) {
-      len[n] = zmq_msg_size(&m) < sizeof frame[n] ? zmq_msg_size(&m)
-                                                  : sizeof frame[n];
-      memcpy(frame[n], zmq_msg_data(&m), len[n]);
-    }
-    n++;
-    zmq_msg_close(&m);
-  }
-  int ok = 0;
-  if (n == 7 && len[5] == 5 && memcmp(frame[5], "CURVE", 5) == 0 &&
-      len[6] == 32)
-    for (int i = 0; i < n_allowed && !ok; i++)
-      ok = memcmp(frame[6], allowed[i], 32) == 0;
-  char user[65] = "";
-  if (ok)
-    sodium_bin2hex(user, sizeof user, frame[6], 32);
-  const char *status = ok ? "200" : "400", *text = ok ? "OK" : "not admitted";
-  zmq_send(zap, "1.0", 3, ZMQ_SNDMORE);
-  zmq_send(zap, frame[1], n > 1 ? len[1] : 0, ZMQ_SNDMORE);
-  zmq_send(zap, status, 3, ZMQ_SNDMORE);
-  zmq_send(zap, text, strlen(text), ZMQ_SNDMORE);
-  zmq_send(zap, user, strlen(user), ZMQ_SNDMORE);
-  zmq_send(zap, "", 0, 0);
-}
 
 typedef struct {
   uint8_t rid[256];
@@ -500,7 +224,8 @@ static void s_fwd_send_small(void *router, const uint8_t *rid, size_t rid_len,
 }
 
 /* Handles up to 256 waiting messages (ketend's batch size). */
-static void s_fwd_batch(void *router, fwd_consumer_t *cons) {
+static void s_fwd_batch(void *router, void *arg) {
+  fwd_consumer_t *cons = arg;
   for (int i = 0; i < 256; i++) {
     uint8_t rid[256];
     int rid_len = zmq_recv(router, rid, sizeof rid, ZMQ_DONTWAIT);
@@ -566,106 +291,20 @@ static void s_fwd_batch(void *router, fwd_consumer_t *cons) {
   }
 }
 
-static void s_fwd_child(int fd, const char *bind_ep, const keten_keys_t *server,
-                        const uint8_t (*allowed)[32], int n_allowed) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sigemptyset(&sa.sa_mask);
-  sa.sa_handler = s_fwd_on_stop;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  sa.sa_handler = SIG_DFL;
-  sigaction(SIGALRM, &sa, NULL);
-  sigaction(SIGHUP, &sa, NULL);
-  alarm(0);
-
-  char line[400];
-  int64_t max_msg = 2 * (int64_t)BENCH_MAX_FRAME + 65536;
-  fwd_consumer_t cons[FO_RECIPIENTS];
-  memset(cons, 0, sizeof cons);
+/* In the forwarder's child, before it binds: the consumers' rings. */
+static const char *s_fwd_start(void *arg) {
+  fwd_consumer_t *cons = arg;
+  memset(cons, 0, FO_RECIPIENTS * sizeof *cons);
   int ok = 1;
   for (int c = 0; c < FO_RECIPIENTS; c++)
     ok &= (cons[c].ring = calloc(BENCH_FWD_RING, sizeof(zmq_msg_t))) != NULL;
-  void *ctx = zmq_ctx_new();
-  void *zap = ctx ? zmq_socket(ctx, ZMQ_REP) : NULL;
-  void *router = ctx ? zmq_socket(ctx, ZMQ_ROUTER) : NULL;
-  if (!ok || !zap || !router || s_setint(zap, ZMQ_LINGER, 0) ||
-      zmq_bind(zap, "inproc://zeromq.zap.01") ||
-      s_setint(router, ZMQ_CURVE_SERVER, 1) ||
-      zmq_setsockopt(router, ZMQ_CURVE_SECRETKEY, server->transport_sk, 32) ||
-      zmq_setsockopt(router, ZMQ_ZAP_DOMAIN, "bench", 5) ||
-      zmq_setsockopt(router, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg) ||
-      s_setint(router, ZMQ_ROUTER_MANDATORY, 1) ||
-      s_setint(router, ZMQ_SNDHWM, BENCH_HWM) ||
-      s_setint(router, ZMQ_RCVHWM, BENCH_HWM) ||
-      s_setint(router, ZMQ_LINGER, 0) ||
-      s_setint(router, ZMQ_HEARTBEAT_IVL, BENCH_HEARTBEAT_IVL_MS) ||
-      s_setint(router, ZMQ_HEARTBEAT_TIMEOUT, BENCH_HEARTBEAT_TIMEOUT_MS) ||
-      s_setint(router, ZMQ_HEARTBEAT_TTL, BENCH_HEARTBEAT_TIMEOUT_MS) ||
-      zmq_bind(router, bind_ep)) {
-    snprintf(line, sizeof line, "error %s: %s\n", bind_ep,
-             ok ? zmq_strerror(zmq_errno()) : "out of memory");
-    ssize_t w = write(fd, line, strlen(line));
-    (void)w;
-    _exit(1);
-  }
-  char ep[300];
-  size_t eplen = sizeof ep;
-  zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, ep, &eplen);
-  snprintf(line, sizeof line, "ok %s\n", ep);
-  ssize_t w = write(fd, line, strlen(line));
-  (void)w;
-  close(fd);
-  while (!g_fwd_stop) {
-    zmq_pollitem_t items[] = {{zap, 0, ZMQ_POLLIN, 0},
-                              {router, 0, ZMQ_POLLIN, 0}};
-    int rc = zmq_poll(items, 2, 1000);
-    if (rc < 0) {
-      if (zmq_errno() == EINTR)
-        continue;
-      break;
-    }
-    if (items[0].revents & ZMQ_POLLIN)
-      s_fwd_zap(zap, allowed, n_allowed);
-    if (items[1].revents & ZMQ_POLLIN)
-      s_fwd_batch(router, cons);
-  }
-  for (int c = 0; c < FO_RECIPIENTS; c++)
-    s_fwd_release(&cons[c], cons[c].seq);
-  zmq_close(router);
-  zmq_close(zap);
-  zmq_ctx_term(ctx);
-  _exit(0);
+  return ok ? NULL : "out of memory";
 }
 
-static int s_read_line(int fd, char *buf, size_t cap, int timeout_ms) {
-  size_t n = 0;
-  int64_t deadline = s_now_ns() + (int64_t)timeout_ms * 1000000;
-  buf[0] = '\0';
-  while (n + 1 < cap && !memchr(buf, '\n', n)) {
-    int left = (int)((deadline - s_now_ns()) / 1000000);
-    if (left <= 0)
-      break;
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    int r = poll(&pfd, 1, left);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      break;
-    ssize_t k = read(fd, buf + n, cap - 1 - n);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0)
-      break;
-    n += (size_t)k;
-    buf[n] = '\0';
-  }
-  buf[n] = '\0';
-  char *nl = strchr(buf, '\n');
-  if (!nl)
-    return -1;
-  *nl = '\0';
-  return 0;
+static void s_fwd_stop(void *arg) {
+  fwd_consumer_t *cons = arg;
+  for (int c = 0; c < FO_RECIPIENTS; c++)
+    s_fwd_release(&cons[c], cons[c].seq);
 }
 
 static int s_start_forwarder(const opts_t *o, const fo_keys_t *k,
@@ -682,59 +321,22 @@ static int s_start_forwarder(const opts_t *o, const fo_keys_t *k,
     memcpy(allowed[n_allowed++], k->producer[p].transport_pk, 32);
   for (int r = 0; r < FO_RECIPIENTS; r++)
     memcpy(allowed[n_allowed++], k->recipient[r].transport_pk, 32);
-  int p[2];
-  if (pipe(p) != 0) {
-    snprintf(err, errlen, "pipe: %s", strerror(errno));
-    return -1;
-  }
-  fflush(NULL);
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) {
-    snprintf(err, errlen, "fork: %s", strerror(errno));
-    close(p[0]);
-    close(p[1]);
-    return -1;
-  }
-  if (pid == 0) {
-    close(p[0]);
-    s_die_with_parent(parent);
-    s_fwd_child(p[1], bind_ep, &k->broker, (const uint8_t(*)[32])allowed,
-                n_allowed);
-  }
-  g_child[SRV_BARE] = pid;
-  close(p[1]);
-  char line[400];
-  int rc = s_read_line(p[0], line, sizeof line, BENCH_CONNECT_TIMEOUT_MS);
-  close(p[0]);
-  if (rc != 0 || strncmp(line, "ok ", 3) != 0) {
-    snprintf(err, errlen, "the forwarder did not start: %s",
-             rc == 0 ? line : "no answer");
-    s_stop_child(SRV_BARE, 1000);
-    return -1;
-  }
-  snprintf(endpoint, cap, "%s", line + 3);
-  return 0;
+  fwd_consumer_t cons[FO_RECIPIENTS]; /* the child's, set by s_fwd_start */
+  bench_curve_server_t s = {.what = "the forwarder",
+                            .bind_ep = bind_ep,
+                            .server_sk = k->broker.transport_sk,
+                            .allowed = (const uint8_t(*)[32])allowed,
+                            .n_allowed = n_allowed,
+                            .on_start = s_fwd_start,
+                            .on_batch = s_fwd_batch,
+                            .on_stop = s_fwd_stop,
+                            .arg = cons};
+  return bench_curve_server_start(&g_child[SRV_BARE], &s,
+                                  BENCH_CONNECT_TIMEOUT_MS, endpoint, cap,
+                                  err, errlen);
 }
 
 /* ---- ketend -------------------------------------------------------------- */
-
-static int s_free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0)
-    return -1;
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t alen = sizeof a;
-  int port = -1;
-  if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-      getsockname(fd, (struct sockaddr *)&a, &alen) == 0)
-    port = ntohs(a.sin_port);
-  close(fd);
-  return port;
-}
 
 static const char *s_srv_path(int srv, const char *ext) {
   char name[32];
@@ -750,7 +352,7 @@ static int s_start_ketend(const opts_t *o, int srv, const fo_keys_t *k,
   if (o->ipc) {
     snprintf(endpoint, cap, "ipc://%s", s_srv_path(srv, "sock"));
   } else {
-    int port = s_free_port();
+    int port = bench_free_port();
     if (port < 0) {
       snprintf(err, errlen, "no free TCP port on 127.0.0.1");
       return -1;
@@ -776,98 +378,30 @@ static int s_start_ketend(const opts_t *o, int srv, const fo_keys_t *k,
     snprintf(ack, sizeof ack, "%d", o->ack_timeout_ms);
     bench_ketend_arg(&a, "--ack-timeout-ms", ack);
   }
-  fflush(NULL);
-  pid_t parent = getpid();
-  int64_t t0 = s_now_ns();
-  pid_t pid = fork();
-  if (pid < 0) {
-    snprintf(err, errlen, "fork: %s", strerror(errno));
-    close(logfd);
+  int64_t t0 = bench_now_ns();
+  if (bench_spawn(&g_child[srv], a.argv, logfd,
+                  "keten-bench-fanout: cannot execute ketend\n", err,
+                  errlen) != 0)
     return -1;
-  }
-  if (pid == 0) {
-    s_die_with_parent(parent);
-    alarm(0);
-    int nul = open("/dev/null", O_RDONLY);
-    if (nul >= 0)
-      dup2(nul, 0);
-    dup2(logfd, 1);
-    dup2(logfd, 2);
-    execv(a.argv[0], a.argv);
-    static const char msg[] = "keten-bench-fanout: cannot execute ketend\n";
-    ssize_t w = write(2, msg, sizeof msg - 1);
-    (void)w;
-    _exit(127);
-  }
-  close(logfd);
-  g_child[srv] = pid;
-
   keten_client_config_t cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.endpoint = endpoint;
-  cfg.keys = &k->recipient[FO_RECIPIENTS - 1];
-  cfg.broker_key = k->broker.transport_pk;
-  cfg.root_key = k->root.public_key;
-  cfg.timeout_ms = 250;
-  cfg.retries = -1;
-  char reason[300];
-  keten_client_t *c = keten_client_new(&cfg, reason, sizeof reason);
-  if (!c) {
-    snprintf(err, errlen, "keten_client_new: %s", reason);
-    return -1;
-  }
-  int64_t deadline = t0 + (int64_t)BENCH_START_TIMEOUT_MS * 1000000;
-  int rc = -1;
-  for (;;) {
-    int status;
-    if (waitpid(pid, &status, WNOHANG) == pid) {
-      g_child[srv] = 0;
-      snprintf(err, errlen, "ketend exited before serving (%s %d)",
-               WIFEXITED(status) ? "exit status" : "signal",
-               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-      break;
-    }
-    keten_welcome_t w;
-    keten_err_t krc = keten_client_hello(c, &w);
-    if (krc == KETEN_OK) {
-      rc = 0;
-      break;
-    }
-    if (krc != KETEN_ERR_TIMEOUT) {
-      snprintf(err, errlen, "HELLO failed: %s: %s", keten_strerror(krc),
-               keten_client_error(c));
-      break;
-    }
-    if (s_now_ns() >= deadline) {
-      snprintf(err, errlen, "ketend did not answer HELLO within %d ms",
-               BENCH_START_TIMEOUT_MS);
-      break;
-    }
-  }
-  keten_client_destroy(&c);
-  *startup_s = (double)(s_now_ns() - t0) / 1e9;
+  bench_client_config(&cfg, endpoint, &k->recipient[FO_RECIPIENTS - 1],
+                      k->broker.transport_pk, k->root.public_key, 250);
+  keten_welcome_t w;
+  int rc = bench_ketend_wait_hello(&g_child[srv], &cfg, t0,
+                                   BENCH_START_TIMEOUT_MS, &w, err, errlen);
+  *startup_s = (double)(bench_now_ns() - t0) / 1e9;
   if (rc != 0) {
-    s_stop_child(srv, 3000);
+    bench_child_stop(&g_child[srv], 3000);
     s_print_tail(log_path, 20);
   }
   return rc;
 }
 
-/* The summary line ketend logs when it stops ("stopping: ..."). */
+/* The summary line ketend logs when it stops, after "stopping: ". */
 static void s_ketend_summary(int srv, char *out, size_t cap) {
-  out[0] = '\0';
-  FILE *f = fopen(s_srv_path(srv, "log"), "r");
-  if (!f)
-    return;
-  char line[1024];
-  while (fgets(line, sizeof line, f)) {
-    const char *p = strstr(line, "stopping: ");
-    if (p) {
-      snprintf(out, cap, "%s", p + 10);
-      out[strcspn(out, "\n")] = '\0';
-    }
-  }
-  fclose(f);
+  char line[410];
+  bench_ketend_summary(s_srv_path(srv, "log"), line, sizeof line);
+  snprintf(out, cap, "%s", line[0] ? line + 10 : "");
 }
 
 /* ---- stores -------------------------------------------------------------- */
@@ -913,7 +447,7 @@ static int s_copy_file(const char *from, const char *to, char *err,
  * directory --cache-dir names (kept; bench/run.sh removes its own). */
 typedef struct {
   char dir[300];
-  int private_dir;                /* inside g_tmpdir: use files in place */
+  int private_dir;                /* inside the run's directory: use in place */
   uint8_t seed[FO_SEED_BYTES];
 } cache_t;
 
@@ -927,7 +461,7 @@ static int s_cache_open(const opts_t *o, cache_t *c, char *err,
       return -1;
     }
   } else {
-    snprintf(c->dir, sizeof c->dir, "%s", g_tmp_cache);
+    snprintf(c->dir, sizeof c->dir, "%s", s_tmp("cache"));
     c->private_dir = 1;
     if (mkdir(c->dir, 0700) != 0) {
       snprintf(err, errlen, "cannot create %s: %s", c->dir, strerror(errno));
@@ -1050,7 +584,7 @@ static int s_signed_entry(const keten_root_key_t *root, const keten_keys_t *k,
                           const char *role, participant_t *p,
                           Keten__RegistryEntry *e) {
   char err[300];
-  if (bench_entry_make(root, k, role, "bench", s_wall_ms(), p, err,
+  if (bench_entry_make(root, k, role, "bench", bench_wall_ms(), p, err,
                        sizeof err) != 0)
     return -1;
   participant_to_entry(p, e);
@@ -1074,7 +608,7 @@ static int s_evidence(const fo_keys_t *k, int r, const uint8_t subject[32],
   if (s_signed_entry(&k->root, &k->recipient[r], fo_recipient_role(r),
                      &ev->p, &ev->entry) != 0)
     return -1;
-  int64_t now = s_wall_ms();
+  int64_t now = bench_wall_ms();
   randombytes_buf(ev->consent_id, sizeof ev->consent_id);
   ev->kinds[0] = (Keten__SectionKind)FO_KIND;
   Keten__Consent *c = &ev->consent;
@@ -1134,7 +668,7 @@ static void s_crypto_bench(const opts_t *o, const fo_keys_t *k,
   fo_subject(seed, 0, 0, h.subject);
   h.kind = FO_KIND;
   snprintf(h.author, sizeof h.author, "%s", fo_producer_id(0));
-  h.created_at_ms = (uint64_t)s_wall_ms();
+  h.created_at_ms = (uint64_t)bench_wall_ms();
   int ok = 1;
   double t0 = s_thread_cpu_s();
   for (int i = 0; i < n && ok; i++) {
@@ -1174,7 +708,7 @@ static void s_crypto_bench(const opts_t *o, const fo_keys_t *k,
                             .n_own = 1,
                             .subject = h.subject,
                             .kind = FO_KIND,
-                            .now_ms = (uint64_t)s_wall_ms()};
+                            .now_ms = (uint64_t)bench_wall_ms()};
     t0 = s_thread_cpu_s();
     for (int i = 0; i < n && ok; i++)
       for (int j = 0; j < FO_RECIPIENTS && ok; j++)
@@ -1259,24 +793,6 @@ static void s_crypto_bench(const opts_t *o, const fo_keys_t *k,
 
 /* ---- rounds: producers and recipients ------------------------------------ */
 
-typedef struct {
-  int64_t *v;
-  size_t n, cap;
-} samples_t;
-
-static int s_push(samples_t *s, int64_t x) {
-  if (s->n == s->cap) {
-    size_t cap = s->cap ? 2 * s->cap : 16384;
-    int64_t *grown = realloc(s->v, cap * sizeof *grown);
-    if (!grown)
-      return -1;
-    s->v = grown;
-    s->cap = cap;
-  }
-  s->v[s->n++] = x;
-  return 0;
-}
-
 /* What one producer may send in a round: sections k0 .. k0+n-1 of its
  * sequence (k-th section: subject slot k mod S, version k div S + 1). */
 typedef struct {
@@ -1308,7 +824,7 @@ typedef struct {
   pthread_t thread;
   int ready_ok;
   char error[400];
-  samples_t t_send, t_got;        /* pairs, one per delivery taken */
+  bench_samples_t t_send, t_got;  /* pairs, one per delivery taken */
   uint64_t stale, dups, bad;
   double cpu_s;
   char expect[128];
@@ -1357,7 +873,8 @@ static void s_took(recipient_t *w, int p, uint64_t k, int64_t now) {
     w->dups++;
     return;
   }
-  if (s_push(&w->t_send, ts) != 0 || s_push(&w->t_got, now) != 0) {
+  if (bench_samples_push(&w->t_send, ts) != 0 ||
+      bench_samples_push(&w->t_got, now) != 0) {
     w->bad++;
     return;
   }
@@ -1374,7 +891,7 @@ static int s_on_delivery(const keten_section_t *sec, uint64_t seq,
                          keten_err_t status, void *arg) {
   (void)seq;
   recipient_t *w = arg;
-  int64_t now = s_now_ns();
+  int64_t now = bench_now_ns();
   int p;
   unsigned slot;
   if (!sec || status != KETEN_OK ||
@@ -1423,7 +940,7 @@ static int s_seal_pool(round_t *rd, producer_t *w) {
     h.kind = FO_KIND;
     snprintf(h.author, sizeof h.author, "%s", fo_producer_id(w->p));
     h.version = k / (uint64_t)o->subjects + 1;
-    h.created_at_ms = (uint64_t)s_wall_ms();
+    h.created_at_ms = (uint64_t)bench_wall_ms();
     fo_plaintext(pt, o->size, w->p, k);
     keten_err_t err;
     Keten__SealedSection *s =
@@ -1542,8 +1059,8 @@ static void *s_producer(void *arg) {
   if (ok && !bare)
     ok = s_seal_pool(rd, w) == 0;
   if (ok) {
-    sock = s_dealer(ctx, rd->endpoint, &rd->keys->producer[w->p],
-                    rd->keys->broker.transport_pk);
+    sock = bench_curve_dealer(ctx, rd->endpoint, &rd->keys->producer[w->p],
+                              rd->keys->broker.transport_pk, 0);
     ok = sock != NULL;
     if (!ok)
       snprintf(w->error, sizeof w->error, "cannot open a DEALER to %s: %s",
@@ -1568,7 +1085,7 @@ static void *s_producer(void *arg) {
   size_t next = 0;
   uint64_t window = (uint64_t)o->window;
   while (ok && !rd->cancel) {
-    int64_t now = s_now_ns();
+    int64_t now = bench_now_ns();
     if (now >= rd->measure_end_ns)
       break;
     uint64_t settled = atomic_load(&rd->complete[w->p]) +
@@ -1578,7 +1095,7 @@ static void *s_producer(void *arg) {
         w->exhausted_ns = now;
         break;
       }
-      atomic_store_explicit(&pl->t_send[next], s_now_ns(),
+      atomic_store_explicit(&pl->t_send[next], bench_now_ns(),
                             memory_order_release);
       int rc;
       if (bare) {
@@ -1617,8 +1134,8 @@ static void *s_producer(void *arg) {
       s_drain_replies(rd, w, sock);
   }
   /* every reply, then done */
-  int64_t deadline = s_now_ns() + (int64_t)o->drain_ms * 1000000;
-  while (ok && w->replies < w->sent && s_now_ns() < deadline) {
+  int64_t deadline = bench_now_ns() + (int64_t)o->drain_ms * 1000000;
+  while (ok && w->replies < w->sent && bench_now_ns() < deadline) {
     zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
     if (zmq_poll(&it, 1, 50) > 0)
       s_drain_replies(rd, w, sock);
@@ -1660,8 +1177,9 @@ static int s_raw_subscribe(void *sock, uint32_t credit, char *err,
     snprintf(err, errlen, "cannot send SUBSCRIBE");
     return -1;
   }
-  int64_t deadline = s_now_ns() + (int64_t)BENCH_CONNECT_TIMEOUT_MS * 1000000;
-  while (s_now_ns() < deadline) {
+  int64_t deadline =
+      bench_now_ns() + (int64_t)BENCH_CONNECT_TIMEOUT_MS * 1000000;
+  while (bench_now_ns() < deadline) {
     zmq_msg_t m;
     zmq_msg_init(&m);
     zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
@@ -1695,7 +1213,7 @@ static void s_raw_take(recipient_t *w, void *sock) {
       zmq_msg_close(&m);
       return;
     }
-    int64_t now = s_now_ns();
+    int64_t now = bench_now_ns();
     Keten__Envelope *r = envelope_decode(zmq_msg_data(&m), zmq_msg_size(&m),
                                          4 * BENCH_MAX_FRAME, NULL);
     zmq_msg_close(&m);
@@ -1748,7 +1266,8 @@ static void *s_recipient(void *arg) {
   int raw = !bare && o->raw_recipients;
   if (raw) {
     ctx = zmq_ctx_new();
-    sock = ctx ? s_dealer(ctx, rd->endpoint, me, rd->keys->broker.transport_pk)
+    sock = ctx ? bench_curve_dealer(ctx, rd->endpoint, me,
+                                    rd->keys->broker.transport_pk, 0)
                : NULL;
     ok = sock && s_raw_subscribe(sock, (uint32_t)o->credit, w->error,
                                  sizeof w->error) == 0;
@@ -1756,7 +1275,8 @@ static void *s_recipient(void *arg) {
       snprintf(w->error, sizeof w->error, "cannot open a DEALER");
   } else if (bare) {
     ctx = zmq_ctx_new();
-    sock = ctx ? s_dealer(ctx, rd->endpoint, me, rd->keys->broker.transport_pk)
+    sock = ctx ? bench_curve_dealer(ctx, rd->endpoint, me,
+                                    rd->keys->broker.transport_pk, 0)
                : NULL;
     uint8_t sub[2] = {'S', (uint8_t)w->r};
     char buf[8];
@@ -1767,13 +1287,8 @@ static void *s_recipient(void *arg) {
       snprintf(w->error, sizeof w->error, "cannot subscribe at the forwarder");
   } else {
     keten_client_config_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.endpoint = rd->endpoint;
-    cfg.keys = me;
-    cfg.broker_key = rd->keys->broker.transport_pk;
-    cfg.root_key = rd->keys->root.public_key;
-    cfg.timeout_ms = BENCH_CONNECT_TIMEOUT_MS;
-    cfg.retries = -1;
+    bench_client_config(&cfg, rd->endpoint, me, rd->keys->broker.transport_pk,
+                        rd->keys->root.public_key, BENCH_CONNECT_TIMEOUT_MS);
     char reason[300];
     c = keten_client_new(&cfg, reason, sizeof reason);
     keten_err_t krc = c ? keten_client_subscribe(c, (uint32_t)o->credit)
@@ -1818,7 +1333,7 @@ static void *s_recipient(void *arg) {
         zmq_msg_close(&m);
         break;
       }
-      int64_t now = s_now_ns();
+      int64_t now = bench_now_ns();
       const uint8_t *d = zmq_msg_data(&m);
       if (zmq_msg_size(&m) >= 10 && d[0] == 'P') {
         uint64_t k;
@@ -1851,13 +1366,12 @@ static void *s_recipient(void *arg) {
 typedef struct {
   int ran, failed;
   char error[480], note[600];
-  samples_t latency;              /* ns, publish to delivery */
+  bench_samples_t latency;        /* ns, publish to delivery */
   uint64_t deliveries;            /* inside the measured windows */
   double window_s;
-  double server_s, client_s, machine_s; /* CPU inside the full windows */
+  bench_cpu_t cpu;                /* CPU inside the full windows */
   uint64_t cpu_deliveries;        /* deliveries inside the full windows */
   double cpu_window_s;
-  int cpu_ok;
   int rounds;
   double round_dps[BENCH_MAX_ROUNDS];
   double seal_cpu_s;
@@ -1875,20 +1389,6 @@ typedef struct {
   double server_cpu_us, client_cpu_us, other_load;
   double seal_us, recipient_us;
 } result_t;
-
-static int s_cmp_i64(const void *a, const void *b) {
-  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-  return (x > y) - (x < y);
-}
-
-static double s_pct(const int64_t *v, size_t n, double p) {
-  size_t rank = (size_t)(p * (double)n + 0.999999);
-  if (rank < 1)
-    rank = 1;
-  if (rank > n)
-    rank = n;
-  return (double)v[rank - 1];
-}
 
 /* Runs one round of side: pool_n sections per producer (sealed first, for
  * ketend), warm_s unmeasured, then slice_s measured (added to res when
@@ -1970,26 +1470,22 @@ static int s_round(const opts_t *o, int side, const char *endpoint,
         snprintf(res->error, sizeof res->error, "recipient %d: %s", r,
                  rd->rec[r].error);
       }
-    rd->warm_end_ns = s_now_ns() + (int64_t)(warm_s * 1e9);
+    rd->warm_end_ns = bench_now_ns() + (int64_t)(warm_s * 1e9);
     rd->measure_end_ns = rd->warm_end_ns + (int64_t)(slice_s * 1e9);
     pthread_barrier_wait(&rd->go);
     if (!rd->cancel)
       s_progress("  %s: sealed and connected; traffic for %.2f s",
                  s_side_key[side], warm_s + slice_s);
-    cpu_sample_t c0 = {0}, c1 = {0};
-    if (!rd->cancel) {
-      s_sleep_until(rd->warm_end_ns);
-      s_cpu_sample(server, &c0);
-      s_sleep_until(rd->measure_end_ns);
-      s_cpu_sample(server, &c1);
-    }
+    bench_cpu_sample_t c0 = {0}, c1 = {0};
+    if (!rd->cancel)
+      bench_window(server, rd->warm_end_ns, rd->measure_end_ns, &c0, &c1);
     for (int p = 0; p < n; p++)
       pthread_join(rd->prod[p].thread, NULL);
     /* wait until every section sent was taken by all three */
     uint64_t sent = 0;
     for (int p = 0; p < n; p++)
       sent += rd->prod[p].sent;
-    int64_t deadline = s_now_ns() + (int64_t)o->drain_ms * 1000000;
+    int64_t deadline = bench_now_ns() + (int64_t)o->drain_ms * 1000000;
     for (;;) {
       uint64_t settled = 0;
       for (int p = 0; p < n; p++)
@@ -1999,14 +1495,14 @@ static int s_round(const opts_t *o, int side, const char *endpoint,
         rec_failed |= rd->rec[r].error[0] != '\0';
       if (settled >= sent || rec_failed || rd->cancel)
         break;
-      if (s_now_ns() >= deadline) {
+      if (bench_now_ns() >= deadline) {
         snprintf(res->error, sizeof res->error,
                  "%" PRIu64 " of %" PRIu64 " sections not delivered to all "
                  "recipients within %d ms", sent - settled, sent, o->drain_ms);
         rc = -1;
         break;
       }
-      s_sleep_ms(5);
+      bench_sleep_ms(5);
     }
     rd->stop = 1;
     for (int r = 0; r < FO_RECIPIENTS; r++)
@@ -2049,7 +1545,7 @@ static int s_round(const opts_t *o, int side, const char *endpoint,
         if (tg >= rd->warm_end_ns && tg <= rd->measure_end_ns)
           in_slice++;
         if (measured && ts >= rd->warm_end_ns && ts <= eff_end &&
-            s_push(&res->latency, tg - ts) != 0)
+            bench_samples_push(&res->latency, tg - ts) != 0)
           rc = -1;
       }
     }
@@ -2064,19 +1560,10 @@ static int s_round(const opts_t *o, int side, const char *endpoint,
       if (res->rounds < BENCH_MAX_ROUNDS)
         res->round_dps[res->rounds] = dps;
       res->rounds++;
-      long hz = sysconf(_SC_CLK_TCK);
       /* CPU: the whole window (a short round's tail is idle anyway). */
-      if (c0.ok && c1.ok && hz > 0 && (res->rounds == 1 || res->cpu_ok)) {
-        res->server_s +=
-            (double)(c1.server_ticks - c0.server_ticks) / (double)hz;
-        res->client_s += (double)(c1.self_ns - c0.self_ns) / 1e9;
-        res->machine_s +=
-            (double)(c1.machine_busy - c0.machine_busy) / (double)hz;
+      if (bench_cpu_add(&res->cpu, &c0, &c1, res->rounds == 1)) {
         res->cpu_deliveries += in_slice;
         res->cpu_window_s += slice_s;
-        res->cpu_ok = 1;
-      } else {
-        res->cpu_ok = 0;
       }
       for (int r = 0; r < FO_RECIPIENTS; r++) {
         res->recipient_cpu_s += rd->rec[r].cpu_s;
@@ -2123,23 +1610,18 @@ static void s_finish(result_t *r) {
   r->sps = r->dps / FO_RECIPIENTS;
   r->p50_ms = r->p99_ms = r->mean_ms = r->max_ms = -1;
   if (n) {
-    qsort(r->latency.v, n, sizeof *r->latency.v, s_cmp_i64);
-    double sum = 0;
-    for (size_t i = 0; i < n; i++)
-      sum += (double)r->latency.v[i];
-    r->p50_ms = s_pct(r->latency.v, n, 0.50) / 1e6;
-    r->p99_ms = s_pct(r->latency.v, n, 0.99) / 1e6;
-    r->mean_ms = sum / (double)n / 1e6;
-    r->max_ms = (double)r->latency.v[n - 1] / 1e6;
+    bench_summary_t lat;
+    bench_samples_summary(&r->latency, 1e6, &lat);
+    r->p50_ms = lat.p50;
+    r->p99_ms = lat.p99;
+    r->mean_ms = lat.mean;
+    r->max_ms = lat.max;
   }
   r->server_cpu_us = r->client_cpu_us = r->other_load = -1;
-  if (r->cpu_ok && r->cpu_deliveries) {
-    r->server_cpu_us = r->server_s * 1e6 / (double)r->cpu_deliveries;
-    r->client_cpu_us = r->client_s * 1e6 / (double)r->cpu_deliveries;
-    r->other_load =
-        (r->machine_s - r->server_s - r->client_s) / r->cpu_window_s;
-    if (r->other_load < 0)
-      r->other_load = 0;
+  if (r->cpu.ok && r->cpu_deliveries) {
+    r->server_cpu_us = r->cpu.server_s * 1e6 / (double)r->cpu_deliveries;
+    r->client_cpu_us = r->cpu.client_s * 1e6 / (double)r->cpu_deliveries;
+    r->other_load = bench_cpu_other_load(&r->cpu, r->cpu_window_s);
   }
   r->seal_us = r->sealed ? r->seal_cpu_s * 1e6 / (double)r->sealed : -1;
   r->recipient_us = r->recipient_deliveries
@@ -2167,20 +1649,16 @@ typedef struct {
 static void *s_grant_thread(void *arg) {
   grant_t *g = arg;
   keten_client_config_t cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.endpoint = g->endpoint;
-  cfg.keys = &g->k->producer[g->p];
-  cfg.broker_key = g->k->broker.transport_pk;
-  cfg.root_key = g->k->root.public_key;
-  cfg.timeout_ms = BENCH_CONNECT_TIMEOUT_MS;
-  cfg.retries = -1;
+  bench_client_config(&cfg, g->endpoint, &g->k->producer[g->p],
+                      g->k->broker.transport_pk, g->k->root.public_key,
+                      BENCH_CONNECT_TIMEOUT_MS);
   char reason[300];
   keten_client_t *c = keten_client_new(&cfg, reason, sizeof reason);
   if (!c) {
     snprintf(g->error, sizeof g->error, "keten_client_new: %s", reason);
     return NULL;
   }
-  uint64_t now = (uint64_t)s_wall_ms();
+  uint64_t now = (uint64_t)bench_wall_ms();
   for (int s = 0; s < g->o->subjects; s++)
     for (int r = 0; r < FO_RECIPIENTS; r++) {
       keten_consent_t kc;
@@ -2211,7 +1689,7 @@ static int s_grant_all(const opts_t *o, const fo_keys_t *k, const uint8_t *seed,
                        size_t errlen) {
   grant_t g[FO_MAX_PRODUCERS];
   memset(g, 0, sizeof g);
-  int64_t t0 = s_now_ns();
+  int64_t t0 = bench_now_ns();
   int started = 0;
   for (int p = 0; p < o->producers; p++) {
     g[p].o = o;
@@ -2225,7 +1703,7 @@ static int s_grant_all(const opts_t *o, const fo_keys_t *k, const uint8_t *seed,
   }
   for (int p = 0; p < started; p++)
     pthread_join(g[p].thread, NULL);
-  *secs = (double)(s_now_ns() - t0) / 1e9;
+  *secs = (double)(bench_now_ns() - t0) / 1e9;
   if (started < o->producers) {
     snprintf(err, errlen, "cannot start a thread");
     return -1;
@@ -2283,7 +1761,7 @@ static void s_phase_queue(const opts_t *o, const cache_t *cache,
                "plaintext) in %s",
                o->queue_sections, o->queue_bytes, path);
     alarm(900);
-    int64_t t0 = s_now_ns();
+    int64_t t0 = bench_now_ns();
     if (fo_build_queue(path, k, cache->seed, o->queue_sections,
                        o->queue_subjects, o->queue_bytes, o->producers,
                        o->prep_threads, s_build_progress, (void *)"(d)", err,
@@ -2292,7 +1770,7 @@ static void s_phase_queue(const opts_t *o, const cache_t *cache,
       snprintf(q->error, sizeof q->error, "preparing the store: %s", err);
       return;
     }
-    q->build_s = (double)(s_now_ns() - t0) / 1e9;
+    q->build_s = (double)(bench_now_ns() - t0) / 1e9;
   }
   alarm(600);
   if (s_cache_use(cache, "queue", SRV_QUEUE, err, sizeof err) != 0) {
@@ -2308,16 +1786,11 @@ static void s_phase_queue(const opts_t *o, const cache_t *cache,
     return;
   }
   pid_t pid = (pid_t)g_child[SRV_QUEUE];
-  s_sleep_ms(200);
-  s_proc_mem(pid, &q->hwm_start, &q->rss_start);
+  bench_sleep_ms(200);
+  bench_proc_mem(pid, &q->hwm_start, &q->rss_start);
   keten_client_config_t cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.endpoint = endpoint;
-  cfg.keys = &k->recipient[0];
-  cfg.broker_key = k->broker.transport_pk;
-  cfg.root_key = k->root.public_key;
-  cfg.timeout_ms = BENCH_START_TIMEOUT_MS;
-  cfg.retries = -1;
+  bench_client_config(&cfg, endpoint, &k->recipient[0], k->broker.transport_pk,
+                      k->root.public_key, BENCH_START_TIMEOUT_MS);
   char reason[300];
   keten_client_t *c = keten_client_new(&cfg, reason, sizeof reason);
   keten_err_t krc =
@@ -2326,14 +1799,14 @@ static void s_phase_queue(const opts_t *o, const cache_t *cache,
     snprintf(q->error, sizeof q->error, "subscribe: %s: %s",
              keten_strerror(krc), c ? keten_client_error(c) : reason);
     keten_client_destroy(&c);
-    s_stop_child(SRV_QUEUE, 5000);
+    bench_child_stop(&g_child[SRV_QUEUE], 5000);
     return;
   }
   s_progress("(d) %s subscribed; taking up to %" PRIu64 " deliveries",
              fo_recipient_id(0), o->queue_take);
-  int64_t t0 = s_now_ns();
+  int64_t t0 = bench_now_ns();
   int64_t end = t0 + (int64_t)(o->queue_secs * 1e9);
-  while (q->taken + q->bad < o->queue_take && s_now_ns() < end) {
+  while (q->taken + q->bad < o->queue_take && bench_now_ns() < end) {
     krc = keten_client_poll(c, 100, s_queue_take, q, NULL);
     if (krc != KETEN_OK) {
       snprintf(q->error, sizeof q->error, "poll: %s: %s", keten_strerror(krc),
@@ -2341,11 +1814,11 @@ static void s_phase_queue(const opts_t *o, const cache_t *cache,
       break;
     }
   }
-  q->take_s = (double)(s_now_ns() - t0) / 1e9;
+  q->take_s = (double)(bench_now_ns() - t0) / 1e9;
   keten_client_destroy(&c); /* lingers for the last ack */
-  s_sleep_ms(300);
-  s_proc_mem(pid, &q->hwm_end, &q->rss_end);
-  int st = s_stop_child(SRV_QUEUE, 10000);
+  bench_sleep_ms(300);
+  bench_proc_mem(pid, &q->hwm_end, &q->rss_end);
+  int st = bench_child_stop(&g_child[SRV_QUEUE], 10000);
   char summary[400];
   s_ketend_summary(SRV_QUEUE, summary, sizeof summary);
   if (!(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0))
@@ -2621,23 +2094,6 @@ static int s_parse_opts(int argc, char **argv, opts_t *o) {
   return 0;
 }
 
-static int s_make_tmpdir(char *err, size_t errlen) {
-  const char *base = getenv("TMPDIR");
-  if (!base || !*base || strlen(base) > 60)
-    base = "/tmp";
-  snprintf(g_tmpdir, sizeof g_tmpdir, "%s/keten-fanout.XXXXXX", base);
-  if (!mkdtemp(g_tmpdir)) {
-    snprintf(err, errlen, "mkdtemp %s: %s", g_tmpdir, strerror(errno));
-    g_tmpdir[0] = '\0';
-    return -1;
-  }
-  for (size_t i = 0; i < TMP_FILES; i++)
-    snprintf(g_tmp_paths[i], sizeof g_tmp_paths[i], "%s/%s", g_tmpdir,
-             s_tmp_names[i]);
-  snprintf(g_tmp_cache, sizeof g_tmp_cache, "%s/cache", g_tmpdir);
-  return 0;
-}
-
 /* ---- report -------------------------------------------------------------- */
 
 static void s_num_out(double v, int width, int prec) {
@@ -2877,7 +2333,7 @@ int main(int argc, char **argv) {
   int prc = s_parse_opts(argc, argv, &o);
   if (prc)
     return prc == 1 ? 0 : 2;
-  g_keep_tmp = o.keep_tmp;
+  g_tmp.keep = o.keep_tmp;
   g_quiet = o.quiet;
   int need_ketend = o.phase[1] || o.phase[2] || o.phase[3];
   if (need_ketend && access(o.ketend, X_OK) != 0) {
@@ -2889,19 +2345,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "keten-bench-fanout: libsodium failed to initialise\n");
     return 1;
   }
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sigemptyset(&sa.sa_mask);
-  sa.sa_handler = s_on_fatal_signal;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGHUP, &sa, NULL);
-  sigaction(SIGALRM, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  bench_fatal_signals(&s_fatal);
   alarm(300);
 
   char err[600];
-  if (s_make_tmpdir(err, sizeof err) != 0) {
+  if (bench_tmp_make(&g_tmp, "keten-fanout", s_tmp_names, TMP_FILES, err,
+                     sizeof err) != 0) {
     fprintf(stderr, "keten-bench-fanout: %s\n", err);
     return 1;
   }
@@ -2961,7 +2410,7 @@ int main(int argc, char **argv) {
                  " consents in %s",
                  o.big_subjects, o.big_consents, path);
       alarm(900);
-      int64_t t0 = s_now_ns();
+      int64_t t0 = bench_now_ns();
       if (fo_build_big(path, &keys, cache.seed, o.big_subjects, o.big_consents,
                        s_build_progress, (void *)"(c)", err, sizeof err) != 0 ||
           s_cache_mark(&cache, "big", params) != 0) {
@@ -2969,7 +2418,7 @@ int main(int argc, char **argv) {
         snprintf(r[SIDE_BIG].error, sizeof r[SIDE_BIG].error,
                  "preparing the store: %s", err);
       }
-      pi.big_build_s = (double)(s_now_ns() - t0) / 1e9;
+      pi.big_build_s = (double)(bench_now_ns() - t0) / 1e9;
       s_progress("(c) store prepared in %.1f s", pi.big_build_s);
     }
     alarm(600);
@@ -3069,12 +2518,12 @@ int main(int argc, char **argv) {
   /* peak RSS, then stop the servers */
   for (int s = SIDE_KETEND; s < SIDES; s++)
     if (r[s].ran && g_child[side_srv[s]])
-      s_proc_mem((pid_t)g_child[side_srv[s]], &r[s].hwm_kib, &r[s].rss_kib);
+      bench_proc_mem((pid_t)g_child[side_srv[s]], &r[s].hwm_kib, &r[s].rss_kib);
     else
       r[s].hwm_kib = r[s].rss_kib = -1;
   alarm(120);
   if (g_child[SRV_BARE]) {
-    int st = s_stop_child(SRV_BARE, 3000);
+    int st = bench_child_stop(&g_child[SRV_BARE], 3000);
     if (!(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0))
       snprintf(r[SIDE_BARE].note, sizeof r[SIDE_BARE].note,
                "the forwarder did not stop cleanly");
@@ -3082,7 +2531,7 @@ int main(int argc, char **argv) {
   for (int s = SIDE_KETEND; s < SIDES; s++) {
     if (!g_child[side_srv[s]])
       continue;
-    int st = s_stop_child(side_srv[s], 10000);
+    int st = bench_child_stop(&g_child[side_srv[s]], 10000);
     char summary[400];
     s_ketend_summary(side_srv[s], summary, sizeof summary);
     int clean = st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;

@@ -1,21 +1,15 @@
-/* bench_ketend — the registry set-up and ketend command line both
- * benchmark drivers share; see bench_ketend.h. */
+/* bench_ketend — the registry set-up, ketend's command line and start-up
+ * both benchmark drivers share; see bench_ketend.h. */
 #include "bench_ketend.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "participant.h"
-
-int64_t bench_wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int bench_entry_make(const keten_root_key_t *root, const keten_keys_t *k,
                      const char *role, const char *name, int64_t now_ms,
@@ -119,4 +113,74 @@ void bench_ketend_argv(bench_ketend_argv_t *a, const char *bin,
   bench_ketend_arg(a, "--root-key", root_key);
   bench_ketend_arg(a, "--store", store);
   bench_ketend_arg(a, "--log-level", log_level);
+}
+
+void bench_client_config(keten_client_config_t *cfg, const char *endpoint,
+                         const keten_keys_t *keys, const uint8_t *broker_pk,
+                         const uint8_t *root_pk, int timeout_ms) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->endpoint = endpoint;
+  cfg->keys = keys;
+  cfg->broker_key = broker_pk;
+  cfg->root_key = root_pk;
+  cfg->timeout_ms = timeout_ms;
+  cfg->retries = -1;
+}
+
+int bench_ketend_wait_hello(volatile sig_atomic_t *slot,
+                            const keten_client_config_t *cfg, int64_t t0_ns,
+                            int timeout_ms, keten_welcome_t *w, char *err,
+                            size_t errlen) {
+  char reason[300];
+  keten_client_t *c = keten_client_new(cfg, reason, sizeof reason);
+  if (!c) {
+    snprintf(err, errlen, "keten_client_new: %s", reason);
+    return -1;
+  }
+  int64_t deadline = t0_ns + (int64_t)timeout_ms * 1000000;
+  int rc = -1;
+  for (;;) {
+    int status;
+    pid_t pid = (pid_t)*slot;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      *slot = 0;
+      snprintf(err, errlen, "ketend exited before serving (%s %d)",
+               WIFEXITED(status) ? "exit status" : "signal",
+               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+      break;
+    }
+    keten_err_t krc = keten_client_hello(c, w);
+    if (krc == KETEN_OK) {
+      rc = 0;
+      break;
+    }
+    if (krc != KETEN_ERR_TIMEOUT) {
+      snprintf(err, errlen, "HELLO failed: %s: %s", keten_strerror(krc),
+               keten_client_error(c));
+      break;
+    }
+    if (bench_now_ns() >= deadline) {
+      snprintf(err, errlen, "ketend did not answer HELLO within %d ms",
+               timeout_ms);
+      break;
+    }
+  }
+  keten_client_destroy(&c);
+  return rc;
+}
+
+void bench_ketend_summary(const char *log_path, char *out, size_t cap) {
+  out[0] = '\0';
+  FILE *f = fopen(log_path, "r");
+  if (!f)
+    return;
+  char line[1024];
+  while (fgets(line, sizeof line, f)) {
+    const char *p = strstr(line, "stopping: ");
+    if (p) {
+      snprintf(out, cap, "%s", p);
+      out[strcspn(out, "\n")] = '\0';
+    }
+  }
+  fclose(f);
 }

@@ -1,13 +1,16 @@
 /* bench_ketend — what keten-bench (bench_rr.c) and keten-bench-fanout
  * (bench_fanout.c, fanout_store.c) share to run a real ketend: registry
- * entries signed by a chain root key, the root's public key file, and
- * ketend's command line. Not part of keten; see bench/README.md. */
+ * entries signed by a chain root key, the root's public key file, its
+ * ketend.conf and command line, waiting for its first HELLO and reading
+ * its summary line. Not part of keten; see bench/README.md. */
 #ifndef KETEN_BENCH_KETEND_H
 #define KETEN_BENCH_KETEND_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bench_measure.h"
 #include "keten.h"
 #include "store.h"
 
@@ -15,9 +18,6 @@
  * signed until a year after. */
 #define BENCH_ENTRY_BEFORE_MS (3600 * INT64_C(1000))
 #define BENCH_ENTRY_AFTER_MS (365 * INT64_C(86400000))
-
-/* Wall-clock milliseconds since the epoch. */
-int64_t bench_wall_ms(void);
 
 /* Fills p with the registry entry for k (id k->id) with role (a
  * keten.Role name such as "COA") and display name, valid
@@ -70,5 +70,24 @@ void bench_ketend_argv(bench_ketend_argv_t *a, const char *bin,
 /* Appends opt and (unless NULL) value. Returns 0, or -1 when full. */
 int bench_ketend_arg(bench_ketend_argv_t *a, const char *opt,
                      const char *value);
+
+/* Fills cfg for a libketen client of keys at endpoint that pins the
+ * broker's transport key and the chain root; retries -1 (a lost reply is
+ * an error, not a retry). */
+void bench_client_config(keten_client_config_t *cfg, const char *endpoint,
+                         const keten_keys_t *keys, const uint8_t *broker_pk,
+                         const uint8_t *root_pk, int timeout_ms);
+
+/* HELLOs with a client made from cfg until ketend (pid in *slot) answers,
+ * exits (then *slot is cleared) or timeout_ms have passed since t0_ns.
+ * Returns 0 with its WELCOME in w, or -1 with a reason in err. */
+int bench_ketend_wait_hello(volatile sig_atomic_t *slot,
+                            const keten_client_config_t *cfg, int64_t t0_ns,
+                            int timeout_ms, keten_welcome_t *w, char *err,
+                            size_t errlen);
+
+/* The last summary line ketend logged at log_path when it stopped, from
+ * "stopping: " on, without the newline; "" when there is none. */
+void bench_ketend_summary(const char *log_path, char *out, size_t cap);
 
 #endif

@@ -37,6 +37,7 @@
  *   keten-bench-koppeling [N ...]        (default: 100 500)
  */
 #define _POSIX_C_SOURCE 200809L
+#include "bench_measure.h"
 #include "harness.h"
 #include "store.h"
 
@@ -68,42 +69,15 @@ static const char *const FILES[N_KINDS] = {
 static char *s_json[N_KINDS];
 static size_t s_json_len[N_KINDS];
 
-static int64_t mono_us(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
-static int64_t wall_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_REALTIME, &t);
-  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-static int64_t thread_cpu_us(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
+static int64_t thread_cpu_us(void) { return bench_thread_cpu_ns() / 1000; }
 
 /* ketend's CPU (user + system) so far, µs. */
 static int64_t ketend_cpu_us(pid_t pid) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  FILE *f = fopen(path, "r");
-  if (!f)
+  long long ticks = bench_proc_ticks(pid);
+  if (ticks < 0)
     return -1;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  char *p = strrchr(buf, ')');
-  if (!p)
-    return -1;
-  unsigned long long ut = 0, st = 0;
-  /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt
-   * majflt cmajflt utime stime */
-  if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-             &ut, &st) != 2)
-    return -1;
-  return (int64_t)((ut + st) * 1000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
+  return (int64_t)((unsigned long long)ticks * 1000000ULL /
+                   (unsigned long long)sysconf(_SC_CLK_TCK));
 }
 
 /* What the rest of the machine did: CPU busy on all cores and ours (this
@@ -113,17 +87,12 @@ typedef struct {
 } mach_t;
 
 static mach_t s_mach(pid_t ketend) {
-  mach_t m = {mono_us(), 0, 0};
-  FILE *f = fopen("/proc/stat", "r");
-  unsigned long long v[8] = {0};
-  if (f) {
-    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
-               &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 8)
-      memset(v, 0, sizeof v);
-    fclose(f);
-  }
-  unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-  m.busy = (int64_t)(busy * 1000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
+  mach_t m = {bench_now_us(), 0, 0};
+  long long busy = bench_machine_busy_ticks();
+  if (busy < 0)
+    busy = 0;
+  m.busy = (int64_t)((unsigned long long)busy * 1000000ULL /
+                     (unsigned long long)sysconf(_SC_CLK_TCK));
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   m.mine = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +
@@ -141,14 +110,10 @@ static double s_other(const mach_t *m0, pid_t ketend) {
   return w > 0 && o > 0 ? o / (w * cores) : 0.0;
 }
 
-static int s_cmp(const void *a, const void *b) {
-  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-  return x < y ? -1 : x > y;
-}
 static double s_pct(int64_t *v, size_t n, int pct) {
   if (n == 0)
     return 0;
-  qsort(v, n, sizeof *v, s_cmp);
+  bench_sort_i64(v, n);
   size_t i = (n * (size_t)pct) / 100;
   if (i >= n)
     i = n - 1;
@@ -257,10 +222,10 @@ static int s_on_section(const keten_section_t *s, uint64_t seq,
     return 0;
   }
   if ((had | bit) == (1u << N_KINDS) - 1)
-    atomic_store(&p->subjects->done[i], mono_us());
+    atomic_store(&p->subjects->done[i], bench_now_us());
   long n = atomic_fetch_add(&p->opened, 1) + 1;
   if (n == atomic_load(&p->target))
-    atomic_store(&p->reached_us, mono_us());
+    atomic_store(&p->reached_us, bench_now_us());
   return 0;
 }
 
@@ -327,7 +292,7 @@ static void s_join(party_t *p) {
 /* Waits until p has opened target sections; the time it took, or -1. */
 static int64_t s_wait_opened(party_t *p, long target, int64_t t0) {
   while (atomic_load(&p->opened) < target) {
-    if (mono_us() - t0 > WAIT_US)
+    if (bench_now_us() - t0 > WAIT_US)
       return -1;
     struct timespec ts = {0, 1000000};
     nanosleep(&ts, NULL);
@@ -357,8 +322,8 @@ static int s_grant(keten_client_t *c, const uint8_t subj[32], const char *to) {
   k.purpose = keten_purpose_from_name("INBURGERING");
   k.basis = keten_basis_from_name("CONSENT");
   snprintf(k.evidence_ref, sizeof k.evidence_ref, "bench-form-17");
-  k.valid_from_ms = (uint64_t)(wall_ms() - 60000);
-  k.valid_until_ms = (uint64_t)(wall_ms() + 365 * DAY_MS);
+  k.valid_from_ms = (uint64_t)(bench_wall_ms() - 60000);
+  k.valid_until_ms = (uint64_t)(bench_wall_ms() + 365 * DAY_MS);
   keten_err_t rc = keten_client_consent_grant(c, &k);
   return rc == KETEN_OK ? 0 : s_fail(c, rc, "consent grant");
 }
@@ -399,9 +364,9 @@ static int s_publish_all(keten_client_t *tvs, uint8_t (*subj)[32], size_t n,
   for (size_t i = 0; i < n; i++) {
     keten_tvs_event_t ev = s_koppeling(subj[i]);
     keten_tvs_published_t res;
-    int64_t t = mono_us();
+    int64_t t = bench_now_us();
     keten_err_t rc = keten_client_tvs_publish(tvs, &ev, &res);
-    int64_t back = mono_us();
+    int64_t back = bench_now_us();
     pub[i] = back - t;
     if (at)
       at[i] = back;
@@ -439,15 +404,15 @@ static void *s_ping_thread(void *arg) {
     long i = atomic_load(&p->n);
     if (i == PING_MAX)
       break;
-    int64_t t = mono_us(), rtt = 0;
+    int64_t t = bench_now_us(), rtt = 0;
     if (keten_client_ping(p->c, "bench", 5, &rtt) != KETEN_OK) {
       atomic_fetch_add(&p->failed, 1);
     } else {
       p->at[i] = t;
-      p->rtt[i] = mono_us() - t;
+      p->rtt[i] = bench_now_us() - t;
       atomic_store(&p->n, i + 1);
     }
-    int64_t left = t + PING_GAP_US - mono_us();
+    int64_t left = t + PING_GAP_US - bench_now_us();
     if (left > 0)
       nanosleep(&(struct timespec){0, (long)left * 1000}, NULL);
   }
@@ -502,7 +467,7 @@ static void s_phase_print(const char *name, const phase_t *ph, size_t secs) {
 }
 
 static void s_sleep_us(int64_t us) {
-  for (int64_t t0 = mono_us(); mono_us() - t0 < us;)
+  for (int64_t t0 = bench_now_us(); bench_now_us() - t0 < us;)
     nanosleep(&(struct timespec){0, 1000000}, NULL);
 }
 
@@ -583,9 +548,9 @@ static int s_run(size_t n) {
   if (pthread_create(&pg.thread, NULL, s_ping_thread, &pg) != 0)
     goto out;
   pg_on = 1;
-  int64_t idle0 = mono_us(), idle_k0 = ketend_cpu_us(h->pid);
+  int64_t idle0 = bench_now_us(), idle_k0 = ketend_cpu_us(h->pid);
   s_sleep_us(1000000);
-  int64_t idle1 = mono_us(), idle_cpu_k = ketend_cpu_us(h->pid) - idle_k0;
+  int64_t idle1 = bench_now_us(), idle_cpu_k = ketend_cpu_us(h->pid) - idle_k0;
 
   if (s_start(&gem) != 0)
     goto out;
@@ -599,11 +564,11 @@ static int s_run(size_t n) {
   mach_t m0 = s_mach(h->pid);
   int64_t k0 = ketend_cpu_us(h->pid), g0 = atomic_load(&gem.cpu_us);
   int64_t c0 = thread_cpu_us();
-  int64_t t0 = mono_us();
+  int64_t t0 = bench_now_us();
   for (size_t i = 0; i < n; i++)
     if (s_put7(coa.c, sa[i], 1) != 0)
       goto out;
-  int64_t a_puts = mono_us() - t0;
+  int64_t a_puts = bench_now_us() - t0;
   a.coa_cpu = thread_cpu_us() - c0;
   int64_t w = s_wait_opened(&gem, (long)secs, t0);
   a.ketend_cpu = ketend_cpu_us(h->pid) - k0;
@@ -619,12 +584,12 @@ static int s_run(size_t n) {
 
   /* "@gemeente" consents and the sections of (b) and (d) (sb[0..2n-1]
    * runs on into sd), no link: queued for nobody; not timed */
-  int64_t s0 = mono_us();
+  int64_t s0 = bench_now_us();
   for (size_t i = 0; i < 2 * n; i++)
     if (s_grant(coa.c, sb[i], KETEN_LINKED_GEMEENTE) != 0 ||
         s_put7(coa.c, sb[i], 0) != 0)
       goto out;
-  int64_t setup_us = mono_us() - s0;
+  int64_t setup_us = bench_now_us() - s0;
 
   /* (b) COA online (subscribed, polling: serving rewraps); the KOPPELINGs */
   if (s_start(&coa) != 0)
@@ -636,18 +601,18 @@ static int s_run(size_t n) {
   g0 = atomic_load(&gem.cpu_us);
   int64_t co0 = atomic_load(&coa.cpu_us);
   c0 = thread_cpu_us();
-  t0 = mono_us();
+  t0 = bench_now_us();
   const int64_t b_start = t0;
   if (s_publish_all(tvs, sb, n, N_KINDS, pub_b, at_b) != 0)
     goto out;
-  int64_t b_pubs = mono_us() - t0;
+  int64_t b_pubs = bench_now_us() - t0;
   b.tvs_cpu = thread_cpu_us() - c0;
   w = s_wait_opened(&gem, (long)(2 * secs), t0);
   b.ketend_cpu = ketend_cpu_us(h->pid) - k0;
   b.other = s_other(&m0, h->pid);
   b.gem_cpu = atomic_load(&gem.cpu_us) - g0;
   b.coa_cpu = atomic_load(&coa.cpu_us) - co0;
-  int64_t b_end = mono_us();
+  int64_t b_end = bench_now_us();
   if (w < 0) {
     fprintf(stderr,
             "koppeling: (b) the gemeente opened %ld of %zu sections of the "
@@ -667,10 +632,10 @@ static int s_run(size_t n) {
   s_sleep_us(200000);
   k0 = ketend_cpu_us(h->pid);
   c0 = thread_cpu_us();
-  int64_t d_pub0 = mono_us();
+  int64_t d_pub0 = bench_now_us();
   if (s_publish_all(tvs, sd, n, N_KINDS, pub_d, NULL) != 0)
     goto out;
-  int64_t d_pub1 = mono_us();
+  int64_t d_pub1 = bench_now_us();
   int64_t d_pubs_cpu_k = ketend_cpu_us(h->pid) - k0;
   d.tvs_cpu = thread_cpu_us() - c0;
   s_sleep_us(200000);
@@ -679,7 +644,7 @@ static int s_run(size_t n) {
   m0 = s_mach(h->pid);
   k0 = ketend_cpu_us(h->pid);
   g0 = atomic_load(&gem.cpu_us);
-  t0 = mono_us();
+  t0 = bench_now_us();
   coa.c = harness_client(h, &harness_partner(h, COA)->keys, 30000, -1);
   co0 = atomic_load(&coa.cpu_us);
   if (!coa.c || s_start(&coa) != 0)
@@ -701,20 +666,22 @@ static int s_run(size_t n) {
   }
   d.wall_us = (double)w;
   /* the KOPPELINGs themselves in the gemeente's feed */
-  for (int64_t w0 = mono_us();
-       atomic_load(&gem.events) < (long)(2 * n) && mono_us() - w0 < 10000000;)
+  for (int64_t w0 = bench_now_us();
+       atomic_load(&gem.events) < (long)(2 * n) &&
+       bench_now_us() - w0 < 10000000;)
     nanosleep(&(struct timespec){0, 1000000}, NULL);
 
   /* (c0) KOPPELINGs of subjects with nothing stored: 0 rewraps */
   s_sleep_us(200000);
   k0 = ketend_cpu_us(h->pid);
-  int64_t z0 = mono_us();
+  int64_t z0 = bench_now_us();
   if (s_publish_all(tvs, sc.subj, n, 0, pub_0, NULL) != 0)
     goto out;
-  int64_t z1 = mono_us();
+  int64_t z1 = bench_now_us();
   int64_t z_cpu_k = ketend_cpu_us(h->pid) - k0;
-  for (int64_t w0 = mono_us();
-       atomic_load(&gem.events) < (long)(3 * n) && mono_us() - w0 < 10000000;)
+  for (int64_t w0 = bench_now_us();
+       atomic_load(&gem.events) < (long)(3 * n) &&
+       bench_now_us() - w0 < 10000000;)
     nanosleep(&(struct timespec){0, 1000000}, NULL);
 
   /* let the last acks and answers reach the broker */

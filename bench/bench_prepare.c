@@ -12,6 +12,7 @@
  *   keten-bench-prepare [N]
  */
 #define _XOPEN_SOURCE 700
+#include "bench_measure.h"
 #include "canon.h"
 #include "envelope.h"
 #include "harness.h"
@@ -22,17 +23,6 @@
 #include <string.h>
 #include <time.h>
 #include <zmq.h>
-
-static int64_t mono_us(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
-static int64_t wall_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_REALTIME, &t);
-  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 static void put_consent(store_t *s, const char *by, const char *to,
                         const uint8_t subj[32], const uint8_t *sk) {
@@ -52,8 +42,8 @@ static void put_consent(store_t *s, const char *by, const char *to,
   k.basis = KETEN__BASIS__BASIS_CONSENT;
   k.legal_reference = "";
   k.evidence_ref = "form";
-  k.valid_from_ms = wall_ms() - 60000;
-  k.valid_until_ms = wall_ms() + 86400000LL * 300;
+  k.valid_from_ms = bench_wall_ms() - 60000;
+  k.valid_until_ms = bench_wall_ms() + 86400000LL * 300;
   uint8_t sig[64];
   canon_sign_consent(&k, sk, sig);
   k.signature.data = sig;
@@ -97,8 +87,8 @@ int main(int argc, char **argv) {
     memcpy(p.transport_pk, keys[i].transport_pk, 32);
     memcpy(p.signing_pk, keys[i].signing_pk, 32);
     memcpy(p.sealing_pk, keys[i].sealing_pk, 32);
-    p.valid_from_ms = wall_ms() - 60000;
-    p.valid_until_ms = wall_ms() + 86400000LL * 300;
+    p.valid_from_ms = bench_wall_ms() - 60000;
+    p.valid_until_ms = bench_wall_ms() + 86400000LL * 300;
     participant_sign(&p, h->root.secret_key);
     if (store_entry_add(s, &p, err, sizeof err) != 0) {
       fprintf(stderr, "%s\n", err);
@@ -134,11 +124,11 @@ int main(int argc, char **argv) {
     env.prepare = &p;
     size_t len;
     uint8_t *f = envelope_pack(&env, &len);
-    int64_t t0 = mono_us();
+    int64_t t0 = bench_now_us();
     zmq_send(sock, f, len, 0);
     free(f);
     int n = harness_recv(sock, buf, sizeof buf, 60000);
-    t[i] = mono_us() - t0;
+    t[i] = bench_now_us() - t0;
     Keten__Envelope *r = envelope_decode(buf, (size_t)n, sizeof buf, NULL);
     if (!r || r->body_case != KETEN__ENVELOPE__BODY_PREPARED) {
       fprintf(stderr, "no PREPARED\n");
@@ -156,11 +146,11 @@ int main(int argc, char **argv) {
   env.ping = &pg;
   size_t len;
   uint8_t *f = envelope_pack(&env, &len);
-  int64_t t0 = mono_us();
+  int64_t t0 = bench_now_us();
   zmq_send(ping, f, len, 0);
   free(f);
   int pong = harness_recv(ping, buf, sizeof buf, 60000);
-  int64_t tp = mono_us() - t0;
+  int64_t tp = bench_now_us() - t0;
   if (pong <= 0 || nrec != 63) {
     fprintf(stderr, "%s\n", pong <= 0 ? "no answer to the PING"
                                       : "PREPARED did not offer 63 recipients");

@@ -18,13 +18,11 @@
  * temporary directory are removed on every exit path, a watchdog bounds
  * the run, and traffic stays on 127.0.0.1 or ipc://. See bench/README.md.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -33,18 +31,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 #include <arpa/inet.h>
 
+#include "bench_curve.h"
 #include "bench_ketend.h"
+#include "bench_measure.h"
+#include "bench_proc.h"
 #include "keten.h"
 #include "store.h"
 
@@ -55,11 +51,6 @@
 #define BENCH_PARTICIPANT "bench"
 #define BENCH_MAX_CLIENTS 256
 #define BENCH_MAX_BODY (512 * 1024)
-/* Socket settings both servers share (ketend's defaults). */
-#define BENCH_HWM 10000
-#define BENCH_HEARTBEAT_IVL_MS 5000
-#define BENCH_HEARTBEAT_TIMEOUT_MS 15000
-#define BENCH_MAX_FRAME 1048576
 /* How long a server may take to start serving. */
 #define BENCH_START_TIMEOUT_MS 10000
 
@@ -84,263 +75,55 @@ typedef struct {
 /* ---- cleanup, also from signal handlers ---------------------------------- */
 
 static volatile sig_atomic_t g_child[SIDES]; /* pid of each side's server, or 0 */
-static char g_tmpdir[160];
-static int g_keep_tmp;
-/* Files the run may create in g_tmpdir, fixed before any of them exists so
- * that a signal handler can unlink them without allocating. */
+/* Files the run may create in its directory, fixed before any of them
+ * exists so that a signal handler can unlink them without allocating. */
 static const char *const s_tmp_names[] = {
     "ketend.key", "ketend.pub", "root.pub", "registry.db", "registry.db-wal",
     "registry.db-shm", "registry.db-journal", "ketend.log", "echo.sock",
     "ketend.sock", "ketend.conf"};
 #define TMP_FILES (sizeof s_tmp_names / sizeof s_tmp_names[0])
-static char g_tmp_paths[TMP_FILES][224];
-
-static void s_remove_tmp_signal_safe(void) {
-  if (!g_tmpdir[0] || g_keep_tmp)
-    return;
-  for (size_t i = 0; i < TMP_FILES; i++)
-    if (g_tmp_paths[i][0])
-      unlink(g_tmp_paths[i]);
-  rmdir(g_tmpdir);
-}
-
-static void s_on_fatal_signal(int sig) {
-  for (int i = 0; i < SIDES; i++) {
-    pid_t pid = (pid_t)g_child[i];
-    if (pid > 0) {
-      kill(pid, SIGKILL);
-      waitpid(pid, NULL, 0);
-      g_child[i] = 0;
-    }
-  }
-  s_remove_tmp_signal_safe();
-  static const char watchdog[] =
-      "keten-bench: watchdog expired: servers killed, temporary files removed\n";
-  static const char stopped[] =
-      "keten-bench: interrupted: servers killed, temporary files removed\n";
-  ssize_t w = sig == SIGALRM ? write(2, watchdog, sizeof watchdog - 1)
-                             : write(2, stopped, sizeof stopped - 1);
-  (void)w;
-  _exit(sig == SIGALRM ? 1 : 128 + sig);
-}
-
-static int64_t s_now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void s_sleep_until(int64_t t_ns) {
-  struct timespec ts = {.tv_sec = (time_t)(t_ns / 1000000000),
-                        .tv_nsec = (long)(t_ns % 1000000000)};
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-    ;
-}
-
-static void s_sleep_ms(int ms) { s_sleep_until(s_now_ns() + (int64_t)ms * 1000000); }
-
-/* Stops the server of side with SIGTERM, then SIGKILL after grace_ms.
- * Returns its wait status, or -1 when there was none. */
-static int s_stop_child(int side, int grace_ms) {
-  pid_t pid = (pid_t)g_child[side];
-  int status = 0;
-  if (pid <= 0)
-    return -1;
-  kill(pid, SIGTERM);
-  int64_t deadline = s_now_ns() + (int64_t)grace_ms * 1000000;
-  for (;;) {
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid || (r < 0 && errno == ECHILD))
-      break;
-    if (s_now_ns() >= deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      status = -2; /* had to be killed */
-      break;
-    }
-    s_sleep_ms(10);
-  }
-  g_child[side] = 0;
-  return status;
-}
+static bench_tmp_t g_tmp;
+static const bench_fatal_t s_fatal = {
+    g_child, SIDES, &g_tmp,
+    "keten-bench: watchdog expired: servers killed, temporary files removed\n",
+    "keten-bench: interrupted: servers killed, temporary files removed\n"};
 
 /* atexit: whatever path main() leaves by, no server outlives it and the
  * temporary directory goes. */
 static void s_cleanup(void) {
   for (int i = 0; i < SIDES; i++)
-    s_stop_child(i, 3000);
-  if (!g_tmpdir[0])
+    bench_child_stop(&g_child[i], 3000);
+  if (!g_tmp.dir[0])
     return;
-  if (g_keep_tmp) {
-    fprintf(stderr, "keten-bench: kept %s\n", g_tmpdir);
+  if (g_tmp.keep) {
+    fprintf(stderr, "keten-bench: kept %s\n", g_tmp.dir);
     return;
   }
-  DIR *d = opendir(g_tmpdir);
-  if (d) {
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-        continue;
-      snprintf(path, sizeof path, "%s/%s", g_tmpdir, e->d_name);
-      unlink(path);
-    }
-    closedir(d);
-  }
-  if (rmdir(g_tmpdir) != 0)
-    fprintf(stderr, "keten-bench: could not remove %s: %s\n", g_tmpdir,
+  if (bench_remove_tree(g_tmp.dir, 0) != 0)
+    fprintf(stderr, "keten-bench: could not remove %s: %s\n", g_tmp.dir,
             strerror(errno));
-  g_tmpdir[0] = '\0';
-}
-
-/* In a forked child: die with the parent (Linux), even if the parent is
- * killed with SIGKILL and cannot clean up. */
-static void s_die_with_parent(pid_t parent) {
-#ifdef __linux__
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
-#endif
-  if (getppid() != parent)
-    _exit(1);
+  g_tmp.dir[0] = '\0';
 }
 
 static const char *s_tmp_path(const char *name) {
-  for (size_t i = 0; i < TMP_FILES; i++)
-    if (!strcmp(s_tmp_names[i], name))
-      return g_tmp_paths[i];
-  return "";
+  return bench_tmp_path(&g_tmp, name);
 }
 
 /* Prints the last lines of the file at path to stderr, indented. */
 static void s_print_tail(const char *path, int lines) {
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return;
-  char buf[8192];
-  fseek(f, 0, SEEK_END);
-  long size = ftell(f);
-  long from = size > (long)sizeof buf - 1 ? size - (long)sizeof buf + 1 : 0;
-  fseek(f, from, SEEK_SET);
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  if (n == 0) {
+  char tail[8800];
+  long n = bench_log_tail(path, lines, tail, sizeof tail);
+  if (n == 0)
     fprintf(stderr, "(%s is empty)\n", path);
-    return;
-  }
-  size_t start = n;
-  int seen = 0;
-  while (start > 0) {
-    if (buf[start - 1] == '\n' && start != n && ++seen >= lines)
-      break;
-    start--;
-  }
-  fprintf(stderr, "---- last lines of %s ----\n%s", path, buf + start);
-  if (n && buf[n - 1] != '\n')
-    fputc('\n', stderr);
-  fprintf(stderr, "----\n");
-}
-
-/* ---- CPU accounting ------------------------------------------------------- */
-
-typedef struct {
-  long long server_ticks;  /* utime + stime of the server process */
-  long long machine_busy;  /* non-idle ticks of all CPUs */
-  int64_t self_ns;         /* CPU time of this process (the clients) */
-  int ok;
-} cpu_sample_t;
-
-static long long s_proc_ticks(pid_t pid) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return -1;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-  unsigned long long ut = 0, st = 0;
-  if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                   &ut, &st) != 2)
-    return -1;
-  return (long long)(ut + st);
-}
-
-static long long s_machine_busy_ticks(void) {
-  FILE *f = fopen("/proc/stat", "r");
-  if (!f)
-    return -1;
-  unsigned long long v[8] = {0};
-  int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
-                   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
-  fclose(f);
-  if (got < 4)
-    return -1;
-  /* user nice system idle iowait irq softirq steal: all but idle, iowait */
-  return (long long)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
-}
-
-static void s_cpu_sample(pid_t server, cpu_sample_t *s) {
-  struct timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  s->self_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-  s->server_ticks = s_proc_ticks(server);
-  s->machine_busy = s_machine_busy_ticks();
-  s->ok = s->server_ticks >= 0 && s->machine_busy >= 0;
+  else if (n > 0)
+    fputs(tail, stderr);
 }
 
 /* ---- the bare CURVE echo server (forked child) ---------------------------- */
 
-static volatile sig_atomic_t g_echo_stop;
-
-static void s_echo_on_stop(int sig) {
-  (void)sig;
-  g_echo_stop = 1;
-}
-
-static int s_setint(void *sock, int opt, int value) {
-  return zmq_setsockopt(sock, opt, &value, sizeof value);
-}
-
-/* Answers one ZAP request (RFC 27): admits CURVE clients with the key
- * allowed, and no one else. */
-static void s_echo_zap(void *zap, const uint8_t allowed[KETEN_KEY_BYTES]) {
-  uint8_t frame[7][256];
-  size_t len[7] = {0};
-  int n = 0, more = 1;
-  while (more) {
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, zap, 0) < 0) {
-      zmq_msg_close(&m);
-      return;
-    }
-    more = zmq_msg_more(&m);
-    if (n < 7) {
-      len[n] = zmq_msg_size(&m) < sizeof frame[n] ? zmq_msg_size(&m)
-                                                  : sizeof frame[n];
-      memcpy(frame[n], zmq_msg_data(&m), len[n]);
-    }
-    n++;
-    zmq_msg_close(&m);
-  }
-  int ok = n == 7 && len[5] == 5 && memcmp(frame[5], "CURVE", 5) == 0 &&
-           len[6] == KETEN_KEY_BYTES &&
-           memcmp(frame[6], allowed, KETEN_KEY_BYTES) == 0;
-  char user[2 * KETEN_KEY_BYTES + 1] = "";
-  if (ok)
-    sodium_bin2hex(user, sizeof user, frame[6], KETEN_KEY_BYTES);
-  const char *status = ok ? "200" : "400", *text = ok ? "OK" : "not admitted";
-  zmq_send(zap, "1.0", 3, ZMQ_SNDMORE);
-  zmq_send(zap, frame[1], n > 1 ? len[1] : 0, ZMQ_SNDMORE);
-  zmq_send(zap, status, 3, ZMQ_SNDMORE);
-  zmq_send(zap, text, strlen(text), ZMQ_SNDMORE);
-  zmq_send(zap, user, strlen(user), ZMQ_SNDMORE);
-  zmq_send(zap, "", 0, 0);
-}
-
 /* Echoes up to 256 waiting messages. Same batching as ketend's loop. */
-static void s_echo_batch(void *router) {
+static void s_echo_batch(void *router, void *arg) {
+  (void)arg;
   for (int i = 0; i < 256; i++) {
     zmq_msg_t rid, body;
     zmq_msg_init(&rid);
@@ -368,103 +151,7 @@ static void s_echo_batch(void *router) {
   }
 }
 
-/* The child's whole life. Reports "ok ENDPOINT" or "error REASON" on fd. */
-static void s_echo_child(int fd, const char *bind_ep, const keten_keys_t *server,
-                         const uint8_t client_pk[KETEN_KEY_BYTES]) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sigemptyset(&sa.sa_mask);
-  sa.sa_handler = s_echo_on_stop; /* no SA_RESTART: zmq_poll sees EINTR */
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  sa.sa_handler = SIG_DFL;
-  sigaction(SIGALRM, &sa, NULL);
-  sigaction(SIGHUP, &sa, NULL);
-
-  char line[400];
-  int64_t max_msg = 2 * (int64_t)BENCH_MAX_FRAME + 65536;
-  void *ctx = zmq_ctx_new();
-  void *zap = ctx ? zmq_socket(ctx, ZMQ_REP) : NULL;
-  void *router = ctx ? zmq_socket(ctx, ZMQ_ROUTER) : NULL;
-  /* ZAP first: a CURVE server without a handler would admit anyone. */
-  if (!zap || !router || s_setint(zap, ZMQ_LINGER, 0) ||
-      zmq_bind(zap, "inproc://zeromq.zap.01") ||
-      s_setint(router, ZMQ_CURVE_SERVER, 1) ||
-      zmq_setsockopt(router, ZMQ_CURVE_SECRETKEY, server->transport_sk,
-                     KETEN_KEY_BYTES) ||
-      zmq_setsockopt(router, ZMQ_ZAP_DOMAIN, "bench", 5) ||
-      zmq_setsockopt(router, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg) ||
-      s_setint(router, ZMQ_ROUTER_MANDATORY, 1) ||
-      s_setint(router, ZMQ_SNDHWM, BENCH_HWM) ||
-      s_setint(router, ZMQ_RCVHWM, BENCH_HWM) ||
-      s_setint(router, ZMQ_LINGER, 0) ||
-      s_setint(router, ZMQ_HEARTBEAT_IVL, BENCH_HEARTBEAT_IVL_MS) ||
-      s_setint(router, ZMQ_HEARTBEAT_TIMEOUT, BENCH_HEARTBEAT_TIMEOUT_MS) ||
-      s_setint(router, ZMQ_HEARTBEAT_TTL, BENCH_HEARTBEAT_TIMEOUT_MS) ||
-      zmq_bind(router, bind_ep)) {
-    snprintf(line, sizeof line, "error %s: %s\n", bind_ep,
-             zmq_strerror(zmq_errno()));
-    ssize_t w = write(fd, line, strlen(line));
-    (void)w;
-    _exit(1);
-  }
-  char ep[300];
-  size_t eplen = sizeof ep;
-  zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, ep, &eplen);
-  snprintf(line, sizeof line, "ok %s\n", ep);
-  ssize_t w = write(fd, line, strlen(line));
-  (void)w;
-  close(fd);
-
-  while (!g_echo_stop) {
-    zmq_pollitem_t items[] = {{zap, 0, ZMQ_POLLIN, 0},
-                              {router, 0, ZMQ_POLLIN, 0}};
-    int rc = zmq_poll(items, 2, 1000);
-    if (rc < 0) {
-      if (zmq_errno() == EINTR)
-        continue;
-      break;
-    }
-    if (items[0].revents & ZMQ_POLLIN)
-      s_echo_zap(zap, client_pk);
-    if (items[1].revents & ZMQ_POLLIN)
-      s_echo_batch(router);
-  }
-  zmq_close(router);
-  zmq_close(zap);
-  zmq_ctx_term(ctx);
-  _exit(0);
-}
-
-/* Reads one line from fd within timeout_ms. Returns 0, or -1. */
-static int s_read_line(int fd, char *buf, size_t cap, int timeout_ms) {
-  size_t n = 0;
-  int64_t deadline = s_now_ns() + (int64_t)timeout_ms * 1000000;
-  while (n + 1 < cap && !memchr(buf, '\n', n)) {
-    int left = (int)((deadline - s_now_ns()) / 1000000);
-    if (left <= 0)
-      break;
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    int r = poll(&pfd, 1, left);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      break;
-    ssize_t k = read(fd, buf + n, cap - 1 - n);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0)
-      break;
-    n += (size_t)k;
-  }
-  buf[n] = '\0';
-  char *nl = strchr(buf, '\n');
-  if (!nl)
-    return -1;
-  *nl = '\0';
-  return 0;
-}
-
+/* Forks the echo server, admitting client's key and no other. */
 static int s_start_echo(const opts_t *o, const keten_keys_t *server,
                         const keten_keys_t *client, char *endpoint,
                         size_t cap, char *err, size_t errlen) {
@@ -473,60 +160,19 @@ static int s_start_echo(const opts_t *o, const keten_keys_t *server,
     snprintf(bind_ep, sizeof bind_ep, "ipc://%s", s_tmp_path("echo.sock"));
   else
     snprintf(bind_ep, sizeof bind_ep, "tcp://127.0.0.1:*");
-  int p[2];
-  if (pipe(p) != 0) {
-    snprintf(err, errlen, "pipe: %s", strerror(errno));
-    return -1;
-  }
-  fflush(NULL);
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) {
-    snprintf(err, errlen, "fork: %s", strerror(errno));
-    close(p[0]);
-    close(p[1]);
-    return -1;
-  }
-  if (pid == 0) {
-    close(p[0]);
-    s_die_with_parent(parent);
-    s_echo_child(p[1], bind_ep, server, client->transport_pk);
-  }
-  g_child[SIDE_BARE] = pid;
-  close(p[1]);
-  char line[400];
-  int rc = s_read_line(p[0], line, sizeof line, BENCH_START_TIMEOUT_MS);
-  close(p[0]);
-  if (rc != 0 || strncmp(line, "ok ", 3) != 0) {
-    snprintf(err, errlen, "the echo server did not start: %s",
-             rc == 0 ? line : "no answer");
-    s_stop_child(SIDE_BARE, 1000);
-    return -1;
-  }
-  snprintf(endpoint, cap, "%s", line + 3);
-  return 0;
+  bench_curve_server_t s = {
+      .what = "the echo server",
+      .bind_ep = bind_ep,
+      .server_sk = server->transport_sk,
+      .allowed = (const uint8_t(*)[KETEN_KEY_BYTES]) & client->transport_pk,
+      .n_allowed = 1,
+      .on_batch = s_echo_batch};
+  return bench_curve_server_start(&g_child[SIDE_BARE], &s,
+                                  BENCH_START_TIMEOUT_MS, endpoint, cap, err,
+                                  errlen);
 }
 
 /* ---- ketend ------------------------------------------------------------- */
-
-/* A free TCP port on 127.0.0.1 (the kernel's choice), or -1. */
-static int s_free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0)
-    return -1;
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t alen = sizeof a;
-  int port = -1;
-  if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-      getsockname(fd, (struct sockaddr *)&a, &alen) == 0)
-    port = ntohs(a.sin_port);
-  close(fd);
-  return port;
-}
 
 /* Writes the broker's key files, the root's public key and a registry
  * holding the client's entry, signed by the root. */
@@ -618,9 +264,9 @@ static long s_scrape_once(int port) {
 static void *s_scraper(void *arg) {
   scraper_t *sc = arg;
   while (!sc->stop) {
-    int64_t t0 = s_now_ns();
+    int64_t t0 = bench_now_ns();
     long n = s_scrape_once(sc->port);
-    int64_t dt = s_now_ns() - t0;
+    int64_t dt = bench_now_ns() - t0;
     if (n < 0) {
       sc->failures++;
     } else {
@@ -629,7 +275,7 @@ static void *s_scraper(void *arg) {
       if (dt > sc->max_ns)
         sc->max_ns = dt;
     }
-    s_sleep_until(t0 + (int64_t)sc->every_ms * 1000000);
+    bench_sleep_until(t0 + (int64_t)sc->every_ms * 1000000);
   }
   return NULL;
 }
@@ -648,7 +294,7 @@ static int s_spawn_ketend(const opts_t *o, const char *endpoint, char *err,
                     o->ketend_log_level);
   char extra[80] = "";
   if (o->metrics_ms > 0) {
-    g_scraper.port = s_free_port();
+    g_scraper.port = bench_free_port();
     g_scraper.every_ms = o->metrics_ms;
     if (g_scraper.port <= 0) {
       snprintf(err, errlen, "no free TCP port for the metrics endpoint");
@@ -664,30 +310,8 @@ static int s_spawn_ketend(const opts_t *o, const char *endpoint, char *err,
     return -1;
   }
   bench_ketend_arg(&a, "--config", s_tmp_path("ketend.conf"));
-  fflush(NULL);
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) {
-    snprintf(err, errlen, "fork: %s", strerror(errno));
-    close(logfd);
-    return -1;
-  }
-  if (pid == 0) {
-    s_die_with_parent(parent);
-    int nul = open("/dev/null", O_RDONLY);
-    if (nul >= 0)
-      dup2(nul, 0);
-    dup2(logfd, 1);
-    dup2(logfd, 2);
-    execv(a.argv[0], a.argv);
-    static const char msg[] = "keten-bench: cannot execute ketend\n";
-    ssize_t w = write(2, msg, sizeof msg - 1);
-    (void)w;
-    _exit(127);
-  }
-  close(logfd);
-  g_child[SIDE_KETEND] = pid;
-  return 0;
+  return bench_spawn(&g_child[SIDE_KETEND], a.argv, logfd,
+                     "keten-bench: cannot execute ketend\n", err, errlen);
 }
 
 /* Waits until ketend answers HELLO for the bench participant. */
@@ -696,92 +320,21 @@ static int s_wait_ketend(const char *endpoint, const keten_keys_t *client,
                          const keten_root_key_t *root, char *err,
                          size_t errlen) {
   keten_client_config_t cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.endpoint = endpoint;
-  cfg.keys = client;
-  cfg.broker_key = server->transport_pk;
-  cfg.root_key = root->public_key;
-  cfg.timeout_ms = 250;
-  cfg.retries = -1;
-  char reason[300];
-  keten_client_t *c = keten_client_new(&cfg, reason, sizeof reason);
-  if (!c) {
-    snprintf(err, errlen, "keten_client_new: %s", reason);
+  bench_client_config(&cfg, endpoint, client, server->transport_pk,
+                      root->public_key, 250);
+  keten_welcome_t w;
+  if (bench_ketend_wait_hello(&g_child[SIDE_KETEND], &cfg, bench_now_ns(),
+                              BENCH_START_TIMEOUT_MS, &w, err, errlen) != 0)
+    return -1;
+  if (strcmp(w.participant_id, BENCH_PARTICIPANT) != 0) {
+    snprintf(err, errlen, "ketend welcomed us as '%s', not '%s'",
+             w.participant_id, BENCH_PARTICIPANT);
     return -1;
   }
-  int64_t deadline = s_now_ns() + (int64_t)BENCH_START_TIMEOUT_MS * 1000000;
-  int rc = -1;
-  for (;;) {
-    int status;
-    pid_t pid = (pid_t)g_child[SIDE_KETEND];
-    if (waitpid(pid, &status, WNOHANG) == pid) {
-      g_child[SIDE_KETEND] = 0;
-      snprintf(err, errlen, "ketend exited before serving (%s %d)",
-               WIFEXITED(status) ? "exit status" : "signal",
-               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-      break;
-    }
-    keten_welcome_t w;
-    keten_err_t krc = keten_client_hello(c, &w);
-    if (krc == KETEN_OK) {
-      if (strcmp(w.participant_id, BENCH_PARTICIPANT) == 0)
-        rc = 0;
-      else
-        snprintf(err, errlen, "ketend welcomed us as '%s', not '%s'",
-                 w.participant_id, BENCH_PARTICIPANT);
-      break;
-    }
-    if (krc != KETEN_ERR_TIMEOUT) {
-      snprintf(err, errlen, "HELLO failed: %s: %s", keten_strerror(krc),
-               keten_client_error(c));
-      break;
-    }
-    if (s_now_ns() >= deadline) {
-      snprintf(err, errlen, "ketend did not answer HELLO within %d ms",
-               BENCH_START_TIMEOUT_MS);
-      break;
-    }
-  }
-  keten_client_destroy(&c);
-  return rc;
-}
-
-/* The summary line ketend logs when it stops, if any. */
-static void s_ketend_summary(char *out, size_t cap) {
-  out[0] = '\0';
-  FILE *f = fopen(s_tmp_path("ketend.log"), "r");
-  if (!f)
-    return;
-  char line[1024];
-  while (fgets(line, sizeof line, f)) {
-    const char *p = strstr(line, "stopping: ");
-    if (p) {
-      snprintf(out, cap, "%s", p);
-      out[strcspn(out, "\n")] = '\0';
-    }
-  }
-  fclose(f);
+  return 0;
 }
 
 /* ---- the clients -------------------------------------------------------- */
-
-typedef struct {
-  int64_t *v;
-  size_t n, cap;
-} samples_t;
-
-static int s_samples_push(samples_t *s, int64_t x) {
-  if (s->n == s->cap) {
-    size_t cap = s->cap ? 2 * s->cap : 65536;
-    int64_t *grown = realloc(s->v, cap * sizeof *grown);
-    if (!grown)
-      return -1;
-    s->v = grown;
-    s->cap = cap;
-  }
-  s->v[s->n++] = x;
-  return 0;
-}
 
 typedef struct {
   const opts_t *o;
@@ -799,7 +352,7 @@ typedef struct {
   bench_t *b;
   pthread_t thread;
   int ready_ok;
-  samples_t lat;                     /* ns, requests inside the window */
+  bench_samples_t lat;               /* ns, requests inside the window */
   uint64_t errors;
   char error[400];
 } worker_t;
@@ -815,23 +368,11 @@ typedef struct {
  * reply size cap, linger 0), in a context of its own like each
  * keten_client_t, so both sides have one I/O thread per client. */
 static int s_bare_open(bench_t *b, conn_t *c, char *err, size_t errlen) {
-  int64_t max_msg = 4 * (int64_t)BENCH_MAX_FRAME;
   c->ctx = zmq_ctx_new();
-  c->sock = c->ctx ? zmq_socket(c->ctx, ZMQ_DEALER) : NULL;
-  if (!c->sock || s_setint(c->sock, ZMQ_LINGER, 0) ||
-      zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg) ||
-      s_setint(c->sock, ZMQ_HEARTBEAT_IVL, BENCH_HEARTBEAT_IVL_MS) ||
-      s_setint(c->sock, ZMQ_HEARTBEAT_TIMEOUT, 3 * BENCH_HEARTBEAT_IVL_MS) ||
-      s_setint(c->sock, ZMQ_HEARTBEAT_TTL, 3 * BENCH_HEARTBEAT_IVL_MS) ||
-      s_setint(c->sock, ZMQ_RCVTIMEO, b->o->timeout_ms) ||
-      s_setint(c->sock, ZMQ_SNDTIMEO, b->o->timeout_ms) ||
-      zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, b->server_pk,
-                     KETEN_KEY_BYTES) ||
-      zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, b->client->transport_pk,
-                     KETEN_KEY_BYTES) ||
-      zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, b->client->transport_sk,
-                     KETEN_KEY_BYTES) ||
-      zmq_connect(c->sock, b->endpoint)) {
+  c->sock = c->ctx ? bench_curve_dealer(c->ctx, b->endpoint, b->client,
+                                        b->server_pk, b->o->timeout_ms)
+                   : NULL;
+  if (!c->sock) {
     snprintf(err, errlen, "cannot open a DEALER to %s: %s", b->endpoint,
              zmq_strerror(zmq_errno()));
     return -1;
@@ -859,13 +400,8 @@ static int s_bare_request(bench_t *b, conn_t *c, char *err, size_t errlen) {
 
 static int s_ketend_open(bench_t *b, conn_t *c, char *err, size_t errlen) {
   keten_client_config_t cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.endpoint = b->endpoint;
-  cfg.keys = b->client;
-  cfg.broker_key = b->server_pk;
-  cfg.root_key = b->root_pk;
-  cfg.timeout_ms = b->o->timeout_ms;
-  cfg.retries = -1; /* a lost reply is an error here, not a retry */
+  bench_client_config(&cfg, b->endpoint, b->client, b->server_pk, b->root_pk,
+                      b->o->timeout_ms);
   char reason[300];
   c->client = keten_client_new(&cfg, reason, sizeof reason);
   if (!c->client) {
@@ -928,18 +464,18 @@ static void *s_worker(void *arg) {
   pthread_barrier_wait(&b->ready);
   pthread_barrier_wait(&b->go);
   while (ok && !b->cancel) {
-    int64_t t0 = s_now_ns();
+    int64_t t0 = bench_now_ns();
     if (t0 >= b->measure_end_ns)
       break;
     int rc = bare ? s_bare_request(b, &c, w->error, sizeof w->error)
                   : s_ketend_request(b, &c, w->error, sizeof w->error);
-    int64_t t1 = s_now_ns();
+    int64_t t1 = bench_now_ns();
     if (rc != 0) {
       w->errors++;
       break; /* the run is invalid; stop rather than wait out timeouts */
     }
     if (t0 >= b->warm_end_ns && t1 <= b->measure_end_ns &&
-        s_samples_push(&w->lat, t1 - t0) != 0) {
+        bench_samples_push(&w->lat, t1 - t0) != 0) {
       snprintf(w->error, sizeof w->error, "out of memory for samples");
       w->errors++;
       break;
@@ -954,10 +490,9 @@ static void *s_worker(void *arg) {
 /* One side's measurements, accumulated over its rounds. */
 typedef struct {
   int ran, failed;
-  samples_t lat;                       /* ns, every round */
+  bench_samples_t lat;                 /* ns, every round */
   double window_s;                     /* measured seconds, every round */
-  double server_s, client_s, machine_s; /* CPU seconds inside the windows */
-  int cpu_ok;
+  bench_cpu_t cpu;                     /* CPU seconds inside the windows */
   int rounds;
   double round_rps[BENCH_MAX_ROUNDS];
   /* the figures, filled by s_finish() */
@@ -969,21 +504,6 @@ typedef struct {
   char error[480];
   char note[480];
 } result_t;
-
-static int s_cmp_i64(const void *a, const void *b) {
-  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-  return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of sorted v[n], in microseconds. */
-static double s_pct_us(const int64_t *v, size_t n, double p) {
-  size_t rank = (size_t)(p * (double)n + 0.999999);
-  if (rank < 1)
-    rank = 1;
-  if (rank > n)
-    rank = n;
-  return (double)v[rank - 1] / 1000.0;
-}
 
 /* Runs one round of one side: connect every client, warm up, measure
  * slice_s seconds, disconnect. Adds to r; returns -1 (reason in r->error)
@@ -1014,16 +534,12 @@ static int s_run_slice(bench_t *b, pid_t server, double slice_s, result_t *r) {
       snprintf(r->error, sizeof r->error, "client %d could not connect: %s", i,
                w[i].error);
     }
-  b->warm_end_ns = s_now_ns() + (int64_t)(o->warmup_s * 1e9);
+  b->warm_end_ns = bench_now_ns() + (int64_t)(o->warmup_s * 1e9);
   b->measure_end_ns = b->warm_end_ns + (int64_t)(slice_s * 1e9);
   pthread_barrier_wait(&b->go);
-  cpu_sample_t c0 = {0}, c1 = {0};
-  if (!b->cancel) {
-    s_sleep_until(b->warm_end_ns);
-    s_cpu_sample(server, &c0);
-    s_sleep_until(b->measure_end_ns);
-    s_cpu_sample(server, &c1);
-  }
+  bench_cpu_sample_t c0 = {0}, c1 = {0};
+  if (!b->cancel)
+    bench_window(server, b->warm_end_ns, b->measure_end_ns, &c0, &c1);
   size_t total = 0;
   uint64_t errors = 0;
   for (int i = 0; i < n; i++) {
@@ -1038,7 +554,7 @@ static int s_run_slice(bench_t *b, pid_t server, double slice_s, result_t *r) {
   int rc = 0;
   for (int i = 0; i < n; i++) {
     for (size_t k = 0; k < w[i].lat.n && rc == 0; k++)
-      if (s_samples_push(&r->lat, w[i].lat.v[k]) != 0) {
+      if (bench_samples_push(&r->lat, w[i].lat.v[k]) != 0) {
         snprintf(r->error, sizeof r->error, "out of memory for samples");
         rc = -1;
       }
@@ -1056,15 +572,7 @@ static int s_run_slice(bench_t *b, pid_t server, double slice_s, result_t *r) {
   if (r->rounds < BENCH_MAX_ROUNDS)
     r->round_rps[r->rounds] = (double)total / slice_s;
   r->rounds++;
-  long hz = sysconf(_SC_CLK_TCK);
-  if (c0.ok && c1.ok && hz > 0 && (r->rounds == 1 || r->cpu_ok)) {
-    r->server_s += (double)(c1.server_ticks - c0.server_ticks) / (double)hz;
-    r->client_s += (double)(c1.self_ns - c0.self_ns) / 1e9;
-    r->machine_s += (double)(c1.machine_busy - c0.machine_busy) / (double)hz;
-    r->cpu_ok = 1;
-  } else {
-    r->cpu_ok = 0;
-  }
+  bench_cpu_add(&r->cpu, &c0, &c1, r->rounds == 1);
   return 0;
 }
 
@@ -1076,23 +584,19 @@ static void s_finish(result_t *r) {
       snprintf(r->error, sizeof r->error, "no request completed");
     return;
   }
-  qsort(r->lat.v, n, sizeof *r->lat.v, s_cmp_i64);
-  double sum = 0;
-  for (size_t i = 0; i < n; i++)
-    sum += (double)r->lat.v[i];
+  bench_summary_t lat;
+  bench_samples_summary(&r->lat, 1000.0, &lat);
   r->requests = n;
   r->rps = (double)n / r->window_s;
-  r->p50_us = s_pct_us(r->lat.v, n, 0.50);
-  r->p99_us = s_pct_us(r->lat.v, n, 0.99);
-  r->mean_us = sum / (double)n / 1000.0;
-  r->max_us = (double)r->lat.v[n - 1] / 1000.0;
+  r->p50_us = lat.p50;
+  r->p99_us = lat.p99;
+  r->mean_us = lat.mean;
+  r->max_us = lat.max;
   r->server_cpu_us = r->client_cpu_us = r->other_load = -1;
-  if (r->cpu_ok) {
-    r->server_cpu_us = r->server_s * 1e6 / (double)n;
-    r->client_cpu_us = r->client_s * 1e6 / (double)n;
-    r->other_load = (r->machine_s - r->server_s - r->client_s) / r->window_s;
-    if (r->other_load < 0)
-      r->other_load = 0; /* tick granularity */
+  if (r->cpu.ok) {
+    r->server_cpu_us = r->cpu.server_s * 1e6 / (double)n;
+    r->client_cpu_us = r->cpu.client_s * 1e6 / (double)n;
+    r->other_load = bench_cpu_other_load(&r->cpu, r->window_s);
   }
   r->ok = 1;
 }
@@ -1279,25 +783,6 @@ static void s_progress(const opts_t *o, const char *fmt, ...) {
   va_end(ap);
 }
 
-static int s_make_tmpdir(char *err, size_t errlen) {
-  const char *base = getenv("TMPDIR");
-  if (!base || !*base)
-    base = "/tmp";
-  /* ipc:// paths must fit a sockaddr_un: keep the directory short. */
-  if (strlen(base) > 60)
-    base = "/tmp";
-  snprintf(g_tmpdir, sizeof g_tmpdir, "%s/keten-bench.XXXXXX", base);
-  if (!mkdtemp(g_tmpdir)) {
-    snprintf(err, errlen, "mkdtemp %s: %s", g_tmpdir, strerror(errno));
-    g_tmpdir[0] = '\0';
-    return -1;
-  }
-  for (size_t i = 0; i < TMP_FILES; i++)
-    snprintf(g_tmp_paths[i], sizeof g_tmp_paths[i], "%s/%s", g_tmpdir,
-             s_tmp_names[i]);
-  return 0;
-}
-
 static const char *s_exit_text(int status, char *buf, size_t cap) {
   if (status == -2)
     snprintf(buf, cap, "did not stop on SIGTERM; killed");
@@ -1415,7 +900,7 @@ int main(int argc, char **argv) {
   int prc = s_parse_opts(argc, argv, &o);
   if (prc)
     return prc == 1 ? 0 : 2;
-  g_keep_tmp = o.keep_tmp;
+  g_tmp.keep = o.keep_tmp;
   if (o.run[SIDE_KETEND] && access(o.ketend, X_OK) != 0) {
     fprintf(stderr,
             "keten-bench: cannot execute ketend at %s: %s (build it, or pass "
@@ -1428,15 +913,7 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sigemptyset(&sa.sa_mask);
-  sa.sa_handler = s_on_fatal_signal;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGHUP, &sa, NULL);
-  sigaction(SIGALRM, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  bench_fatal_signals(&s_fatal);
   /* Watchdog: whatever hangs, the run ends. Servers start and stop within
    * BENCH_START_TIMEOUT_MS each; a round connects (one request, timeout),
    * warms up, measures, and waits out at most one more request. */
@@ -1448,7 +925,8 @@ int main(int argc, char **argv) {
   alarm((unsigned)budget);
 
   char err[600];
-  if (s_make_tmpdir(err, sizeof err) != 0) {
+  if (bench_tmp_make(&g_tmp, "keten-bench", s_tmp_names, TMP_FILES, err,
+                     sizeof err) != 0) {
     fprintf(stderr, "keten-bench: %s\n", err);
     return 1;
   }
@@ -1482,7 +960,7 @@ int main(int argc, char **argv) {
   if (o.run[SIDE_KETEND]) {
     result_t *rk = &r[SIDE_KETEND];
     rk->ran = 1;
-    int port = o.ipc ? 0 : s_free_port();
+    int port = o.ipc ? 0 : bench_free_port();
     if (o.ipc)
       snprintf(endpoint[SIDE_KETEND], sizeof endpoint[SIDE_KETEND], "ipc://%s",
                s_tmp_path("ketend.sock"));
@@ -1500,7 +978,7 @@ int main(int argc, char **argv) {
                              err, sizeof err) != 0) {
       rk->failed = 1;
       snprintf(rk->error, sizeof rk->error, "%s", err);
-      s_stop_child(SIDE_KETEND, 3000);
+      bench_child_stop(&g_child[SIDE_KETEND], 3000);
       s_print_tail(s_tmp_path("ketend.log"), 20);
     }
   }
@@ -1551,7 +1029,7 @@ int main(int argc, char **argv) {
   }
 
   if (r[SIDE_BARE].ran && g_child[SIDE_BARE]) {
-    int st = s_stop_child(SIDE_BARE, 3000);
+    int st = bench_child_stop(&g_child[SIDE_BARE], 3000);
     if (!(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
       char why[80];
       snprintf(r[SIDE_BARE].note, sizeof r[SIDE_BARE].note, "echo server %s",
@@ -1560,9 +1038,9 @@ int main(int argc, char **argv) {
   }
   if (r[SIDE_KETEND].ran && g_child[SIDE_KETEND]) {
     result_t *rk = &r[SIDE_KETEND];
-    int st = s_stop_child(SIDE_KETEND, 5000);
+    int st = bench_child_stop(&g_child[SIDE_KETEND], 5000);
     char summary[400], why[80];
-    s_ketend_summary(summary, sizeof summary);
+    bench_ketend_summary(s_tmp_path("ketend.log"), summary, sizeof summary);
     int clean = st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
     if (!clean)
       snprintf(rk->note, sizeof rk->note, "ketend %s%s%s",

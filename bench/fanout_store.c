@@ -22,6 +22,7 @@
 
 #include "audit.h"
 #include "bench_ketend.h"
+#include "bench_measure.h"
 #include "canon.h"
 #include "consent.h"
 #include "keten.pb-c.h"
@@ -191,18 +192,6 @@ int fo_register(store_t *store, const fo_keys_t *k, int fillers, char *err,
 
 /* ---- shared helpers ------------------------------------------------------ */
 
-static int64_t s_wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t s_mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void s_unlink_db(const char *path) {
   static const char *const ext[] = {"", "-wal", "-shm", "-journal"};
   char p[1024];
@@ -234,7 +223,7 @@ typedef struct {
 
 static void s_progress(s_progress_t *pr, const char *what, uint64_t done,
                        uint64_t total, int force) {
-  int64_t now = s_mono_ms();
+  int64_t now = bench_now_ns() / 1000000;
   if (!pr->fn || (!force && now < pr->next_ms))
     return;
   pr->next_ms = now + 1000;
@@ -364,7 +353,7 @@ int fo_build_big(const char *path, const fo_keys_t *k,
   for (int a = 0; a < S_ROLES; a++)
     for (int b = 0; b < S_ROLES; b++)
       s_grants_for(a, b, &grants[a][b]);
-  int64_t now = s_wall_ms();
+  int64_t now = bench_wall_ms();
   uint8_t record[1024], ct[FO_FILLER_CT_BYTES], nonce[24], sig[64], wrap[80];
   randombytes_buf(ct, sizeof ct);
   randombytes_buf(wrap, sizeof wrap);
@@ -561,7 +550,7 @@ static void s_fill_batch(s_queue_t *q, s_batch_t *b, uint64_t batch,
   if (b->first + b->n > q->n_sections)
     b->n = (size_t)(q->n_sections - b->first);
   size_t ct_len = q->pt_bytes + 16;
-  int64_t created = s_wall_ms();
+  int64_t created = bench_wall_ms();
   for (size_t r = 0; r < b->n; r++) {
     uint64_t i = b->first + r, j;
     Keten__SectionHeader h;
@@ -676,7 +665,7 @@ int fo_build_queue(const char *path, const fo_keys_t *k,
     snprintf(err, errlen, "registry: %s", reason);
     goto done;
   }
-  int64_t now = s_wall_ms();
+  int64_t now = bench_wall_ms();
   uint8_t record[1024];
   if (store_begin(st) != 0) {
     snprintf(err, errlen, "begin: %s", store_error(st));
