@@ -104,12 +104,16 @@ typedef struct {
 
 static volatile sig_atomic_t g_child[SERVERS];
 /* Every file the run may create below its directory, fixed before any
- * exists so that a signal handler can remove them without allocating. */
+ * exists so that a signal handler can remove them without allocating
+ * (STORE.head: the tree head ketend signed last, broker.c). */
 static const char *const s_tmp_names[] = {
     "ketend.key", "ketend.pub", "root.pub", "bare.sock", "ketend.conf",
-    "b.db", "b.db-wal", "b.db-shm", "b.db-journal", "b.log", "b.sock",
-    "c.db", "c.db-wal", "c.db-shm", "c.db-journal", "c.log", "c.sock",
-    "d.db", "d.db-wal", "d.db-shm", "d.db-journal", "d.log", "d.sock",
+    "b.db", "b.db-wal", "b.db-shm", "b.db-journal", "b.db.head",
+    "b.log", "b.sock",
+    "c.db", "c.db-wal", "c.db-shm", "c.db-journal", "c.db.head",
+    "c.log", "c.sock",
+    "d.db", "d.db-wal", "d.db-shm", "d.db-journal", "d.db.head",
+    "d.log", "d.sock",
     "cache/seed", "cache/big.ok", "cache/queue.ok",
     "cache/big.db", "cache/big.db-wal", "cache/big.db-shm",
     "cache/big.db-journal",

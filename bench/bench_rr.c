@@ -80,7 +80,7 @@ static volatile sig_atomic_t g_child[SIDES]; /* pid of each side's server, or 0 
 static const char *const s_tmp_names[] = {
     "ketend.key", "ketend.pub", "root.pub", "registry.db", "registry.db-wal",
     "registry.db-shm", "registry.db-journal", "ketend.log", "echo.sock",
-    "ketend.sock", "ketend.conf"};
+    "ketend.sock", "ketend.conf", "registry.db.head"};
 #define TMP_FILES (sizeof s_tmp_names / sizeof s_tmp_names[0])
 static bench_tmp_t g_tmp;
 static const bench_fatal_t s_fatal = {
