@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "canon.h"
+#include "clock.h"
 #include "link.h"
+#include "request.h"
 
 int access_remove(broker_t *b, const uint8_t subject[32], const char *author,
                   const char *recipient, uint64_t kinds, const uint8_t *except,
@@ -67,7 +69,7 @@ static int s_notice(broker_t *b, const request_t *r, const uint8_t subject[32],
   Keten__NoticeItem *ptrs[CANON_MAX_NOTICE_ITEMS];
   char authors[CANON_MAX_NOTICE_ITEMS][PARTICIPANT_ID_MAX + 1];
   uint8_t notice_id[CANON_NOTICE_ID_BYTES], sig[CANON_SIGNATURE_BYTES];
-  int64_t now = broker_wall_ms();
+  int64_t now = clock_wall_ms();
   Keten__Notice n = KETEN__NOTICE__INIT;
   for (size_t i = from; i < to; i++) {
     size_t k = i - from;
@@ -115,7 +117,7 @@ static int s_notice(broker_t *b, const request_t *r, const uint8_t subject[32],
   if (rc != 0)
     return -1;
   audit_entry_t e;
-  broker_audit_init(&e, r, "keten.notice.queue", AUDIT_STATUS_OK);
+  request_audit_init(&e, r, "keten.notice.queue", AUDIT_STATUS_OK);
   memcpy(e.subject, subject, CANON_SUBJECT_BYTES);
   if (consent_id)
     memcpy(e.consent_id, consent_id, CONSENT_ID_BYTES);
@@ -128,7 +130,7 @@ static int s_notice(broker_t *b, const request_t *r, const uint8_t subject[32],
                ? "ontkoppeld"
                : "erased",
            to - from, (unsigned long long)seq);
-  if (broker_audit(b, &e) != 0)
+  if (request_audit(b, &e) != 0)
     return -1;
   delivery_wake(b, recipient);
   return 0;

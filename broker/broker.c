@@ -1,9 +1,9 @@
-/* broker — ketend's event loop: transport, group commit, outbox, dispatch. */
+/* broker — ketend's event loop: transport, dispatch, group commit, and
+ * sending (or failing) the outbox after the commit. */
 #include "broker.h"
 
 #include <errno.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,11 +12,13 @@
 
 #include "audit_log.h"
 #include "broker_internal.h"
+#include "clock.h"
 #include "erase.h"
 #include "rewrap.h"
 #include "canon.h"
 #include "log.h"
 #include "notify.h"
+#include "request.h"
 #include "roles.h"
 #include "store_file.h"
 
@@ -24,8 +26,6 @@
 #define BROKER_BATCH 256
 /* ... and at most about this many bytes of replies in one batch. */
 #define BROKER_BATCH_BYTES (8u * 1024u * 1024u)
-/* Log lines about bad frames allowed per second before suppression. */
-#define BROKER_BAD_LOG_PER_SEC 10
 /* How often timers (ack timeouts, expiry, checkpoints) run. */
 #define BROKER_TICK_MS 100
 /* How long a message id is remembered against replays. Past it, a replay
@@ -41,22 +41,10 @@
 /* Where the ROUTER's monitor reports closed connections (budget.h). */
 #define BROKER_MONITOR_EP "inproc://ketend-router-monitor"
 
-int64_t broker_mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t s_mono_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t broker_wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int broker_reload_registry(broker_t *b) {
@@ -79,7 +67,7 @@ int broker_reload_registry(broker_t *b) {
             refused, err);
   log_msg(registry_count(b->registry) ? LOG_INFO : LOG_WARN, "registry",
           "loaded %zu entries, %zu valid now", registry_count(b->registry),
-          registry_count_valid(b->registry, broker_wall_ms()));
+          registry_count_valid(b->registry, clock_wall_ms()));
   /* A removed participant's subscription ends now, not at its next
    * delivery (its SUBSCRIPTION_ENDED leaves with the next batch). */
   delivery_check_keys(b);
@@ -143,10 +131,6 @@ static void s_head_wire(const keten_tree_head_t *h, Keten__TreeHead *w) {
   w->signature.len = sizeof h->signature;
 }
 
-void broker_head_wire(const broker_t *b, Keten__TreeHead *w) {
-  s_head_wire(&b->head, w);
-}
-
 /* At start (docs/protocol.md 10.6.4): the store's latest head and the
  * head file's must be heads of the log as it is (else ketend refuses to
  * start); then a fresh head of the log is signed, committed and written
@@ -190,7 +174,7 @@ static int s_tree_head_start(broker_t *b, char *err, size_t errlen) {
   store_tree_head_t sh;
   if (store_begin(b->store) != 0 ||
       audit_log_sign_head(b->store, b->keys.signing_sk, b->keys.signing_pk,
-                          broker_wall_ms(), &sh) != 0 ||
+                          clock_wall_ms(), &sh) != 0 ||
       store_commit(b->store) != 0) {
     snprintf(err, errlen, "cannot sign a tree head of the audit log: %s",
              store_error(b->store));
@@ -199,7 +183,7 @@ static int s_tree_head_start(broker_t *b, char *err, size_t errlen) {
   }
   audit_log_head_to_keten(&sh, &b->head);
   b->has_head = 1;
-  b->head_ms = broker_mono_ms();
+  b->head_ms = clock_mono_ms();
   if (keten_tree_head_save(b->head_file, &b->head) != KETEN_OK) {
     snprintf(err, errlen, "cannot write the tree head file %s: %s",
              b->head_file, strerror(errno));
@@ -315,7 +299,7 @@ broker_t *broker_new(const config_t *cfg, char *err, size_t errlen) {
           "ketend %s serving %zu registry entries (%zu valid now), store %s "
           "(schema %d)",
           KETEN_VERSION, registry_count(b->registry),
-          registry_count_valid(b->registry, broker_wall_ms()), cfg->store,
+          registry_count_valid(b->registry, clock_wall_ms()), cfg->store,
           store_schema_version(b->store));
   return b;
 fail:
@@ -364,141 +348,6 @@ int broker_tx(broker_t *b) {
   b->tx_open = 1;
   b->tx_changes = store_changes(b->store);
   return 0;
-}
-
-/* ---- outbox ------------------------------------------------------------- */
-
-static outbox_item_t *s_outbox_add(broker_t *b, const uint8_t *rid,
-                                   size_t rid_len, const Keten__Envelope *env) {
-  if (rid_len > BROKER_RID_MAX)
-    return NULL;
-  if (b->n_out == b->cap_out) {
-    size_t cap = b->cap_out ? 2 * b->cap_out : 64;
-    outbox_item_t *grown = realloc(b->outbox, cap * sizeof *grown);
-    if (!grown)
-      return NULL;
-    b->outbox = grown;
-    b->cap_out = cap;
-  }
-  size_t len = 0;
-  uint8_t *frame = envelope_pack(env, &len);
-  if (!frame)
-    return NULL;
-  outbox_item_t *o = &b->outbox[b->n_out++];
-  memset(o, 0, sizeof *o);
-  memcpy(o->rid, rid, rid_len);
-  o->rid_len = rid_len;
-  o->frame = frame;
-  o->len = len;
-  return o;
-}
-
-int broker_push(broker_t *b, const uint8_t *rid, size_t rid_len,
-                const Keten__Envelope *env) {
-  return s_outbox_add(b, rid, rid_len, env) ? 0 : -1;
-}
-
-outbox_item_t *broker_push_item(broker_t *b, const uint8_t *rid,
-                                size_t rid_len, const Keten__Envelope *env) {
-  return s_outbox_add(b, rid, rid_len, env);
-}
-
-void broker_reply(request_t *r, Keten__Envelope__BodyCase body_case,
-                  void *body) {
-  Keten__Envelope reply;
-  envelope_ids_t ids;
-  envelope_init(&reply, &ids, r->req);
-  reply.body_case = body_case;
-  switch (body_case) {
-  case KETEN__ENVELOPE__BODY_WELCOME: reply.welcome = body; break;
-  case KETEN__ENVELOPE__BODY_PONG: reply.pong = body; break;
-  case KETEN__ENVELOPE__BODY_ERROR: reply.error = body; break;
-  case KETEN__ENVELOPE__BODY_PREPARED: reply.prepared = body; break;
-  case KETEN__ENVELOPE__BODY_STORED: reply.stored = body; break;
-  case KETEN__ENVELOPE__BODY_FETCHED: reply.fetched = body; break;
-  case KETEN__ENVELOPE__BODY_CONSENTS: reply.consents = body; break;
-  case KETEN__ENVELOPE__BODY_OK: reply.ok = body; break;
-  case KETEN__ENVELOPE__BODY_SUBSCRIBED: reply.subscribed = body; break;
-  case KETEN__ENVELOPE__BODY_TVS_PUBLISHED: reply.tvs_published = body; break;
-  case KETEN__ENVELOPE__BODY_TVS_LINKS: reply.tvs_links = body; break;
-  case KETEN__ENVELOPE__BODY_TVS_FIGURES: reply.tvs_figures = body; break;
-  case KETEN__ENVELOPE__BODY_AUDIT_PROVED: reply.audit_proved = body; break;
-  case KETEN__ENVELOPE__BODY_ERASED: reply.erased = body; break;
-  default:
-    log_msg(LOG_ERROR, "request", "reply of unexpected body %d", body_case);
-    return;
-  }
-  outbox_item_t *o = s_outbox_add(r->b, r->rid, r->rid_len, &reply);
-  if (!o) {
-    r->b->dropped_replies++;
-    log_msg(LOG_ERROR, "request", "out of memory queueing a reply");
-    return;
-  }
-  o->is_reply = 1;
-  if (r->req && envelope_has_message_id(r->req) &&
-      r->req->trace_id.len == ENVELOPE_TRACE_ID_BYTES) {
-    memcpy(o->message_id, r->req->message_id.data, ENVELOPE_MESSAGE_ID_BYTES);
-    memcpy(o->trace_id, r->req->trace_id.data, ENVELOPE_TRACE_ID_BYTES);
-    o->has_request_ids = 1;
-  }
-}
-
-/* Logs a rejected frame, at most BROKER_BAD_LOG_PER_SEC lines a second, so
- * a flood of garbage cannot flood the log. */
-static void s_log_rejected(broker_t *b, const char *who, Keten__ErrorCode code,
-                           const char *reason) {
-  int64_t second = broker_mono_ms() / 1000;
-  if (second != b->bad_log_second) {
-    if (b->bad_log_suppressed)
-      log_msg(LOG_WARN, "request", "%u more rejected frames not logged",
-              b->bad_log_suppressed);
-    b->bad_log_second = second;
-    b->bad_log_count = 0;
-    b->bad_log_suppressed = 0;
-  }
-  if (b->bad_log_count++ < BROKER_BAD_LOG_PER_SEC)
-    log_msg(LOG_INFO, "request", "rejected frame from %s: %s: %s", who,
-            envelope_error_name(code), reason);
-  else
-    b->bad_log_suppressed++;
-}
-
-static void s_reply_error(request_t *r, Keten__ErrorCode code,
-                          uint32_t retry_after_ms, const char *reason) {
-  /* Within the bounds of 5.5 whatever a handler wrote: 0-255 printable
-   * ASCII bytes (a client refuses anything else as ERROR_INVALID_FIELD). */
-  char text[ENVELOPE_MAX_REASON];
-  snprintf(text, sizeof text, "%s", reason ? reason : "");
-  for (char *c = text; *c; c++)
-    if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
-      *c = '?';
-  Keten__Error error = KETEN__ERROR__INIT;
-  error.code = code;
-  error.reason = text;
-  error.retry_after_ms = retry_after_ms;
-  r->b->error_replies++;
-  metrics_error(&r->b->metrics, (int)code);
-  s_log_rejected(r->b, r->who ? r->who->id : "a peer", code, text);
-  broker_reply(r, KETEN__ENVELOPE__BODY_ERROR, &error);
-}
-
-void broker_reply_error(request_t *r, Keten__ErrorCode code, const char *fmt,
-                        ...) {
-  char reason[ENVELOPE_MAX_REASON];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(reason, sizeof reason, fmt, ap);
-  va_end(ap);
-  s_reply_error(r, code, 0, reason);
-}
-
-void broker_reply_rate_limited(request_t *r, int64_t retry_after_ms,
-                               const char *reason) {
-  s_reply_error(r, KETEN__ERROR_CODE__ERROR_RATE_LIMITED,
-                retry_after_ms > 0 && retry_after_ms < 3600000
-                    ? (uint32_t)retry_after_ms
-                    : 1000,
-                reason);
 }
 
 /* Sends the outbox. Never blocks: a peer whose queue is full loses that
@@ -591,54 +440,6 @@ static void s_outbox_fail(broker_t *b) {
   delivery_rewind_all(b);
 }
 
-/* ---- audit ----------------------------------------------------------------- */
-
-/* Operation and trace ids are not secrets but must not repeat: draw them
- * from a pool refilled 4 KiB at a time rather than with a system call per
- * entry (several entries per request). The broker is single-threaded. */
-static void s_id_bytes(uint8_t *out, size_t n) {
-  static uint8_t pool[4096];
-  static size_t left;
-  if (n > left) {
-    randombytes_buf(pool, sizeof pool);
-    left = sizeof pool;
-  }
-  memcpy(out, pool + sizeof pool - left, n);
-  sodium_memzero(pool + sizeof pool - left, n);
-  left -= n;
-}
-
-void broker_audit_init(audit_entry_t *e, const request_t *r, const char *name,
-                       int status) {
-  memset(e, 0, sizeof *e);
-  snprintf(e->name, sizeof e->name, "%s", name);
-  e->status = status;
-  s_id_bytes(e->operation_id, sizeof e->operation_id);
-  e->end_ms = broker_wall_ms();
-  e->start_ms = r ? r->now_ms : e->end_ms;
-  snprintf(e->actor, sizeof e->actor, "%s", r && r->who ? r->who->id : "ketend");
-  const Keten__Envelope *q = r ? r->req : NULL;
-  if (q && q->trace_id.len == ENVELOPE_TRACE_ID_BYTES) {
-    memcpy(e->trace_id, q->trace_id.data, 16);
-    memcpy(e->foreign_trace_id, q->trace_id.data, 16);
-  } else {
-    s_id_bytes(e->trace_id, sizeof e->trace_id);
-  }
-  if (q && q->operation_id.len == ENVELOPE_OPERATION_ID_BYTES) {
-    memcpy(e->parent_operation_id, q->operation_id.data, 8);
-    memcpy(e->foreign_operation_id, q->operation_id.data, 8);
-  }
-}
-
-int broker_audit(broker_t *b, audit_entry_t *e) {
-  if (store_audit_append(b->store, e) != 0) {
-    log_msg(LOG_ERROR, "audit", "cannot append audit entry: %s",
-            store_error(b->store));
-    return -1;
-  }
-  return 0;
-}
-
 /* Signs a tree head (audit_log.h) when the log grew by checkpoint_every
  * entries, when checkpoint_interval_ms passed since the last one (even if
  * it did not grow: a verifier's --max-age wants fresh heads), and at stop
@@ -657,7 +458,7 @@ static void s_tree_head(broker_t *b, int64_t mono_now, int force) {
     return;
   store_tree_head_t sh;
   if (audit_log_sign_head(b->store, b->keys.signing_sk, b->keys.signing_pk,
-                          broker_wall_ms(), &sh) != 0) {
+                          clock_wall_ms(), &sh) != 0) {
     log_msg(LOG_ERROR, "audit", "cannot sign a tree head: %s",
             store_error(b->store));
     return;
@@ -679,7 +480,7 @@ static void s_checkpoint(broker_t *b, int64_t mono_now, int force) {
       mono_now - b->checkpoint_ms < b->cfg.checkpoint_interval_ms)
     return;
   uint8_t msg[128], sig[64];
-  int64_t at = broker_wall_ms();
+  int64_t at = clock_wall_ms();
   size_t len = audit_checkpoint_bytes(seq, head, at, msg, sizeof msg);
   crypto_sign_detached(sig, NULL, msg, len, b->keys.signing_sk);
   if (store_audit_checkpoint_put(b->store, seq, head, at, sig) == 0) {
@@ -698,7 +499,7 @@ static void s_handle_hello(request_t *r) {
   w.role = (Keten__Role)r->who->role;
   w.display_name = (char *)r->who->display_name;
   w.max_frame_bytes = r->b->cfg.max_frame_bytes;
-  w.server_time_ms = (uint64_t)broker_wall_ms();
+  w.server_time_ms = (uint64_t)clock_wall_ms();
   Keten__TreeHead th;
   if (r->b->has_head) {
     s_head_wire(&r->b->head, &th);
@@ -707,14 +508,14 @@ static void s_handle_hello(request_t *r) {
   log_msg(LOG_INFO, "request", "hello from %s (%s) running %s", r->who->id,
           roles_name(r->who->role),
           r->req->hello->software[0] ? r->req->hello->software : "-");
-  broker_reply(r, KETEN__ENVELOPE__BODY_WELCOME, &w);
+  request_reply(r, KETEN__ENVELOPE__BODY_WELCOME, &w);
 }
 
 static void s_handle_ping(request_t *r) {
   Keten__Pong pong = KETEN__PONG__INIT;
   pong.payload = r->req->ping->payload;
-  pong.server_time_ms = (uint64_t)broker_wall_ms();
-  broker_reply(r, KETEN__ENVELOPE__BODY_PONG, &pong);
+  pong.server_time_ms = (uint64_t)clock_wall_ms();
+  request_reply(r, KETEN__ENVELOPE__BODY_PONG, &pong);
 }
 
 /* Runs a handler that touches the store inside its own savepoint, so a
@@ -723,8 +524,8 @@ static void s_run_stored(request_t *r, int (*handler)(request_t *)) {
   broker_t *b = r->b;
   size_t out_before = b->n_out;
   if (broker_tx(b) != 0 || store_savepoint(b->store) != 0) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INTERNAL,
-                       "the store is unavailable; retry");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_INTERNAL,
+                        "the store is unavailable; retry");
     return;
   }
   int64_t changes = store_changes(b->store);
@@ -744,24 +545,14 @@ static void s_run_stored(request_t *r, int (*handler)(request_t *)) {
     free(b->outbox[i].frame);
   b->n_out = out_before;
   if (full)
-    s_reply_error(r, KETEN__ERROR_CODE__ERROR_DISK_FULL,
-                  (uint32_t)(b->store_backoff_ms ? b->store_backoff_ms
-                                                 : BROKER_FULL_BACKOFF_MS),
-                  "the broker's disk is full: nothing was stored; retry later");
+    request_reply_error_retry(
+        r, KETEN__ERROR_CODE__ERROR_DISK_FULL,
+        (uint32_t)(b->store_backoff_ms ? b->store_backoff_ms
+                                       : BROKER_FULL_BACKOFF_MS),
+        "the broker's disk is full: nothing was stored; retry later");
   else
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INTERNAL,
-                       "the broker failed to handle this request; retry");
-}
-
-void broker_budget_refused(broker_t *b, const char *id, budget_kind_t kind,
-                           uint64_t limit) {
-  if ((unsigned)kind < BUDGET_KINDS)
-    b->metrics.budget_refusals[kind]++;
-  if (budget_refused(&b->budgets, id, kind, limit, broker_mono_ms()) == 1)
-    log_msg(LOG_WARN, "budget",
-            "%s: refused by the budget %s (limit %llu); further refusals "
-            "are counted in its audit summary",
-            id, budget_name(kind), (unsigned long long)limit);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_INTERNAL,
+                        "the broker failed to handle this request; retry");
 }
 
 /* The budgets every request of an admitted participant passes first
@@ -770,15 +561,15 @@ void broker_budget_refused(broker_t *b, const char *id, budget_kind_t kind,
  * sweep. Returns 1 when the request may go on, 0 when it was answered. */
 static int s_budgets(request_t *r, int fd, const Keten__Envelope *req) {
   broker_t *b = r->b;
-  int64_t now = broker_mono_ms();
+  int64_t now = clock_mono_ms();
   int ok = budget_connection(&b->budgets, fd, r->who->id,
                              b->cfg.max_connections, now);
   if (ok == 0) {
-    broker_budget_refused(b, r->who->id, BUDGET_MAX_CONNECTIONS,
-                          (uint64_t)b->cfg.max_connections);
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_QUOTA,
-                       "at most %d connections at once: close one first",
-                       b->cfg.max_connections);
+    request_budget_refused(b, r->who->id, BUDGET_MAX_CONNECTIONS,
+                           (uint64_t)b->cfg.max_connections);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_QUOTA,
+                        "at most %d connections at once: close one first",
+                        b->cfg.max_connections);
     return 0;
   }
   /* An ACK is never refused by the request budget: it only moves the
@@ -791,10 +582,10 @@ static int s_budgets(request_t *r, int fd, const Keten__Envelope *req) {
                       b->cfg.requests_per_second, b->cfg.requests_burst,
                       &retry);
   if (ok == 0) {
-    broker_budget_refused(b, r->who->id, BUDGET_REQUESTS_PER_SECOND,
-                          (uint64_t)b->cfg.requests_per_second);
-    broker_reply_rate_limited(r, retry,
-                              "too many requests; retry after retry_after_ms");
+    request_budget_refused(b, r->who->id, BUDGET_REQUESTS_PER_SECOND,
+                           (uint64_t)b->cfg.requests_per_second);
+    request_reply_rate_limited(r, retry,
+                               "too many requests; retry after retry_after_ms");
     return 0;
   }
   return 1; /* ok < 0 (out of memory): not refused */
@@ -805,7 +596,7 @@ static void s_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
                        const uint8_t *data, size_t len) {
   uint8_t key[PARTICIPANT_KEY_BYTES];
   request_t r = {.b = b, .rid = rid, .rid_len = rid_len,
-                 .now_ms = broker_wall_ms()};
+                 .now_ms = clock_wall_ms()};
   if (zap_user_id_key(user_id, key) == 0)
     r.who = registry_find_transport(b->registry, key, r.now_ms);
   envelope_error_t e;
@@ -815,18 +606,18 @@ static void s_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
   metrics_request(&b->metrics, req ? (int)req->body_case : 0);
   if (r.who)
     conn_log_frame(&b->conns, fd, rid, rid_len, r.who->id, peer,
-                   broker_mono_ms());
+                   clock_mono_ms());
   if (req && envelope_has_message_id(req))
     r.req = req; /* so that even an error correlates */
   if (!r.who) {
     /* Admitted earlier, removed from the registry or expired since. */
-    broker_reply_error(&r, KETEN__ERROR_CODE__ERROR_UNAUTHENTICATED,
-                       "your transport key is no longer in the registry or "
-                       "its entry is not valid now");
+    request_reply_error(&r, KETEN__ERROR_CODE__ERROR_UNAUTHENTICATED,
+                        "your transport key is no longer in the registry or "
+                        "its entry is not valid now");
   } else if (!s_budgets(&r, fd, req)) {
     /* answered: a budget of 9.4 */
   } else if (!req || envelope_validate(req, &e) != 0) {
-    broker_reply_error(&r, e.code, "%s", e.reason);
+    request_reply_error(&r, e.code, "%s", e.reason);
   } else {
     r.req = req;
     switch (req->body_case) {
@@ -861,12 +652,12 @@ static void s_dispatch(broker_t *b, const uint8_t *rid, size_t rid_len,
     case KETEN__ENVELOPE__BODY_AUDIT_PROOF: s_run_stored(&r, handle_audit_proof); break;
     case KETEN__ENVELOPE__BODY_ERASE: s_run_stored(&r, handle_erase); break;
     case KETEN__ENVELOPE__BODY__NOT_SET:
-      broker_reply_error(&r, KETEN__ERROR_CODE__ERROR_UNKNOWN_BODY,
-                         "the envelope has no body this broker knows");
+      request_reply_error(&r, KETEN__ERROR_CODE__ERROR_UNKNOWN_BODY,
+                          "the envelope has no body this broker knows");
       break;
     default:
-      broker_reply_error(&r, KETEN__ERROR_CODE__ERROR_UNKNOWN_BODY,
-                         "this body is not a request the broker accepts");
+      request_reply_error(&r, KETEN__ERROR_CODE__ERROR_UNKNOWN_BODY,
+                          "this body is not a request the broker accepts");
       break;
     }
   }
@@ -905,13 +696,13 @@ static int s_handle_router(broker_t *b) {
     request_t r = {.b = b, .rid = rid, .rid_len = (size_t)rid_len};
     uint8_t key[PARTICIPANT_KEY_BYTES];
     if (zap_user_id_key(zmq_msg_gets(&frame, "User-Id"), key) == 0)
-      r.who = registry_find_transport(b->registry, key, broker_wall_ms());
+      r.who = registry_find_transport(b->registry, key, clock_wall_ms());
     if (!r.who)
-      broker_reply_error(&r, KETEN__ERROR_CODE__ERROR_UNAUTHENTICATED,
-                         "your transport key is no longer in the registry");
+      request_reply_error(&r, KETEN__ERROR_CODE__ERROR_UNAUTHENTICATED,
+                          "your transport key is no longer in the registry");
     else
-      broker_reply_error(&r, KETEN__ERROR_CODE__ERROR_MALFORMED,
-                         "a keten message is exactly one frame");
+      request_reply_error(&r, KETEN__ERROR_CODE__ERROR_MALFORMED,
+                          "a keten message is exactly one frame");
   } else {
     /* ZMQ_SRCFD: the descriptor the frame came on (libzmq keeps it in
      * the message's metadata), to count connections per participant. */
@@ -942,11 +733,11 @@ static int s_audit_refusals(const refusals_source_t *s, uint64_t count,
   broker_t *b = arg;
   long long secs = (long long)((span_ms + 999) / 1000);
   audit_entry_t e;
-  broker_audit_init(&e, NULL, "keten.auth.refused", AUDIT_STATUS_ERROR);
+  request_audit_init(&e, NULL, "keten.auth.refused", AUDIT_STATUS_ERROR);
   snprintf(e.detail, sizeof e.detail,
            "%llu refusals from %s in %lld s (CURVE handshake refused)",
            (unsigned long long)count, s->addr, secs);
-  if (broker_audit(b, &e) != 0)
+  if (request_audit(b, &e) != 0)
     return -1;
   log_msg(LOG_WARN, "auth",
           "%llu refused handshakes from %s in %lld s (%llu not logged)",
@@ -958,7 +749,7 @@ static int s_audit_refusals(const refusals_source_t *s, uint64_t count,
 /* Writes the due aggregates of refused handshakes (all with force) in the
  * current transaction. */
 static int s_refusals_flush(broker_t *b, int force) {
-  return refusals_flush(&b->zap_stats.sources, broker_wall_ms(),
+  return refusals_flush(&b->zap_stats.sources, clock_wall_ms(),
                         b->cfg.refusal_audit_interval_ms, force,
                         s_audit_refusals, b);
 }
@@ -971,12 +762,12 @@ static int s_audit_budget(const char *id, budget_kind_t kind, uint64_t count,
   broker_t *b = arg;
   long long secs = (long long)((span_ms + 999) / 1000);
   audit_entry_t e;
-  broker_audit_init(&e, NULL, "keten.budget.refused", AUDIT_STATUS_ERROR);
+  request_audit_init(&e, NULL, "keten.budget.refused", AUDIT_STATUS_ERROR);
   snprintf(e.actor, sizeof e.actor, "%s", id);
   snprintf(e.detail, sizeof e.detail, "%llu refusals of %s in %lld s (limit %llu)",
            (unsigned long long)count, budget_name(kind), secs,
            (unsigned long long)limit);
-  if (broker_audit(b, &e) != 0)
+  if (request_audit(b, &e) != 0)
     return -1;
   log_msg(LOG_WARN, "budget",
           "%s: %llu requests refused by the budget %s in %lld s (limit %llu; "
@@ -987,7 +778,7 @@ static int s_audit_budget(const char *id, budget_kind_t kind, uint64_t count,
 }
 
 static int s_budget_flush(broker_t *b, int force) {
-  return budget_flush(&b->budgets, broker_mono_ms(),
+  return budget_flush(&b->budgets, clock_mono_ms(),
                       b->cfg.budget_audit_interval_ms, force, s_audit_budget,
                       b);
 }
@@ -1010,7 +801,7 @@ static void s_drain_monitor(broker_t *b) {
       memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
       if (event == ZMQ_EVENT_DISCONNECTED) {
         budget_disconnected(&b->budgets, (int)value);
-        conn_log_closed(&b->conns, (int)value, broker_mono_ms());
+        conn_log_closed(&b->conns, (int)value, clock_mono_ms());
       }
     }
     zmq_msg_close(&ev);
@@ -1054,10 +845,10 @@ static void s_batch(broker_t *b, int router_ready, int64_t mono_now) {
   if (!backoff && mono_now >= b->next_sweep_ms && broker_tx(b) == 0) {
     b->next_sweep_ms = mono_now + 1000;
     if (store_savepoint(b->store) == 0) {
-      int64_t wall = broker_wall_ms();
+      int64_t wall = clock_wall_ms();
       if (consent_sweep_expired(b, wall) == 0 &&
           consent_sweep_started(b, wall) == 0 && erase_sweep(b, wall) == 0 &&
-          prepare_limit_flush(b, broker_mono_ms(), 0) == 0 &&
+          prepare_limit_flush(b, clock_mono_ms(), 0) == 0 &&
           s_refusals_flush(b, 0) == 0 && s_budget_flush(b, 0) == 0 &&
           store_message_prune(b->store, wall - BROKER_REPLAY_WINDOW_MS) == 0) {
         store_savepoint_release(b->store);
@@ -1086,7 +877,7 @@ static void s_batch(broker_t *b, int router_ready, int64_t mono_now) {
  * at most once per BROKER_COMMIT_LOG_MS with the count of the others, and
  * on a full disk the back-off of sweeps and pump doubles (9.3.6). */
 static void s_commit_failed(broker_t *b, int full) {
-  int64_t now = broker_mono_ms();
+  int64_t now = clock_mono_ms();
   if (full) {
     b->store_backoff_ms = !b->store_full ? BROKER_FULL_BACKOFF_MS
                           : 2 * b->store_backoff_ms > BROKER_FULL_BACKOFF_MAX_MS
@@ -1188,7 +979,7 @@ static void s_metrics_mailboxes(broker_t *b, int64_t mono_now) {
   if (!list)
     return;
   size_t k = 0;
-  int64_t wall = broker_wall_ms();
+  int64_t wall = clock_wall_ms();
   for (size_t i = 0; i < n; i++) {
     const participant_t *p = registry_at(b->registry, i);
     if (!p || (k && strcmp(list[k - 1].id, p->id) == 0))
@@ -1294,7 +1085,7 @@ static void s_reload(broker_t *b) {
 
 int broker_run(broker_t *b, volatile sig_atomic_t *stop,
                volatile sig_atomic_t *reload) {
-  int64_t now = broker_mono_ms();
+  int64_t now = clock_mono_ms();
   notify_init();
   b->store_ok = 1;
   b->next_poll_ms = now + b->cfg.registry_poll_ms;
@@ -1303,7 +1094,7 @@ int broker_run(broker_t *b, volatile sig_atomic_t *stop,
   while (!*stop) {
     zmq_pollitem_t items[] = {{b->zap, 0, ZMQ_POLLIN, 0},
                               {b->router, 0, ZMQ_POLLIN, 0}};
-    long wait = (long)(next_tick - broker_mono_ms());
+    long wait = (long)(next_tick - clock_mono_ms());
     int rc = zmq_poll(items, 2, wait < 0 ? 0 : wait);
     if (rc < 0 && zmq_errno() != EINTR) {
       log_msg(LOG_ERROR, "broker", "poll failed: %s", zmq_strerror(zmq_errno()));
@@ -1316,8 +1107,8 @@ int broker_run(broker_t *b, volatile sig_atomic_t *stop,
     /* A refusal is only counted here (O(1)); the sweep of the next batch
      * audits it as part of an aggregate per source address. */
     if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
-      zap_handle(b->zap, b->registry, broker_wall_ms(), &b->zap_stats);
-    now = broker_mono_ms();
+      zap_handle(b->zap, b->registry, clock_wall_ms(), &b->zap_stats);
+    now = clock_mono_ms();
     int router_ready = rc > 0 && (items[1].revents & ZMQ_POLLIN);
     if (router_ready || now >= next_tick) {
       s_batch(b, router_ready, now);
@@ -1329,13 +1120,13 @@ int broker_run(broker_t *b, volatile sig_atomic_t *stop,
   }
   notify_stopping("stopping: committing the last audit entries");
   if (store_begin(b->store) == 0) {
-    if (prepare_limit_flush(b, broker_mono_ms(), 1) != 0)
+    if (prepare_limit_flush(b, clock_mono_ms(), 1) != 0)
       log_msg(LOG_ERROR, "audit", "cannot audit the last rate-limit refusals");
     if (s_refusals_flush(b, 1) != 0)
       log_msg(LOG_ERROR, "audit", "cannot audit the last refused handshakes");
     if (s_budget_flush(b, 1) != 0)
       log_msg(LOG_ERROR, "audit", "cannot audit the last budget refusals");
-    s_checkpoint(b, broker_mono_ms(), 1);
+    s_checkpoint(b, clock_mono_ms(), 1);
     if (store_commit(b->store) != 0) {
       log_msg(LOG_ERROR, "audit", "cannot commit the last entries at stop");
       store_rollback(b->store);

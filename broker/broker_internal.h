@@ -1,6 +1,7 @@
 /* broker_internal — what ketend's request handlers share with the event
- * loop: the broker's state, the outbox of frames that leave only after the
- * batch they belong to is durable, and the audit helper. Not a public API. */
+ * loop: the broker's state (data only: the outbox, the audit helper and
+ * the request being answered are in request.h) and the handlers the loop
+ * calls. Not a public API. */
 #ifndef KETEND_BROKER_INTERNAL_H
 #define KETEND_BROKER_INTERNAL_H
 
@@ -16,32 +17,9 @@
 #include "keten.h"
 #include "ratelimit.h"
 #include "registry.h"
+#include "request.h"
 #include "store.h"
 #include "zap.h"
-
-#define BROKER_RID_MAX 256
-
-/* A frame waiting for the batch's commit. */
-typedef struct {
-  uint8_t rid[BROKER_RID_MAX];
-  size_t rid_len;
-  uint8_t *frame;
-  size_t len;
-  int is_reply;                           /* else an unsolicited delivery */
-  uint8_t message_id[ENVELOPE_MESSAGE_ID_BYTES]; /* of the request, if any */
-  uint8_t trace_id[ENVELOPE_TRACE_ID_BYTES];
-  int has_request_ids;
-  int needs_commit;                       /* a reply whose request wrote to the store
-                                           * (or a delivery): it leaves only if the
-                                           * batch commits (H6, issue 8) */
-  int keep;                               /* sent even if the batch's commit fails
-                                           * (SUBSCRIPTION_ENDED: nothing to make durable) */
-  /* A delivery frame: whose mailbox entries it carries and their bytes
-   * (as the window counts them); first_seq 0 for any other frame. */
-  char participant[PARTICIPANT_ID_MAX + 1];
-  uint64_t first_seq, last_seq;
-  uint64_t bytes;
-} outbox_item_t;
 
 /* The largest credit a SUBSCRIBE or ACK may give (entries in flight). */
 #define DELIVERY_MAX_CREDIT 1024
@@ -143,18 +121,6 @@ struct broker {
   void *reload_arg;
 };
 
-/* The request being handled. */
-typedef struct {
-  broker_t *b;
-  const uint8_t *rid;
-  size_t rid_len;
-  const Keten__Envelope *req;
-  const participant_t *who;
-  int64_t now_ms;                         /* wall clock at receipt */
-} request_t;
-
-int64_t broker_wall_ms(void);
-
 /* Handles one request frame of len bytes from the connection rid whose
  * ZAP User-Id is user_id (NULL: none), inside the current batch. The loop
  * calls it per frame; the fuzz targets call it without sockets. */
@@ -171,37 +137,6 @@ int broker_tx(broker_t *b);
 
 /* Returns 1 if some session has deliveries to look at or an overdue ack. */
 int delivery_due(const broker_t *b, int64_t mono_now);
-int64_t broker_mono_ms(void);
-
-/* Queues the reply to r: body of type body_case (the oneof member given
- * by body). Envelope ids are filled here. */
-void broker_reply(request_t *r, Keten__Envelope__BodyCase body_case,
-                  void *body);
-
-/* Queues an ERROR reply to r. */
-void broker_reply_error(request_t *r, Keten__ErrorCode code, const char *fmt,
-                        ...) __attribute__((format(printf, 3, 4)));
-
-/* Queues ERROR_RATE_LIMITED with the time after which to retry. */
-void broker_reply_rate_limited(request_t *r, int64_t retry_after_ms,
-                               const char *reason);
-
-/* Queues an unsolicited frame (a delivery) to rid. */
-int broker_push(broker_t *b, const uint8_t *rid, size_t rid_len,
-                const Keten__Envelope *env);
-
-/* broker_push(), returning the queued item (NULL when out of memory) for
- * the caller to fill in what the frame carries. */
-outbox_item_t *broker_push_item(broker_t *b, const uint8_t *rid,
-                                size_t rid_len, const Keten__Envelope *env);
-
-/* Starts an entry with name and status and the request's trace context
- * (r may be NULL for the broker's own operations). */
-void broker_audit_init(audit_entry_t *e, const request_t *r, const char *name,
-                       int status);
-
-/* Appends e to the audit chain in the current transaction. */
-int broker_audit(broker_t *b, audit_entry_t *e);
 
 /* Handlers: return 0 when the request's changes (and audit entries) may
  * commit, -1 on an internal failure (changes undone, ERROR_INTERNAL sent). */
@@ -217,15 +152,6 @@ int handle_tvs_publish(request_t *r);
 int handle_tvs_list(request_t *r);
 int handle_tvs_status(request_t *r);
 int handle_audit_proof(request_t *r);
-/* The latest committed signed tree head as the wire message (pointing
- * into b). */
-void broker_head_wire(const broker_t *b, Keten__TreeHead *w);
-
-/* Counts one refusal of budget kind for participant id (limit: the limit
- * that refused it); the sweep writes one `keten.budget.refused` entry per
- * (participant, budget) per budget_audit_interval_ms (budget.h). O(1). */
-void broker_budget_refused(broker_t *b, const char *id, budget_kind_t kind,
-                           uint64_t limit);
 
 /* Writes the audit entries that sum up the PREPAREs refused by the rate
  * limit (at most one per participant a second, or all with force). */

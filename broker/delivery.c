@@ -16,10 +16,12 @@
 #include <string.h>
 
 #include "broker_internal.h"
+#include "clock.h"
 #include "consent.h"
 #include "delivery_window.h"
 #include "link.h"
 #include "log.h"
+#include "request.h"
 #include "rewrap.h"
 
 #define DELIVERY_MAX_PER_FRAME 64
@@ -95,7 +97,7 @@ static void s_send_ended(broker_t *b, const session_t *s,
   ended.detail = (char *)detail;
   env.body_case = KETEN__ENVELOPE__BODY_SUBSCRIPTION_ENDED;
   env.subscription_ended = &ended;
-  outbox_item_t *o = broker_push_item(b, s->rid, s->rid_len, &env);
+  outbox_item_t *o = outbox_push(b, s->rid, s->rid_len, &env);
   if (o)
     o->keep = 1;
   else
@@ -130,17 +132,17 @@ static void s_end_removed(broker_t *b, size_t i) {
 static int s_end_stalled(broker_t *b, size_t i) {
   session_t *s = &b->sessions[i];
   audit_entry_t e;
-  broker_audit_init(&e, NULL, "keten.delivery.stalled", AUDIT_STATUS_ERROR);
+  request_audit_init(&e, NULL, "keten.delivery.stalled", AUDIT_STATUS_ERROR);
   snprintf(e.counterparty, sizeof e.counterparty, "%s", s->participant);
   snprintf(e.detail, sizeof e.detail,
            "acked seq %llu, sent up to %llu: %d ack timeouts of %d ms "
            "without progress; subscription ended",
            (unsigned long long)s->acked, (unsigned long long)s->sent_max,
            s->timeouts, b->cfg.ack_timeout_ms);
-  if (broker_audit(b, &e) != 0)
+  if (request_audit(b, &e) != 0)
     return -1;
-  broker_budget_refused(b, s->participant, BUDGET_STALL_TIMEOUTS,
-                        (uint64_t)b->cfg.stall_timeouts);
+  request_budget_refused(b, s->participant, BUDGET_STALL_TIMEOUTS,
+                         (uint64_t)b->cfg.stall_timeouts);
   log_msg(LOG_WARN, "delivery",
           "%s did not ack seq %llu..%llu in %d ack timeouts; the "
           "subscription ends (SUBSCRIPTION_STALLED), its mailbox waits",
@@ -158,7 +160,7 @@ static int s_end_stalled(broker_t *b, size_t i) {
 }
 
 void delivery_check_keys(broker_t *b) {
-  int64_t wall = broker_wall_ms();
+  int64_t wall = clock_wall_ms();
   for (size_t i = 0; i < b->n_sessions; i++)
     if (!registry_find_transport(b->registry, b->sessions[i].transport_pk,
                                  wall))
@@ -230,13 +232,13 @@ static int s_write_unsent(broker_t *b) {
     if (u->written)
       continue;
     audit_entry_t e;
-    broker_audit_init(&e, NULL, "keten.delivery.unsent", AUDIT_STATUS_ERROR);
+    request_audit_init(&e, NULL, "keten.delivery.unsent", AUDIT_STATUS_ERROR);
     snprintf(e.counterparty, sizeof e.counterparty, "%s", u->participant);
     snprintf(e.detail, sizeof e.detail,
              "seq %llu..%llu not handed to the transport: %s",
              (unsigned long long)u->first_seq, (unsigned long long)u->last_seq,
              u->reason);
-    if (broker_audit(b, &e) != 0 ||
+    if (request_audit(b, &e) != 0 ||
         store_mailbox_clear_sent(b->store, u->participant, u->first_seq - 1,
                                  u->last_seq) != 0)
       return -1;
@@ -283,8 +285,8 @@ int handle_subscribe(request_t *r) {
   broker_t *b = r->b;
   uint32_t credit = r->req->subscribe->credit;
   if (credit < 1 || credit > DELIVERY_MAX_CREDIT) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
-                       "credit must be 1..%d", DELIVERY_MAX_CREDIT);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                        "credit must be 1..%d", DELIVERY_MAX_CREDIT);
     return 0;
   }
   uint64_t acked = 0, head = 0;
@@ -322,7 +324,7 @@ int handle_subscribe(request_t *r) {
   s->rid_len = r->rid_len;
   s->credit = credit;
   s->acked = s->sent = s->sent_max = acked;
-  s->last_progress_ms = broker_mono_ms();
+  s->last_progress_ms = clock_mono_ms();
   s->wake = 1;
   log_msg(LOG_INFO, "delivery",
           "%s subscribed (credit %u): acked %llu, head %llu", r->who->id,
@@ -330,7 +332,7 @@ int handle_subscribe(request_t *r) {
   Keten__Subscribed reply = KETEN__SUBSCRIBED__INIT;
   reply.acked_seq = acked;
   reply.head_seq = head;
-  broker_reply(r, KETEN__ENVELOPE__BODY_SUBSCRIBED, &reply);
+  request_reply(r, KETEN__ENVELOPE__BODY_SUBSCRIBED, &reply);
   return 0;
 }
 
@@ -339,23 +341,23 @@ int handle_ack(request_t *r) {
   const Keten__Ack *a = r->req->ack;
   session_t *s = s_find(b, r->who->id);
   if (!s || s->rid_len != r->rid_len || memcmp(s->rid, r->rid, r->rid_len)) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
-                       "no subscription on this connection to acknowledge");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                        "no subscription on this connection to acknowledge");
     return 0;
   }
   /* After an ack timeout the session rewinds (sent = acked) while the
    * client's ack of what it did receive may still be on its way: accept
    * any seq this session has ever sent. */
   if (a->seq > s->sent_max) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
-                       "ack of seq %llu beyond the last delivered %llu",
-                       (unsigned long long)a->seq,
-                       (unsigned long long)s->sent_max);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                        "ack of seq %llu beyond the last delivered %llu",
+                        (unsigned long long)a->seq,
+                        (unsigned long long)s->sent_max);
     return 0;
   }
   if (a->credit > DELIVERY_MAX_CREDIT) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
-                       "credit must be at most %d", DELIVERY_MAX_CREDIT);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                        "credit must be at most %d", DELIVERY_MAX_CREDIT);
     return 0;
   }
   if (a->credit)
@@ -366,10 +368,10 @@ int handle_ack(request_t *r) {
   if (store_mailbox_ack(b->store, r->who->id, a->seq) != 0)
     return -1;
   audit_entry_t e;
-  broker_audit_init(&e, r, "keten.delivery.ack", AUDIT_STATUS_OK);
+  request_audit_init(&e, r, "keten.delivery.ack", AUDIT_STATUS_OK);
   snprintf(e.detail, sizeof e.detail, "acknowledged seq %llu..%llu",
            (unsigned long long)s->acked + 1, (unsigned long long)a->seq);
-  if (broker_audit(b, &e) != 0)
+  if (request_audit(b, &e) != 0)
     return -1;
   s->acked = a->seq;
   s_frames_acked(s, a->seq);
@@ -377,7 +379,7 @@ int handle_ack(request_t *r) {
     s->sent = s->acked; /* a late ack after a rewind: do not resend it */
     s_frames_clear(s);
   }
-  s->last_progress_ms = broker_mono_ms();
+  s->last_progress_ms = clock_mono_ms();
   s->timeouts = 0;
   s->handed_bytes = 0;
   s->held = 0;
@@ -411,7 +413,7 @@ static int s_fits(s_pump_t *p, size_t bytes) {
  * a resend of an unacked window (ack timeout, reconnect) is the same
  * delivery and is not audited again. */
 static int s_audit_sent(s_pump_t *p, audit_entry_t *e) {
-  return p->resend ? 0 : broker_audit(p->b, e);
+  return p->resend ? 0 : request_audit(p->b, e);
 }
 
 /* Frees a delivery item made by s_pump_one(). */
@@ -432,7 +434,7 @@ static int s_drop(s_pump_t *p, audit_entry_t *e, uint64_t seq,
   e->status = AUDIT_STATUS_ERROR;
   snprintf(e->detail, sizeof e->detail, "not delivered, dropped: %s", why);
   return store_mailbox_drop(p->b->store, p->s->participant, seq) != 0 ||
-                 broker_audit(p->b, e) != 0
+                 request_audit(p->b, e) != 0
              ? -1
              : 0;
 }
@@ -461,7 +463,7 @@ static Keten__Delivery *s_section_item(s_pump_t *p, const store_section_t *sec,
   consent_decision_t d = consent_allows(list, n, &q);
   const participant_t *author = handle_section_author(p->b, sec);
   audit_entry_t e;
-  broker_audit_init(&e, NULL, "keten.section.deliver", AUDIT_STATUS_OK);
+  request_audit_init(&e, NULL, "keten.section.deliver", AUDIT_STATUS_OK);
   snprintf(e.actor, sizeof e.actor, "%s", sec->author);
   snprintf(e.counterparty, sizeof e.counterparty, "%s", p->s->participant);
   memcpy(e.subject, sec->subject, 32);
@@ -507,8 +509,9 @@ static Keten__Delivery *s_payload_item(s_pump_t *p, const store_notice_t *n,
                                        uint64_t seq, int *failed) {
   int tvs = n->kind == STORE_ITEM_TVS_EVENT;
   audit_entry_t e;
-  broker_audit_init(&e, NULL, tvs ? "keten.tvs.deliver" : "keten.rewrap.deliver",
-                    AUDIT_STATUS_OK);
+  request_audit_init(&e, NULL,
+                     tvs ? "keten.tvs.deliver" : "keten.rewrap.deliver",
+                     AUDIT_STATUS_OK);
   snprintf(e.counterparty, sizeof e.counterparty, "%s", p->s->participant);
   memcpy(e.subject, n->subject, 32);
   Keten__Delivery *item = calloc(1, sizeof *item);
@@ -562,7 +565,7 @@ static Keten__Delivery *s_notice_item(s_pump_t *p, const store_notice_t *n,
   if (n->kind == STORE_ITEM_TVS_EVENT || n->kind == STORE_ITEM_REWRAP)
     return s_payload_item(p, n, seq, failed);
   audit_entry_t e;
-  broker_audit_init(&e, NULL, "keten.notice.deliver", AUDIT_STATUS_OK);
+  request_audit_init(&e, NULL, "keten.notice.deliver", AUDIT_STATUS_OK);
   snprintf(e.counterparty, sizeof e.counterparty, "%s", p->s->participant);
   memcpy(e.subject, n->subject, 32);
   Keten__Notice *notice = keten__notice__unpack(NULL, n->payload_len,
@@ -611,7 +614,7 @@ static int s_pump_one(const store_mailbox_item_t *it, void *arg) {
     item = s_notice_item(p, it->notice, it->seq, &failed);
   } else {
     audit_entry_t e;
-    broker_audit_init(&e, NULL, "keten.section.deliver", AUDIT_STATUS_ERROR);
+    request_audit_init(&e, NULL, "keten.section.deliver", AUDIT_STATUS_ERROR);
     snprintf(e.counterparty, sizeof e.counterparty, "%s", p->s->participant);
     failed = s_drop(p, &e, it->seq, "the entry holds nothing") != 0;
   }
@@ -639,7 +642,7 @@ static int s_pump_session(broker_t *b, session_t *s) {
   if (room > DELIVERY_MAX_PER_FRAME)
     room = DELIVERY_MAX_PER_FRAME;
   Keten__Delivery *items[DELIVERY_MAX_PER_FRAME];
-  int64_t now = broker_wall_ms();
+  int64_t now = clock_wall_ms();
   s_pump_t p = {.b = b, .s = s, .items = items, .now_ms = now,
                 .reader = registry_find_id(b->registry, s->participant, now)};
   int rc = store_mailbox_read(b->store, s->participant, s->sent, room,
@@ -656,7 +659,7 @@ static int s_pump_session(broker_t *b, session_t *s) {
       deliver.n_items = p.n;
       env.body_case = KETEN__ENVELOPE__BODY_DELIVER;
       env.deliver = &deliver;
-      outbox_item_t *o = broker_push_item(b, s->rid, s->rid_len, &env);
+      outbox_item_t *o = outbox_push(b, s->rid, s->rid_len, &env);
       if (!o || store_mailbox_mark_sent(b->store, s->participant, s->sent,
                                         p.last_seq, now) != 0) {
         consumed = -1;
@@ -673,7 +676,7 @@ static int s_pump_session(broker_t *b, session_t *s) {
       s->sent = p.last_seq;
       if (s->sent_max < s->sent)
         s->sent_max = s->sent;
-      s->last_progress_ms = broker_mono_ms();
+      s->last_progress_ms = clock_mono_ms();
     }
   }
   for (size_t i = 0; i < p.n; i++)
@@ -736,7 +739,7 @@ static int s_ack_timeout(broker_t *b, size_t i, int64_t mono_now) {
 }
 
 int delivery_pump(broker_t *b, int64_t mono_now) {
-  int64_t wall = broker_wall_ms();
+  int64_t wall = clock_wall_ms();
   /* First the withdrawals, so that a resend in this batch is audited. */
   if (s_write_unsent(b) != 0)
     return -1;

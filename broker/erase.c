@@ -10,6 +10,7 @@
 #include "access.h"
 #include "canon.h"
 #include "log.h"
+#include "request.h"
 
 int erase_check_shape(const Keten__Erasure *e, int64_t now_ms, char *why,
                       size_t whylen) {
@@ -327,7 +328,7 @@ static int s_expire(broker_t *b, const s_group_t *g) {
   int rc = s_erase_scope(b->store, &scope, &res);
   if (rc == 0) {
     audit_entry_t e;
-    broker_audit_init(&e, NULL, "keten.section.erase", AUDIT_STATUS_OK);
+    request_audit_init(&e, NULL, "keten.section.erase", AUDIT_STATUS_OK);
     memcpy(e.subject, g->subject, 32);
     e.kind = g->kind;
     snprintf(e.counterparty, sizeof e.counterparty, "%s", g->author);
@@ -337,7 +338,7 @@ static int s_expire(broker_t *b, const s_group_t *g) {
              (long long)res.counts.sections,
              (unsigned long long)g->up_to_version, (long long)res.counts.wraps,
              (long long)res.counts.deliveries, (long long)res.counts.rewraps);
-    rc = broker_audit(b, &e);
+    rc = request_audit(b, &e);
   }
   if (rc == 0)
     rc = erase_notify(b, NULL, g->subject, g->author, &res);

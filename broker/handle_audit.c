@@ -8,20 +8,21 @@
 #include "audit_log.h"
 #include "broker_internal.h"
 #include "log.h"
+#include "request.h"
 
 /* A refused inclusion proof is audited (the caller asked about traffic
  * not its own); the answer is ERROR_FORBIDDEN. */
 static int s_forbidden(request_t *r, uint64_t seq) {
   audit_entry_t e;
-  broker_audit_init(&e, r, "keten.audit.proof", AUDIT_STATUS_ERROR);
+  request_audit_init(&e, r, "keten.audit.proof", AUDIT_STATUS_ERROR);
   snprintf(e.detail, sizeof e.detail,
            "inclusion proof of entry %llu refused: not about the caller",
            (unsigned long long)seq);
-  if (broker_audit(r->b, &e) != 0)
+  if (request_audit(r->b, &e) != 0)
     return -1;
-  broker_reply_error(r, KETEN__ERROR_CODE__ERROR_FORBIDDEN,
-                     "entry %llu is not about your own traffic",
-                     (unsigned long long)seq);
+  request_reply_error(r, KETEN__ERROR_CODE__ERROR_FORBIDDEN,
+                      "entry %llu is not about your own traffic",
+                      (unsigned long long)seq);
   return 0;
 }
 
@@ -36,8 +37,8 @@ int handle_audit_proof(request_t *r) {
   broker_t *b = r->b;
   const Keten__AuditProofRequest *q = r->req->audit_proof;
   if (!b->has_head) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INTERNAL,
-                       "no signed tree head yet; retry");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_INTERNAL,
+                        "no signed tree head yet; retry");
     return 0;
   }
   keten_tree_head_t head = b->head;
@@ -47,24 +48,24 @@ int handle_audit_proof(request_t *r) {
     if (found < 0)
       return -1;
     if (found == 0 || sh.size > head.size) {
-      broker_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_FOUND,
-                         "no signed tree head of size %llu",
-                         (unsigned long long)q->at_size);
+      request_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_FOUND,
+                          "no signed tree head of size %llu",
+                          (unsigned long long)q->at_size);
       return 0;
     }
     audit_log_head_to_keten(&sh, &head);
   }
   if (q->old_size > head.size) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
-                       "old_size %llu is beyond the head's %llu entries",
-                       (unsigned long long)q->old_size,
-                       (unsigned long long)head.size);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                        "old_size %llu is beyond the head's %llu entries",
+                        (unsigned long long)q->old_size,
+                        (unsigned long long)head.size);
     return 0;
   }
   if (q->want_inclusion && (q->seq == 0 || q->seq > head.size)) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
-                       "seq must be in 1..%llu (the head's entries)",
-                       (unsigned long long)head.size);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                        "seq must be in 1..%llu (the head's entries)",
+                        (unsigned long long)head.size);
     return 0;
   }
   uint8_t cons[MERKLE_PROOF_BYTES], incl[MERKLE_PROOF_BYTES];
@@ -83,8 +84,8 @@ int handle_audit_proof(request_t *r) {
     if (found < 0)
       return -1;
     if (found == 0) {
-      broker_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_FOUND,
-                         "no audit entry %llu", (unsigned long long)q->seq);
+      request_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_FOUND,
+                          "no audit entry %llu", (unsigned long long)q->seq);
       return 0;
     }
     if (strcmp(e.actor, r->who->id) != 0 &&
@@ -121,7 +122,7 @@ int handle_audit_proof(request_t *r) {
     a.entry.data = entry;
     a.entry.len = entry_len;
   }
-  broker_reply(r, KETEN__ENVELOPE__BODY_AUDIT_PROVED, &a);
+  request_reply(r, KETEN__ENVELOPE__BODY_AUDIT_PROVED, &a);
   free(entry);
   return 0;
 }

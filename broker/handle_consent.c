@@ -11,6 +11,7 @@
 #include "link.h"
 #include "log.h"
 #include "policy.h"
+#include "request.h"
 #include "rewrap.h"
 #include "tvs.h"
 
@@ -49,7 +50,7 @@ static int s_check_consent(request_t *r, const Keten__Consent *k) {
     why = "signature must be 64 bytes";
   if (!why)
     return 0;
-  broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD, "%s", why);
+  request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD, "%s", why);
   return -1;
 }
 
@@ -70,13 +71,13 @@ static void s_from_wire(const Keten__Consent *k, consent_t *c) {
 static int s_audit_consent(broker_t *b, const request_t *r, const char *name,
                            int status, const consent_t *c, const char *detail) {
   audit_entry_t e;
-  broker_audit_init(&e, r, name, status);
+  request_audit_init(&e, r, name, status);
   memcpy(e.subject, c->subject, CONSENT_SUBJECT_BYTES);
   memcpy(e.consent_id, c->consent_id, CONSENT_ID_BYTES);
   e.purpose = c->purpose;
   snprintf(e.counterparty, sizeof e.counterparty, "%s", c->recipient);
   snprintf(e.detail, sizeof e.detail, "%s", detail);
-  return broker_audit(b, &e);
+  return request_audit(b, &e);
 }
 
 /* Refuses a record whose recorder is not the sender (audited). */
@@ -85,9 +86,9 @@ static int s_refuse_not_recorder(request_t *r, const consent_t *c,
   if (s_audit_consent(r->b, r, name, AUDIT_STATUS_ERROR, c,
                       "refused: the sender is not the recorder"))
     return -1;
-  broker_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_AUTHOR,
-                     "you are %s; the record names %s as recorder", r->who->id,
-                     recorder);
+  request_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_AUTHOR,
+                      "you are %s; the record names %s as recorder", r->who->id,
+                      recorder);
   return 0;
 }
 
@@ -100,8 +101,8 @@ static int s_replayed(request_t *r, const char *name, const consent_t *c) {
     if (s_audit_consent(r->b, r, name, AUDIT_STATUS_ERROR, c,
                         "refused: replayed message_id"))
       return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_REPLAYED,
-                       "this message_id was already processed");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_REPLAYED,
+                        "this message_id was already processed");
   }
   return seen;
 }
@@ -121,9 +122,9 @@ int handle_consent_grant(request_t *r) {
     if (s_audit_consent(r->b, r, "keten.consent.grant", AUDIT_STATUS_ERROR, &c,
                         "refused: signature does not verify"))
       return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_BAD_SIGNATURE,
-                       "the consent's signature does not verify against "
-                       "your registered signing key");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_BAD_SIGNATURE,
+                        "the consent's signature does not verify against "
+                        "your registered signing key");
     return 0;
   }
   const participant_t *to =
@@ -140,9 +141,9 @@ int handle_consent_grant(request_t *r) {
                         "refused: the recipient is not a registered "
                         "participant"))
       return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_FOUND,
-                       "recipient %s is not a registered participant",
-                       k->recipient);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_FOUND,
+                        "recipient %s is not a registered participant",
+                        k->recipient);
     return 0;
   }
   int bad_kind = 0;
@@ -156,7 +157,7 @@ int handle_consent_grant(request_t *r) {
     if (s_audit_consent(r->b, r, "keten.consent.grant", AUDIT_STATUS_ERROR, &c,
                         detail))
       return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_POLICY, "%s", detail + 9);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_POLICY, "%s", detail + 9);
     return 0;
   }
   size_t live = 0, others = 0;
@@ -177,8 +178,8 @@ int handle_consent_grant(request_t *r) {
              others, CANON_MAX_WRAPS - 1);
   } else if (live >= (size_t)r->b->cfg.max_consents_per_recipient) {
     audited = "refused: too many live consents for this recipient";
-    broker_budget_refused(r->b, r->who->id, BUDGET_MAX_CONSENTS_PER_RECIPIENT,
-                          (uint64_t)r->b->cfg.max_consents_per_recipient);
+    request_budget_refused(r->b, r->who->id, BUDGET_MAX_CONSENTS_PER_RECIPIENT,
+                           (uint64_t)r->b->cfg.max_consents_per_recipient);
     snprintf(why, sizeof why,
              "you already hold %zu live consents of this subject for %s (at "
              "most %d): revoke one first",
@@ -191,7 +192,7 @@ int handle_consent_grant(request_t *r) {
         s_audit_consent(r->b, r, "keten.consent.grant", AUDIT_STATUS_ERROR, &c,
                         audited))
       return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_QUOTA, "%s", why);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_QUOTA, "%s", why);
     return 0;
   }
   size_t len = keten__consent__get_packed_size(k);
@@ -204,8 +205,8 @@ int handle_consent_grant(request_t *r) {
   if (put < 0)
     return -1;
   if (put == 1) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_CONFLICT,
-                       "a consent with this consent_id exists");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_CONFLICT,
+                        "a consent with this consent_id exists");
     return 0;
   }
   if (s_audit_consent(r->b, r, "keten.consent.grant", AUDIT_STATUS_OK, &c,
@@ -237,7 +238,7 @@ int handle_consent_grant(request_t *r) {
            rewraps);
   Keten__Ok ok = KETEN__OK__INIT;
   ok.detail = detail;
-  broker_reply(r, KETEN__ENVELOPE__BODY_OK, &ok);
+  request_reply(r, KETEN__ENVELOPE__BODY_OK, &ok);
   return 0;
 }
 
@@ -304,7 +305,7 @@ static int s_notify_recorder(request_t *r, const consent_t *c,
   if (rc != 0)
     return -1;
   audit_entry_t e;
-  broker_audit_init(&e, r, "keten.notice.queue", AUDIT_STATUS_OK);
+  request_audit_init(&e, r, "keten.notice.queue", AUDIT_STATUS_OK);
   memcpy(e.subject, c->subject, CONSENT_SUBJECT_BYTES);
   memcpy(e.consent_id, c->consent_id, CONSENT_ID_BYTES);
   e.purpose = c->purpose;
@@ -312,7 +313,7 @@ static int s_notify_recorder(request_t *r, const consent_t *c,
   snprintf(e.detail, sizeof e.detail,
            "the recorder is told its consent was revoked (seq %llu)",
            (unsigned long long)seq);
-  if (broker_audit(r->b, &e) != 0)
+  if (request_audit(r->b, &e) != 0)
     return -1;
   delivery_wake(r->b, c->recorded_by);
   return 0;
@@ -334,7 +335,7 @@ int handle_consent_revoke(request_t *r) {
            strlen(v->evidence_ref) > CANON_MAX_TEXT)
     why = "reason and evidence_ref are at most 256 bytes";
   if (why) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD, "%s", why);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD, "%s", why);
     return 0;
   }
   consent_t c;
@@ -342,8 +343,8 @@ int handle_consent_revoke(request_t *r) {
   if (found < 0)
     return -1;
   if (!found || memcmp(c.subject, v->subject.data, CONSENT_SUBJECT_BYTES) != 0) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_FOUND,
-                       "no such consent for this subject");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_FOUND,
+                        "no such consent for this subject");
     return 0;
   }
   if (strcmp(v->recorded_by, r->who->id) != 0)
@@ -370,8 +371,8 @@ int handle_consent_revoke(request_t *r) {
     if (s_audit_consent(r->b, r, "keten.consent.revoke", AUDIT_STATUS_ERROR, &c,
                         refusal))
       return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_FORBIDDEN, "%s",
-                       refusal + 9);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_FORBIDDEN, "%s",
+                        refusal + 9);
     return 0;
   }
   int seen = s_replayed(r, "keten.consent.revoke", &c);
@@ -381,14 +382,14 @@ int handle_consent_revoke(request_t *r) {
     if (s_audit_consent(r->b, r, "keten.consent.revoke", AUDIT_STATUS_ERROR, &c,
                         "refused: signature does not verify"))
       return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_BAD_SIGNATURE,
-                       "the revocation's signature does not verify against "
-                       "your registered signing key");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_BAD_SIGNATURE,
+                        "the revocation's signature does not verify against "
+                        "your registered signing key");
     return 0;
   }
   if (c.revoked) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_CONFLICT,
-                       "this consent is already revoked");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_CONFLICT,
+                        "this consent is already revoked");
     return 0;
   }
   size_t len = keten__revocation__get_packed_size(v);
@@ -412,7 +413,7 @@ int handle_consent_revoke(request_t *r) {
     return -1;
   Keten__Ok ok = KETEN__OK__INIT;
   ok.detail = "consent revoked; access removed";
-  broker_reply(r, KETEN__ENVELOPE__BODY_OK, &ok);
+  request_reply(r, KETEN__ENVELOPE__BODY_OK, &ok);
   return 0;
 }
 
@@ -466,8 +467,8 @@ static int s_list_one(const consent_t *c, const uint8_t *record, size_t len,
 int handle_consent_list(request_t *r) {
   const ProtobufCBinaryData *subject = &r->req->consent_list->subject;
   if (subject->len != CANON_SUBJECT_BYTES) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
-                       "subject must be 32 bytes");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                        "subject must be 32 bytes");
     return 0;
   }
   char linked[PARTICIPANT_ID_MAX + 1];
@@ -479,7 +480,7 @@ int handle_consent_list(request_t *r) {
     Keten__ConsentListReply reply = KETEN__CONSENT_LIST_REPLY__INIT;
     reply.consents = l.items;
     reply.n_consents = l.n;
-    broker_reply(r, KETEN__ENVELOPE__BODY_CONSENTS, &reply);
+    request_reply(r, KETEN__ENVELOPE__BODY_CONSENTS, &reply);
   } else {
     rc = -1;
   }

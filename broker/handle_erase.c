@@ -10,15 +10,16 @@
 #include "canon.h"
 #include "erase.h"
 #include "log.h"
+#include "request.h"
 
 static int s_audit_refused(request_t *r, const Keten__Erasure *e,
                            const char *detail) {
   audit_entry_t a;
-  broker_audit_init(&a, r, "keten.section.erase", AUDIT_STATUS_ERROR);
+  request_audit_init(&a, r, "keten.section.erase", AUDIT_STATUS_ERROR);
   memcpy(a.subject, e->subject.data, CANON_SUBJECT_BYTES);
   snprintf(a.counterparty, sizeof a.counterparty, "%s", e->author);
   snprintf(a.detail, sizeof a.detail, "%s", detail);
-  return broker_audit(r->b, &a);
+  return request_audit(r->b, &a);
 }
 
 int handle_erase(request_t *r) {
@@ -26,7 +27,7 @@ int handle_erase(request_t *r) {
   const Keten__Erasure *e = r->req->erase->erasure;
   char why[128];
   if (erase_check_shape(e, r->now_ms, why, sizeof why) != 0) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD, "%s", why);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD, "%s", why);
     return 0;
   }
   if (strcmp(e->author, r->who->id) != 0) {
@@ -34,9 +35,9 @@ int handle_erase(request_t *r) {
      * admin subject erase), never over the wire. */
     if (s_audit_refused(r, e, "refused: the sender is not the erasure's author"))
       return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_AUTHOR,
-                       "you are %s; the erasure names %s as author",
-                       r->who->id, e->author);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_AUTHOR,
+                        "you are %s; the erasure names %s as author",
+                        r->who->id, e->author);
     return 0;
   }
   int seen = store_message_seen(b->store, r->who->id, r->req->message_id.data,
@@ -46,16 +47,16 @@ int handle_erase(request_t *r) {
   if (seen) {
     if (s_audit_refused(r, e, "refused: replayed message_id"))
       return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_REPLAYED,
-                       "this message_id was already processed");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_REPLAYED,
+                        "this message_id was already processed");
     return 0;
   }
   if (canon_verify_erasure(e, r->who->signing_pk) != 0) {
     if (s_audit_refused(r, e, "refused: signature does not verify"))
       return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_BAD_SIGNATURE,
-                       "the erasure's signature does not verify against your "
-                       "registered signing key");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_BAD_SIGNATURE,
+                        "the erasure's signature does not verify against your "
+                        "registered signing key");
     return 0;
   }
   store_erasure_t before;
@@ -65,13 +66,13 @@ int handle_erase(request_t *r) {
   if (found) {
     if (s_audit_refused(r, e, "refused: erasure_id was applied before"))
       return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_CONFLICT,
-                       "this erasure_id was applied before (by %s)",
-                       before.applied_by);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_CONFLICT,
+                        "this erasure_id was applied before (by %s)",
+                        before.applied_by);
     return 0;
   }
   audit_entry_t a;
-  broker_audit_init(&a, r, "keten.section.erase", AUDIT_STATUS_OK);
+  request_audit_init(&a, r, "keten.section.erase", AUDIT_STATUS_OK);
   erase_result_t res;
   int rc = erase_apply(b->store, e, r->who->id, r->now_ms, &a, 0, &res);
   if (rc == 0)
@@ -93,7 +94,7 @@ int handle_erase(request_t *r) {
   reply.deliveries = (uint32_t)res.counts.deliveries;
   reply.notified = notified;
   reply.n_notified = n;
-  broker_reply(r, KETEN__ENVELOPE__BODY_ERASED, &reply);
+  request_reply(r, KETEN__ENVELOPE__BODY_ERASED, &reply);
   log_msg(LOG_INFO, "erase",
           "%s erased %lld section version(s) of a subject, %zu recipient(s) "
           "notified",

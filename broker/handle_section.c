@@ -11,27 +11,29 @@
 
 #include "broker_internal.h"
 #include "canon.h"
+#include "clock.h"
 #include "consent.h"
 #include "log.h"
 #include "link.h"
 #include "policy.h"
 #include "recipient.h"
+#include "request.h"
 #include "rewrap.h"
 #include "roles.h"
 
 static int s_check_subject(request_t *r, const ProtobufCBinaryData *subject) {
   if (subject->len == CANON_SUBJECT_BYTES)
     return 0;
-  broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
-                     "subject must be %d bytes", CANON_SUBJECT_BYTES);
+  request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                      "subject must be %d bytes", CANON_SUBJECT_BYTES);
   return -1;
 }
 
 static int s_check_kind(request_t *r, int kind) {
   if (canon_kind_name(kind))
     return 0;
-  broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
-                     "unknown section kind %d", kind);
+  request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                      "unknown section kind %d", kind);
   return -1;
 }
 
@@ -41,7 +43,7 @@ static int s_audit_decision(request_t *r, const char *name, int status,
                             const char *counterparty,
                             const consent_decision_t *d, const char *detail) {
   audit_entry_t e;
-  broker_audit_init(&e, r, name, status);
+  request_audit_init(&e, r, name, status);
   memcpy(e.subject, subject, CANON_SUBJECT_BYTES);
   e.kind = kind;
   snprintf(e.counterparty, sizeof e.counterparty, "%s", counterparty);
@@ -50,7 +52,7 @@ static int s_audit_decision(request_t *r, const char *name, int status,
     e.purpose = d->consent->purpose;
   }
   snprintf(e.detail, sizeof e.detail, "%s", detail);
-  return broker_audit(r->b, &e);
+  return request_audit(r->b, &e);
 }
 
 /* ---- PREPARE ---------------------------------------------------------------- */
@@ -79,15 +81,15 @@ int handle_prepare(request_t *r) {
   if (s_check_subject(r, &p->subject) || s_check_kind(r, p->kind))
     return 0;
   int64_t retry = 0;
-  int ok = ratelimit_take(&b->prepare_limits, r->who->id, broker_mono_ms(),
+  int ok = ratelimit_take(&b->prepare_limits, r->who->id, clock_mono_ms(),
                           b->cfg.prepare_per_second, b->cfg.prepare_burst,
                           &retry, NULL);
   if (ok < 0)
     return -1;
   if (!ok) {
     /* Counted in the bucket; prepare_limit_flush() audits the count. */
-    broker_reply_rate_limited(r, retry,
-                              "too many PREPARE requests; retry later");
+    request_reply_rate_limited(r, retry,
+                               "too many PREPARE requests; retry later");
     return 0;
   }
   /* Only an author of this kind learns anything. */
@@ -96,9 +98,9 @@ int handle_prepare(request_t *r) {
     if (s_audit_prepare(r, AUDIT_STATUS_ERROR, p->subject.data, p->kind,
                         policy_rule_text(rule)))
       return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_POLICY,
-                       "%s: a %s does not write %s", policy_rule_text(rule),
-                       roles_name(r->who->role), canon_kind_name(p->kind));
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_POLICY,
+                        "%s: a %s does not write %s", policy_rule_text(rule),
+                        roles_name(r->who->role), canon_kind_name(p->kind));
     return 0;
   }
   consent_t *list = NULL;
@@ -166,7 +168,7 @@ int handle_prepare(request_t *r) {
     reply.recipients = ptrs;
     reply.n_recipients = count;
     reply.next_version = latest + 1;
-    broker_reply(r, KETEN__ENVELOPE__BODY_PREPARED, &reply);
+    request_reply(r, KETEN__ENVELOPE__BODY_PREPARED, &reply);
   }
   for (size_t i = 0; cands && i < count; i++)
     recipient_evidence_free(&cands[i]);
@@ -185,13 +187,13 @@ int prepare_limit_flush(broker_t *b, int64_t now_ms, int force) {
         (!force && now_ms - k->audited_ms < 1000))
       continue;
     audit_entry_t e;
-    broker_audit_init(&e, NULL, "keten.section.prepare", AUDIT_STATUS_ERROR);
+    request_audit_init(&e, NULL, "keten.section.prepare", AUDIT_STATUS_ERROR);
     snprintf(e.actor, sizeof e.actor, "%s", k->id);
     snprintf(e.detail, sizeof e.detail,
              "refused: rate limit (%d a second, burst %d): %llu request(s)",
              b->cfg.prepare_per_second, b->cfg.prepare_burst,
              (unsigned long long)(k->refused - k->flushed));
-    if (broker_audit(b, &e) != 0)
+    if (request_audit(b, &e) != 0)
       return -1;
     log_msg(LOG_WARN, "request", "%s: %llu PREPARE requests refused by the "
             "rate limit", k->id, (unsigned long long)(k->refused - k->flushed));
@@ -249,7 +251,7 @@ static int s_check_section(request_t *r, const Keten__SealedSection *s) {
   }
   if (!why)
     return 0;
-  broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD, "%s", why);
+  request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD, "%s", why);
   return -1;
 }
 
@@ -267,9 +269,9 @@ int handle_put(request_t *r) {
     retain = (uint64_t)(r->now_ms + policy_retention_ms(h->kind));
   else if (retain <= (uint64_t)r->now_ms ||
            retain > (uint64_t)(r->now_ms + POLICY_MAX_RETENTION_MS)) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
-                       "retain_until_ms must be after now and at most 30 "
-                       "years ahead");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                        "retain_until_ms must be after now and at most 30 "
+                        "years ahead");
     return 0;
   }
   if (strcmp(h->author, r->who->id) == 0) {
@@ -278,9 +280,9 @@ int handle_put(request_t *r) {
       if (s_audit_decision(r, "keten.section.put", AUDIT_STATUS_ERROR, subject,
                            h->kind, r->who->id, NULL, policy_rule_text(rule)))
         return -1;
-      broker_reply_error(r, KETEN__ERROR_CODE__ERROR_POLICY,
-                         "%s: a %s does not write %s", policy_rule_text(rule),
-                         roles_name(r->who->role), canon_kind_name(h->kind));
+      request_reply_error(r, KETEN__ERROR_CODE__ERROR_POLICY,
+                          "%s: a %s does not write %s", policy_rule_text(rule),
+                          roles_name(r->who->role), canon_kind_name(h->kind));
       return 0;
     }
   }
@@ -289,9 +291,9 @@ int handle_put(request_t *r) {
                          h->kind, h->author, NULL,
                          "refused: the sender is not the section's author"))
       return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_AUTHOR,
-                       "you are %s; the header names %s as author", r->who->id,
-                       h->author);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_AUTHOR,
+                        "you are %s; the header names %s as author", r->who->id,
+                        h->author);
     return 0;
   }
   /* No section larger than every conforming reader opens (protocol 7.2
@@ -301,10 +303,11 @@ int handle_put(request_t *r) {
                          h->kind, r->who->id, NULL,
                          "refused: the section is larger than the maximum"))
       return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_TOO_LARGE,
-                       "ciphertext of %zu bytes: a section holds at most %u "
-                       "bytes of plaintext and its 16-byte tag",
-                       s->ciphertext.len, (unsigned)CANON_MAX_SECTION_PLAINTEXT);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_TOO_LARGE,
+                        "ciphertext of %zu bytes: a section holds at most %u "
+                        "bytes of plaintext and its 16-byte tag",
+                        s->ciphertext.len,
+                        (unsigned)CANON_MAX_SECTION_PLAINTEXT);
     return 0;
   }
   int seen = store_message_seen(b->store, r->who->id, r->req->message_id.data,
@@ -316,8 +319,8 @@ int handle_put(request_t *r) {
                          h->kind, r->who->id, NULL,
                          "refused: replayed message_id"))
       return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_REPLAYED,
-                       "this message_id was already processed");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_REPLAYED,
+                        "this message_id was already processed");
     return 0;
   }
   if (canon_verify_section(s, r->who->signing_pk) != 0) {
@@ -325,9 +328,9 @@ int handle_put(request_t *r) {
                          h->kind, r->who->id, NULL,
                          "refused: signature does not verify"))
       return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_BAD_SIGNATURE,
-                       "the section's signature does not verify against "
-                       "your registered signing key");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_BAD_SIGNATURE,
+                        "the section's signature does not verify against "
+                        "your registered signing key");
     return 0;
   }
   const Keten__KeyWrap *own = NULL;
@@ -335,8 +338,8 @@ int handle_put(request_t *r) {
     if (strcmp(s->wraps[i]->recipient, r->who->id) == 0)
       own = s->wraps[i];
   if (!own) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
-                       "the author's own key wrap is missing");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                        "the author's own key wrap is missing");
     return 0;
   }
   uint64_t latest = 0;
@@ -344,10 +347,10 @@ int handle_put(request_t *r) {
                                    &latest) != 0)
     return -1;
   if (h->version <= latest) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_CONFLICT,
-                       "version %llu is not newer than the stored %llu",
-                       (unsigned long long)h->version,
-                       (unsigned long long)latest);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_CONFLICT,
+                        "version %llu is not newer than the stored %llu",
+                        (unsigned long long)h->version,
+                        (unsigned long long)latest);
     return 0;
   }
 
@@ -367,13 +370,13 @@ int handle_put(request_t *r) {
   }
   if (stored + s->ciphertext.len > (uint64_t)b->cfg.max_author_bytes) {
     free(list);
-    broker_budget_refused(b, r->who->id, BUDGET_MAX_AUTHOR_BYTES,
-                          (uint64_t)b->cfg.max_author_bytes);
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_QUOTA,
-                       "your stored sections hold %llu bytes (at most %lld): "
-                       "nothing was stored (max_author_bytes)",
-                       (unsigned long long)stored,
-                       (long long)b->cfg.max_author_bytes);
+    request_budget_refused(b, r->who->id, BUDGET_MAX_AUTHOR_BYTES,
+                           (uint64_t)b->cfg.max_author_bytes);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_QUOTA,
+                        "your stored sections hold %llu bytes (at most %lld): "
+                        "nothing was stored (max_author_bytes)",
+                        (unsigned long long)stored,
+                        (long long)b->cfg.max_author_bytes);
     return 0;
   }
   /* max_pending_per_author (9.4): no recipient gets more than that many
@@ -408,14 +411,14 @@ int handle_put(request_t *r) {
     /* Audited as an aggregate only (keten.budget.refused): a flood of
      * refused PUTs costs no entry each. */
     free(list);
-    broker_budget_refused(b, r->who->id, BUDGET_MAX_PENDING_PER_AUTHOR,
-                          (uint64_t)b->cfg.max_pending_per_author);
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_QUOTA,
-                       "%s already has %llu of your entries waiting (at most "
-                       "%d): nothing was stored; retry once it has "
-                       "acknowledged some",
-                       w->recipient, (unsigned long long)pending,
-                       b->cfg.max_pending_per_author);
+    request_budget_refused(b, r->who->id, BUDGET_MAX_PENDING_PER_AUTHOR,
+                           (uint64_t)b->cfg.max_pending_per_author);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_QUOTA,
+                        "%s already has %llu of your entries waiting (at most "
+                        "%d): nothing was stored; retry once it has "
+                        "acknowledged some",
+                        w->recipient, (unsigned long long)pending,
+                        b->cfg.max_pending_per_author);
     return 0;
   }
   store_section_t row;
@@ -504,7 +507,7 @@ int handle_put(request_t *r) {
   reply.n_queued_for = n_queued;
   reply.refused_for = refused;
   reply.n_refused_for = n_refused;
-  broker_reply(r, KETEN__ENVELOPE__BODY_STORED, &reply);
+  request_reply(r, KETEN__ENVELOPE__BODY_STORED, &reply);
   rc = 0;
 done:
   free(queued);
@@ -727,7 +730,7 @@ static int s_check_cursor(request_t *r, const Keten__FetchRequest *q) {
     why = "after_author needs after_kind";
   if (!why)
     return 0;
-  broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD, "%s", why);
+  request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD, "%s", why);
   return -1;
 }
 
@@ -745,8 +748,8 @@ int handle_fetch(request_t *r) {
                          subject->data, 0, "", NULL,
                          "refused: no section of this subject is stored"))
       return -1;
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_FOUND,
-                       "no section of this subject is stored");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_FOUND,
+                        "no section of this subject is stored");
     return 0;
   }
   consent_t *list = NULL;
@@ -772,10 +775,10 @@ int handle_fetch(request_t *r) {
   if (rc != 0 || f.failed) {
     rc = -1;
   } else if (f.n_copies == 0 && first_page) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_FORBIDDEN,
-                       "no section of this subject may be disclosed to you "
-                       "(%zu refused; the refusal is audited)",
-                       f.denied);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_FORBIDDEN,
+                        "no section of this subject may be disclosed to you "
+                        "(%zu refused; the refusal is audited)",
+                        f.denied);
   } else {
     /* A later page may come back empty (what followed the cursor was
      * withdrawn meanwhile): FETCHED with no section and no more. */
@@ -783,7 +786,7 @@ int handle_fetch(request_t *r) {
     reply.sections = f.copies;
     reply.n_sections = f.n_copies;
     reply.more = f.more;
-    broker_reply(r, KETEN__ENVELOPE__BODY_FETCHED, &reply);
+    request_reply(r, KETEN__ENVELOPE__BODY_FETCHED, &reply);
   }
   for (size_t i = 0; i < f.n_copies; i++)
     handle_section_copy_free(f.copies[i]);

@@ -11,6 +11,7 @@
 #include "canon.h"
 #include "link.h"
 #include "log.h"
+#include "request.h"
 #include "rewrap.h"
 #include "roles.h"
 #include "tvs.h"
@@ -20,13 +21,13 @@
 static int s_audit_tvs(request_t *r, int status, const Keten__TvsEvent *ev,
                        const char *counterparty, const char *detail) {
   audit_entry_t e;
-  broker_audit_init(&e, r, "keten.tvs.publish", status);
+  request_audit_init(&e, r, "keten.tvs.publish", status);
   if (ev && ev->subject.len == 32)
     memcpy(e.subject, ev->subject.data, 32);
   snprintf(e.counterparty, sizeof e.counterparty, "%s",
            counterparty ? counterparty : "");
   snprintf(e.detail, sizeof e.detail, "%s", detail);
-  return broker_audit(r->b, &e);
+  return request_audit(r->b, &e);
 }
 
 /* Refuses the publish with code, audited. */
@@ -37,7 +38,7 @@ static int s_refuse(request_t *r, const Keten__TvsEvent *ev,
   if (s_audit_tvs(r, AUDIT_STATUS_ERROR, ev,
                   ev && ev->gemeente ? ev->gemeente : "", detail) != 0)
     return -1;
-  broker_reply_error(r, code, "%s", why);
+  request_reply_error(r, code, "%s", why);
   return 0;
 }
 
@@ -125,14 +126,14 @@ static int s_unlink(request_t *r, const Keten__TvsEvent *ev,
   }
   if (rc == 0) {
     audit_entry_t e;
-    broker_audit_init(&e, r, "keten.access.erase", AUDIT_STATUS_OK);
+    request_audit_init(&e, r, "keten.access.erase", AUDIT_STATUS_OK);
     memcpy(e.subject, subject, 32);
     snprintf(e.counterparty, sizeof e.counterparty, "%s", gemeente);
     snprintf(e.detail, sizeof e.detail,
              "link ended: %lld key wraps erased, %lld pending deliveries "
              "dropped",
              (long long)wraps, (long long)pending);
-    rc = broker_audit(b, &e);
+    rc = request_audit(b, &e);
   }
   if (rc == 0)
     rc = access_notify(b, r, subject, gemeente,
@@ -202,7 +203,7 @@ int handle_tvs_publish(request_t *r) {
   if (seen) {
     if (same) {
       reply.duplicate = 1;
-      broker_reply(r, KETEN__ENVELOPE__BODY_TVS_PUBLISHED, &reply);
+      request_reply(r, KETEN__ENVELOPE__BODY_TVS_PUBLISHED, &reply);
       rc = 0;
     } else {
       rc = s_refuse(r, ev, KETEN__ERROR_CODE__ERROR_CONFLICT,
@@ -291,7 +292,7 @@ int handle_tvs_publish(request_t *r) {
   reply.queued_for = queued;
   reply.n_queued_for = n_feeds;
   reply.rewraps_queued = (uint32_t)rewraps;
-  broker_reply(r, KETEN__ENVELOPE__BODY_TVS_PUBLISHED, &reply);
+  request_reply(r, KETEN__ENVELOPE__BODY_TVS_PUBLISHED, &reply);
 done:
   free(record);
   free(entry_bytes);
@@ -312,9 +313,9 @@ static int s_whose(request_t *r, const char *asked, int operator_ok,
                  (operator_ok && r->who->role == KETEN__ROLE__ROLE_OPERATOR);
   if (role_may && r->who->role != KETEN__ROLE__ROLE_GEMEENTE &&
       !(asked && asked[0])) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
-                       "name the gemeente (only a gemeente may leave it "
-                       "empty, for itself)");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                        "name the gemeente (only a gemeente may leave it "
+                        "empty, for itself)");
     return 1;
   }
   /* A gemeente only for itself; TVS (and the operator) named one above. */
@@ -323,7 +324,7 @@ static int s_whose(request_t *r, const char *asked, int operator_ok,
   if (ok && participant_valid_id(g))
     return 0;
   audit_entry_t e;
-  broker_audit_init(&e, r, name, AUDIT_STATUS_ERROR);
+  request_audit_init(&e, r, name, AUDIT_STATUS_ERROR);
   snprintf(e.counterparty, sizeof e.counterparty, "%s",
            participant_valid_id(g) ? g : "");
   snprintf(e.detail, sizeof e.detail, "refused: %s",
@@ -332,16 +333,16 @@ static int s_whose(request_t *r, const char *asked, int operator_ok,
                ? "only TVS and the operator, or a gemeente for itself, may "
                  "see TVS figures"
                : "only TVS, or a gemeente for itself, may see TVS links");
-  if (broker_audit(r->b, &e) != 0)
+  if (request_audit(r->b, &e) != 0)
     return -1;
   if (ok)
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
-                       "gemeente must be a participant id");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                        "gemeente must be a participant id");
   else
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_FORBIDDEN,
-                       "%s may not see the TVS data of %s: only TVS%s, or a "
-                       "gemeente for itself, may",
-                       r->who->id, g, operator_ok ? " and the operator" : "");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_FORBIDDEN,
+                        "%s may not see the TVS data of %s: only TVS%s, or a "
+                        "gemeente for itself, may",
+                        r->who->id, g, operator_ok ? " and the operator" : "");
   return 1;
 }
 
@@ -372,8 +373,8 @@ static int s_link_one(const store_tvs_link_t *l, void *arg) {
 int handle_tvs_list(request_t *r) {
   const Keten__TvsListRequest *q = r->req->tvs_list;
   if (q->period[0] && !tvs_valid_period(q->period)) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
-                       "period must be YYYY-1 or YYYY-2");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                        "period must be YYYY-1 or YYYY-2");
     return 0;
   }
   const char *g = NULL;
@@ -413,11 +414,11 @@ int handle_tvs_list(request_t *r) {
     reply.links = ptrs;
     reply.n_links = n;
     audit_entry_t e;
-    broker_audit_init(&e, r, "keten.tvs.list", AUDIT_STATUS_OK);
+    request_audit_init(&e, r, "keten.tvs.list", AUDIT_STATUS_OK);
     snprintf(e.counterparty, sizeof e.counterparty, "%s", g);
     snprintf(e.detail, sizeof e.detail, "%zu active link(s) listed", n);
-    if (broker_audit(r->b, &e) == 0) {
-      broker_reply(r, KETEN__ENVELOPE__BODY_TVS_LINKS, &reply);
+    if (request_audit(r->b, &e) == 0) {
+      request_reply(r, KETEN__ENVELOPE__BODY_TVS_LINKS, &reply);
       rc = 0;
     }
   }
@@ -430,8 +431,8 @@ int handle_tvs_list(request_t *r) {
 int handle_tvs_status(request_t *r) {
   const Keten__TvsStatusRequest *q = r->req->tvs_status;
   if (!tvs_valid_period(q->period)) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
-                       "period is required: YYYY-1 or YYYY-2");
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                        "period is required: YYYY-1 or YYYY-2");
     return 0;
   }
   const char *g = NULL;
@@ -455,11 +456,11 @@ int handle_tvs_status(request_t *r) {
   reply.housed = housed;
   reply.updated_at_ms = (uint64_t)at;
   audit_entry_t e;
-  broker_audit_init(&e, r, "keten.tvs.status", AUDIT_STATUS_OK);
+  request_audit_init(&e, r, "keten.tvs.status", AUDIT_STATUS_OK);
   snprintf(e.counterparty, sizeof e.counterparty, "%s", g);
   snprintf(e.detail, sizeof e.detail, "figures of %s", q->period);
-  if (broker_audit(r->b, &e) != 0)
+  if (request_audit(r->b, &e) != 0)
     return -1;
-  broker_reply(r, KETEN__ENVELOPE__BODY_TVS_FIGURES, &reply);
+  request_reply(r, KETEN__ENVELOPE__BODY_TVS_FIGURES, &reply);
   return 0;
 }

@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "canon.h"
+#include "clock.h"
 #include "link.h"
 #include "recipient.h"
+#include "request.h"
 
 /* A latest section `to` holds no wrap of. */
 typedef struct {
@@ -83,7 +85,7 @@ static int s_queue_one(broker_t *b, const request_t *r,
   if (rc != 0 || store_rewrap_queued(b->store, id, seq) != 0)
     return -1;
   audit_entry_t e;
-  broker_audit_init(&e, r, "keten.rewrap.queue", AUDIT_STATUS_OK);
+  request_audit_init(&e, r, "keten.rewrap.queue", AUDIT_STATUS_OK);
   memcpy(e.subject, subject, 32);
   e.kind = m->kind;
   snprintf(e.counterparty, sizeof e.counterparty, "%s", m->author);
@@ -95,7 +97,7 @@ static int s_queue_one(broker_t *b, const request_t *r,
            "rewrap %lld of v%llu for %s asked of its author (seq %llu)",
            (long long)id, (unsigned long long)m->version, ev->to.id,
            (unsigned long long)seq);
-  if (broker_audit(b, &e) != 0)
+  if (request_audit(b, &e) != 0)
     return -1;
   delivery_wake(b, m->author);
   return 1;
@@ -103,7 +105,7 @@ static int s_queue_one(broker_t *b, const request_t *r,
 
 int rewrap_queue(broker_t *b, const request_t *r, const uint8_t subject[32],
                  const char *to, const char *author, size_t *queued) {
-  int64_t now = r ? r->now_ms : broker_wall_ms();
+  int64_t now = r ? r->now_ms : clock_wall_ms();
   if (queued)
     *queued = 0;
   const participant_t *reader = registry_find_id(b->registry, to, now);
@@ -159,18 +161,18 @@ int rewrap_requeue(broker_t *b, const request_t *r, const uint8_t subject[32],
                    const char *to, const char *author, const char *why,
                    size_t *queued) {
   int64_t n = 0;
-  int64_t now = r ? r->now_ms : broker_wall_ms();
+  int64_t now = r ? r->now_ms : clock_wall_ms();
   if (store_rewrap_cancel(b->store, subject, to, author, now, &n) != 0)
     return -1;
   if (n > 0) {
     audit_entry_t e;
-    broker_audit_init(&e, r, "keten.rewrap.cancel", AUDIT_STATUS_OK);
+    request_audit_init(&e, r, "keten.rewrap.cancel", AUDIT_STATUS_OK);
     memcpy(e.subject, subject, 32);
     snprintf(e.counterparty, sizeof e.counterparty, "%s", to);
     snprintf(e.detail, sizeof e.detail,
              "%lld pending rewrap request(s) of %s cancelled: %s",
              (long long)n, author ? author : "its authors", why);
-    if (broker_audit(b, &e) != 0)
+    if (request_audit(b, &e) != 0)
       return -1;
   }
   return rewrap_queue(b, r, subject, to, author, queued);
@@ -255,9 +257,9 @@ void rewrap_item_free(Keten__RewrapRequest *req) {
 static int s_audit_answer(request_t *r, const store_rewrap_t *row, int status,
                           const consent_decision_t *d, const char *detail) {
   audit_entry_t e;
-  broker_audit_init(&e, r, status == AUDIT_STATUS_OK ? "keten.rewrap.stored"
-                                                     : "keten.rewrap.refused",
-                    status);
+  request_audit_init(&e, r, status == AUDIT_STATUS_OK ? "keten.rewrap.stored"
+                                                      : "keten.rewrap.refused",
+                     status);
   memcpy(e.subject, row->subject, 32);
   e.kind = row->kind;
   snprintf(e.counterparty, sizeof e.counterparty, "%s", row->recipient);
@@ -266,7 +268,7 @@ static int s_audit_answer(request_t *r, const store_rewrap_t *row, int status,
     e.purpose = d->consent->purpose;
   }
   snprintf(e.detail, sizeof e.detail, "%s", detail);
-  return broker_audit(r->b, &e);
+  return request_audit(r->b, &e);
 }
 
 static int s_version_of(const store_section_t *sec, uint64_t seq, void *arg) {
@@ -290,10 +292,10 @@ int handle_rewrap_answer(request_t *r) {
   int has_wrap = a->wrap.len > 0, has_refusal = a->refusal[0] != '\0';
   if (has_wrap == has_refusal || (has_wrap && a->wrap.len != CANON_WRAP_BYTES) ||
       strlen(a->refusal) > CANON_MAX_TEXT || !canon_exact(&a->base)) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
-                       "a rewrap answer carries exactly one of an %d-byte "
-                       "wrap and a refusal of 1..%d bytes",
-                       CANON_WRAP_BYTES, CANON_MAX_TEXT);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_INVALID_FIELD,
+                        "a rewrap answer carries exactly one of an %d-byte "
+                        "wrap and a refusal of 1..%d bytes",
+                        CANON_WRAP_BYTES, CANON_MAX_TEXT);
     return 0;
   }
   store_rewrap_t row;
@@ -305,9 +307,9 @@ int handle_rewrap_answer(request_t *r) {
   /* Someone else's request looks exactly like none at all. */
   if (!found || strcmp(row.author, r->who->id) != 0 ||
       row.state != STORE_REWRAP_PENDING) {
-    broker_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_FOUND,
-                       "no pending rewrap request %llu of yours",
-                       (unsigned long long)a->request_id);
+    request_reply_error(r, KETEN__ERROR_CODE__ERROR_NOT_FOUND,
+                        "no pending rewrap request %llu of yours",
+                        (unsigned long long)a->request_id);
     return 0;
   }
   Keten__Ok ok = KETEN__OK__INIT;
@@ -320,7 +322,7 @@ int handle_rewrap_answer(request_t *r) {
         s_audit_answer(r, &row, AUDIT_STATUS_ERROR, NULL, detail) != 0)
       return -1;
     ok.detail = "refusal recorded";
-    broker_reply(r, KETEN__ENVELOPE__BODY_OK, &ok);
+    request_reply(r, KETEN__ENVELOPE__BODY_OK, &ok);
     return 0;
   }
   /* Allowed when it was asked is not enough: allowed now. */
@@ -351,9 +353,9 @@ int handle_rewrap_answer(request_t *r) {
         s_audit_answer(r, &row, AUDIT_STATUS_ERROR, &d, detail) != 0)
       rc = -1;
     else
-      broker_reply_error(r, KETEN__ERROR_CODE__ERROR_FORBIDDEN,
-                         "%s may no longer read this section: %s",
-                         row.recipient, detail + 17);
+      request_reply_error(r, KETEN__ERROR_CODE__ERROR_FORBIDDEN,
+                          "%s may no longer read this section: %s",
+                          row.recipient, detail + 17);
     free(list);
     return rc;
   }
@@ -381,12 +383,12 @@ int handle_rewrap_answer(request_t *r) {
         rewrap_queue(b, r, row.subject, row.recipient, row.author, NULL) != 0)
       return -1;
     ok.detail = "superseded by a newer version; not stored";
-    broker_reply(r, KETEN__ENVELOPE__BODY_OK, &ok);
+    request_reply(r, KETEN__ENVELOPE__BODY_OK, &ok);
     return 0;
   }
   uint64_t seq = 0;
   audit_entry_t e;
-  broker_audit_init(&e, r, "keten.section.queue", AUDIT_STATUS_OK);
+  request_audit_init(&e, r, "keten.section.queue", AUDIT_STATUS_OK);
   memcpy(e.subject, row.subject, 32);
   e.kind = row.kind;
   snprintf(e.counterparty, sizeof e.counterparty, "%s", row.recipient);
@@ -398,10 +400,10 @@ int handle_rewrap_answer(request_t *r) {
       store_mailbox_push(b->store, row.recipient, row.section_id, &seq) != 0 ||
       store_rewrap_finish(b->store, row.id, STORE_REWRAP_DONE, r->now_ms) != 0 ||
       s_audit_answer(r, &row, AUDIT_STATUS_OK, &d, "wrap stored") != 0 ||
-      broker_audit(b, &e) != 0)
+      request_audit(b, &e) != 0)
     return -1;
   delivery_wake(b, row.recipient);
   ok.detail = "wrap stored and queued";
-  broker_reply(r, KETEN__ENVELOPE__BODY_OK, &ok);
+  request_reply(r, KETEN__ENVELOPE__BODY_OK, &ok);
   return 0;
 }

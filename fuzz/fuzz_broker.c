@@ -33,6 +33,7 @@
 
 #include "broker.h"
 #include "broker_internal.h"
+#include "clock.h"
 #include "config.h"
 #include "fuzz_world.h"
 #include "log.h"
@@ -131,17 +132,17 @@ static void s_check_outbox(broker_t *b) {
 static void s_sweeps(broker_t *b) {
   if (broker_tx(b) != 0 || store_savepoint(b->store) != 0)
     return;
-  int64_t wall = broker_wall_ms();
+  int64_t wall = clock_wall_ms();
   if (consent_sweep_expired(b, wall) == 0 &&
       consent_sweep_started(b, wall) == 0 &&
-      prepare_limit_flush(b, broker_mono_ms(), 1) == 0)
+      prepare_limit_flush(b, clock_mono_ms(), 1) == 0)
     store_savepoint_release(b->store);
   else
     store_savepoint_rollback(b->store);
 }
 
 static void s_pump(broker_t *b) {
-  int64_t mono = broker_mono_ms();
+  int64_t mono = clock_mono_ms();
   if (!delivery_due(b, mono) || broker_tx(b) != 0 ||
       store_savepoint(b->store) != 0)
     return;
