@@ -23,6 +23,9 @@ packages=(
   # network namespace (iproute2 brings its loopback up); the manual pages
   # are checked with groff
   debhelper dpkg-dev lintian mmdebstrap iproute2 groff-base
+  # tests/package: boot a root with systemd as PID 1 (systemd-nspawn), to
+  # run the units as systemd runs them
+  systemd-container
 )
 
 missing=()

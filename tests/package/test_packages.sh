@@ -23,6 +23,12 @@
 #     maps the example intake.
 #  4. Reinstalling keeps the operator's edit of the conffile; removing
 #     keeps the conffile and the store; purging keeps the store and keys.
+#  5. A second fresh root with systemd as its init is booted with
+#     systemd-nspawn, and there (inside_systemd.sh) ketend and
+#     keten-adapter@coa run as systemd runs their units: Type=notify
+#     readiness and STATUS=, journald priorities, ExecReload=, the
+#     watchdog killing and Restart= restarting a ketend that stopped,
+#     the restart on upgrade, the adapter connecting, clean stops.
 #
 # Needs root (chroot, namespaces, mmdebstrap's root mode) and the Debian
 # mirror of /etc/apt/sources.list (as scripts/install-deps.sh does).
@@ -35,7 +41,7 @@ say() { printf 'package test: %s\n' "$*"; }
 fail() { printf 'package test: FAIL: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || fail "needs root (run it with sudo)"
-for t in dpkg-buildpackage lintian mmdebstrap unshare chroot ip; do
+for t in dpkg-buildpackage lintian mmdebstrap unshare chroot ip systemd-nspawn nsenter; do
   command -v "$t" >/dev/null || fail "$t is missing (scripts/install-deps.sh installs it)"
 done
 
@@ -157,6 +163,7 @@ version="$1" multiarch="$2"
 say() { printf 'package test (in the root): %s\n' "$*"; }
 fail() { printf 'package test: FAIL (in the root): %s\n' "$*" >&2; exit 1; }
 mode() { stat -c '%U:%G %a' "$1"; }
+. /tmp/setup_in_root.sh
 
 say "what the packages' maintainer scripts made"
 id keten >/dev/null 2>&1 || fail "no user keten"
@@ -177,24 +184,7 @@ for m in man8/ketend.8.gz man1/keten.1.gz man3/libketen.3.gz; do
 done
 
 say "the operator's set-up (docs/operations.md 2.4)"
-install -d -m 0700 /root/offline /root/coa
-keten root keygen --out /root/offline >/dev/null
-install -m 0644 /root/offline/root.pub /etc/keten/root.pub
-keten keygen --id broker --out /etc/keten >/dev/null
-chown keten:keten /etc/keten/broker.key
-keten keygen --id coa --out /root/coa >/dev/null
-keten root entry --id coa --role COA --name "COA" --keys /root/coa/coa.pub \
-  --out /root/offline/coa.entry >/dev/null
-keten root sign --root-key /root/offline/root.key /root/offline/coa.entry >/dev/null
-install -m 0644 /root/offline/coa.signed /tmp/coa.signed
-runuser -u keten -- keten admin participant add --config /etc/keten/ketend.conf \
-  --entry /tmp/coa.signed >/dev/null || fail "keten admin participant add --config"
-[ "$(mode /var/lib/keten/keten.db)" = "keten:keten 600" ] || fail "the store is $(mode /var/lib/keten/keten.db)"
-# the operator's edit of the conffile: health and metrics on loopback
-sed -i 's/^#metrics_endpoint = .*/metrics_endpoint = 127.0.0.1:9464/' /etc/keten/ketend.conf
-grep -qx 'metrics_endpoint = 127.0.0.1:9464' /etc/keten/ketend.conf || fail "could not set metrics_endpoint"
-runuser -u keten -- ketend --config /etc/keten/ketend.conf --check-config >/dev/null ||
-  fail "ketend --check-config refuses the packaged configuration"
+operator_setup
 
 say "ketend started as the unit starts it"
 unit=/lib/systemd/system/ketend.service
@@ -228,20 +218,7 @@ say "an adapter from keten-adapters: the user, its configuration, --check-config
 id keten-adapter >/dev/null 2>&1 || fail "no user keten-adapter"
 [ "$(mode /etc/keten-adapter)" = "root:keten-adapter 750" ] || fail "/etc/keten-adapter is $(mode /etc/keten-adapter)"
 [ "$(mode /var/lib/keten-adapter)" = "keten-adapter:keten-adapter 750" ] || fail "/var/lib/keten-adapter is $(mode /var/lib/keten-adapter)"
-keten chainkey --out /etc/keten-adapter/chain.key >/dev/null
-install -m 0600 /root/coa/coa.key /etc/keten-adapter/coa.key
-install -m 0644 /etc/keten/broker.pub /etc/keten/root.pub /etc/keten-adapter/
-chown keten-adapter:keten-adapter /etc/keten-adapter/coa.key /etc/keten-adapter/chain.key
-install -d -m 0750 -o keten-adapter -g keten-adapter /var/lib/keten-adapter/coa
-cat >/etc/keten-adapter/adapter-coa.conf <<CONF
-endpoint = ipc:///run/keten/ketend.sock
-key = /etc/keten-adapter/coa.key
-broker_key = /etc/keten-adapter/broker.pub
-root_key = /etc/keten-adapter/root.pub
-chain_key = /etc/keten-adapter/chain.key
-outbox = /var/lib/keten-adapter/coa/outbox
-inbox = /var/lib/keten-adapter/coa/inbox
-CONF
+adapter_setup
 runuser -u keten-adapter -- keten-adapter-coa --config /etc/keten-adapter/adapter-coa.conf \
   --check-config >/dev/null || fail "keten-adapter-coa --check-config"
 plan="$(runuser -u keten-adapter -- keten-adapter-coa --config /etc/keten-adapter/adapter-coa.conf \
@@ -264,6 +241,8 @@ dpkg -P ketend >/tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; fail "purge"; }
 say "done"
 INSIDE
 
+cp "$src/tests/package/setup_in_root.sh" "$root/tmp/"
+
 say "in the root: maintainer scripts, set-up, ketend, upgrade, remove, purge"
 unshare --mount --net --pid --fork --kill-child bash -euo pipefail -c '
   root="$1"; shift
@@ -273,4 +252,78 @@ unshare --mount --net --pid --fork --kill-child bash -euo pipefail -c '
   mount --rbind /dev "$root/dev"
   exec chroot "$root" /bin/bash /tmp/inside.sh "$@"
 ' _ "$root" "$version" "$multiarch"
-say "OK: ${pkgs[*]} built, installed into a fresh $suite root, ketend ran there"
+
+# ---- 5. under systemd as PID 1 ---------------------------------------------
+# A second fresh root, with systemd as its init (the first has
+# systemd-standalone-sysusers, which conflicts with systemd), booted with
+# systemd-nspawn (its own network namespace: loopback only). The units run
+# as systemd runs them: Type=notify, the watchdog, journald, the unit's
+# sandbox, ExecReload, and the restart on upgrade of dh_installsystemd.
+say "a fresh $suite root with systemd as init and the packages"
+sdroot="$work/sdroot"
+mmdebstrap --quiet --mode=root --variant=apt \
+  --include=systemd,systemd-sysv,dbus,pkgconf \
+  --customize-hook='mkdir -p "$1/tmp/debs"' \
+  --customize-hook="copy-in ${debs[*]} /tmp/debs" \
+  --customize-hook='chroot "$1" sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends /tmp/debs/*.deb"' \
+  --customize-hook='echo keten-test >"$1/etc/hostname"' \
+  "$suite" "$sdroot" >"$work/mmdebstrap-systemd.log" 2>&1 ||
+  { tail -n 40 "$work/mmdebstrap-systemd.log"; fail "mmdebstrap of the systemd root failed"; }
+mkdir -p "$sdroot/usr/local/lib/keten-test"
+cp "${debs[@]}" "$sdroot/usr/local/lib/keten-test/"
+cp "$src/tests/package/setup_in_root.sh" "$src/tests/package/inside_systemd.sh" \
+  "$sdroot/usr/local/lib/keten-test/"
+say "booting it with systemd-nspawn"
+systemd-nspawn --quiet --directory="$sdroot" --boot --register=no --keep-unit \
+  --private-network --console=pipe >"$work/nspawn.log" 2>&1 &
+nspawn=$!
+# Shuts the container down: systemctl poweroff, then SIGTERM to nspawn
+# (an orderly shutdown too), then SIGKILL to the container's PID 1 (which
+# ends everything in its PID namespace) and to nspawn; 10 s each.
+poweroff() {
+  [ -n "${nspawn:-}" ] || return 0
+  if [ -n "${leader:-}" ] && kill -0 "$nspawn" 2>/dev/null; then
+    nsenter -t "$leader" -a /bin/systemctl poweroff >/dev/null 2>&1 || true
+  fi
+  local step
+  for step in poweroff TERM KILL; do
+    case "$step" in
+      TERM) kill -TERM "$nspawn" 2>/dev/null || true ;;
+      KILL) [ -n "${leader:-}" ] && kill -KILL "$leader" 2>/dev/null
+            kill -KILL "$nspawn" 2>/dev/null || true ;;
+    esac
+    for _ in $(seq 100); do
+      kill -0 "$nspawn" 2>/dev/null || break 2
+      sleep 0.1
+    done
+  done
+  wait "$nspawn" 2>/dev/null || true
+  nspawn=""
+}
+trap 'poweroff; cleanup' EXIT
+leader=""
+for _ in $(seq 100); do
+  leader="$(pgrep -P "$nspawn" -x systemd || true)"
+  [ -n "$leader" ] && break
+  kill -0 "$nspawn" 2>/dev/null || { cat "$work/nspawn.log"; fail "systemd-nspawn exited at boot"; }
+  sleep 0.1
+done
+[ -n "$leader" ] || { cat "$work/nspawn.log"; fail "no systemd came up in the container"; }
+# (systemctl fails until PID 1's bus socket exists; --wait then waits out
+# "starting")
+state=""
+for _ in $(seq 120); do
+  state="$(timeout 60 nsenter -t "$leader" -a /bin/systemctl is-system-running --wait 2>&1 || true)"
+  case "$state" in running|degraded) break ;; esac
+  kill -0 "$nspawn" 2>/dev/null || break
+  sleep 0.5
+done
+case "$state" in
+  running|degraded) ;;
+  *) cat "$work/nspawn.log"; fail "the container did not boot (state: $state)" ;;
+esac
+say "booted ($state); the units under systemd"
+nsenter -t "$leader" -a /bin/bash /usr/local/lib/keten-test/inside_systemd.sh \
+  "$version" || fail "under systemd (above)"
+poweroff
+say "OK: ${pkgs[*]} built, installed into fresh $suite roots; ketend ran there from its unit's command line and under systemd"
