@@ -141,16 +141,24 @@ grep -q 'SONAME *libketen.so.4' <<<"$(objdump -p "$work/usr/lib/$multiarch/libke
 # ---- 2. a fresh root ----------------------------------------------------------
 say "a fresh $suite root with the packages (mmdebstrap, apt resolves their Depends)"
 root="$work/root"
-# The packages are copied in and installed with the root's own apt (a
-# customize hook: the root's dpkg cannot see a path outside it), which
-# fetches from the mirror only what their Depends name.
-mmdebstrap --quiet --mode=root --variant=apt \
-  --include=pkgconf,systemd-standalone-sysusers,systemd-standalone-tmpfiles \
-  --customize-hook='mkdir -p "$1/tmp/debs"' \
-  --customize-hook="copy-in ${debs[*]} /tmp/debs" \
-  --customize-hook='chroot "$1" sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends /tmp/debs/*.deb"' \
-  "$suite" "$root" >"$work/mmdebstrap.log" 2>&1 ||
-  { tail -n 40 "$work/mmdebstrap.log"; fail "mmdebstrap, or installing the packages with apt in the new root, failed"; }
+# make_root DIR INCLUDES [HOOK...]: a fresh $suite root in DIR (variant
+# apt, plus INCLUDES) with the packages copied in and installed with the
+# root's own apt (a customize hook: the root's dpkg cannot see a path
+# outside it), which fetches from the mirror only what their Depends name;
+# each HOOK is one more customize hook. The log is DIR.log.
+make_root() {
+  local dir="$1" include="$2"
+  shift 2
+  local hooks=()
+  for h in "$@"; do hooks+=(--customize-hook="$h"); done
+  mmdebstrap --quiet --mode=root --variant=apt --include="$include" \
+    --customize-hook='mkdir -p "$1/tmp/debs"' \
+    --customize-hook="copy-in ${debs[*]} /tmp/debs" \
+    --customize-hook='chroot "$1" sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends /tmp/debs/*.deb"' \
+    "${hooks[@]}" "$suite" "$dir" >"$dir.log" 2>&1 ||
+    { tail -n 40 "$dir.log"; fail "mmdebstrap of $dir, or installing the packages with apt in it, failed"; }
+}
+make_root "$root" pkgconf,systemd-standalone-sysusers,systemd-standalone-tmpfiles
 # (mmdebstrap empties /tmp at the end) for the reinstall below
 mkdir -p "$root/tmp/debs"
 cp "${debs[@]}" "$root/tmp/debs/"
@@ -261,14 +269,8 @@ unshare --mount --net --pid --fork --kill-child bash -euo pipefail -c '
 # sandbox, ExecReload, and the restart on upgrade of dh_installsystemd.
 say "a fresh $suite root with systemd as init and the packages"
 sdroot="$work/sdroot"
-mmdebstrap --quiet --mode=root --variant=apt \
-  --include=systemd,systemd-sysv,dbus,pkgconf \
-  --customize-hook='mkdir -p "$1/tmp/debs"' \
-  --customize-hook="copy-in ${debs[*]} /tmp/debs" \
-  --customize-hook='chroot "$1" sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends /tmp/debs/*.deb"' \
-  --customize-hook='echo keten-test >"$1/etc/hostname"' \
-  "$suite" "$sdroot" >"$work/mmdebstrap-systemd.log" 2>&1 ||
-  { tail -n 40 "$work/mmdebstrap-systemd.log"; fail "mmdebstrap of the systemd root failed"; }
+make_root "$sdroot" systemd,systemd-sysv,dbus,pkgconf \
+  'echo keten-test >"$1/etc/hostname"'
 mkdir -p "$sdroot/usr/local/lib/keten-test"
 cp "${debs[@]}" "$sdroot/usr/local/lib/keten-test/"
 cp "$src/tests/package/setup_in_root.sh" "$src/tests/package/inside_systemd.sh" \
