@@ -70,6 +70,8 @@ typedef struct {
   const char *ketend_log_level;
   int keep_tmp, quiet;
   int metrics_ms; /* > 0: ketend serves metrics, scraped every metrics_ms */
+  int metrics_interval_ms; /* > 0: ketend's metrics_interval_ms */
+  int participants;        /* more registry entries, each with queued notices */
 } opts_t;
 
 /* ---- cleanup, also from signal handlers ---------------------------------- */
@@ -174,9 +176,51 @@ static int s_start_echo(const opts_t *o, const keten_keys_t *server,
 
 /* ---- ketend ------------------------------------------------------------- */
 
+/* Notices queued for each of --participants' registry entries, so that
+ * the mailbox gauges (depth and oldest-unacked age) have work. */
+#define BENCH_EXTRA_NOTICES 3
+
+/* Registers n more participants (VOLUNTEER, ids vwn:bench-I), signed by
+ * root, each with BENCH_EXTRA_NOTICES notices in its mailbox. 0, or -1
+ * with a reason in err. */
+static int s_add_participants(store_t *store, const keten_root_key_t *root,
+                              int n, char *err, size_t errlen) {
+  static const uint8_t payload[16] = {1};
+  for (int i = 0; i < n; i++) {
+    keten_keys_t k;
+    char id[40];
+    snprintf(id, sizeof id, "vwn:bench-%d", i);
+    if (keten_keys_generate(&k, id) != KETEN_OK) {
+      snprintf(err, errlen, "cannot generate the keys of %s", id);
+      return -1;
+    }
+    int rc = bench_entry_add(store, root, &k, "VOLUNTEER", "keten-bench extra",
+                             bench_wall_ms(), err, errlen);
+    keten_keys_wipe(&k);
+    if (rc != 0)
+      return -1;
+    for (int j = 0; j < BENCH_EXTRA_NOTICES; j++) {
+      store_notice_t notice;
+      memset(&notice, 0, sizeof notice);
+      notice.kind = 1;
+      memset(notice.subject, 0x42, sizeof notice.subject);
+      notice.payload = payload;
+      notice.payload_len = sizeof payload;
+      notice.created_at_ms = bench_wall_ms();
+      uint64_t seq = 0;
+      if (store_notice_push(store, id, &notice, &seq) != 0) {
+        snprintf(err, errlen, "cannot queue a notice for %s", id);
+        return -1;
+      }
+    }
+  }
+  return 0;
+}
+
 /* Writes the broker's key files, the root's public key and a registry
- * holding the client's entry, signed by the root. */
-static int s_prepare_ketend(const keten_keys_t *server,
+ * holding the client's entry (and o->participants more), signed by the
+ * root. */
+static int s_prepare_ketend(const opts_t *o, const keten_keys_t *server,
                             const keten_keys_t *client,
                             const keten_root_key_t *root, char *err,
                             size_t errlen) {
@@ -198,6 +242,9 @@ static int s_prepare_ketend(const keten_keys_t *server,
   int rc = bench_entry_add(store, root, client, "VOLUNTEER",
                            "keten-bench client", bench_wall_ms(), reason,
                            sizeof reason);
+  if (rc == 0 && o->participants > 0)
+    rc = s_add_participants(store, root, o->participants, reason,
+                            sizeof reason);
   store_close(&store);
   if (rc != 0) {
     snprintf(err, errlen, "cannot register the client: %s", reason);
@@ -292,7 +339,7 @@ static int s_spawn_ketend(const opts_t *o, const char *endpoint, char *err,
   bench_ketend_argv(&a, o->ketend, endpoint, s_tmp_path("ketend.key"),
                     s_tmp_path("root.pub"), s_tmp_path("registry.db"),
                     o->ketend_log_level);
-  char extra[80] = "";
+  char extra[160] = "";
   if (o->metrics_ms > 0) {
     g_scraper.port = bench_free_port();
     g_scraper.every_ms = o->metrics_ms;
@@ -301,8 +348,11 @@ static int s_spawn_ketend(const opts_t *o, const char *endpoint, char *err,
       close(logfd);
       return -1;
     }
-    snprintf(extra, sizeof extra, "metrics_endpoint = 127.0.0.1:%d\n",
-             g_scraper.port);
+    int w = snprintf(extra, sizeof extra, "metrics_endpoint = 127.0.0.1:%d\n",
+                     g_scraper.port);
+    if (o->metrics_interval_ms > 0 && w > 0 && (size_t)w < sizeof extra)
+      snprintf(extra + w, sizeof extra - (size_t)w,
+               "metrics_interval_ms = %d\n", o->metrics_interval_ms);
   }
   if (bench_ketend_conf_write(s_tmp_path("ketend.conf"), extra, err,
                               errlen) != 0) {
@@ -633,13 +683,17 @@ static void s_usage(FILE *out) {
           "  -M, --metrics-scrape-ms MS  ketend serves its Prometheus endpoint on\n"
           "                           127.0.0.1 and a thread GETs /metrics every MS ms\n"
           "                           for the whole run (default: no endpoint)\n"
+          "      --metrics-interval-ms MS  with -M: ketend's metrics_interval_ms, how\n"
+          "                           often it refreshes the mailbox gauges (default 10000)\n"
+          "      --participants N     N more participants in the registry, each with %d\n"
+          "                           notices queued (the mailbox gauges' work; default 0)\n"
           "      --keep-tmp           keep the temporary directory (keys, registry, log)\n"
           "  -q, --quiet              no progress lines on stderr\n"
           "  -h, --help               print this help\n"
           "\n"
           "Exit status: 0 every side asked for was measured, 1 a side failed,\n"
           "2 usage error. The ratio never affects the exit status.\n",
-          KETEN_BENCH_KETEND);
+          KETEN_BENCH_KETEND, BENCH_EXTRA_NOTICES);
 }
 
 static int s_parse_double(const char *s, double min, double max, double *out) {
@@ -665,6 +719,8 @@ static int s_parse_opts(int argc, char **argv, opts_t *o) {
       {"timeout-ms", required_argument, NULL, 'T'},
       {"ketend-log-level", required_argument, NULL, 'l'},
       {"metrics-scrape-ms", required_argument, NULL, 'M'},
+      {"metrics-interval-ms", required_argument, NULL, 'I'},
+      {"participants", required_argument, NULL, 'P'},
       {"keep-tmp", no_argument, NULL, 'K'},
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
@@ -751,11 +807,30 @@ static int s_parse_opts(int argc, char **argv, opts_t *o) {
       }
       o->metrics_ms = (int)v;
       break;
+    case 'I':
+      if (s_parse_double(optarg, 1000, 3600000, &v) || v != (int)v) {
+        fprintf(stderr, "keten-bench: --metrics-interval-ms must be "
+                        "1000..3600000\n");
+        return 2;
+      }
+      o->metrics_interval_ms = (int)v;
+      break;
+    case 'P':
+      if (s_parse_double(optarg, 0, 100000, &v) || v != (int)v) {
+        fprintf(stderr, "keten-bench: --participants must be 0..100000\n");
+        return 2;
+      }
+      o->participants = (int)v;
+      break;
     case 'K': o->keep_tmp = 1; break;
     case 'q': o->quiet = 1; break;
     case 'h': s_usage(stdout); return 1;
     default: s_usage(stderr); return 2;
     }
+  }
+  if (o->metrics_interval_ms > 0 && o->metrics_ms == 0) {
+    fprintf(stderr, "keten-bench: --metrics-interval-ms needs --metrics-scrape-ms\n");
+    return 2;
   }
   if (optind < argc) {
     fprintf(stderr, "keten-bench: unexpected argument '%s'\n", argv[optind]);
@@ -874,14 +949,19 @@ static void s_print_report(const opts_t *o, const result_t r[SIDES]) {
       continue;
     }
     printf(" %s_ok=1 %s_requests=%" PRIu64 " %s_rps=%.1f %s_p50_us=%.1f "
-           "%s_p99_us=%.1f %s_mean_us=%.1f %s_server_cpu_us=%.1f "
+           "%s_p99_us=%.1f %s_mean_us=%.1f %s_max_us=%.0f %s_server_cpu_us=%.1f "
            "%s_client_cpu_us=%.1f %s_other_load=%.2f %s_rps_rounds=",
            k, k, r[s].requests, k, r[s].rps, k, r[s].p50_us, k, r[s].p99_us, k,
-           r[s].mean_us, k, r[s].server_cpu_us, k, r[s].client_cpu_us, k,
-           r[s].other_load, k);
+           r[s].mean_us, k, r[s].max_us, k, r[s].server_cpu_us, k,
+           r[s].client_cpu_us, k, r[s].other_load, k);
     for (int i = 0; i < r[s].rounds && i < BENCH_MAX_ROUNDS; i++)
       printf("%s%.0f", i ? "," : "", r[s].round_rps[i]);
   }
+  if (o->metrics_ms > 0)
+    printf(" metrics_interval_ms=%d", o->metrics_interval_ms > 0
+                                           ? o->metrics_interval_ms : 10000);
+  if (o->participants > 0)
+    printf(" participants=%d", o->participants);
   if (o->metrics_ms > 0)
     printf(" metrics_ms=%d metrics_scrapes=%" PRIu64 " metrics_failures=%" PRIu64
            " metrics_max_ms=%.1f",
@@ -970,7 +1050,7 @@ int main(int argc, char **argv) {
     if (port < 0) {
       rk->failed = 1;
       snprintf(rk->error, sizeof rk->error, "no free TCP port on 127.0.0.1");
-    } else if (s_prepare_ketend(&server, &client, &root, err, sizeof err) !=
+    } else if (s_prepare_ketend(&o, &server, &client, &root, err, sizeof err) !=
                    0 ||
                s_spawn_ketend(&o, endpoint[SIDE_KETEND], err, sizeof err) !=
                    0 ||

@@ -27,10 +27,10 @@ run() {
 }
 
 # request/reply beside the bare echo, then with the metrics endpoint
-# scraped every 50 ms
+# scraped every 50 ms and 20 more participants with queued notices
 run rr "$dir/keten-bench" -k "$ketend" -q -c 2 -r 1 -d 0.3 -w 0.1
 run rr-metrics "$dir/keten-bench" -k "$ketend" -q -c 2 -r 1 -d 0.3 -w 0.1 \
-  -M 50
+  -M 50 --metrics-interval-ms 1000 --participants 20
 grep -q ' metrics_failures=0 ' "$out/rr-metrics.log"
 scrapes="$(sed -n 's/.* metrics_scrapes=\([0-9]*\) .*/\1/p' "$out/rr-metrics.log")"
 if [ "${scrapes:-0}" -lt 2 ]; then
